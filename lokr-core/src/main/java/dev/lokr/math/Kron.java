@@ -1,0 +1,86 @@
+package dev.lokr.math;
+
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.util.Arrays;
+
+/**
+ * The Kronecker product of the two LoKR factors and its adjoint. ND4J has no Kronecker op.
+ *
+ * <p>{@code kron(w1, w2)[i*b + j, k*d + l, ...] = w1[i, k] * w2[j, l, ...]} with {@code w1 [a, c]}
+ * and {@code w2 [b, d, ...]}: trailing (kernel) dims ride on {@code w2}.
+ */
+public final class Kron {
+
+    private Kron() {
+    }
+
+    /**
+     * Builds the Kronecker product.
+     *
+     * @param w1 {@code [a, c]}, not modified
+     * @param w2 {@code [b, d]} or {@code [b, d, kh, kw]}, not modified
+     * @return a new 'c'-order {@code [a*b, c*d]} or {@code [a*b, c*d, kh, kw]} array, same data type as {@code w1}
+     */
+    public static INDArray kron(INDArray w1, INDArray w2) {
+        checkW1(w1);
+        long a = w1.size(0);
+        long c = w1.size(1);
+        long b = w2.size(0);
+        long d = w2.size(1);
+        long k = w2.length() / (b * d);
+        // outer[(i,k),(j,l,K)] = w1[i,k] * w2[j,l,K]
+        INDArray outer = Nd4j.createUninitialized(w1.dataType(), a * c, b * d * k);
+        Nd4j.gemm(vectorCol(w1), vectorRow(w2), outer, false, false, 1.0, 0.0);
+        INDArray arranged = outer.reshape('c', a, c, b, d, k).permute(0, 2, 1, 3, 4).dup('c');
+        long[] shape = w2.rank() == 4
+                ? new long[] {a * b, c * d, w2.size(2), w2.size(3)}
+                : new long[] {a * b, c * d};
+        return arranged.reshape('c', shape);
+    }
+
+    /**
+     * The adjoint of {@link #kron}: for a gradient {@code g} with respect to {@code kron(w1, w2)},
+     * {@code dW1[i, k] = sum_{j,l,..} g[i*b+j, k*d+l, ..] * w2[j, l, ..]} and
+     * {@code dW2[j, l, ..] = sum_{i,k} g[i*b+j, k*d+l, ..] * w1[i, k]}.
+     *
+     * @param g  {@code [a*b, c*d(, kh, kw)]}, not modified
+     * @param w1 {@code [a, c]}, not modified
+     * @param w2 {@code [b, d(, kh, kw)]}, not modified
+     * @return new arrays {@code {dW1 [a, c], dW2 (shape of w2)}}
+     */
+    public static INDArray[] adjoint(INDArray g, INDArray w1, INDArray w2) {
+        checkW1(w1);
+        long a = w1.size(0);
+        long c = w1.size(1);
+        long b = w2.size(0);
+        long d = w2.size(1);
+        long k = w2.length() / (b * d);
+        if (g.size(0) != a * b || g.size(1) != c * d || g.length() != a * b * c * d * k) {
+            throw new IllegalArgumentException("gradient must be [" + a * b + ", " + c * d + (k > 1 ? ", ..kernel" : "")
+                    + "] for w1 " + Arrays.toString(w1.shape()) + " and w2 " + Arrays.toString(w2.shape())
+                    + ", got " + Arrays.toString(g.shape()));
+        }
+        INDArray m = g.dup('c').reshape('c', a, b, c, d, k).permute(0, 2, 1, 3, 4).dup('c').reshape('c', a * c, b * d * k);
+        INDArray dW1 = Nd4j.createUninitialized(g.dataType(), a * c, 1);
+        Nd4j.gemm(m, vectorRow(w2), dW1, false, true, 1.0, 0.0);
+        INDArray dW2 = Nd4j.createUninitialized(g.dataType(), 1, b * d * k);
+        Nd4j.gemm(vectorCol(w1), m, dW2, true, false, 1.0, 0.0);
+        return new INDArray[] {dW1.reshape('c', a, c), dW2.reshape('c', w2.shape())};
+    }
+
+    private static void checkW1(INDArray w1) {
+        if (w1.rank() != 2) {
+            throw new IllegalArgumentException("w1 must be 2-D [a, c], got " + Arrays.toString(w1.shape()));
+        }
+    }
+
+    private static INDArray vectorCol(INDArray x) {
+        return x.dup('c').reshape('c', x.length(), 1);
+    }
+
+    private static INDArray vectorRow(INDArray x) {
+        return x.dup('c').reshape('c', 1, x.length());
+    }
+}

@@ -1,0 +1,280 @@
+package dev.lokr.math;
+
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.util.Arrays;
+
+/**
+ * The adapted dense layer {@code y = x W'^T (+ bias)} computed without building {@code dW}, by the
+ * Kronecker identity, and its backward. Same result as {@link LokrWeights#effectiveWeight}.
+ *
+ * <p>With {@code x [N, c*d]} viewed as {@code X [N, c, d]}, {@code x kron(w1, w2)^T} viewed as
+ * {@code [N, a, b]} equals {@code w1 . X . w2^T}. Writing {@code w2 = w2a @ w2b} (a full {@code w2}
+ * is {@code w2a = w2} with {@code w2b} the identity) the forward contracts through the rank:
+ * <pre>
+ *   P  = X @ w2b^T                  [N*c, r2]   (skipped for a full w2: P = X, r2 = d)
+ *   Pt = P as [N, r2, c]            (one transposed copy)
+ *   Q  = Pt @ w1^T                  [N*r2, a]
+ *   Qt = Q as [N, a, r2]            (one transposed copy)
+ *   y += coef * Qt @ w2a^T          [N*a, b] = [N, out]  (lands in y's layout)
+ * </pre>
+ * then {@code y += x W^T} accumulates the frozen product into the same buffer. Cost
+ * {@code O(N (c r2 d + r2 c a + a r2 b))} instead of {@code O(N out in)}. No array of size
+ * {@code out x in} is allocated. DoRA uses {@link DoraNorms} for the norms.
+ *
+ * <p>Shapes: {@code x [N, in]}, {@code weight [out, in]} (any strides; DL4J's {@code [nIn, nOut]}
+ * transposed is fine), {@code bias [out]} or null, {@code y [N, out]}.
+ */
+public final class LokrDense {
+
+    private LokrDense() {
+    }
+
+    /** What a forward keeps for its backward. Create one per step; not thread-safe. */
+    public static final class Cache {
+        private LokrParams params;
+        private double multiplier;
+        private INDArray rowMask;
+        private INDArray x;
+        private INDArray rawX;
+        private INDArray pt;
+        private INDArray qt;
+        private INDArray z;
+        private INDArray rho;
+        private DoraNorms norms;
+        private double coef;
+
+        /** An empty cache, filled by {@link #forward}. */
+        public Cache() {
+        }
+    }
+
+    /**
+     * Forward of the adapted dense layer.
+     *
+     * @param params     the module tensors (dense layout), not modified
+     * @param weight     the frozen {@code [out, in]}, not modified
+     * @param bias       {@code [out]} or null, not modified
+     * @param x          {@code [N, in]}, not modified
+     * @param multiplier the strength {@code m}
+     * @param rowMask    rank-dropout row multipliers {@code [out]}, or null
+     * @param cache      filled for {@link #backward}, or null at inference
+     * @return a new {@code [N, out]} 'c'-order array
+     */
+    public static INDArray forward(LokrParams params, INDArray weight, INDArray bias, INDArray x,
+                                   double multiplier, INDArray rowMask, Cache cache) {
+        LokrLayout layout = params.layout();
+        checkDense(layout, weight, x);
+        DataType type = params.dataType();
+        INDArray xc = contiguous(x, type);
+        long n = xc.size(0);
+        double coef = LokrWeights.coefficient(params, multiplier);
+        INDArray w1 = Factors.w1(params);
+        INDArray mask = rowMask == null ? null : rowMask.castTo(type).reshape(layout.outDim());
+        if (mask != null) {
+            LokrWeights.checkMask(layout, mask);
+        }
+        DoraNorms norms = null;
+        INDArray rho = null;
+        if (layout.dora()) {
+            norms = DoraNorms.compute(layout, weight, w1, Factors.w2(params), mask, coef);
+            rho = LokrWeights.ratio(params.get(LokrParam.MAGNITUDE), norms.norm(type), multiplier);
+        }
+        INDArray xin = xc;
+        if (layout.doraAxis() == DoraAxis.INPUT) {
+            xin = xc.mulRowVector(rho);
+        }
+        INDArray y = Nd4j.createUninitialized(type, n, layout.outDim());
+        INDArray[] inter = deltaForward(params, w1, xin, y, coef);
+        if (mask != null) {
+            y.muliRowVector(mask);
+        }
+        Gemm.xWt(xin, weight.castTo(type), y, 1.0, 1.0);
+        INDArray z = null;
+        if (layout.doraAxis() == DoraAxis.OUTPUT) {
+            z = cache != null ? y.dup('c') : null;
+            y.muliRowVector(rho);
+        }
+        if (bias != null) {
+            y.addiRowVector(bias.castTo(type).reshape(1, layout.outDim()));
+        }
+        if (cache != null) {
+            cache.params = params;
+            cache.multiplier = multiplier;
+            cache.rowMask = mask;
+            cache.x = xin;
+            cache.rawX = xc;
+            cache.pt = inter[0];
+            cache.qt = inter[1];
+            cache.z = z;
+            cache.rho = rho;
+            cache.norms = norms;
+            cache.coef = coef;
+        }
+        return y;
+    }
+
+    /**
+     * Backward of {@link #forward}: gradients of every module tensor and, optionally, of the input.
+     * The frozen weight and bias get none.
+     *
+     * @param weight        the frozen {@code [out, in]} used in forward, not modified
+     * @param dy            {@code dL/dy [N, out]}, not modified
+     * @param cache         the forward's cache
+     * @param grads         receives the gradients (overwritten), same layout as the forward's params
+     * @param inputGradient whether to compute {@code dL/dx}
+     * @return {@code dL/dx [N, in]} (new) or null
+     */
+    public static INDArray backward(INDArray weight, INDArray dy, Cache cache, LokrParams grads, boolean inputGradient) {
+        if (cache == null || cache.params == null) {
+            throw new IllegalStateException("backward needs the cache of a forward pass");
+        }
+        LokrParams params = cache.params;
+        LokrLayout layout = params.layout();
+        DataType type = params.dataType();
+        INDArray g = contiguous(dy, type);
+        if (g.size(0) != cache.x.size(0) || g.size(1) != layout.outDim()) {
+            throw new IllegalArgumentException("dy must be [" + cache.x.size(0) + ", " + layout.outDim() + "], got "
+                    + Arrays.toString(dy.shape()));
+        }
+        grads.zero();
+        INDArray w1 = Factors.w1(params);
+        double[] dRho = null;
+        if (layout.doraAxis() == DoraAxis.OUTPUT) {
+            dRho = g.mul(cache.z).sum(0).castTo(DataType.DOUBLE).data().asDouble();
+            g = g.mulRowVector(cache.rho);
+        }
+        boolean needDx = inputGradient || layout.doraAxis() == DoraAxis.INPUT;
+        INDArray dx = null;
+        if (needDx) {
+            dx = Nd4j.createUninitialized(type, g.size(0), layout.inDim());
+            Gemm.yW(g, weight.castTo(type), dx, 1.0, 0.0);
+        }
+        INDArray gm = cache.rowMask == null ? g : g.mulRowVector(cache.rowMask);
+        double dCoef = deltaBackward(params, w1, cache, gm, grads, dx);
+        if (layout.doraAxis() == DoraAxis.INPUT) {
+            dRho = cache.rawX.mul(dx).sum(0).castTo(DataType.DOUBLE).data().asDouble();
+            dx.muliRowVector(cache.rho);
+        }
+        if (layout.dora()) {
+            dCoef += doraBackward(params, cache, dRho, grads);
+        }
+        if (layout.scalar()) {
+            grads.get(LokrParam.SCALAR).assign(dCoef * LokrWeights.coefficientPerScalar(params, cache.multiplier));
+        }
+        return inputGradient ? dx : null;
+    }
+
+    /** y = coef * core(x), returns {Pt, Qt}. */
+    private static INDArray[] deltaForward(LokrParams params, INDArray w1, INDArray x, INDArray y, double coef) {
+        LokrLayout layout = params.layout();
+        long n = x.size(0);
+        int a = layout.a();
+        int c = layout.c();
+        int d = layout.d();
+        boolean lowRank = layout.w2Mode() == FactorMode.LOW_RANK;
+        INDArray w2a = lowRank ? params.get(LokrParam.W2_A) : params.get(LokrParam.W2);
+        int r2 = lowRank ? layout.rank() : d;
+        INDArray x2 = x.reshape('c', n * c, d);
+        INDArray p;
+        if (lowRank) {
+            p = Nd4j.createUninitialized(x.dataType(), n * c, r2);
+            Nd4j.gemm(x2, params.get(LokrParam.W2_B), p, false, true, 1.0, 0.0);
+        } else {
+            p = x2;
+        }
+        INDArray pt = p.reshape('c', n, c, r2).permute(0, 2, 1).dup('c').reshape('c', n * r2, c);
+        INDArray q = Nd4j.createUninitialized(x.dataType(), n * r2, a);
+        Nd4j.gemm(pt, w1, q, false, true, 1.0, 0.0);
+        INDArray qt = q.reshape('c', n, r2, a).permute(0, 2, 1).dup('c').reshape('c', n * a, r2);
+        Nd4j.gemm(qt, w2a, y.reshape('c', n * a, layout.b()), false, true, coef, 0.0);
+        return new INDArray[] {pt, qt};
+    }
+
+    /** Factor gradients from gm (masked output gradient) and dx += coef * core^T(gm). Returns dL/dcoef. */
+    private static double deltaBackward(LokrParams params, INDArray w1, Cache cache, INDArray gm, LokrParams grads,
+                                        INDArray dx) {
+        LokrLayout layout = params.layout();
+        DataType type = params.dataType();
+        long n = gm.size(0);
+        int a = layout.a();
+        int b = layout.b();
+        int c = layout.c();
+        int d = layout.d();
+        double coef = cache.coef;
+        boolean lowRank = layout.w2Mode() == FactorMode.LOW_RANK;
+        INDArray w2a = lowRank ? params.get(LokrParam.W2_A) : params.get(LokrParam.W2);
+        int r2 = lowRank ? layout.rank() : d;
+        INDArray g2 = gm.reshape('c', n * a, b);
+        // dw2a = coef * g2^T @ Qt
+        Nd4j.gemm(g2, cache.qt, lowRank ? grads.get(LokrParam.W2_A) : grads.get(LokrParam.W2), true, false, coef, 0.0);
+        INDArray dqt = Nd4j.createUninitialized(type, n * a, r2);
+        Nd4j.gemm(g2, w2a, dqt, false, false, 1.0, 0.0);
+        INDArray dq = dqt.reshape('c', n, a, r2).permute(0, 2, 1).dup('c').reshape('c', n * r2, a);
+        INDArray dW1 = Nd4j.createUninitialized(type, a, c);
+        Nd4j.gemm(dq, cache.pt, dW1, true, false, 1.0, 0.0);
+        double dCoef = layout.scalar() ? dW1.mul(w1).sumNumber().doubleValue() : 0.0;
+        Factors.addW1Grad(params, dW1.muli(coef), grads);
+        INDArray dpt = Nd4j.createUninitialized(type, n * r2, c);
+        Nd4j.gemm(dq, w1, dpt, false, false, 1.0, 0.0);
+        INDArray dp = dpt.reshape('c', n, r2, c).permute(0, 2, 1).dup('c').reshape('c', n * c, r2);
+        INDArray x2 = cache.x.reshape('c', n * c, d);
+        if (lowRank) {
+            Nd4j.gemm(dp, x2, grads.get(LokrParam.W2_B), true, false, coef, 0.0);
+            if (dx != null) {
+                Nd4j.gemm(dp, params.get(LokrParam.W2_B), dx.reshape('c', n * c, d), false, false, coef, 1.0);
+            }
+        } else if (dx != null) {
+            dx.reshape('c', n * c, d).addi(dp.muli(coef));
+        }
+        return dCoef;
+    }
+
+    /** Magnitude gradient and the gradient through the norms; returns dL/dcoef from the norm path. */
+    private static double doraBackward(LokrParams params, Cache cache, double[] dRho, LokrParams grads) {
+        LokrLayout layout = params.layout();
+        DataType type = params.dataType();
+        double m = cache.multiplier;
+        double[] mag = params.get(LokrParam.MAGNITUDE).castTo(DataType.DOUBLE).dup('c').data().asDouble();
+        double[] norm = cache.norms.norm(DataType.DOUBLE).data().asDouble();
+        double[] dMag = new double[mag.length];
+        double[] gn = new double[mag.length];
+        for (int u = 0; u < mag.length; u++) {
+            double denom = norm[u] + LokrWeights.DORA_EPS;
+            dMag[u] = dRho[u] * m / denom;
+            double dn = -dRho[u] * m * mag[u] / (denom * denom);
+            gn[u] = norm[u] == 0 ? 0.0 : dn / norm[u];
+        }
+        grads.get(LokrParam.MAGNITUDE).assign(Nd4j.create(dMag, new long[] {dMag.length}, DataType.DOUBLE).castTo(type));
+        if (layout.detachNorm()) {
+            return 0.0;
+        }
+        double[][] nb = cache.norms.backward(gn);
+        Factors.addW1Grad(params, Nd4j.create(nb[0], new long[] {layout.a(), layout.c()}, DataType.DOUBLE).castTo(type), grads);
+        Factors.addW2Grad(params, Nd4j.create(nb[1], new long[] {layout.b(), layout.d()}, DataType.DOUBLE).castTo(type), grads);
+        return nb[2][0];
+    }
+
+    private static void checkDense(LokrLayout layout, INDArray weight, INDArray x) {
+        if (layout.isConv()) {
+            throw new IllegalArgumentException("LokrDense needs a dense layout, got " + layout);
+        }
+        if (weight.rank() != 2 || weight.size(0) != layout.outDim() || weight.size(1) != layout.inDim()) {
+            throw new IllegalArgumentException("weight must be [" + layout.outDim() + ", " + layout.inDim() + "], got "
+                    + Arrays.toString(weight.shape()));
+        }
+        if (x.rank() != 2 || x.size(1) != layout.inDim()) {
+            throw new IllegalArgumentException("x must be [N, " + layout.inDim() + "], got " + Arrays.toString(x.shape()));
+        }
+    }
+
+    private static INDArray contiguous(INDArray x, DataType type) {
+        INDArray t = x.dataType() == type ? x : x.castTo(type);
+        if (t.ordering() == 'c' && !t.isView() && t.elementWiseStride() == 1) {
+            return t;
+        }
+        return t.dup('c');
+    }
+}
