@@ -1,0 +1,49 @@
+/**
+ * Reading and writing <a href="https://github.com/huggingface/safetensors">safetensors</a> files,
+ * the format LyCORIS and PEFT use for adapters and base weights, plus the small strict JSON library
+ * their headers need.
+ *
+ * <h2>The format</h2>
+ *
+ * <p>A safetensors file is: an 8-byte little-endian unsigned header length {@code N}; {@code N} bytes
+ * of UTF-8 JSON, an object mapping each tensor name to {@code {"dtype": "F32", "shape": [..],
+ * "data_offsets": [begin, end]}} plus an optional {@code "__metadata__"} object of strings; then the
+ * raw little-endian tensor data, with {@code data_offsets} counted from the first byte after the
+ * header ({@code 8 + N}). Tensors are stored in C (row-major) order.
+ *
+ * <h2>Classes</h2>
+ *
+ * <ul>
+ *   <li>{@link dev.lokr.io.SafetensorsReader}: opens a file, validates its header strictly, and reads
+ *       tensors from a read-only memory mapping into ND4J arrays, {@code double[]} or raw buffers;
+ *       works for files over 2 GiB.
+ *   <li>{@link dev.lokr.io.SafetensorsWriter}: writes a file atomically (temporary file, fsync,
+ *       atomic rename), streaming tensors from ND4J arrays (converted to the file's dtype) or raw
+ *       bytes (copied unchanged).
+ *   <li>{@link dev.lokr.io.TensorInfo}: one tensor's header entry (name, dtype, shape, location).
+ *   <li>{@link dev.lokr.io.DType}: the supported element types F32, F16, BF16, F64 and bit-exact
+ *       conversions to and from float/double.
+ *   <li>{@link dev.lokr.io.SafetensorsFormatException}: the single exception for a malformed file;
+ *       its message names the file, the tensor and the problem.
+ *   <li>{@link dev.lokr.io.Json} and {@link dev.lokr.io.JsonException}: an RFC 8259 parser with
+ *       duplicate-key, depth and number checks, and a writer whose output always parses back.
+ * </ul>
+ *
+ * <h2>Example</h2>
+ *
+ * <pre>{@code
+ * try (SafetensorsReader in = SafetensorsReader.open(Path.of("adapter.safetensors"))) {
+ *   INDArray w1 = in.read("lycoris_proj.lokr_w1", DataType.FLOAT);
+ *   List<SafetensorsWriter.Tensor> out = new ArrayList<>();
+ *   out.add(SafetensorsWriter.Tensor.of("proj.weight", merged, DType.F32));
+ *   for (TensorInfo t : in.tensors()) {  // copy the rest unchanged
+ *     out.add(SafetensorsWriter.Tensor.raw(t.name(), t.dtype(), t.shape(), in.raw(t.name())));
+ *   }
+ *   SafetensorsWriter.write(Path.of("merged.safetensors"), in.metadata(), out);
+ * }
+ * }</pre>
+ *
+ * <p>Only F32, F16, BF16 and F64 tensors are supported; a file with any other dtype (for example
+ * {@code I8}) is rejected when opened, with a message naming the dtype.
+ */
+package dev.lokr.io;
