@@ -25,6 +25,14 @@
  *       conversions to and from float/double.
  *   <li>{@link dev.lokr.io.SafetensorsFormatException}: the single exception for a malformed file;
  *       its message names the file, the tensor and the problem.
+ *   <li>{@link dev.lokr.io.AdapterFile}: reads a LoKR adapter in the LyCORIS or the PEFT layout
+ *       (detected from the keys and an {@code adapter_config.json} beside it) and resolves each module
+ *       against its target weight shape into {@link dev.lokr.math.LokrParams};
+ *       {@link dev.lokr.io.AdapterFormatException} names the file, the module and the problem.
+ *   <li>{@link dev.lokr.io.LycorisWriter}: saves modules in the LyCORIS layout (scalar folded into
+ *       {@code lokr_w1}, {@code alpha} written so that {@code alpha / r} is the scale, options in the metadata).
+ *   <li>{@link dev.lokr.io.AdapterMerge}: merges an adapter file into a base weight file, every tensor
+ *       keeping its dtype.
  *   <li>{@link dev.lokr.io.Json} and {@link dev.lokr.io.JsonException}: an RFC 8259 parser with
  *       duplicate-key, depth and number checks, and a writer whose output always parses back.
  * </ul>
