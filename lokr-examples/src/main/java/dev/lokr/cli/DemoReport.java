@@ -1,0 +1,115 @@
+package dev.lokr.cli;
+
+import dev.lokr.LokrAdapter;
+import org.knowm.xchart.BitmapEncoder;
+import org.knowm.xchart.XYChart;
+import org.knowm.xchart.XYChartBuilder;
+import org.knowm.xchart.style.markers.SeriesMarkers;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/** The demo's report files: the loss-curve PNG and {@code summary.md}. */
+final class DemoReport {
+
+    private DemoReport() {
+    }
+
+    /**
+     * Draws the training losses of both runs.
+     *
+     * @param pathWithoutExtension where to write; {@code .png} is appended
+     * @param lokr  LoKR loss per step
+     * @param full  full fine-tuning loss per step
+     * @return the PNG file
+     * @throws IOException if writing fails
+     */
+    static Path lossChart(Path pathWithoutExtension, double[] lokr, double[] full) throws IOException {
+        XYChart chart = new XYChartBuilder().width(800).height(480)
+                .title("Task B training loss (EMA-smoothed, 0.9)").xAxisTitle("step").yAxisTitle("loss (MCXENT)").build();
+        chart.addSeries("LoKR (adapters only)", steps(lokr.length), smooth(lokr)).setMarker(SeriesMarkers.NONE);
+        chart.addSeries("full fine-tune", steps(full.length), smooth(full)).setMarker(SeriesMarkers.NONE);
+        BitmapEncoder.saveBitmap(chart, pathWithoutExtension.toString(), BitmapEncoder.BitmapFormat.PNG);
+        Path png = pathWithoutExtension.resolveSibling(pathWithoutExtension.getFileName() + ".png");
+        if (!Files.isRegularFile(png)) {
+            throw new IOException("chart was not written to " + png);
+        }
+        return png;
+    }
+
+    private static double[] steps(int n) {
+        double[] x = new double[n];
+        for (int i = 0; i < n; i++) {
+            x[i] = i + 1;
+        }
+        return x;
+    }
+
+    /** Exponential moving average (0.9) so the per-batch noise does not hide the trend. */
+    private static double[] smooth(double[] y) {
+        double[] out = new double[y.length];
+        double ema = y.length == 0 ? 0 : y[0];
+        for (int i = 0; i < y.length; i++) {
+            ema = 0.9 * ema + 0.1 * y[i];
+            out[i] = i == 0 ? y[0] : ema;
+        }
+        return out;
+    }
+
+    /**
+     * Writes the comparison table.
+     *
+     * @param file    the markdown file
+     * @param r       the demo's results (keys as in its JSON line)
+     * @param options the adapter options
+     * @param targets the adapted layers
+     * @return the file
+     * @throws IOException if writing fails
+     */
+    static Path summary(Path file, Map<String, Object> r, LokrAdapter options, List<String> targets) throws IOException {
+        StringBuilder md = new StringBuilder();
+        md.append("# LoKR demo report\n\n");
+        md.append("Base network (conv 3x3x8, max-pool, dense 64, softmax head) pretrained on task A "
+                + "(12x12 noisy prototypes), then moved to task B (mirrored prototypes, shifted labels).\n");
+        md.append(String.format(Locale.ROOT, "LoKR: rank %d, alpha %s, factor %d on layers %s; %s training steps each.%n%n",
+                options.rank(), fmt(options.alpha()), options.factor(), String.join(", ", targets), r.get("steps")));
+        md.append("| | base (no adaptation) | LoKR | full fine-tune |\n");
+        md.append("|---|---:|---:|---:|\n");
+        md.append(String.format(Locale.ROOT, "| task B accuracy | %.3f | %.3f | %.3f |%n",
+                num(r, "baseAccuracy"), num(r, "adaptedAccuracy"), num(r, "fullFinetuneAccuracy")));
+        md.append(String.format(Locale.ROOT, "| trainable params | 0 | %d | %d |%n",
+                (long) num(r, "trainableParams"), (long) num(r, "fullFinetuneTrainableParams")));
+        md.append(String.format(Locale.ROOT, "| step time (ms, batch 32) | - | %.2f | %.2f |%n",
+                num(r, "lokrStepMs"), num(r, "fullFinetuneStepMs")));
+        md.append(String.format(Locale.ROOT, "| trainable params + updater state (bytes) | - | %d | %d |%n%n",
+                (long) num(r, "lokrTrainingMemoryBytes"), (long) num(r, "fullFinetuneTrainingMemoryBytes")));
+        md.append(String.format(Locale.ROOT, "- total parameters of the base: %d%n", (long) num(r, "totalParams")));
+        md.append(String.format(Locale.ROOT, "- base accuracy on task A: %.3f%n", num(r, "baseAccuracyTaskA")));
+        md.append(String.format(Locale.ROOT, "- merged network: accuracy %.3f, max |merged - adapted| output %.3g%n",
+                num(r, "mergedAccuracy"), num(r, "mergeMaxAbsDiff")));
+        md.append(String.format(Locale.ROOT, "- adapter file (LyCORIS layout): `%s` (%d bytes), reloaded: max |reloaded - adapted| output %.3g%n",
+                Path.of(String.valueOf(r.get("adapterFile"))).getFileName(), (long) num(r, "adapterFileBytes"),
+                num(r, "reloadMaxAbsDiff")));
+        md.append("- loss curves: `loss-curves.png`\n");
+        md.append(String.format(Locale.ROOT, "- wall time: %.1f s%n", num(r, "seconds")));
+        Files.writeString(file, md.toString(), StandardCharsets.UTF_8);
+        return file;
+    }
+
+    private static double num(Map<String, Object> r, String key) {
+        Object v = r.get(key);
+        if (!(v instanceof Number)) {
+            throw new IllegalArgumentException("report value '" + key + "' must be a number, got " + v);
+        }
+        return ((Number) v).doubleValue();
+    }
+
+    private static String fmt(double v) {
+        return v == Math.rint(v) ? Long.toString((long) v) : Double.toString(v);
+    }
+}

@@ -1,0 +1,134 @@
+package dev.lokr.cli;
+
+import dev.lokr.io.AdapterFile;
+import dev.lokr.io.Json;
+import dev.lokr.io.SafetensorsReader;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class DemoCommandTest {
+
+    private static final List<String> KEYS = List.of("baseAccuracy", "adaptedAccuracy", "fullFinetuneAccuracy",
+            "trainableParams", "totalParams", "mergeMaxAbsDiff", "adapterFile");
+
+    private static final class Outcome {
+        final int code;
+        final String out;
+        final String err;
+
+        Outcome(int code, String out, String err) {
+            this.code = code;
+            this.out = out;
+            this.err = err;
+        }
+    }
+
+    private static Outcome run(String... args) {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        CommandLine cl = new CommandLine(new DemoCommand());
+        cl.setOut(new PrintWriter(out, true));
+        cl.setErr(new PrintWriter(err, true));
+        int code = cl.execute(args);
+        return new Outcome(code, out.toString(), err.toString());
+    }
+
+    @Test
+    void quickDemoAdaptsMergesSavesAndReports(@TempDir Path dir) throws Exception {
+        Path report = dir.resolve("report");
+        Outcome o = run("--quick", "--no-progress", "--out", report.toString());
+        assertEquals(0, o.code, "exit code; stderr: " + o.err);
+        String[] lines = o.out.strip().split("\\R");
+        @SuppressWarnings("unchecked")
+        Map<String, Object> json = (Map<String, Object>) Json.parse(lines[lines.length - 1]);
+        for (String k : KEYS) {
+            assertTrue(json.containsKey(k), "JSON key " + k + " missing in " + json);
+        }
+        double base = ((Number) json.get("baseAccuracy")).doubleValue();
+        double adapted = ((Number) json.get("adaptedAccuracy")).doubleValue();
+        double merge = ((Number) json.get("mergeMaxAbsDiff")).doubleValue();
+        long trainable = ((Number) json.get("trainableParams")).longValue();
+        long total = ((Number) json.get("totalParams")).longValue();
+        assertTrue(adapted > base, "adaptedAccuracy " + adapted + " must exceed baseAccuracy " + base);
+        assertTrue(merge < 1e-4, "mergeMaxAbsDiff " + merge + " must be < 1e-4");
+        assertTrue(trainable > 0 && trainable < total, "trainableParams " + trainable + " must be in (0, " + total + ")");
+        assertTrue(Files.size(report.resolve("loss-curves.png")) > 0, "loss-curves.png missing or empty");
+        String summary = Files.readString(report.resolve("summary.md"));
+        assertTrue(summary.contains("| task B accuracy |"), "summary.md lacks the comparison table:\n" + summary);
+
+        Path adapter = Path.of((String) json.get("adapterFile"));
+        assertTrue(Files.isRegularFile(adapter), "adapter file " + adapter + " missing");
+        try (SafetensorsReader r = SafetensorsReader.open(adapter)) {
+            for (String layer : DemoCommand.TARGETS) {
+                assertTrue(r.contains("lycoris_" + layer + ".alpha"), "no alpha for " + layer + " in " + r.tensors());
+                assertTrue(r.contains("lycoris_" + layer + ".lokr_w1") || r.contains("lycoris_" + layer + ".lokr_w1_a"),
+                        "no lokr_w1 for " + layer + " in " + r.tensors());
+            }
+        }
+        try (AdapterFile f = AdapterFile.read(adapter)) {
+            for (String layer : DemoCommand.TARGETS) {
+                assertTrue(f.modules().contains("lycoris_" + layer), "module lycoris_" + layer + " missing: " + f.modules());
+            }
+        }
+        double reload = ((Number) json.get("reloadMaxAbsDiff")).doubleValue();
+        assertTrue(reload < 1e-4, "reloadMaxAbsDiff " + reload + " must be < 1e-4");
+    }
+
+    @Test
+    void badOptionExitsWithUsage() {
+        Outcome o = run("--rank", "0");
+        assertEquals(2, o.code, "exit code; stderr: " + o.err);
+        assertTrue(o.err.contains("--rank must be at least 1, got 0"), "stderr: " + o.err);
+        assertTrue(o.err.contains("Usage:"), "usage missing from stderr: " + o.err);
+
+        Outcome unknown = run("--no-such-option");
+        assertEquals(2, unknown.code, "exit code; stderr: " + unknown.err);
+    }
+
+    @Test
+    void demoIsASubcommandOfTheLokrCli() {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        CommandLine cl = LokrCli.commandLine();
+        cl.setOut(new PrintWriter(out, true));
+        cl.setErr(new PrintWriter(err, true));
+        int code = cl.execute("demo", "--rank", "0");
+        assertEquals(2, code, "exit code; stderr: " + err);
+        assertTrue(err.toString().contains("--rank must be at least 1, got 0"), "stderr: " + err);
+        assertTrue(cl.getSubcommands().containsKey("demo"), "subcommands: " + cl.getSubcommands().keySet());
+    }
+
+    @Test
+    void failureExitsOneWithOneLineReason(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("not-a-dir");
+        Files.writeString(file, "x");
+        Outcome o = run("--quick", "--no-progress", "--out", file.toString());
+        assertEquals(1, o.code, "exit code; stderr: " + o.err);
+        assertTrue(o.err.startsWith("demo failed: ") && o.err.strip().lines().count() == 1,
+                "stderr must be one line starting 'demo failed: ', got: " + o.err);
+
+        StringWriter err = new StringWriter();
+        CommandLine cli = LokrCli.commandLine();
+        cli.setOut(new PrintWriter(new StringWriter(), true));
+        cli.setErr(new PrintWriter(err, true));
+        assertEquals(1, cli.execute("demo", "--quick", "--no-progress", "--out", file.toString()), "stderr: " + err);
+        assertTrue(err.toString().strip().lines().count() == 1, "stderr must be one line without --verbose: " + err);
+        StringWriter verboseErr = new StringWriter();
+        CommandLine verbose = LokrCli.commandLine();
+        verbose.setOut(new PrintWriter(new StringWriter(), true));
+        verbose.setErr(new PrintWriter(verboseErr, true));
+        assertEquals(1, verbose.execute("demo", "--verbose", "--quick", "--out", file.toString()), "stderr: " + verboseErr);
+        assertTrue(verboseErr.toString().contains("\tat "), "--verbose must print the stack trace: " + verboseErr);
+    }
+}
