@@ -1,0 +1,377 @@
+package dev.lokr.dl4j;
+
+import dev.lokr.dl4j.conf.LokrLayer;
+import dev.lokr.dl4j.layers.BaseLokrLayerImpl;
+import dev.lokr.math.LokrLayout;
+import dev.lokr.math.LokrParam;
+import dev.lokr.math.LokrParams;
+import org.deeplearning4j.nn.api.Layer;
+import org.deeplearning4j.nn.api.Model;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.TreeSet;
+
+/**
+ * A DL4J network ({@link MultiLayerNetwork} or {@link ComputationGraph}) with LoKR-adapted layers, and the
+ * operations on its adapters: snapshots and loads of the adapter tensors, the multiplier, switching the
+ * adapters off, merging, and a report.
+ *
+ * <p>Make one with {@link LokrNetworks#apply}, or wrap a network that already has adapter layers (for
+ * example one restored with {@code ModelSerializer}) with {@link #of(MultiLayerNetwork)} or
+ * {@link #of(ComputationGraph)}. The network itself ({@link #network()}) is a plain DL4J network: train it
+ * with {@code fit}, evaluate it, save it with {@code ModelSerializer}. Only the adapter tensors train;
+ * the adapted layers' {@code W} and {@code b} are frozen. Layers that were not adapted keep their own
+ * configuration (and train as configured).
+ *
+ * <p>Adapter tensors are keyed by DL4J layer name; their layouts follow the PyTorch-layout weight
+ * ({@code [out, in]}, {@code [out, in, kh, kw]}), so they map one to one onto LyCORIS / PEFT modules named
+ * {@link #moduleName(String)}.
+ *
+ * @param <N> {@link MultiLayerNetwork} or {@link ComputationGraph}
+ */
+public final class LokrNetwork<N extends Model> {
+
+    /** The prefix of LyCORIS module names. */
+    public static final String MODULE_PREFIX = "lycoris_";
+
+    private final N network;
+
+    private LokrNetwork(N network) {
+        this.network = network;
+        if (impls().isEmpty()) {
+            List<String> names = new ArrayList<>();
+            for (Layer l : Networks.layers(network)) {
+                names.add(Networks.name(l) + " (" + Networks.conf(l).getClass().getSimpleName() + ")");
+            }
+            throw new IllegalArgumentException("the network has no LoKR layer; its layers are " + names
+                    + "; use LokrNetworks.apply to add adapters");
+        }
+    }
+
+    /**
+     * Wraps a network that has LoKR layers (for example one restored with {@code ModelSerializer}).
+     *
+     * @param net an initialised network
+     * @return the wrapper (sharing the network)
+     * @throws IllegalArgumentException if the network has no LoKR layer or is not initialised
+     */
+    public static LokrNetwork<MultiLayerNetwork> of(MultiLayerNetwork net) {
+        return new LokrNetwork<>(Objects.requireNonNull(net, "net"));
+    }
+
+    /**
+     * Wraps a graph that has LoKR layers (for example one restored with {@code ModelSerializer}).
+     *
+     * @param net an initialised graph
+     * @return the wrapper (sharing the graph)
+     * @throws IllegalArgumentException if the graph has no LoKR layer or is not initialised
+     */
+    public static LokrNetwork<ComputationGraph> of(ComputationGraph net) {
+        return new LokrNetwork<>(Objects.requireNonNull(net, "net"));
+    }
+
+    static <M extends Model> LokrNetwork<M> wrap(M net) {
+        return new LokrNetwork<>(net);
+    }
+
+    /** @return the adapted network (live: training it trains the adapters) */
+    public N network() {
+        return network;
+    }
+
+    /** The adapted runtime layers by name, in network order. */
+    private Map<String, BaseLokrLayerImpl> impls() {
+        Map<String, BaseLokrLayerImpl> m = new LinkedHashMap<>();
+        for (Layer l : Networks.layers(network)) {
+            if (l instanceof BaseLokrLayerImpl) {
+                m.put(Networks.name(l), (BaseLokrLayerImpl) l);
+            }
+        }
+        return m;
+    }
+
+    private BaseLokrLayerImpl impl(String layerName) {
+        BaseLokrLayerImpl l = impls().get(layerName);
+        if (l == null) {
+            throw new IllegalArgumentException("no LoKR layer named '" + layerName + "'; the adapted layers are "
+                    + adaptedLayers());
+        }
+        return l;
+    }
+
+    /** @return the names of the adapted layers, in network order */
+    public List<String> adaptedLayers() {
+        return Collections.unmodifiableList(new ArrayList<>(impls().keySet()));
+    }
+
+    /**
+     * @param layerName an adapted layer
+     * @return its configuration (live: setting its multiplier or enabled flag takes effect on the next pass)
+     * @throws IllegalArgumentException if there is no such adapted layer
+     */
+    public LokrLayer layerConf(String layerName) {
+        return impl(layerName).layerConf();
+    }
+
+    /** @return the layout of every adapted layer, by layer name, in network order */
+    public Map<String, LokrLayout> layouts() {
+        Map<String, LokrLayout> m = new LinkedHashMap<>();
+        impls().forEach((name, l) -> m.put(name, l.adapter().layout()));
+        return Collections.unmodifiableMap(m);
+    }
+
+    /**
+     * A snapshot of the adapter tensors: deep copies, keyed by layer name, in network order. Tensors are in
+     * the core's PyTorch-layout terms (no transposition is needed for files).
+     *
+     * @return layer name to its adapter tensors (copies)
+     */
+    public Map<String, LokrParams> adapterParams() {
+        Map<String, LokrParams> m = new LinkedHashMap<>();
+        impls().forEach((name, l) -> m.put(name, l.adapter().copy()));
+        return Collections.unmodifiableMap(m);
+    }
+
+    /**
+     * Loads adapter tensors into every adapted layer (for example a snapshot from {@link #adapterParams()},
+     * or tensors read from an adapter file). Every adapted layer must be given, each with the layer's
+     * tensors and shapes; values are converted to the network's data type. When a layout's scale differs
+     * from the layer's, the layer adopts the given scale (the adapter defines its own scale). Nothing is
+     * changed unless everything checks.
+     *
+     * @param params layer name to adapter tensors
+     * @throws IllegalArgumentException naming the layer, the tensor and both shapes on any mismatch, or
+     *                                  naming the unknown or missing layers
+     */
+    public void loadAdapterParams(Map<String, LokrParams> params) {
+        Objects.requireNonNull(params, "params");
+        Map<String, BaseLokrLayerImpl> impls = impls();
+        TreeSet<String> unknown = new TreeSet<>(params.keySet());
+        unknown.removeAll(impls.keySet());
+        if (!unknown.isEmpty()) {
+            throw new IllegalArgumentException("no LoKR layer named " + unknown + "; the adapted layers are "
+                    + impls.keySet());
+        }
+        TreeSet<String> missing = new TreeSet<>(impls.keySet());
+        missing.removeAll(params.keySet());
+        if (!missing.isEmpty()) {
+            throw new IllegalArgumentException("no adapter given for layer(s) " + missing
+                    + "; loadAdapterParams needs every adapted layer: " + impls.keySet());
+        }
+        for (Map.Entry<String, BaseLokrLayerImpl> e : impls.entrySet()) {
+            checkCompatible(e.getKey(), e.getValue().adapter().layout(), params.get(e.getKey()));
+        }
+        for (Map.Entry<String, BaseLokrLayerImpl> e : impls.entrySet()) {
+            BaseLokrLayerImpl l = e.getValue();
+            LokrParams given = params.get(e.getKey());
+            if (Double.compare(given.layout().scale(), l.adapter().layout().scale()) != 0) {
+                l.setAdapterScale(given.layout().scale());
+            }
+            LokrParams ours = l.adapter();
+            DataType type = ours.dataType();
+            for (LokrParam p : ours.layout().params()) {
+                ours.get(p).assign(given.get(p).castTo(type));
+            }
+        }
+    }
+
+    private static void checkCompatible(String layer, LokrLayout ours, LokrParams given) {
+        if (given == null) {
+            throw new IllegalArgumentException("layer '" + layer + "': adapter tensors are null");
+        }
+        LokrLayout theirs = given.layout();
+        if (!ours.params().equals(theirs.params())) {
+            throw new IllegalArgumentException("layer '" + layer + "': adapter has tensors " + keys(theirs.params())
+                    + " but the layer has " + keys(ours.params()) + " (layer " + ours + ", given " + theirs + ")");
+        }
+        for (LokrParam p : ours.params()) {
+            long[] want = ours.shapeOf(p);
+            long[] got = given.get(p).shape();
+            if (!Arrays.equals(want, got)) {
+                throw new IllegalArgumentException("layer '" + layer + "': " + p.key() + " must be "
+                        + Arrays.toString(want) + ", got " + Arrays.toString(got));
+            }
+        }
+        if (ours.doraAxis() != theirs.doraAxis()) {
+            throw new IllegalArgumentException("layer '" + layer + "': DoRA axis must be " + ours.doraAxis()
+                    + ", got " + theirs.doraAxis());
+        }
+    }
+
+    private static List<String> keys(List<LokrParam> ps) {
+        List<String> k = new ArrayList<>();
+        for (LokrParam p : ps) {
+            k.add(p.key());
+        }
+        return k;
+    }
+
+    /**
+     * Sets the strength {@code m} of every adapter; takes effect on the next forward pass (inference too).
+     *
+     * @param multiplier finite
+     * @throws IllegalArgumentException if it is not finite
+     */
+    public void setMultiplier(double multiplier) {
+        for (BaseLokrLayerImpl l : impls().values()) {
+            l.layerConf().setMultiplier(multiplier);
+        }
+    }
+
+    /**
+     * @return the multiplier shared by every adapter
+     * @throws IllegalStateException if the layers have different multipliers (see {@link #layerConf})
+     */
+    public double getMultiplier() {
+        Double m = null;
+        for (Map.Entry<String, BaseLokrLayerImpl> e : impls().entrySet()) {
+            double v = e.getValue().layerConf().getMultiplier();
+            if (m != null && Double.compare(m, v) != 0) {
+                throw new IllegalStateException("the layers have different multipliers: " + m + " and " + v
+                        + " ('" + e.getKey() + "')");
+            }
+            m = v;
+        }
+        return m;
+    }
+
+    /**
+     * Switches every adapter on or off. Off, each adapted layer computes its base layer exactly (also for
+     * DoRA, where a multiplier of 0 would not).
+     *
+     * @param enabled true to apply the adapters
+     */
+    public void setEnabled(boolean enabled) {
+        for (BaseLokrLayerImpl l : impls().values()) {
+            l.layerConf().setEnabled(enabled);
+        }
+    }
+
+    /** @return whether every adapter is enabled */
+    public boolean isEnabled() {
+        for (BaseLokrLayerImpl l : impls().values()) {
+            if (!l.layerConf().isEnabled()) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * Merges the adapters: a new, plain DL4J network of the same kind whose adapted layers are their base
+     * configurations (DenseLayer, OutputLayer, ConvolutionLayer, ...) with {@code W <- W'}, the effective
+     * weight of {@code dev.lokr.math.LokrWeights#effectiveWeight} at the current multiplier ({@code W} itself
+     * for disabled adapters). Its outputs equal this network's in inference. This network is not modified.
+     *
+     * @return the merged network (new parameters, no updater state)
+     */
+    public N merge() {
+        Map<String, BaseLokrLayerImpl> impls = impls();
+        Map<String, org.deeplearning4j.nn.conf.layers.Layer> bases = new LinkedHashMap<>();
+        impls.forEach((name, l) -> bases.put(name, l.layerConf().getBase().clone()));
+        N merged = Networks.rebuild(network, bases);
+        List<Layer> src = Networks.layers(network);
+        List<Layer> dst = Networks.layers(merged);
+        for (int i = 0; i < src.size(); i++) {
+            if (src.get(i) instanceof BaseLokrLayerImpl) {
+                BaseLokrLayerImpl l = (BaseLokrLayerImpl) src.get(i);
+                Layer target = merged instanceof MultiLayerNetwork ? dst.get(i)
+                        : ((ComputationGraph) merged).getLayer(Networks.name(l));
+                target.getParam("W").assign(l.effectiveWeight());
+            }
+        }
+        return merged;
+    }
+
+    /** @return the number of adapter values (the trainable tensors of the adapted layers) */
+    public long adapterParamCount() {
+        long n = 0;
+        for (BaseLokrLayerImpl l : impls().values()) {
+            n += l.adapter().layout().numParams();
+        }
+        return n;
+    }
+
+    /** @return the number of frozen base values ({@code W}, {@code b}) of the adapted layers */
+    public long frozenParamCount() {
+        long n = 0;
+        for (BaseLokrLayerImpl l : impls().values()) {
+            n += l.numParams() - l.adapter().layout().numParams();
+        }
+        return n;
+    }
+
+    /** @return the number of all parameter values of the network */
+    public long totalParamCount() {
+        return network.numParams();
+    }
+
+    /**
+     * The LyCORIS module name of a layer: {@code lycoris_} + the name with {@code '.'} replaced by {@code '_'}.
+     *
+     * @param layerName a DL4J layer name
+     * @return the module name
+     */
+    public static String moduleName(String layerName) {
+        return MODULE_PREFIX + layerName.replace('.', '_');
+    }
+
+    /** @return the LyCORIS module name of every adapted layer, by layer name, in network order */
+    public Map<String, String> moduleNames() {
+        Map<String, String> m = new LinkedHashMap<>();
+        for (String name : impls().keySet()) {
+            m.put(name, moduleName(name));
+        }
+        return Collections.unmodifiableMap(m);
+    }
+
+    /**
+     * A readable report: each adapted layer with its base type, weight shape and factor shapes, then the
+     * parameter counts (trainable adapter values, frozen base values, other layers' values, total).
+     *
+     * @return the report, several lines
+     */
+    public String report() {
+        Map<String, BaseLokrLayerImpl> impls = impls();
+        StringBuilder sb = new StringBuilder();
+        sb.append("LoKR ").append(network.getClass().getSimpleName()).append(": ").append(impls.size())
+                .append(impls.size() == 1 ? " adapted layer" : " adapted layers").append('\n');
+        for (Map.Entry<String, BaseLokrLayerImpl> e : impls.entrySet()) {
+            LokrLayer c = e.getValue().layerConf();
+            LokrLayout layout = e.getValue().adapter().layout();
+            sb.append("  ").append(e.getKey()).append(" (").append(c.getBase().getClass().getSimpleName())
+                    .append(", weight ").append(Arrays.toString(layout.weightShape())).append("): ");
+            for (LokrParam p : layout.params()) {
+                sb.append(p.key()).append(Arrays.toString(layout.shapeOf(p))).append(' ');
+            }
+            sb.append("| w1 ").append(layout.w1Mode()).append(", w2 ").append(layout.w2Mode())
+                    .append(", rank ").append(layout.rank()).append(", scale ").append(layout.scale())
+                    .append(layout.dora() ? ", DoRA " + layout.doraAxis() : "")
+                    .append(", multiplier ").append(c.getMultiplier())
+                    .append(c.isEnabled() ? "" : ", DISABLED")
+                    .append(", ").append(layout.numParams()).append(" params\n");
+        }
+        long adapter = adapterParamCount();
+        long frozen = frozenParamCount();
+        long total = totalParamCount();
+        sb.append("  params: ").append(adapter).append(" trainable (adapters), ").append(frozen)
+                .append(" frozen (adapted layers' W, b), ").append(total - adapter - frozen)
+                .append(" in other layers (train as configured), ").append(total).append(" total");
+        return sb.toString();
+    }
+
+    @Override
+    public String toString() {
+        return report();
+    }
+}

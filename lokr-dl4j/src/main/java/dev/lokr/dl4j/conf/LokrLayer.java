@@ -1,0 +1,651 @@
+package dev.lokr.dl4j.conf;
+
+import dev.lokr.LokrAdapter;
+import dev.lokr.dl4j.layers.LokrConvolutionLayerImpl;
+import dev.lokr.dl4j.layers.LokrDenseLayerImpl;
+import dev.lokr.dl4j.layers.LokrOutputLayerImpl;
+import dev.lokr.dl4j.params.LokrParamInitializer;
+import dev.lokr.math.LokrLayout;
+import dev.lokr.math.LokrParam;
+import org.deeplearning4j.nn.api.ParamInitializer;
+import org.deeplearning4j.nn.conf.GradientNormalization;
+import org.deeplearning4j.nn.conf.InputPreProcessor;
+import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
+import org.deeplearning4j.nn.conf.dropout.IDropout;
+import org.deeplearning4j.nn.conf.inputs.InputType;
+import org.deeplearning4j.nn.conf.layers.BaseLayer;
+import org.deeplearning4j.nn.conf.layers.Convolution1D;
+import org.deeplearning4j.nn.conf.layers.Convolution1DLayer;
+import org.deeplearning4j.nn.conf.layers.Convolution2D;
+import org.deeplearning4j.nn.conf.layers.ConvolutionLayer;
+import org.deeplearning4j.nn.conf.layers.DenseLayer;
+import org.deeplearning4j.nn.conf.layers.FeedForwardLayer;
+import org.deeplearning4j.nn.conf.layers.Layer;
+import org.deeplearning4j.nn.conf.layers.OutputLayer;
+import org.deeplearning4j.nn.conf.memory.LayerMemoryReport;
+import org.deeplearning4j.optimize.api.TrainingListener;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.learning.config.IUpdater;
+import org.nd4j.linalg.learning.config.NoOp;
+import org.nd4j.linalg.learning.regularization.Regularization;
+import org.nd4j.shade.jackson.annotation.JsonIgnore;
+
+import java.util.Collection;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * Configuration of a LoKR-adapted layer: a standard DL4J layer configuration (the {@linkplain #getBase() base})
+ * whose weight {@code W} and bias {@code b} are frozen, plus a LoKR adapter whose tensors train.
+ *
+ * <p>The adapted layer computes the base layer's function with the effective weight
+ * {@code W' = W + dW}, {@code dW = multiplier * scale * scalar * kron(w1, w2)} (or its DoRA form, see
+ * {@code dev.lokr.math.LokrWeights}). Supported bases (exact classes): {@link DenseLayer} (without layer
+ * norm), {@link OutputLayer}, {@link ConvolutionLayer}/{@link Convolution2D} and
+ * {@link Convolution1DLayer}/{@link Convolution1D}; none may use weight noise. The adapter's tensors are
+ * laid out for the PyTorch-layout weight {@link #weightShape()}: {@code [nOut, nIn]} (dense),
+ * {@code [nOut, nIn, kH, kW]} (2-D conv), {@code [nOut, nIn, k, 1]} (1-D conv).
+ *
+ * <p>Parameters (see {@link LokrParamInitializer}): the base's own ({@code W}, {@code b}, in the base
+ * initializer's layout and order), then {@link #paramKey} ({@code lokrW1}, ...) for each {@link LokrParam} of the
+ * {@linkplain #layout() layout}, in canonical order. {@code W} and {@code b} get the {@link NoOp} updater,
+ * no regularization, and always a zero gradient; the adapter tensors get {@link #getUpdater()} (default:
+ * the base's weight updater). The factors take the base's weight regularization; the DoRA magnitude and
+ * the scalar take its bias regularization.
+ *
+ * <p>The LoKR options are stored as plain fields with a getter and a setter each (DL4J serializes layer
+ * configurations with Jackson); {@link #options()} rebuilds and validates the {@link LokrAdapter}. The
+ * {@code multiplier} and {@code enabled} fields may be changed at any time (also at inference); the
+ * runtime layer reads them on every forward pass.
+ */
+public class LokrLayer extends Layer {
+
+    /**
+     * Prefix of the adapter parameter keys: {@code lokrW1}, {@code lokrW2a}, ... (DL4J splits network
+     * parameter keys at the last underscore, so the keys have none).
+     */
+    public static final String PARAM_PREFIX = "lokr";
+
+    private static final long serialVersionUID = 1L;
+
+    private Layer base;
+    private int rank = 4;
+    private double alpha = 1.0;
+    private int factor = -1;
+    private boolean decomposeBoth;
+    private boolean tucker;
+    private boolean scalar;
+    private boolean dora;
+    private boolean doraOnInput;
+    private boolean detachNorm;
+    private boolean rsLora;
+    private boolean fullMatrix;
+    private boolean unbalancedFactorization;
+    private double rankDropout;
+    private boolean rankDropoutScale;
+    private double moduleDropout;
+    private double multiplier = 1.0;
+    private long seed;
+    private boolean enabled = true;
+    private Double scale;
+    private IUpdater updater;
+
+    /** For Jackson only; use {@link #LokrLayer(Layer, LokrAdapter)}. */
+    public LokrLayer() {
+    }
+
+    /**
+     * Wraps a base layer configuration with a LoKR adapter.
+     *
+     * @param base    the layer to adapt (not copied; its name becomes this layer's name)
+     * @param options the adapter options
+     * @throws IllegalArgumentException if the base is not supported (see the class comment)
+     */
+    public LokrLayer(Layer base, LokrAdapter options) {
+        Objects.requireNonNull(options, "options");
+        setBase(base);
+        this.layerName = base.getLayerName();
+        this.rank = options.rank();
+        this.alpha = options.alpha();
+        this.factor = options.factor();
+        this.decomposeBoth = options.decomposeBoth();
+        this.tucker = options.tucker();
+        this.scalar = options.scalar();
+        this.dora = options.dora();
+        this.doraOnInput = options.doraOnInput();
+        this.detachNorm = options.detachNorm();
+        this.rsLora = options.rsLora();
+        this.fullMatrix = options.fullMatrix();
+        this.unbalancedFactorization = options.unbalancedFactorization();
+        this.rankDropout = options.rankDropout();
+        this.rankDropoutScale = options.rankDropoutScale();
+        this.moduleDropout = options.moduleDropout();
+        this.multiplier = options.multiplier();
+        this.seed = options.seed();
+    }
+
+    /**
+     * Why a layer configuration cannot take a LoKR adapter.
+     *
+     * @param layer a layer configuration
+     * @return null if it is supported, else the reason (naming its type)
+     */
+    public static String unsupportedReason(Layer layer) {
+        if (layer == null) {
+            return "the layer is null";
+        }
+        Class<?> type = layer.getClass();
+        String name = type.getSimpleName();
+        boolean dense = type == DenseLayer.class || type == OutputLayer.class;
+        boolean conv = type == ConvolutionLayer.class || type == Convolution2D.class
+                || type == Convolution1DLayer.class || type == Convolution1D.class;
+        if (!dense && !conv) {
+            return "type " + name + " is not supported; supported types are DenseLayer, OutputLayer, "
+                    + "ConvolutionLayer (Convolution2D) and Convolution1DLayer (Convolution1D)";
+        }
+        if (layer instanceof DenseLayer && ((DenseLayer) layer).hasLayerNorm()) {
+            return "DenseLayer with layer norm (hasLayerNorm=true) is not supported";
+        }
+        if (((BaseLayer) layer).getWeightNoise() != null) {
+            return name + " with weight noise " + ((BaseLayer) layer).getWeightNoise()
+                    + " is not supported (the base weight is frozen)";
+        }
+        return null;
+    }
+
+    /** @return the wrapped (base) layer configuration */
+    public Layer getBase() {
+        return base;
+    }
+
+    /**
+     * @param base the layer to adapt
+     * @throws IllegalArgumentException if it is not supported
+     */
+    public void setBase(Layer base) {
+        String reason = unsupportedReason(base);
+        if (reason != null) {
+            String name = base == null ? null : base.getLayerName();
+            throw new IllegalArgumentException("layer '" + name + "' cannot take a LoKR adapter: " + reason);
+        }
+        this.base = base;
+    }
+
+    /**
+     * @return the adapter options held by this configuration, validated
+     * @throws IllegalArgumentException if a field holds an invalid value
+     */
+    public LokrAdapter options() {
+        return LokrAdapter.builder()
+                .rank(rank).alpha(alpha).factor(factor)
+                .decomposeBoth(decomposeBoth).tucker(tucker).scalar(scalar)
+                .dora(dora).doraOnInput(doraOnInput).detachNorm(detachNorm)
+                .rsLora(rsLora).fullMatrix(fullMatrix).unbalancedFactorization(unbalancedFactorization)
+                .rankDropout(rankDropout).rankDropoutScale(rankDropoutScale).moduleDropout(moduleDropout)
+                .multiplier(multiplier).seed(seed)
+                .build();
+    }
+
+    /**
+     * The factor plan of this layer's adapter: {@link LokrAdapter#layoutFor} of {@link #weightShape()},
+     * with the scale replaced by {@link #getScale()} when that is set.
+     *
+     * @return the layout
+     */
+    public LokrLayout layout() {
+        LokrLayout planned = options().layoutFor(weightShape());
+        if (scale == null) {
+            return planned;
+        }
+        return LokrLayout.explicit(planned.weightShape(), planned.a(), planned.b(), planned.c(), planned.d(),
+                planned.rank(), planned.w1Mode(), planned.w2Mode(), scale, planned.scalar(), planned.doraAxis(),
+                planned.detachNorm());
+    }
+
+    /**
+     * The base weight's shape in PyTorch layout, which the adapter is planned for.
+     *
+     * @return {@code [nOut, nIn]} (dense), {@code [nOut, nIn, kH, kW]} (2-D conv) or {@code [nOut, nIn, k, 1]} (1-D conv)
+     */
+    public long[] weightShape() {
+        FeedForwardLayer ff = (FeedForwardLayer) base;
+        if (base instanceof ConvolutionLayer) {
+            int[] k = ((ConvolutionLayer) base).getKernelSize();
+            long kw = base instanceof Convolution1DLayer ? 1 : k[1];
+            return new long[] {ff.getNOut(), ff.getNIn(), k[0], kw};
+        }
+        return new long[] {ff.getNOut(), ff.getNIn()};
+    }
+
+    /** @return whether the base is a convolution layer */
+    public boolean convolutionBase() {
+        return base instanceof ConvolutionLayer;
+    }
+
+    /**
+     * @param key a parameter key of this layer
+     * @return whether it is one of the adapter's (trainable) tensors
+     */
+    public static boolean isAdapterParam(String key) {
+        return key.startsWith(PARAM_PREFIX);
+    }
+
+    /**
+     * @param param an adapter tensor
+     * @return its DL4J parameter key: {@code lokr} + its key capitalised ({@code lokrW1}, {@code lokrMagnitude})
+     */
+    public static String paramKey(LokrParam param) {
+        String k = param.key();
+        return PARAM_PREFIX + Character.toUpperCase(k.charAt(0)) + k.substring(1);
+    }
+
+    /**
+     * @param key a DL4J parameter key of an adapter tensor
+     * @return the tensor
+     * @throws IllegalArgumentException if the key names no adapter tensor
+     */
+    public static LokrParam paramOf(String key) {
+        for (LokrParam p : LokrParam.values()) {
+            if (paramKey(p).equals(key)) {
+                return p;
+            }
+        }
+        throw new IllegalArgumentException("'" + key + "' is not a LoKR parameter key");
+    }
+
+    @Override
+    public org.deeplearning4j.nn.api.Layer instantiate(NeuralNetConfiguration conf,
+                                                       Collection<TrainingListener> trainingListeners,
+                                                       int layerIndex, INDArray layerParamsView,
+                                                       boolean initializeParams, DataType networkDataType) {
+        if (networkDataType != DataType.FLOAT && networkDataType != DataType.DOUBLE) {
+            throw new IllegalArgumentException("layer '" + layerName + "': LoKR layers need a FLOAT or DOUBLE network, got "
+                    + networkDataType);
+        }
+        options();
+        BaseLokrLayerImplFactory factory = base instanceof ConvolutionLayer ? LokrConvolutionLayerImpl::new
+                : base instanceof OutputLayer ? LokrOutputLayerImpl::new : LokrDenseLayerImpl::new;
+        org.deeplearning4j.nn.api.Layer ret = factory.create(conf, networkDataType);
+        ret.setListeners(trainingListeners);
+        ret.setIndex(layerIndex);
+        ret.setParamsViewArray(layerParamsView);
+        Map<String, INDArray> paramTable = initializer().init(conf, layerParamsView, initializeParams);
+        ret.setParamTable(paramTable);
+        ret.setConf(conf);
+        return ret;
+    }
+
+    /** Creates the runtime layer for one base type. */
+    @FunctionalInterface
+    private interface BaseLokrLayerImplFactory {
+        org.deeplearning4j.nn.api.Layer create(NeuralNetConfiguration conf, DataType dataType);
+    }
+
+    @Override
+    public ParamInitializer initializer() {
+        return LokrParamInitializer.getInstance();
+    }
+
+    @Override
+    public InputType getOutputType(int layerIndex, InputType inputType) {
+        return base.getOutputType(layerIndex, inputType);
+    }
+
+    @Override
+    public void setNIn(InputType inputType, boolean override) {
+        base.setNIn(inputType, override);
+    }
+
+    @Override
+    public InputPreProcessor getPreProcessorForInputType(InputType inputType) {
+        return base.getPreProcessorForInputType(inputType);
+    }
+
+    /**
+     * @param paramName a parameter key
+     * @return none for the frozen {@code W} and {@code b}; the base's weight regularization for the
+     *         factors, its bias regularization for the magnitude and the scalar
+     */
+    @Override
+    public List<Regularization> getRegularizationByParam(String paramName) {
+        if (!isAdapterParam(paramName)) {
+            return Collections.emptyList();
+        }
+        LokrParam p = paramOf(paramName);
+        String baseKey = p == LokrParam.MAGNITUDE || p == LokrParam.SCALAR ? "b" : "W";
+        List<Regularization> r = base.getRegularizationByParam(baseKey);
+        return r == null ? Collections.emptyList() : r;
+    }
+
+    @Override
+    public boolean isPretrainParam(String paramName) {
+        return false;
+    }
+
+    /**
+     * @param paramName a parameter key
+     * @return {@link NoOp} for the frozen {@code W} and {@code b}; {@link #getUpdater()} (or the base's
+     *         weight updater when that is null) for the adapter tensors
+     */
+    @Override
+    public IUpdater getUpdaterByParam(String paramName) {
+        if (!isAdapterParam(paramName)) {
+            return new NoOp();
+        }
+        return updater != null ? updater : base.getUpdaterByParam("W");
+    }
+
+    @Override
+    public GradientNormalization getGradientNormalization() {
+        return base.getGradientNormalization();
+    }
+
+    @Override
+    public double getGradientNormalizationThreshold() {
+        return base.getGradientNormalizationThreshold();
+    }
+
+    @Override
+    public LayerMemoryReport getMemoryReport(InputType inputType) {
+        return base.getMemoryReport(inputType);
+    }
+
+    @Override
+    public void setLayerName(String layerName) {
+        super.setLayerName(layerName);
+        if (base != null) {
+            base.setLayerName(layerName);
+        }
+    }
+
+    /** @return the base layer's input dropout (the adapted layer drops its input as the base does) */
+    @Override
+    @JsonIgnore
+    public IDropout getIDropout() {
+        return base == null ? null : base.getIDropout();
+    }
+
+    /** @param iDropout the input dropout, set on the base layer */
+    @Override
+    @JsonIgnore
+    public void setIDropout(IDropout iDropout) {
+        base.setIDropout(iDropout);
+    }
+
+    @Override
+    public void setDataType(DataType dataType) {
+        base.setDataType(dataType);
+    }
+
+    @Override
+    public LokrLayer clone() {
+        LokrLayer c = (LokrLayer) super.clone();
+        c.base = base.clone();
+        c.updater = updater == null ? null : updater.clone();
+        return c;
+    }
+
+    /** @return the rank {@code r} */
+    public int getRank() {
+        return rank;
+    }
+
+    /** @param rank the rank {@code r}, at least 1 */
+    public void setRank(int rank) {
+        this.rank = rank;
+    }
+
+    /** @return {@code alpha} (0 means {@code alpha = rank}) */
+    public double getAlpha() {
+        return alpha;
+    }
+
+    /** @param alpha the scale numerator */
+    public void setAlpha(double alpha) {
+        this.alpha = alpha;
+    }
+
+    /** @return the factorization limit (-1: none) */
+    public int getFactor() {
+        return factor;
+    }
+
+    /** @param factor the factorization limit */
+    public void setFactor(int factor) {
+        this.factor = factor;
+    }
+
+    /** @return whether {@code w1} is low-rank too when that is smaller */
+    public boolean isDecomposeBoth() {
+        return decomposeBoth;
+    }
+
+    /** @param decomposeBoth store {@code w1} low-rank too */
+    public void setDecomposeBoth(boolean decomposeBoth) {
+        this.decomposeBoth = decomposeBoth;
+    }
+
+    /** @return whether conv kernels larger than 1x1 use a Tucker core */
+    public boolean isTucker() {
+        return tucker;
+    }
+
+    /** @param tucker use a Tucker core */
+    public void setTucker(boolean tucker) {
+        this.tucker = tucker;
+    }
+
+    /** @return whether a learned scalar gain is present */
+    public boolean isScalar() {
+        return scalar;
+    }
+
+    /** @param scalar learn a scalar gain */
+    public void setScalar(boolean scalar) {
+        this.scalar = scalar;
+    }
+
+    /** @return whether DoRA is on */
+    public boolean isDora() {
+        return dora;
+    }
+
+    /** @param dora use DoRA */
+    public void setDora(boolean dora) {
+        this.dora = dora;
+    }
+
+    /** @return whether DoRA normalises per input column */
+    public boolean isDoraOnInput() {
+        return doraOnInput;
+    }
+
+    /** @param doraOnInput normalise per input column */
+    public void setDoraOnInput(boolean doraOnInput) {
+        this.doraOnInput = doraOnInput;
+    }
+
+    /** @return whether the DoRA norm is detached in backward */
+    public boolean isDetachNorm() {
+        return detachNorm;
+    }
+
+    /** @param detachNorm detach the DoRA norm */
+    public void setDetachNorm(boolean detachNorm) {
+        this.detachNorm = detachNorm;
+    }
+
+    /** @return whether the scale is {@code alpha / sqrt(rank)} */
+    public boolean isRsLora() {
+        return rsLora;
+    }
+
+    /** @param rsLora scale by {@code alpha / sqrt(rank)} */
+    public void setRsLora(boolean rsLora) {
+        this.rsLora = rsLora;
+    }
+
+    /** @return whether both factors are always full */
+    public boolean isFullMatrix() {
+        return fullMatrix;
+    }
+
+    /** @param fullMatrix always store both factors full */
+    public void setFullMatrix(boolean fullMatrix) {
+        this.fullMatrix = fullMatrix;
+    }
+
+    /** @return whether the output split is swapped */
+    public boolean isUnbalancedFactorization() {
+        return unbalancedFactorization;
+    }
+
+    /** @param unbalancedFactorization swap the output split */
+    public void setUnbalancedFactorization(boolean unbalancedFactorization) {
+        this.unbalancedFactorization = unbalancedFactorization;
+    }
+
+    /** @return the rank-dropout probability (training only) */
+    public double getRankDropout() {
+        return rankDropout;
+    }
+
+    /** @param rankDropout the rank-dropout probability in [0, 1) */
+    public void setRankDropout(double rankDropout) {
+        this.rankDropout = rankDropout;
+    }
+
+    /** @return whether the kept rank-dropout mask is divided by its mean */
+    public boolean isRankDropoutScale() {
+        return rankDropoutScale;
+    }
+
+    /** @param rankDropoutScale divide the kept mask by its mean */
+    public void setRankDropoutScale(boolean rankDropoutScale) {
+        this.rankDropoutScale = rankDropoutScale;
+    }
+
+    /** @return the module-dropout probability (training only) */
+    public double getModuleDropout() {
+        return moduleDropout;
+    }
+
+    /** @param moduleDropout the probability of skipping the adapter for one training step, in [0, 1) */
+    public void setModuleDropout(double moduleDropout) {
+        this.moduleDropout = moduleDropout;
+    }
+
+    /** @return the strength {@code m} used by forward passes */
+    public double getMultiplier() {
+        return multiplier;
+    }
+
+    /**
+     * @param multiplier the strength {@code m}, finite; may be changed at any time
+     * @throws IllegalArgumentException if it is not finite
+     */
+    public void setMultiplier(double multiplier) {
+        if (Double.isNaN(multiplier) || Double.isInfinite(multiplier)) {
+            throw new IllegalArgumentException("multiplier must be finite, got " + multiplier);
+        }
+        this.multiplier = multiplier;
+    }
+
+    /** @return the seed of the adapter's initialisation and of its dropouts */
+    public long getSeed() {
+        return seed;
+    }
+
+    /** @param seed the seed */
+    public void setSeed(long seed) {
+        this.seed = seed;
+    }
+
+    /**
+     * The seed this layer's adapter is initialised with: {@link #getSeed()} mixed with the layer name, so
+     * that layers of one network start from different factors.
+     *
+     * @return the per-layer seed
+     */
+    public long initSeed() {
+        return seed * 0x9E3779B97F4A7C15L + (layerName == null ? 0 : layerName.hashCode());
+    }
+
+    /** @return whether the adapter is applied; when false the layer computes the base layer exactly */
+    public boolean isEnabled() {
+        return enabled;
+    }
+
+    /** @param enabled apply the adapter (true) or compute the base layer only (false); may be changed at any time */
+    public void setEnabled(boolean enabled) {
+        this.enabled = enabled;
+    }
+
+    /** @return the scale that replaces the planned one (as an adapter file gives it), or null for the planned scale */
+    public Double getScale() {
+        return scale;
+    }
+
+    /**
+     * @param scale the scale {@code s} to use instead of the planned one, finite, or null for the planned scale
+     * @throws IllegalArgumentException if it is not finite
+     */
+    public void setScale(Double scale) {
+        if (scale != null && (scale.isNaN() || scale.isInfinite())) {
+            throw new IllegalArgumentException("scale must be finite or null, got " + scale);
+        }
+        this.scale = scale;
+    }
+
+    /** @return the updater of the adapter tensors, or null to use the base layer's weight updater */
+    public IUpdater getUpdater() {
+        return updater;
+    }
+
+    /** @param updater the updater of the adapter tensors, or null to use the base layer's weight updater */
+    public void setUpdater(IUpdater updater) {
+        this.updater = updater;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        if (this == o) {
+            return true;
+        }
+        if (!(o instanceof LokrLayer)) {
+            return false;
+        }
+        LokrLayer t = (LokrLayer) o;
+        return Objects.equals(layerName, t.layerName) && Objects.equals(base, t.base) && rank == t.rank
+                && Double.compare(alpha, t.alpha) == 0 && factor == t.factor && decomposeBoth == t.decomposeBoth
+                && tucker == t.tucker && scalar == t.scalar && dora == t.dora && doraOnInput == t.doraOnInput
+                && detachNorm == t.detachNorm && rsLora == t.rsLora && fullMatrix == t.fullMatrix
+                && unbalancedFactorization == t.unbalancedFactorization
+                && Double.compare(rankDropout, t.rankDropout) == 0 && rankDropoutScale == t.rankDropoutScale
+                && Double.compare(moduleDropout, t.moduleDropout) == 0
+                && Double.compare(multiplier, t.multiplier) == 0 && seed == t.seed && enabled == t.enabled
+                && Objects.equals(scale, t.scale) && Objects.equals(updater, t.updater);
+    }
+
+    @Override
+    public int hashCode() {
+        return Objects.hash(layerName, base, rank, alpha, factor, decomposeBoth, tucker, scalar, dora, doraOnInput,
+                detachNorm, rsLora, fullMatrix, unbalancedFactorization, rankDropout, rankDropoutScale,
+                moduleDropout, multiplier, seed, enabled, scale, updater);
+    }
+
+    @Override
+    public String toString() {
+        return "LokrLayer{name=" + layerName + ", base=" + (base == null ? null : base.getClass().getSimpleName())
+                + ", rank=" + rank + ", alpha=" + alpha + ", factor=" + factor + ", decomposeBoth=" + decomposeBoth
+                + ", tucker=" + tucker + ", scalar=" + scalar + ", dora=" + dora + ", doraOnInput=" + doraOnInput
+                + ", detachNorm=" + detachNorm + ", rsLora=" + rsLora + ", fullMatrix=" + fullMatrix
+                + ", unbalancedFactorization=" + unbalancedFactorization + ", rankDropout=" + rankDropout
+                + ", rankDropoutScale=" + rankDropoutScale + ", moduleDropout=" + moduleDropout
+                + ", multiplier=" + multiplier + ", seed=" + seed + ", enabled=" + enabled
+                + (scale != null ? ", scale=" + scale : "") + (updater != null ? ", updater=" + updater : "") + "}";
+    }
+}

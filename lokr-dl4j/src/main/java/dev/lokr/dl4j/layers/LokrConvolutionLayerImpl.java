@@ -1,0 +1,190 @@
+package dev.lokr.dl4j.layers;
+
+import dev.lokr.dl4j.conf.LokrLayer;
+import dev.lokr.dl4j.params.LokrParamInitializer;
+import dev.lokr.math.LokrWeights;
+import org.deeplearning4j.nn.api.MaskState;
+import org.deeplearning4j.nn.conf.CacheMode;
+import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
+import org.deeplearning4j.nn.conf.layers.Convolution1DLayer;
+import org.deeplearning4j.nn.gradient.Gradient;
+import org.deeplearning4j.nn.layers.convolution.ConvolutionLayer;
+import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
+import org.nd4j.common.primitives.Pair;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.memory.MemoryWorkspace;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * Runtime of a LoKR-adapted convolution ({@code ConvolutionLayer} 2-D or {@code Convolution1DLayer}).
+ *
+ * <p>It builds the effective weight {@code W'} once per step with {@link LokrWeights#effectiveWeight} and
+ * runs DL4J's own convolution runtime (the "inner" layer, which keeps the base's padding, stride,
+ * dilation, data format, activation, input dropout, masks and MKL-DNN/cuDNN helpers) with {@code W'} in
+ * place of {@code W}. In backward, the inner layer's weight gradient {@code dL/dW'} goes to
+ * {@link LokrWeights#backward} for the adapter gradients; {@code W} and {@code b} get zero gradient.
+ *
+ * <p>Shapes: {@code W [nOut, nIn, kH, kW]} (1-D: {@code [nOut, nIn, k]}, seen by the core as
+ * {@code [nOut, nIn, k, 1]}); input and output as the base layer's.
+ */
+public class LokrConvolutionLayerImpl extends BaseLokrLayerImpl {
+
+    private ConvolutionLayer inner;
+    private NeuralNetConfiguration innerConf;
+    private INDArray innerGradients;
+    private Map<String, INDArray> innerGradientViews;
+    private INDArray stepWeight;
+
+    /**
+     * @param conf     the layer configuration (its layer is a {@link LokrLayer} over a convolution)
+     * @param dataType the network data type
+     */
+    public LokrConvolutionLayerImpl(NeuralNetConfiguration conf, DataType dataType) {
+        super(conf, dataType);
+    }
+
+    @Override
+    public Type type() {
+        return Type.CONVOLUTIONAL;
+    }
+
+    /** The DL4J runtime of the base convolution, created on first use, with scratch gradient views. */
+    private ConvolutionLayer inner() {
+        if (inner == null) {
+            innerConf = LokrParamInitializer.innerConf(conf);
+            inner = layerConf().getBase() instanceof Convolution1DLayer
+                    ? new org.deeplearning4j.nn.layers.convolution.Convolution1DLayer(innerConf, dataType)
+                    : new ConvolutionLayer(innerConf, dataType);
+            inner.setIndex(getIndex());
+            inner.setCacheMode(cacheMode);
+            inner.setIterationCount(getIterationCount());
+            inner.setEpochCount(getEpochCount());
+            inner.allowInputModification(inputModificationAllowed);
+            inner.setMaskArray(maskArray);
+            setInnerWeight(baseWeight());
+            try (MemoryWorkspace ws = Nd4j.getMemoryManager().scopeOutOfWorkspaces()) {
+                innerGradients = Nd4j.zeros(dataType, 1, inner.numParams());
+            }
+            inner.setBackpropGradientsViewArray(innerGradients);
+            innerGradientViews = layerConf().getBase().initializer().getGradientsFromFlattened(innerConf, innerGradients);
+        }
+        return inner;
+    }
+
+    /** Points the inner layer's parameter table at {@code weight} (shaped as {@code W}) and the frozen bias. */
+    private void setInnerWeight(INDArray weight) {
+        Map<String, INDArray> table = new LinkedHashMap<>();
+        if (hasBias()) {
+            table.put(BIAS_KEY, baseBias());
+        }
+        table.put(WEIGHT_KEY, weight);
+        inner.setParamTable(table);
+    }
+
+    @Override
+    protected void endStep() {
+        super.endStep();
+        stepWeight = null;
+    }
+
+    /** The weight this pass convolves with: {@code W'} (kept for the step when training) or {@code W}. */
+    private INDArray passWeight(boolean training) {
+        if (training) {
+            if (startStep() || stepWeight == null) {
+                try (MemoryWorkspace ws = Nd4j.getMemoryManager().scopeOutOfWorkspaces()) {
+                    stepWeight = adapterActive(true) ? effectiveWeight(stepMask()) : baseWeight();
+                }
+            }
+            return stepWeight;
+        }
+        return adapterActive(false) ? effectiveWeight(null) : baseWeight();
+    }
+
+    @Override
+    public INDArray activate(boolean training, LayerWorkspaceMgr workspaceMgr) {
+        assertInputSet(false);
+        ConvolutionLayer layer = inner();
+        setInnerWeight(passWeight(training));
+        return layer.activate(input, training, workspaceMgr);
+    }
+
+    @Override
+    public Pair<Gradient, INDArray> backpropGradient(INDArray epsilon, LayerWorkspaceMgr workspaceMgr) {
+        assertInputSet(true);
+        ConvolutionLayer layer = inner();
+        boolean fresh = stepWeight == null;
+        setInnerWeight(passWeight(true));
+        if (fresh || layer.input() == null) {
+            layer.setInput(input, workspaceMgr);
+        }
+        Pair<Gradient, INDArray> innerResult = layer.backpropGradient(epsilon, workspaceMgr);
+        if (adapterActive(true)) {
+            LokrLayer c = layerConf();
+            INDArray gradEff = innerGradientViews.get(WEIGHT_KEY).reshape('c', c.weightShape());
+            LokrWeights.backward(adapter(), LokrParamInitializer.pytorchWeight(c, baseWeight()), c.getMultiplier(),
+                    stepMask(), gradEff, adapterGrads());
+        } else {
+            adapterGrads().zero();
+        }
+        return new Pair<>(collectGradient(), innerResult.getSecond());
+    }
+
+    @Override
+    public void setMaskArray(INDArray maskArray) {
+        super.setMaskArray(maskArray);
+        if (inner != null) {
+            inner.setMaskArray(maskArray);
+        }
+    }
+
+    @Override
+    public Pair<INDArray, MaskState> feedForwardMaskArray(INDArray maskArray, MaskState currentMaskState,
+                                                          int minibatchSize) {
+        super.feedForwardMaskArray(maskArray, currentMaskState, minibatchSize);
+        return inner().feedForwardMaskArray(maskArray, currentMaskState, minibatchSize);
+    }
+
+    @Override
+    public void setCacheMode(CacheMode mode) {
+        super.setCacheMode(mode);
+        if (inner != null) {
+            inner.setCacheMode(mode);
+        }
+    }
+
+    @Override
+    public void allowInputModification(boolean allow) {
+        super.allowInputModification(allow);
+        if (inner != null) {
+            inner.allowInputModification(allow);
+        }
+    }
+
+    @Override
+    public void setIterationCount(int iterationCount) {
+        super.setIterationCount(iterationCount);
+        if (inner != null) {
+            inner.setIterationCount(iterationCount);
+        }
+    }
+
+    @Override
+    public void setEpochCount(int epochCount) {
+        super.setEpochCount(epochCount);
+        if (inner != null) {
+            inner.setEpochCount(epochCount);
+        }
+    }
+
+    @Override
+    public void clear() {
+        super.clear();
+        if (inner != null) {
+            inner.clear();
+        }
+    }
+}
