@@ -14,10 +14,12 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 
 /**
  * Adds LoKR adapters to DL4J networks.
@@ -48,8 +50,8 @@ public final class LokrNetworks {
      * @param targets which layers to adapt
      * @return the adapted network
      * @throws IllegalArgumentException if a targeted layer is not supported (naming it and its type), if
-     *                                  nothing is targeted, if the network already has LoKR layers, or if it
-     *                                  is not initialised or not FLOAT/DOUBLE
+     *                                  nothing is targeted, if the network already has LoKR layers, if two
+     *                                  layers share a name, or if it is not initialised or not FLOAT/DOUBLE
      */
     public static LokrNetwork<MultiLayerNetwork> apply(LokrAdapter adapter, MultiLayerNetwork net, Targets targets) {
         return LokrNetwork.wrap(adapt(adapter, Objects.requireNonNull(net, "net"), targets));
@@ -78,11 +80,17 @@ public final class LokrNetworks {
         }
         List<String> already = new ArrayList<>();
         List<String> described = new ArrayList<>();
+        Set<String> names = new HashSet<>();
         for (Layer l : layers) {
-            if (l instanceof BaseLokrLayerImpl) {
-                already.add(Networks.name(l));
+            String name = Networks.name(l);
+            if (name == null || !names.add(name)) {
+                throw new IllegalArgumentException("layer names must be unique and set, got '" + name
+                        + "' more than once (or unset); name the layers to adapt the network");
             }
-            described.add(Networks.name(l) + " (" + Networks.conf(l).getClass().getSimpleName() + ")");
+            if (l instanceof BaseLokrLayerImpl) {
+                already.add(name);
+            }
+            described.add(name + " (" + Networks.conf(l).getClass().getSimpleName() + ")");
         }
         if (!already.isEmpty()) {
             throw new IllegalArgumentException("the network already has LoKR adapters on " + already
@@ -99,10 +107,6 @@ public final class LokrNetworks {
             if (reason != null) {
                 throw new IllegalArgumentException("layer '" + name + "' (" + conf.getClass().getSimpleName()
                         + ") cannot take a LoKR adapter: " + reason);
-            }
-            if (replacements.containsKey(name)) {
-                throw new IllegalArgumentException("two targeted layers are named '" + name
-                        + "'; give the layers unique names");
             }
             replacements.put(name, new LokrLayer(conf.clone(), adapter));
         }

@@ -139,6 +139,28 @@ class GradientCheckTest {
                 .maxRelError(1e-5).minAbsoluteError(1e-9));
     }
 
+    /**
+     * Negative control: the frozen base weight reports a zero gradient, so a check that includes it must fail
+     * (showing that the checks above do compare gradients).
+     */
+    @Test
+    void frozenWeightHasZeroGradientSoCheckingItFails() {
+        LokrNetwork<?> adapted = adapt(options("plain", false), network("denseMln", 601));
+        Fixtures.randomizeAdapters(adapted, 602);
+        MultiLayerNetwork net = (MultiLayerNetwork) adapted.network();
+        INDArray in = input("denseMln", 603);
+        INDArray labels = Fixtures.labels((int) in.size(0), DataType.DOUBLE, 604);
+        net.setInput(in);
+        net.setLabels(labels);
+        net.computeGradientAndScore();
+        INDArray gW = net.gradient().gradientForVariable().get("0_W");
+        assertEquals(0.0, gW.amaxNumber().doubleValue(), "gradient of the frozen W");
+        Set<String> exclude = excluded(net, false);
+        exclude.remove("0_W");
+        assertFalse(GradientCheckUtil.checkGradients(new GradientCheckUtil.MLNConfig().net(net).input(in).labels(labels)
+                .excludeParams(exclude).subset(true).maxPerParam(8)), "a check including the frozen W must fail");
+    }
+
     static INDArray input(String arch, long seed) {
         return arch.startsWith("conv") ? Fixtures.convInput(3, DataType.DOUBLE, seed)
                 : Fixtures.denseInput(4, DataType.DOUBLE, seed);

@@ -291,6 +291,29 @@ class LokrNetworkTest {
     }
 
     @Test
+    void duplicateLayerNamesAreRefused() {
+        MultiLayerConfiguration conf = Fixtures.base(DataType.FLOAT, WorkspaceMode.ENABLED, new Adam(1e-2), 141).list()
+                .layer(new DenseLayer.Builder().name("same").nIn(4).nOut(4).build())
+                .layer(new DenseLayer.Builder().name("same").nIn(4).nOut(4).build())
+                .layer(new OutputLayer.Builder().name("out").nIn(4).nOut(2).build())
+                .build();
+        MultiLayerNetwork net = new MultiLayerNetwork(conf);
+        net.init();
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> LokrNetworks.apply(LokrAdapter.builder().build(), net, Targets.names("out")));
+        assertEquals("layer names must be unique and set, got 'same' more than once (or unset); name the layers to "
+                + "adapt the network", e.getMessage());
+    }
+
+    @Test
+    void emptyTargetListsAreRefused() {
+        IllegalArgumentException names = assertThrows(IllegalArgumentException.class, () -> Targets.names());
+        assertEquals("names needs at least one layer-name regex, got none", names.getMessage());
+        IllegalArgumentException types = assertThrows(IllegalArgumentException.class, () -> Targets.types());
+        assertEquals("types needs at least one layer class, got none", types.getMessage());
+    }
+
+    @Test
     void reportListsLayersFactorShapesAndCounts() {
         MultiLayerNetwork net = Fixtures.denseMln(DataType.FLOAT, WorkspaceMode.ENABLED, new Adam(1e-2), 101);
         LokrNetwork<MultiLayerNetwork> a = LokrNetworks.apply(LokrAdapter.builder().rank(2).alpha(4).build(), net, Targets.all());

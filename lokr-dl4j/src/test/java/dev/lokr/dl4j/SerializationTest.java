@@ -6,6 +6,7 @@ import org.deeplearning4j.nn.api.Model;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
 import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
 import org.deeplearning4j.nn.conf.WorkspaceMode;
+import org.deeplearning4j.nn.conf.dropout.Dropout;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.deeplearning4j.util.ModelSerializer;
@@ -121,6 +122,7 @@ class SerializationTest {
         conf.setEnabled(false);
         conf.setScale(0.3);
         conf.setUpdater(new Sgd(0.5));
+        conf.setIDropout(new Dropout(0.7));
         MultiLayerConfiguration c = a.network().getLayerWiseConfigurations();
         MultiLayerConfiguration back = MultiLayerConfiguration.fromJson(c.toJson());
         LokrLayer restored = (LokrLayer) back.getConf(0).getLayer();
@@ -129,6 +131,8 @@ class SerializationTest {
         assertFalse(restored.isEnabled());
         assertEquals(0.3, restored.getScale());
         assertEquals(new Sgd(0.5), restored.getUpdater());
+        assertEquals(new Dropout(0.7), restored.getIDropout());
+        assertEquals(new Dropout(0.7), restored.getBase().getIDropout());
         assertEquals(c, back);
 
         ComputationGraph g = Fixtures.denseGraph(DataType.FLOAT, WorkspaceMode.ENABLED, new Adam(1e-2), 322);

@@ -216,7 +216,7 @@ class TrainingTest {
 
     @ParameterizedTest
     @EnumSource(value = ParallelWrapper.TrainingMode.class, names = {"AVERAGING", "SHARED_GRADIENTS"})
-    void parallelWrapperWithTwoWorkersTrainsOnlyTheAdapters(ParallelWrapper.TrainingMode mode) throws Exception {
+    void parallelWrapperWithTwoWorkersTrainsOnlyTheAdapters(ParallelWrapper.TrainingMode mode) {
         LokrNetwork<MultiLayerNetwork> a = LokrNetworks.apply(LokrAdapter.builder().rank(2).dora(true).build(),
                 Fixtures.denseMln(DataType.FLOAT, WorkspaceMode.ENABLED, new Adam(2e-2), 481), Targets.all());
         Map<String, INDArray> before = snapshot(a.network());
@@ -226,9 +226,12 @@ class TrainingTest {
         }
         Counter counter = new Counter();
         a.network().setListeners(counter);
-        try (ParallelWrapper pw = new ParallelWrapper.Builder<>(a.network()).workers(2).prefetchBuffer(2)
-                .averagingFrequency(1).trainingMode(mode).build()) {
+        ParallelWrapper pw = new ParallelWrapper.Builder<>(a.network()).workers(2).prefetchBuffer(2)
+                .averagingFrequency(1).trainingMode(mode).build();
+        try {
             pw.fit(new ListDataSetIterator<>(batches, 1));
+        } finally {
+            pw.shutdown();
         }
         assertOnlyAdaptersChanged(before, a.network(), "ParallelWrapper " + mode);
         assertTrue(counter.iterations.get() > 0, "listener called under ParallelWrapper " + mode);

@@ -339,11 +339,13 @@ public class LokrLayer extends Layer {
     }
 
     @Override
+    @JsonIgnore
     public GradientNormalization getGradientNormalization() {
         return base.getGradientNormalization();
     }
 
     @Override
+    @JsonIgnore
     public double getGradientNormalizationThreshold() {
         return base.getGradientNormalizationThreshold();
     }

@@ -20,6 +20,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.function.Supplier;
 
 /**
  * What the runtime LoKR layers share: the parameter table (frozen base {@code W}, {@code b}, then the
@@ -117,6 +118,23 @@ public abstract class BaseLokrLayerImpl extends AbstractLayer<LokrLayer> {
         return LokrParamInitializer.dl4jWeight(c, eff, w.shape()).dup('c');
     }
 
+    /**
+     * Runs a computation outside every workspace, so that the arrays it allocates stay valid between the
+     * forward and the backward pass of a step.
+     *
+     * @param computation what to run
+     * @param <T>         its result type
+     * @return its result (detached arrays)
+     */
+    protected static <T> T detached(Supplier<T> computation) {
+        MemoryWorkspace ws = Nd4j.getMemoryManager().scopeOutOfWorkspaces();
+        try {
+            return computation.get();
+        } finally {
+            ws.close();
+        }
+    }
+
     /** @return the strength {@code m} currently configured */
     protected double multiplier() {
         return layerConf().getMultiplier();
@@ -135,10 +153,8 @@ public abstract class BaseLokrLayerImpl extends AbstractLayer<LokrLayer> {
         stepSkip = LokrDropout.skipModule(c.getModuleDropout(), random);
         stepMask = null;
         if (c.getRankDropout() > 0 && !stepSkip) {
-            try (MemoryWorkspace ws = Nd4j.getMemoryManager().scopeOutOfWorkspaces()) {
-                stepMask = LokrDropout.rankMask((int) c.weightShape()[0], c.getRankDropout(), c.isRankDropoutScale(),
-                        dataType, random);
-            }
+            stepMask = detached(() -> LokrDropout.rankMask((int) c.weightShape()[0], c.getRankDropout(),
+                    c.isRankDropoutScale(), dataType, random));
         }
         stepStarted = true;
         return true;

@@ -12,7 +12,6 @@ import org.deeplearning4j.nn.layers.convolution.ConvolutionLayer;
 import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
 import org.nd4j.common.primitives.Pair;
 import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
@@ -66,9 +65,7 @@ public class LokrConvolutionLayerImpl extends BaseLokrLayerImpl {
             inner.allowInputModification(inputModificationAllowed);
             inner.setMaskArray(maskArray);
             setInnerWeight(baseWeight());
-            try (MemoryWorkspace ws = Nd4j.getMemoryManager().scopeOutOfWorkspaces()) {
-                innerGradients = Nd4j.zeros(dataType, 1, inner.numParams());
-            }
+            innerGradients = detached(() -> Nd4j.zeros(dataType, 1, inner.numParams()));
             inner.setBackpropGradientsViewArray(innerGradients);
             innerGradientViews = layerConf().getBase().initializer().getGradientsFromFlattened(innerConf, innerGradients);
         }
@@ -95,9 +92,7 @@ public class LokrConvolutionLayerImpl extends BaseLokrLayerImpl {
     private INDArray passWeight(boolean training) {
         if (training) {
             if (startStep() || stepWeight == null) {
-                try (MemoryWorkspace ws = Nd4j.getMemoryManager().scopeOutOfWorkspaces()) {
-                    stepWeight = adapterActive(true) ? effectiveWeight(stepMask()) : baseWeight();
-                }
+                stepWeight = adapterActive(true) ? detached(() -> effectiveWeight(stepMask())) : baseWeight();
             }
             return stepWeight;
         }

@@ -11,9 +11,7 @@ import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
 import org.nd4j.common.primitives.Pair;
 import org.nd4j.linalg.activations.IActivation;
 import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 
 import java.util.Arrays;
 
@@ -70,10 +68,8 @@ public class LokrDenseLayerImpl extends BaseLokrLayerImpl {
         INDArray z;
         if (training) {
             if (startStep() || stepPreOutput == null) {
-                try (MemoryWorkspace ws = Nd4j.getMemoryManager().scopeOutOfWorkspaces()) {
-                    stepCache = adapterActive(true) ? new LokrDense.Cache() : null;
-                    stepPreOutput = forward(true, stepCache);
-                }
+                stepCache = adapterActive(true) ? new LokrDense.Cache() : null;
+                stepPreOutput = detached(() -> forward(true, stepCache));
             }
             z = workspaceMgr.dup(ArrayType.ACTIVATIONS, stepPreOutput);
         } else {
