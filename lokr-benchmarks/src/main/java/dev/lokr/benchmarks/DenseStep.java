@@ -1,0 +1,126 @@
+package dev.lokr.benchmarks;
+
+import dev.lokr.LokrAdapter;
+import dev.lokr.math.LokrDense;
+import dev.lokr.math.LokrLayout;
+import dev.lokr.math.LokrParams;
+import dev.lokr.math.LokrWeights;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * One training step of one dense layer with a frozen weight {@code W [out, in]}: the forward
+ * {@code y = x W'^T}, then the backward to the input and to every trainable tensor, given the
+ * upstream gradient {@code dy}. Three ways:
+ * <ul>
+ *   <li>{@link #frozen()}: the base layer alone, {@code y = x W^T}, {@code dx = dy W}, two GEMMs with
+ *       transpose flags into preallocated 'c' outputs (the fastest ND4J allows; the honest baseline);</li>
+ *   <li>{@link #factored()}: {@link LokrDense#forward} and {@link LokrDense#backward}, never building
+ *       {@code dW};</li>
+ *   <li>{@link #materialized()}: the Python reference's default, building the effective weight every
+ *       step: {@code W' = LokrWeights.effectiveWeight}, {@code y = x W'^T}, {@code dL/dW' = dy^T x},
+ *       {@link LokrWeights#backward}, {@code dx = dy W'}; GEMMs into preallocated outputs.</li>
+ * </ul>
+ * The multiplier is 1, there is no bias, no rank dropout. Not thread-safe.
+ */
+public final class DenseStep {
+
+    /** The strength {@code m} of every step. */
+    public static final double MULTIPLIER = 1.0;
+
+    private final DenseInputs inputs;
+    private final LokrParams params;
+    private final LokrParams grads;
+    private final INDArray y;
+    private final INDArray dx;
+    private final INDArray gradEff;
+
+    /**
+     * Allocates the module tensors (mid-training values), their gradients and the output buffers.
+     *
+     * @param options      the adapter options
+     * @param inputs       the frozen weight, input and upstream gradient; shared, not modified
+     * @param materialized whether to allocate the {@code [out, in]} buffer that {@link #materialized()} needs
+     * @param seed         the seed of the module tensors
+     */
+    public DenseStep(LokrAdapter options, DenseInputs inputs, boolean materialized, long seed) {
+        this.inputs = inputs;
+        this.params = AdapterStates.midTraining(options, inputs.weight(), inputs.type(), seed);
+        this.grads = LokrParams.zeros(params.layout(), inputs.type());
+        this.y = Nd4j.create(inputs.type(), inputs.batch(), inputs.out());
+        this.dx = Nd4j.create(inputs.type(), inputs.batch(), inputs.in());
+        this.gradEff = materialized ? Nd4j.create(inputs.type(), inputs.out(), inputs.in()) : null;
+    }
+
+    /** @return the layout of the module */
+    public LokrLayout layout() {
+        return params.layout();
+    }
+
+    /** @return the module tensors (not copied) */
+    public LokrParams params() {
+        return params;
+    }
+
+    /** @return the shared inputs */
+    public DenseInputs inputs() {
+        return inputs;
+    }
+
+    /**
+     * The frozen layer alone: {@code y = x W^T}, {@code dx = dy W}. With DL4J's weight ('f' order
+     * {@code [in, out]}, a 'c' {@code [out, in]} transpose) the GEMMs read {@code W [out, in]} with
+     * {@code transB} set for the forward; with a 'c' {@code [in, out]} weight, for the backward.
+     *
+     * @return {@code y} and {@code dx} (this object's buffers), no gradients
+     */
+    public StepResult frozen() {
+        INDArray x = inputs.x();
+        INDArray dy = inputs.dy();
+        if (inputs.weightOrder() == 'f') {
+            INDArray w = inputs.weight();
+            Nd4j.gemm(x, w, y, false, true, 1.0, 0.0);
+            Nd4j.gemm(dy, w, dx, false, false, 1.0, 0.0);
+        } else {
+            INDArray w = inputs.stored();
+            Nd4j.gemm(x, w, y, false, false, 1.0, 0.0);
+            Nd4j.gemm(dy, w, dx, false, true, 1.0, 0.0);
+        }
+        return new StepResult(y, dx, null);
+    }
+
+    /**
+     * The factored LoKR step: {@link LokrDense#forward} with a fresh cache, then {@link LokrDense#backward}
+     * with the input gradient.
+     *
+     * @return new {@code y} and {@code dx}, and this object's gradient tensors
+     */
+    public StepResult factored() {
+        LokrDense.Cache cache = new LokrDense.Cache();
+        INDArray out = LokrDense.forward(params, inputs.weight(), null, inputs.x(), MULTIPLIER, null, cache);
+        INDArray in = LokrDense.backward(inputs.weight(), inputs.dy(), cache, grads, true);
+        return new StepResult(out, in, grads);
+    }
+
+    /**
+     * The materialized LoKR step: builds {@code W' [out, in]}, then three large GEMMs
+     * ({@code y = x W'^T}, {@code dL/dW' = dy^T x}, {@code dx = dy W'}) and {@link LokrWeights#backward}.
+     *
+     * @return {@code y}, {@code dx} and the gradients (this object's buffers)
+     * @throws IllegalStateException if this step was made without the materialized buffer
+     */
+    public StepResult materialized() {
+        if (gradEff == null) {
+            throw new IllegalStateException("materialized() needs the [out, in] buffer: create the DenseStep with "
+                    + "materialized = true");
+        }
+        INDArray x = inputs.x();
+        INDArray dy = inputs.dy();
+        INDArray effective = LokrWeights.effectiveWeight(params, inputs.weight(), MULTIPLIER, null);
+        Nd4j.gemm(x, effective, y, false, true, 1.0, 0.0);
+        Nd4j.gemm(dy, x, gradEff, true, false, 1.0, 0.0);
+        LokrWeights.backward(params, inputs.weight(), MULTIPLIER, null, gradEff, grads);
+        Nd4j.gemm(dy, effective, dx, false, false, 1.0, 0.0);
+        return new StepResult(y, dx, grads);
+    }
+}

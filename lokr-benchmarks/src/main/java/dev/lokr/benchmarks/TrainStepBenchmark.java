@@ -1,0 +1,116 @@
+package dev.lokr.benchmarks;
+
+import org.nd4j.linalg.api.buffer.DataType;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.Warmup;
+
+import java.util.concurrent.TimeUnit;
+
+/**
+ * One training step of one float32 dense layer (forward, then backward to the input and to every
+ * trainable tensor), frozen base against the LoKR variants. See {@link DenseStep} for what each
+ * way computes.
+ *
+ * <p>Targets: {@code lokrFactored / frozenBase <= 1.10}, {@code lokrDora / frozenBase <= 1.15},
+ * {@code lokrMaterialized / lokrFactored >= 3}. Example:
+ * {@code java -jar benchmarks.jar TrainStepBenchmark -p dims=4096x4096 -p batch=256 -f 1 -wi 2 -i 5}.
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MILLISECONDS)
+@Fork(1)
+@Warmup(iterations = 3)
+@Measurement(iterations = 5)
+public class TrainStepBenchmark {
+
+    /** {@code out x in} of the weight. */
+    @Param({"1024x1024", "4096x4096"})
+    public String dims;
+
+    /** Rows of {@code x}. */
+    @Param({"64", "256"})
+    public int batch;
+
+    /** LoKR rank. */
+    @Param("8")
+    public int rank;
+
+    /** LoKR alpha. */
+    @Param("8")
+    public double alpha;
+
+    /** Memory order of the stored {@code [in, out]} weight: 'f' is DL4J's dense layout, 'c' the other. */
+    @Param("f")
+    public String weightOrder;
+
+    private DenseStep plain;
+    private DenseStep decomposeBoth;
+    private DenseStep scalar;
+    private DenseStep dora;
+
+    /** Allocates the shared inputs, the module tensors of every variant and all buffers. */
+    @Setup(Level.Trial)
+    public void setup() {
+        long[] d = BenchArrays.parseDims(dims, 2);
+        if (weightOrder.length() != 1) {
+            throw new IllegalArgumentException("weightOrder must be 'c' or 'f', got '" + weightOrder + "'");
+        }
+        DenseInputs inputs = DenseInputs.random((int) d[0], (int) d[1], batch, DataType.FLOAT, weightOrder.charAt(0), 42);
+        plain = new DenseStep(Variant.PLAIN.options(rank, alpha, -1), inputs, true, 7);
+        decomposeBoth = new DenseStep(Variant.DECOMPOSE_BOTH.options(rank, alpha, -1), inputs, false, 7);
+        scalar = new DenseStep(Variant.SCALAR.options(rank, alpha, -1), inputs, false, 7);
+        dora = new DenseStep(Variant.DORA.options(rank, alpha, -1), inputs, true, 7);
+    }
+
+    /** @return the frozen step ({@code y = x W^T}, {@code dx = dy W}) */
+    @Benchmark
+    public StepResult frozenBase() {
+        return plain.frozen();
+    }
+
+    /** @return the factored plain LoKR step */
+    @Benchmark
+    public StepResult lokrFactored() {
+        return plain.factored();
+    }
+
+    /** @return the plain LoKR step building {@code W'} every step */
+    @Benchmark
+    public StepResult lokrMaterialized() {
+        return plain.materialized();
+    }
+
+    /** @return the factored step with both factors low-rank */
+    @Benchmark
+    public StepResult lokrDecomposeBoth() {
+        return decomposeBoth.factored();
+    }
+
+    /** @return the factored step with a learned scalar */
+    @Benchmark
+    public StepResult lokrScalar() {
+        return scalar.factored();
+    }
+
+    /** @return the factored DoRA step */
+    @Benchmark
+    public StepResult lokrDora() {
+        return dora.factored();
+    }
+
+    /** @return the DoRA step building {@code W'} every step */
+    @Benchmark
+    public StepResult lokrDoraMaterialized() {
+        return dora.materialized();
+    }
+}

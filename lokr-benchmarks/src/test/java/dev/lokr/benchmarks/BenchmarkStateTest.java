@@ -1,0 +1,87 @@
+package dev.lokr.benchmarks;
+
+import dev.lokr.math.LokrParam;
+import dev.lokr.math.LokrParams;
+import dev.lokr.math.LokrWeights;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+import java.util.function.Supplier;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+
+/**
+ * The JMH states wire the steps as documented: on a small size, each factored benchmark method gives
+ * the same output and gradients as its materialized counterpart, and the merge benchmark's state
+ * stays where it should.
+ */
+class BenchmarkStateTest {
+
+    @ParameterizedTest(name = "weightOrder {0}")
+    @ValueSource(strings = {"f", "c"})
+    void trainStepMethodsAgree(String order) {
+        TrainStepBenchmark b = new TrainStepBenchmark();
+        b.dims = "36x48";
+        b.batch = 5;
+        b.rank = 2;
+        b.alpha = 3;
+        b.weightOrder = order;
+        b.setup();
+        assertAgree("order " + order + " plain", b::lokrFactored, b::lokrMaterialized);
+        assertAgree("order " + order + " dora", b::lokrDora, b::lokrDoraMaterialized);
+        StepResult frozen = b.frozenBase();
+        assertArrayEquals(new long[] {5, 36}, frozen.y().shape(), "order " + order + " frozen y");
+        assertArrayEquals(new long[] {5, 48}, frozen.dx().shape(), "order " + order + " frozen dx");
+        for (Supplier<StepResult> m : java.util.List.<Supplier<StepResult>>of(b::lokrDecomposeBoth, b::lokrScalar)) {
+            StepResult r = m.get();
+            assertArrayEquals(new long[] {5, 36}, r.y().shape(), "order " + order);
+            assertArrayEquals(new long[] {5, 48}, r.dx().shape(), "order " + order);
+        }
+    }
+
+    private static void assertAgree(String id, Supplier<StepResult> factored, Supplier<StepResult> materialized) {
+        StepResult f = factored.get();
+        double[] y = Naive.flat(f.y());
+        double[] dx = Naive.flat(f.dx());
+        LokrParams grads = f.grads().copy();
+        StepResult m = materialized.get();
+        assertNull(Naive.compare(id + " y", y, Naive.flat(m.y()), 2e-4));
+        assertNull(Naive.compare(id + " dx", dx, Naive.flat(m.dx()), 2e-4));
+        for (LokrParam p : grads.layout().params()) {
+            assertNull(Naive.compare(id + " grad " + p.key(), Naive.flat(grads.get(p)), Naive.flat(m.grads().get(p)), 2e-4));
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"36x48", "16x16x3x3"})
+    void plainMergeAlternatesAndReturns(String shape) {
+        MergeBenchmark b = new MergeBenchmark();
+        b.shape = shape;
+        b.variant = "plain";
+        b.rank = 2;
+        b.alpha = 3;
+        b.setup();
+        INDArray start = b.base().dup();
+        INDArray expected = LokrWeights.effectiveWeight(b.params(), start, 1.0, null);
+        double[] once = Naive.flat(b.merge());
+        assertNull(Naive.compare(shape + " first merge", once, Naive.flat(expected), 1e-6));
+        double[] twice = Naive.flat(b.merge());
+        assertNull(Naive.compare(shape + " merge then unmerge", twice, Naive.flat(start), 1e-6));
+    }
+
+    @Test
+    void doraMergeIsTheEffectiveWeight() {
+        MergeBenchmark b = new MergeBenchmark();
+        b.shape = "36x48";
+        b.variant = "dora";
+        b.rank = 2;
+        b.alpha = 3;
+        b.setup();
+        INDArray start = b.base().dup();
+        INDArray expected = LokrWeights.effectiveWeight(b.params(), start, 1.0, null);
+        assertNull(Naive.compare("dora merge", Naive.flat(b.merge()), Naive.flat(expected), 1e-6));
+    }
+}
