@@ -1,18 +1,17 @@
 package dev.lokr.math;
 
 import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.concurrency.AffinityManager;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.DoubleBuffer;
 import java.nio.FloatBuffer;
+import java.util.concurrent.ForkJoinPool;
+import java.util.stream.IntStream;
 
 /**
  * DoRA norms of {@code V = W + dW} computed from the factors, without building {@code dW} or any
- * {@code out x in} temporary: one pass over the frozen {@code W} per step, independent of the batch.
+ * {@code out x in} temporary: one pass over the frozen {@code W} in forward, and one more in
+ * backward for the gradient through the norm (none when the norm is detached).
  *
  * <p>With {@code dW[(p,q),(k,l)] = s * M[p,q] * w1[p,k] * w2[q,l]} ({@code M} the rank-dropout row
  * mask, 1 without dropout):
@@ -22,9 +21,12 @@ import java.nio.FloatBuffer;
  *   <li>input axis, column {@code j = (k, l)}: {@code ||V_j||^2 = ||W_j||^2 + 2 s sum_q C[q,k,l] w2[q,l]
  *       + s^2 sum_{p,q} M^2 w1[p,k]^2 w2[q,l]^2}, {@code C[q,k,l] = sum_p M[p,q] W[(p,q),(k,l)] w1[p,k]}.</li>
  * </ul>
- * The pass also keeps {@code B[p,q,l] = sum_k W w1[p,k]} (output axis) or
- * {@code D[p,k,l] = sum_q M W w2[q,l]} (input axis), which the gradient through the norm needs.
- * Dense weights only ({@code kh = kw = 1}).
+ * Given {@code g_u = (dL/dn_u) / n_u}, the gradient through the norms is
+ * {@code dw1[p,k] = s sum_q g M A + s^2 w1[p,k] sum_q g M^2 ||w2[q]||^2},
+ * {@code dw2[q,l] = s H[q,l] + s^2 w2[q,l] sum_p g M^2 ||w1[p]||^2} with
+ * {@code H[q,l] = sum_{p,k} g_pq M_pq w1[p,k] W[(p,q),(k,l)]} (output axis), and symmetrically on the
+ * input axis. The passes over {@code W} run on the common fork-join pool, a chunk of rows per
+ * worker. Dense weights only ({@code kh = kw = 1}).
  */
 final class DoraNorms {
 
@@ -34,8 +36,7 @@ final class DoraNorms {
     private final double[] w2;
     private final double[] mask;
     private final double s;
-    private final double[] first;   // A (out) or C (in)
-    private final double[] second;  // B (out) or D (in)
+    private final double[] first;   // A [a*b*c] (out) or C [b*c*d] (in)
     private final double[] inner;   // <W, kron> per unit, with mask
     private final double[] kk;      // ||kron||^2 per unit, with mask^2
     private final double[] norm;
@@ -47,13 +48,8 @@ final class DoraNorms {
         this.w2 = w2;
         this.mask = mask;
         this.s = s;
-        int a = layout.a();
-        int b = layout.b();
-        int c = layout.c();
-        int d = layout.d();
-        this.first = new double[outAxis ? a * b * c : b * c * d];
-        this.second = new double[outAxis ? a * b * d : a * c * d];
-        int units = outAxis ? a * b : c * d;
+        int units = outAxis ? layout.outDim() : layout.inDim();
+        this.first = new double[outAxis ? layout.outDim() * layout.c() : layout.b() * layout.inDim()];
         this.inner = new double[units];
         this.kk = new double[units];
         this.norm = new double[units];
@@ -71,90 +67,145 @@ final class DoraNorms {
      * @return the norms and what their gradient needs
      */
     static DoraNorms compute(LokrLayout layout, INDArray weight, INDArray w1, INDArray w2, INDArray rowMask, double s) {
-        double[] m = rowMask == null ? null : rowMask.castTo(DataType.DOUBLE).dup('c').data().asDouble();
-        DoraNorms n = new DoraNorms(layout, toDoubles(w1), toDoubles(w2), m, s);
-        n.pass(weight);
+        if (weight.dataType() != DataType.FLOAT && weight.dataType() != DataType.DOUBLE) {
+            throw new IllegalArgumentException("base weight must be FLOAT or DOUBLE, got " + weight.dataType());
+        }
+        double[] m = rowMask == null ? null : HostArrays.toDoubles(rowMask);
+        DoraNorms n = new DoraNorms(layout, HostArrays.toDoubles(w1), HostArrays.toDoubles(w2), m, s);
+        n.forwardPass(weight);
         n.finish();
         return n;
     }
 
-    private static double[] toDoubles(INDArray x) {
-        return x.castTo(DataType.DOUBLE).dup('c').data().asDouble();
+    /** @return the norms {@code ||V||} per unit ({@code [out]} or {@code [in]}); the live array */
+    double[] norms() {
+        return norm;
     }
 
-    /** @return the norms {@code ||V||} per unit ({@code [out]} or {@code [in]}), as a new array of {@code type} */
+    /** @return the norms as a new array of {@code type} */
     INDArray norm(DataType type) {
-        return Nd4j.create(norm, new long[] {norm.length}, DataType.DOUBLE).castTo(type);
+        return org.nd4j.linalg.factory.Nd4j.create(norm, new long[] {norm.length}, DataType.DOUBLE).castTo(type);
+    }
+
+    /**
+     * {@code rho = m * (magnitude / (norm + eps) - 1) + 1}.
+     *
+     * @param magnitude per-unit magnitudes
+     * @param m         the multiplier
+     * @return a new array of ratios
+     */
+    double[] ratio(double[] magnitude, double m) {
+        double[] rho = new double[norm.length];
+        for (int u = 0; u < rho.length; u++) {
+            double r = magnitude[u] / (norm[u] + LokrWeights.DORA_EPS);
+            rho[u] = m == 1.0 ? r : m * (r - 1) + 1;
+        }
+        return rho;
     }
 
     private double maskAt(int i) {
         return mask == null ? 1.0 : mask[i];
     }
 
-    private void pass(INDArray weight) {
-        Nd4j.getAffinityManager().ensureLocation(weight, AffinityManager.Location.HOST);
-        int a = layout.a();
-        int b = layout.b();
-        int c = layout.c();
-        int d = layout.d();
-        long s0 = weight.stride(0);
-        long s1 = weight.stride(1);
-        long off = weight.offset();
-        ByteBuffer bytes = weight.data().asNio().order(ByteOrder.nativeOrder());
-        boolean isFloat = weight.dataType() == DataType.FLOAT;
-        FloatBuffer fb = isFloat ? bytes.asFloatBuffer() : null;
-        DoubleBuffer db = isFloat ? null : bytes.asDoubleBuffer();
-        if (!isFloat && weight.dataType() != DataType.DOUBLE) {
-            throw new IllegalArgumentException("base weight must be FLOAT or DOUBLE, got " + weight.dataType());
-        }
-        double[] wsq = new double[norm.length];
-        boolean rowsOuter = s1 <= s0;
-        if (rowsOuter) {
-            for (int p = 0; p < a; p++) {
-                for (int q = 0; q < b; q++) {
-                    int i = p * b + q;
-                    double mi = maskAt(i);
-                    long rowBase = off + i * s0;
-                    for (int k = 0; k < c; k++) {
-                        for (int l = 0; l < d; l++) {
-                            long idx = rowBase + (long) (k * d + l) * s1;
-                            double w = isFloat ? fb.get((int) idx) : db.get((int) idx);
-                            accumulate(w, p, q, k, l, i, k * d + l, mi, wsq);
-                        }
-                    }
-                }
-            }
-        } else {
-            for (int k = 0; k < c; k++) {
-                for (int l = 0; l < d; l++) {
-                    int j = k * d + l;
-                    long colBase = off + j * s1;
-                    for (int p = 0; p < a; p++) {
-                        for (int q = 0; q < b; q++) {
-                            int i = p * b + q;
-                            long idx = colBase + (long) i * s0;
-                            double w = isFloat ? fb.get((int) idx) : db.get((int) idx);
-                            accumulate(w, p, q, k, l, i, j, maskAt(i), wsq);
-                        }
-                    }
-                }
-            }
-        }
-        System.arraycopy(wsq, 0, norm, 0, wsq.length);
+    /** Visits one row {@code (p, q)} of W (values in {@code w}) and adds into {@code acc}. */
+    private interface RowTask {
+        void row(int p, int q, double[] w, double[] acc);
     }
 
-    private void accumulate(double w, int p, int q, int k, int l, int i, int j, double mi, double[] wsq) {
+    /** Runs {@code task} over every row of {@code weight} in parallel chunks and sums the accumulators. */
+    private double[] rowPass(INDArray weight, int accSize, RowTask task) {
+        int out = layout.outDim();
+        int in = layout.inDim();
+        int b = layout.b();
+        long s0 = weight.stride(0);
+        long s1 = weight.stride(1);
+        boolean isFloat = weight.dataType() == DataType.FLOAT;
+        FloatBuffer fb = isFloat ? HostArrays.floats(weight) : null;
+        DoubleBuffer db = isFloat ? null : HostArrays.doubles(weight);
+        // floats()/doubles() slice at the array's offset: indices below are relative to it
+        int chunks = Math.max(1, Math.min(Math.min(out, 8), ForkJoinPool.getCommonPoolParallelism() + 1));
+        double[][] partial = IntStream.range(0, chunks).parallel().mapToObj(t -> {
+            double[] acc = new double[accSize];
+            double[] w = new double[in];
+            float[] fl = isFloat && s1 == 1 ? new float[in] : null;
+            int from = (int) ((long) out * t / chunks);
+            int to = (int) ((long) out * (t + 1) / chunks);
+            for (int i = from; i < to; i++) {
+                long rowBase = i * s0;
+                if (fl != null) {
+                    fb.get((int) rowBase, fl);
+                    for (int j = 0; j < in; j++) {
+                        w[j] = fl[j];
+                    }
+                } else if (!isFloat && s1 == 1) {
+                    db.get((int) rowBase, w);
+                } else {
+                    for (int j = 0; j < in; j++) {
+                        long idx = rowBase + j * s1;
+                        w[j] = isFloat ? fb.get((int) idx) : db.get((int) idx);
+                    }
+                }
+                task.row(i / b, i % b, w, acc);
+            }
+            return acc;
+        }).toArray(double[][]::new);
+        double[] sum = partial[0];
+        for (int t = 1; t < partial.length; t++) {
+            for (int k = 0; k < accSize; k++) {
+                sum[k] += partial[t][k];
+            }
+        }
+        return sum;
+    }
+
+    private void forwardPass(INDArray weight) {
+        int out = layout.outDim();
+        int in = layout.inDim();
         int b = layout.b();
         int c = layout.c();
         int d = layout.d();
+        double[] acc;
         if (outAxis) {
-            wsq[i] += w * w;
-            first[(p * b + q) * c + k] += w * w2[q * d + l];
-            second[(p * b + q) * d + l] += w * w1[p * c + k];
+            acc = rowPass(weight, out + out * c, (p, q, w, a) -> {
+                int i = p * b + q;
+                double sq = 0;
+                for (int j = 0; j < in; j++) {
+                    sq += w[j] * w[j];
+                }
+                a[i] += sq;
+                int w2row = q * d;
+                int base = out + i * c;
+                for (int k = 0; k < c; k++) {
+                    double sum = 0;
+                    int col = k * d;
+                    for (int l = 0; l < d; l++) {
+                        sum += w[col + l] * w2[w2row + l];
+                    }
+                    a[base + k] += sum;
+                }
+            });
+            System.arraycopy(acc, 0, norm, 0, out);
+            System.arraycopy(acc, out, first, 0, first.length);
         } else {
-            wsq[j] += w * w;
-            first[(q * c + k) * d + l] += w * w1[p * c + k] * mi;
-            second[(p * c + k) * d + l] += w * w2[q * d + l] * mi;
+            acc = rowPass(weight, in + b * in, (p, q, w, a) -> {
+                double mi = maskAt(p * b + q);
+                for (int j = 0; j < in; j++) {
+                    a[j] += w[j] * w[j];
+                }
+                if (mi == 0) {
+                    return;
+                }
+                for (int k = 0; k < c; k++) {
+                    double coef = w1[p * c + k] * mi;
+                    int base = in + (q * c + k) * d;
+                    int col = k * d;
+                    for (int l = 0; l < d; l++) {
+                        a[base + l] += w[col + l] * coef;
+                    }
+                }
+            });
+            System.arraycopy(acc, 0, norm, 0, in);
+            System.arraycopy(acc, in, first, 0, first.length);
         }
     }
 
@@ -180,6 +231,7 @@ final class DoraNorms {
                 }
             }
         } else {
+            // m2w2[p, j] = sum_q M^2[p,q] w2[q,l]^2 is folded into the loop
             for (int k = 0; k < c; k++) {
                 for (int l = 0; l < d; l++) {
                     int j = k * d + l;
@@ -220,12 +272,13 @@ final class DoraNorms {
     }
 
     /**
-     * Gradients through the norms, given {@code g[u] = (dL/dn_u) / n_u}.
+     * Gradients through the norms, given {@code g[u] = (dL/dn_u) / n_u}: one more pass over W.
      *
-     * @param g per-unit coefficients, {@code [out]} or {@code [in]}
+     * @param weight the frozen weight used in {@link #compute}, not modified
+     * @param g      per-unit coefficients, {@code [out]} or {@code [in]}
      * @return {@code {dW1 [a*c], dW2 [b*d], {dL/ds}}} as double arrays
      */
-    double[][] backward(double[] g) {
+    double[][] backward(INDArray weight, double[] g) {
         int a = layout.a();
         int b = layout.b();
         int c = layout.c();
@@ -245,16 +298,30 @@ final class DoraNorms {
                     double mi = maskAt(i);
                     double gm = g[i] * mi;
                     double gm2 = g[i] * mi * mi;
-                    if (gm == 0 && gm2 == 0) {
-                        continue;
-                    }
                     for (int k = 0; k < c; k++) {
                         dW1[p * c + k] += s * gm * first[i * c + k] + s * s * w1[p * c + k] * gm2 * w2sq[q];
                     }
                     for (int l = 0; l < d; l++) {
-                        dW2[q * d + l] += s * gm * second[i * d + l] + s * s * w2[q * d + l] * gm2 * w1sq[p];
+                        dW2[q * d + l] += s * s * w2[q * d + l] * gm2 * w1sq[p];
                     }
                 }
+            }
+            // H[q, l] = sum_{p,k} g_pq M_pq w1[p,k] W[(p,q),(k,l)]
+            double[] h = rowPass(weight, b * d, (p, q, w, acc) -> {
+                double gm = g[p * b + q] * maskAt(p * b + q);
+                if (gm == 0) {
+                    return;
+                }
+                for (int k = 0; k < c; k++) {
+                    double coef = gm * w1[p * c + k];
+                    int col = k * d;
+                    for (int l = 0; l < d; l++) {
+                        acc[q * d + l] += coef * w[col + l];
+                    }
+                }
+            });
+            for (int i = 0; i < dW2.length; i++) {
+                dW2[i] += s * h[i];
             }
         } else {
             // e2[q,k] = sum_l w2[q,l]^2 g[k,l]; e1[p,l] = sum_k w1[p,k]^2 g[k,l]
@@ -262,19 +329,18 @@ final class DoraNorms {
             double[] e1 = new double[a * d];
             for (int k = 0; k < c; k++) {
                 for (int l = 0; l < d; l++) {
-                    double h = g[k * d + l];
-                    if (h == 0) {
+                    double hk = g[k * d + l];
+                    if (hk == 0) {
                         continue;
                     }
                     for (int q = 0; q < b; q++) {
                         double w2v = w2[q * d + l];
-                        e2[q * c + k] += w2v * w2v * h;
-                        dW2[q * d + l] += s * h * first[(q * c + k) * d + l];
+                        e2[q * c + k] += w2v * w2v * hk;
+                        dW2[q * d + l] += s * hk * first[(q * c + k) * d + l];
                     }
                     for (int p = 0; p < a; p++) {
                         double w1v = w1[p * c + k];
-                        e1[p * d + l] += w1v * w1v * h;
-                        dW1[p * c + k] += s * h * second[(p * c + k) * d + l];
+                        e1[p * d + l] += w1v * w1v * hk;
                     }
                 }
             }
@@ -292,6 +358,24 @@ final class DoraNorms {
                         dW2[q * d + l] += s * s * w2[q * d + l] * m2 * e1[p * d + l];
                     }
                 }
+            }
+            // E[p, k] = sum_{q,l} M_pq g[k,l] w2[q,l] W[(p,q),(k,l)]
+            double[] e = rowPass(weight, a * c, (p, q, w, acc) -> {
+                double mi = maskAt(p * b + q);
+                if (mi == 0) {
+                    return;
+                }
+                for (int k = 0; k < c; k++) {
+                    double sum = 0;
+                    int col = k * d;
+                    for (int l = 0; l < d; l++) {
+                        sum += g[col + l] * w2[q * d + l] * w[col + l];
+                    }
+                    acc[p * c + k] += mi * sum;
+                }
+            });
+            for (int i = 0; i < dW1.length; i++) {
+                dW1[i] += s * e[i];
             }
         }
         return new double[][] {dW1, dW2, {dS}};

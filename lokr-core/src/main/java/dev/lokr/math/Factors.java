@@ -82,6 +82,24 @@ public final class Factors {
     }
 
     /**
+     * Writes (overwrites) the gradient of the stored {@code w1} tensors, given {@code alpha * dW1}
+     * with respect to the full {@code w1}.
+     *
+     * @param params the module tensors, not modified
+     * @param dW1    {@code [a, c]}, not modified
+     * @param alpha  factor applied to {@code dW1}
+     * @param grads  gradients, modified (overwritten)
+     */
+    static void setW1Grad(LokrParams params, INDArray dW1, double alpha, LokrParams grads) {
+        if (params.layout().w1Mode() == FactorMode.FULL) {
+            HostArrays.scaledCopy(alpha, dW1, grads.get(LokrParam.W1));
+            return;
+        }
+        Nd4j.gemm(dW1, params.get(LokrParam.W1_B), grads.get(LokrParam.W1_A), false, true, alpha, 0.0);
+        Nd4j.gemm(params.get(LokrParam.W1_A), dW1, grads.get(LokrParam.W1_B), true, false, alpha, 0.0);
+    }
+
+    /**
      * Adds the gradient of the stored {@code w2} tensors, given {@code dW2} with respect to the
      * full {@code w2} ({@code [b, d(, kh, kw)]}).
      *

@@ -20,7 +20,11 @@ import java.util.Arrays;
  *   Qt = Q as [N, a, r2]            (one transposed copy)
  *   y += coef * Qt @ w2a^T          [N*a, b] = [N, out]  (lands in y's layout)
  * </pre>
- * then {@code y += x W^T} accumulates the frozen product into the same buffer. Cost
+ * then {@code y += x W^T} accumulates the frozen product into the same buffer. The two transposed
+ * copies, the column scalings and the small gradient scalings run as plain Java loops over the
+ * buffers ({@code HostArrays}) rather than ND4J element-wise ops, which contend with OpenBLAS's
+ * threads on small machines; the coefficient rides on the GEMMs' {@code alpha}, and every gradient
+ * is written with {@code beta = 0}, so nothing is zeroed first. Cost
  * {@code O(N (c r2 d + r2 c a + a r2 b))} instead of {@code O(N out in)}. No array of size
  * {@code out x in} is allocated. DoRA uses {@link DoraNorms} for the norms.
  *
@@ -36,13 +40,13 @@ public final class LokrDense {
     public static final class Cache {
         private LokrParams params;
         private double multiplier;
-        private INDArray rowMask;
+        private double[] rowMask;
         private INDArray x;
         private INDArray rawX;
         private INDArray pt;
         private INDArray qt;
         private INDArray z;
-        private INDArray rho;
+        private double[] rho;
         private DoraNorms norms;
         private double coef;
 
@@ -72,38 +76,42 @@ public final class LokrDense {
         long n = xc.size(0);
         double coef = LokrWeights.coefficient(params, multiplier);
         INDArray w1 = Factors.w1(params);
-        INDArray mask = rowMask == null ? null : rowMask.castTo(type).reshape(layout.outDim());
-        if (mask != null) {
-            LokrWeights.checkMask(layout, mask);
+        INDArray mask = null;
+        double[] maskValues = null;
+        if (rowMask != null) {
+            LokrWeights.checkMask(layout, rowMask);
+            mask = rowMask.castTo(type).reshape(layout.outDim());
+            maskValues = HostArrays.toDoubles(mask);
         }
         DoraNorms norms = null;
-        INDArray rho = null;
+        double[] rho = null;
         if (layout.dora()) {
             norms = DoraNorms.compute(layout, weight, w1, Factors.w2(params), mask, coef);
-            rho = LokrWeights.ratio(params.get(LokrParam.MAGNITUDE), norms.norm(type), multiplier);
+            rho = norms.ratio(HostArrays.toDoubles(params.get(LokrParam.MAGNITUDE)), multiplier);
         }
         INDArray xin = xc;
         if (layout.doraAxis() == DoraAxis.INPUT) {
-            xin = xc.mulRowVector(rho);
+            xin = Nd4j.createUninitialized(type, n, layout.inDim());
+            HostArrays.mulColumns(xc, rho, xin);
         }
         INDArray y = Nd4j.createUninitialized(type, n, layout.outDim());
         INDArray[] inter = deltaForward(params, w1, xin, y, coef);
-        if (mask != null) {
-            y.muliRowVector(mask);
+        if (maskValues != null) {
+            HostArrays.mulColumns(y, maskValues, y);
         }
         Gemm.xWt(xin, weight.castTo(type), y, 1.0, 1.0);
         INDArray z = null;
         if (layout.doraAxis() == DoraAxis.OUTPUT) {
             z = cache != null ? y.dup('c') : null;
-            y.muliRowVector(rho);
+            HostArrays.mulColumns(y, rho, y);
         }
         if (bias != null) {
-            y.addiRowVector(bias.castTo(type).reshape(1, layout.outDim()));
+            HostArrays.addColumns(y, bias.reshape(layout.outDim()));
         }
         if (cache != null) {
             cache.params = params;
             cache.multiplier = multiplier;
-            cache.rowMask = mask;
+            cache.rowMask = maskValues;
             cache.x = xin;
             cache.rawX = xc;
             cache.pt = inter[0];
@@ -123,7 +131,7 @@ public final class LokrDense {
      * @param weight        the frozen {@code [out, in]} used in forward, not modified
      * @param dy            {@code dL/dy [N, out]}, not modified
      * @param cache         the forward's cache
-     * @param grads         receives the gradients (overwritten), same layout as the forward's params
+     * @param grads         receives the gradients (every tensor overwritten), same layout as the forward's params
      * @param inputGradient whether to compute {@code dL/dx}
      * @return {@code dL/dx [N, in]} (new) or null
      */
@@ -139,12 +147,16 @@ public final class LokrDense {
             throw new IllegalArgumentException("dy must be [" + cache.x.size(0) + ", " + layout.outDim() + "], got "
                     + Arrays.toString(dy.shape()));
         }
-        grads.zero();
+        if (!layout.params().equals(grads.layout().params())) {
+            throw new IllegalArgumentException("gradients must follow " + layout + ", got " + grads.layout());
+        }
         INDArray w1 = Factors.w1(params);
         double[] dRho = null;
         if (layout.doraAxis() == DoraAxis.OUTPUT) {
-            dRho = g.mul(cache.z).sum(0).castTo(DataType.DOUBLE).data().asDouble();
-            g = g.mulRowVector(cache.rho);
+            dRho = HostArrays.columnDot(g, cache.z);
+            INDArray scaled = Nd4j.createUninitialized(type, g.size(0), g.size(1));
+            HostArrays.mulColumns(g, cache.rho, scaled);
+            g = scaled;
         }
         boolean needDx = inputGradient || layout.doraAxis() == DoraAxis.INPUT;
         INDArray dx = null;
@@ -152,14 +164,18 @@ public final class LokrDense {
             dx = Nd4j.createUninitialized(type, g.size(0), layout.inDim());
             Gemm.yW(g, weight.castTo(type), dx, 1.0, 0.0);
         }
-        INDArray gm = cache.rowMask == null ? g : g.mulRowVector(cache.rowMask);
+        INDArray gm = g;
+        if (cache.rowMask != null) {
+            gm = Nd4j.createUninitialized(type, g.size(0), g.size(1));
+            HostArrays.mulColumns(g, cache.rowMask, gm);
+        }
         double dCoef = deltaBackward(params, w1, cache, gm, grads, dx);
         if (layout.doraAxis() == DoraAxis.INPUT) {
-            dRho = cache.rawX.mul(dx).sum(0).castTo(DataType.DOUBLE).data().asDouble();
-            dx.muliRowVector(cache.rho);
+            dRho = HostArrays.columnDot(cache.rawX, dx);
+            HostArrays.mulColumns(dx, cache.rho, dx);
         }
         if (layout.dora()) {
-            dCoef += doraBackward(params, cache, dRho, grads);
+            dCoef += doraBackward(params, weight, cache, dRho, grads);
         }
         if (layout.scalar()) {
             grads.get(LokrParam.SCALAR).assign(dCoef * LokrWeights.coefficientPerScalar(params, cache.multiplier));
@@ -185,15 +201,18 @@ public final class LokrDense {
         } else {
             p = x2;
         }
-        INDArray pt = p.reshape('c', n, c, r2).permute(0, 2, 1).dup('c').reshape('c', n * r2, c);
+        INDArray pt = HostArrays.swapLast2(p, n, c, r2);                 // [N*r2, c]
         INDArray q = Nd4j.createUninitialized(x.dataType(), n * r2, a);
         Nd4j.gemm(pt, w1, q, false, true, 1.0, 0.0);
-        INDArray qt = q.reshape('c', n, r2, a).permute(0, 2, 1).dup('c').reshape('c', n * a, r2);
+        INDArray qt = HostArrays.swapLast2(q, n, r2, a);                  // [N*a, r2]
         Nd4j.gemm(qt, w2a, y.reshape('c', n * a, layout.b()), false, true, coef, 0.0);
         return new INDArray[] {pt, qt};
     }
 
-    /** Factor gradients from gm (masked output gradient) and dx += coef * core^T(gm). Returns dL/dcoef. */
+    /**
+     * Factor gradients (overwritten) from gm (masked output gradient) and dx += coef * core^T(gm).
+     * Returns dL/dcoef through this path (only computed with a scalar).
+     */
     private static double deltaBackward(LokrParams params, INDArray w1, Cache cache, INDArray gm, LokrParams grads,
                                         INDArray dx) {
         LokrLayout layout = params.layout();
@@ -212,14 +231,21 @@ public final class LokrDense {
         Nd4j.gemm(g2, cache.qt, lowRank ? grads.get(LokrParam.W2_A) : grads.get(LokrParam.W2), true, false, coef, 0.0);
         INDArray dqt = Nd4j.createUninitialized(type, n * a, r2);
         Nd4j.gemm(g2, w2a, dqt, false, false, 1.0, 0.0);
-        INDArray dq = dqt.reshape('c', n, a, r2).permute(0, 2, 1).dup('c').reshape('c', n * r2, a);
-        INDArray dW1 = Nd4j.createUninitialized(type, a, c);
-        Nd4j.gemm(dq, cache.pt, dW1, true, false, 1.0, 0.0);
-        double dCoef = layout.scalar() ? dW1.mul(w1).sumNumber().doubleValue() : 0.0;
-        Factors.addW1Grad(params, dW1.muli(coef), grads);
+        INDArray dq = HostArrays.swapLast2(dqt, n, a, r2);               // [N*r2, a]
+        double dCoef = 0.0;
+        if (layout.w1Mode() == FactorMode.FULL && !layout.scalar()) {
+            Nd4j.gemm(dq, cache.pt, grads.get(LokrParam.W1), true, false, coef, 0.0);
+        } else {
+            INDArray dW1 = Nd4j.createUninitialized(type, a, c);
+            Nd4j.gemm(dq, cache.pt, dW1, true, false, 1.0, 0.0);
+            if (layout.scalar()) {
+                dCoef = HostArrays.dot(dW1, w1);
+            }
+            Factors.setW1Grad(params, dW1, coef, grads);
+        }
         INDArray dpt = Nd4j.createUninitialized(type, n * r2, c);
         Nd4j.gemm(dq, w1, dpt, false, false, 1.0, 0.0);
-        INDArray dp = dpt.reshape('c', n, r2, c).permute(0, 2, 1).dup('c').reshape('c', n * c, r2);
+        INDArray dp = HostArrays.swapLast2(dpt, n, r2, c);               // [N*c, r2]
         INDArray x2 = cache.x.reshape('c', n * c, d);
         if (lowRank) {
             Nd4j.gemm(dp, x2, grads.get(LokrParam.W2_B), true, false, coef, 0.0);
@@ -227,18 +253,18 @@ public final class LokrDense {
                 Nd4j.gemm(dp, params.get(LokrParam.W2_B), dx.reshape('c', n * c, d), false, false, coef, 1.0);
             }
         } else if (dx != null) {
-            dx.reshape('c', n * c, d).addi(dp.muli(coef));
+            HostArrays.axpy(coef, dp, dx);
         }
         return dCoef;
     }
 
     /** Magnitude gradient and the gradient through the norms; returns dL/dcoef from the norm path. */
-    private static double doraBackward(LokrParams params, Cache cache, double[] dRho, LokrParams grads) {
+    private static double doraBackward(LokrParams params, INDArray weight, Cache cache, double[] dRho, LokrParams grads) {
         LokrLayout layout = params.layout();
         DataType type = params.dataType();
         double m = cache.multiplier;
-        double[] mag = params.get(LokrParam.MAGNITUDE).castTo(DataType.DOUBLE).dup('c').data().asDouble();
-        double[] norm = cache.norms.norm(DataType.DOUBLE).data().asDouble();
+        double[] mag = HostArrays.toDoubles(params.get(LokrParam.MAGNITUDE));
+        double[] norm = cache.norms.norms();
         double[] dMag = new double[mag.length];
         double[] gn = new double[mag.length];
         for (int u = 0; u < mag.length; u++) {
@@ -251,7 +277,7 @@ public final class LokrDense {
         if (layout.detachNorm()) {
             return 0.0;
         }
-        double[][] nb = cache.norms.backward(gn);
+        double[][] nb = cache.norms.backward(weight, gn);
         Factors.addW1Grad(params, Nd4j.create(nb[0], new long[] {layout.a(), layout.c()}, DataType.DOUBLE).castTo(type), grads);
         Factors.addW2Grad(params, Nd4j.create(nb[1], new long[] {layout.b(), layout.d()}, DataType.DOUBLE).castTo(type), grads);
         return nb[2][0];
