@@ -1,0 +1,37 @@
+package dev.lokr.examples;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.lokr.math.FactorMode;
+import dev.lokr.math.LokrLayout;
+import dev.lokr.math.LokrParam;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/** Runs {@link TuckerConvExample} for a few seeds and checks what it reports. */
+class TuckerConvExampleTest {
+
+    @BeforeAll
+    static void threads() {
+        RunChecks.singleThreaded();
+    }
+
+    @ParameterizedTest
+    @ValueSource(longs = {7, 1234})
+    void adaptsTrainsAndMerges(long seed) {
+        AdapterRun r = TuckerConvExample.run(seed);
+        RunChecks.common(r, seed);
+        assertEquals(List.of("conv_0", "conv_1"), List.copyOf(r.layouts().keySet()), "seed " + seed);
+        for (Map.Entry<String, LokrLayout> e : r.layouts().entrySet()) {
+            String where = "seed " + seed + ", layer " + e.getKey() + ": " + e.getValue();
+            LokrLayout l = e.getValue();
+            assertEquals(FactorMode.TUCKER, l.w2Mode(), where);
+            assertTrue(l.params().contains(LokrParam.T2), where);
+            assertEquals(4, l.weightShape().length, where);
+        }
+    }
+}
