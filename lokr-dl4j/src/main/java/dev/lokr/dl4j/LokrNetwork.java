@@ -2,19 +2,27 @@ package dev.lokr.dl4j;
 
 import dev.lokr.dl4j.conf.LokrLayer;
 import dev.lokr.dl4j.layers.BaseLokrLayerImpl;
+import dev.lokr.io.AdapterFile;
+import dev.lokr.io.LycorisWriter;
 import dev.lokr.math.LokrLayout;
 import dev.lokr.math.LokrParam;
 import dev.lokr.math.LokrParams;
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.api.Model;
+import org.deeplearning4j.nn.conf.layers.Convolution1DLayer;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.io.IOException;
+import java.nio.file.Path;
 
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
+import java.util.EnumMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -31,7 +39,12 @@ import java.util.TreeSet;
  * {@link #of(ComputationGraph)}. The network itself ({@link #network()}) is a plain DL4J network: train it
  * with {@code fit}, evaluate it, save it with {@code ModelSerializer}. Only the adapter tensors train;
  * the adapted layers' {@code W} and {@code b} are frozen. Layers that were not adapted keep their own
- * configuration (and train as configured).
+ * configuration (and train as configured, unless {@link LokrNetworks#apply(dev.lokr.LokrAdapter, MultiLayerNetwork,
+ * Targets, boolean)} froze them).
+ *
+ * <p>Adapters go to and from files with {@link #saveAdapter(Path)} and {@link #loadAdapter(Path)} (LyCORIS
+ * layout; PEFT files load too); an adapter trained in Python with any options loads onto a base network with
+ * {@link LokrNetworks#apply(MultiLayerNetwork, AdapterFile)}.
  *
  * <p>Adapter tensors are keyed by DL4J layer name; their layouts follow the PyTorch-layout weight
  * ({@code [out, in]}, {@code [out, in, kh, kw]}), so they map one to one onto LyCORIS / PEFT modules named
@@ -183,6 +196,84 @@ public final class LokrNetwork<N extends Model> {
                 ours.get(p).assign(given.get(p).castTo(type));
             }
         }
+    }
+
+    /**
+     * Saves the adapters as a LyCORIS-layout safetensors file ({@link LycorisWriter}): one module per adapted
+     * layer, named {@link #moduleName(String)} of the layer name, in the adapters' precision. A learned scalar
+     * gain is folded into {@code w1}, as LyCORIS stores it. The file loads back with {@link #loadAdapter(Path)},
+     * with {@link LokrNetworks#apply(MultiLayerNetwork, AdapterFile)}, or in LyCORIS onto a PyTorch module whose
+     * paths are the layer names.
+     *
+     * @param path the file to create or replace
+     * @throws UnsupportedOperationException if an adapted layer is a 1-D convolution: its DL4J weight
+     *                                       {@code [out, in, k, 1]} has no PyTorch {@code Conv1d} file form that
+     *                                       {@link AdapterFile} reads back
+     * @throws IOException                   if writing fails
+     */
+    public void saveAdapter(Path path) throws IOException {
+        Objects.requireNonNull(path, "path");
+        for (Map.Entry<String, BaseLokrLayerImpl> e : impls().entrySet()) {
+            if (e.getValue().layerConf().getBase() instanceof Convolution1DLayer) {
+                throw new UnsupportedOperationException("layer '" + e.getKey() + "' is a 1-D convolution; "
+                        + "saveAdapter does not write 1-D convolution adapters (PyTorch Conv1d stores a 3-D weight "
+                        + "that the adapter reader does not map); use adapterParams() and ModelSerializer instead");
+            }
+        }
+        Map<String, String> meta = new LinkedHashMap<>();
+        meta.put("lokr.source", "lokr-dl4j");
+        LycorisWriter.save(path, adapterParams(), meta);
+    }
+
+    /**
+     * Loads an adapter file (LyCORIS or PEFT layout) into the adapted layers: each adapted layer takes the
+     * module whose name matches it ({@code lycoris_} + the name with {@code '.'} as {@code '_'}, or the PEFT
+     * path equal to the name up to {@code '.'}/{@code '_'}). The file's tensors must have the layer's layout;
+     * the file's scale is adopted, and a scalar gain that the layer has but the file folded into {@code w1}
+     * is set to 1. Modules of the file that match no adapted layer are ignored. To load a file whose layout differs from the network's adapters (for example one trained
+     * in Python with other options), use {@link LokrNetworks#apply(MultiLayerNetwork, AdapterFile)} on the
+     * base network instead. Nothing is changed unless every layer checks.
+     *
+     * @param path an adapter file
+     * @throws IllegalArgumentException if a layer has no module, or a module's tensors do not match the layer's
+     *                                  layout (naming the layer, the tensor and both shapes)
+     * @throws dev.lokr.io.AdapterFormatException if a module's tensors do not fit the layer's weight at all
+     * @throws IOException              if reading fails
+     */
+    public void loadAdapter(Path path) throws IOException {
+        Objects.requireNonNull(path, "path");
+        try (AdapterFile file = AdapterFile.read(path)) {
+            Map<String, String> byKey = new LinkedHashMap<>();
+            for (String m : file.modules()) {
+                byKey.put(LokrNetworks.moduleKey(file, m), m);
+            }
+            Map<String, LokrParams> params = new LinkedHashMap<>();
+            for (Map.Entry<String, BaseLokrLayerImpl> e : impls().entrySet()) {
+                String module = byKey.get(e.getKey().replace('.', '_'));
+                if (module == null) {
+                    throw new IllegalArgumentException("layer '" + e.getKey() + "' has no module in " + path
+                            + " (expected " + moduleName(e.getKey()) + "); its modules are " + file.modules());
+                }
+                LokrParams ours = e.getValue().adapter();
+                LokrParams given = file.resolve(module, ours.layout().weightShape(), ours.dataType());
+                params.put(e.getKey(), withScalar(given, ours.layout()));
+            }
+            loadAdapterParams(params);
+        }
+    }
+
+    /** Adds a unit scalar to file tensors (which never store it) when the layer's layout has one. */
+    private static LokrParams withScalar(LokrParams given, LokrLayout ours) {
+        LokrLayout g = given.layout();
+        if (!ours.scalar() || g.scalar()) {
+            return given;
+        }
+        LokrLayout layout = LokrLayout.explicit(g.weightShape(), g.a(), g.b(), g.c(), g.d(), g.rank(), g.w1Mode(),
+                g.w2Mode(), g.scale(), true, g.doraAxis(), g.detachNorm());
+        Map<LokrParam, INDArray> arrays = new EnumMap<>(LokrParam.class);
+        arrays.putAll(given.asMap());
+        arrays.put(LokrParam.SCALAR, Nd4j.ones(given.dataType(), 1));
+        return LokrParams.of(layout, arrays);
     }
 
     private static void checkCompatible(String layer, LokrLayout ours, LokrParams given) {

@@ -2,17 +2,26 @@ package dev.lokr.dl4j;
 
 import dev.lokr.LokrAdapter;
 import dev.lokr.dl4j.conf.LokrLayer;
+import dev.lokr.dl4j.conf.LokrPlan;
+import dev.lokr.io.AdapterFile;
+import dev.lokr.math.LokrParam;
+import dev.lokr.math.LokrParams;
 import dev.lokr.dl4j.layers.BaseLokrLayerImpl;
 import dev.lokr.dl4j.params.LokrParamInitializer;
 import dev.lokr.math.LokrInit;
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.api.Model;
+import org.deeplearning4j.nn.conf.layers.BaseLayer;
+import org.deeplearning4j.nn.conf.layers.misc.FrozenLayer;
+import org.deeplearning4j.nn.conf.layers.misc.FrozenLayerWithBackprop;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.learning.config.Sgd;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.io.IOException;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -43,7 +52,8 @@ public final class LokrNetworks {
      * with the same configuration, in which each targeted layer is a {@link LokrLayer} over a copy of its
      * configuration; every original parameter is copied bit for bit (the adapted layers' {@code W} and
      * {@code b} become frozen), and each adapter is initialised by {@link LokrInit} so that the new
-     * network's outputs equal the original's.
+     * network's outputs equal the original's. Layers that are not adapted keep training as configured;
+     * see {@link #apply(LokrAdapter, MultiLayerNetwork, Targets, boolean)} to freeze them.
      *
      * @param adapter the adapter options (the same for every targeted layer)
      * @param net     an initialised network, FLOAT or DOUBLE
@@ -54,7 +64,34 @@ public final class LokrNetworks {
      *                                  layers share a name, or if it is not initialised or not FLOAT/DOUBLE
      */
     public static LokrNetwork<MultiLayerNetwork> apply(LokrAdapter adapter, MultiLayerNetwork net, Targets targets) {
-        return LokrNetwork.wrap(adapt(adapter, Objects.requireNonNull(net, "net"), targets));
+        return apply(adapter, net, targets, false);
+    }
+
+    /**
+     * Adapts the targeted layers of a network, as {@link #apply(LokrAdapter, MultiLayerNetwork, Targets)},
+     * and optionally freezes every other layer PEFT-style.
+     *
+     * <p>Frozen, a non-adapted layer with parameters keeps its type, but gets a zero-rate updater
+     * ({@code Sgd(0)}) for its weights and biases and loses its regularization (L1, L2, weight decay) and
+     * constraints, so {@code fit} never changes its parameters (as PyTorch's {@code requires_grad = False}):
+     * gradients still flow through it to earlier adapters, and, as in PyTorch, its dropout still applies in
+     * training and a batch normalization layer still updates its running mean and variance. Output layers are
+     * frozen too. Layers that are already {@link FrozenLayer} or {@link FrozenLayerWithBackprop} are left as they
+     * are. The frozen configuration stays in {@link LokrNetwork#merge()}'s result; give those layers an updater
+     * again to train them later.
+     *
+     * @param adapter      the adapter options (the same for every targeted layer)
+     * @param net          an initialised network, FLOAT or DOUBLE
+     * @param targets      which layers to adapt
+     * @param freezeOthers true to freeze every non-adapted layer
+     * @return the adapted network
+     * @throws IllegalArgumentException as {@link #apply(LokrAdapter, MultiLayerNetwork, Targets)}, or, when
+     *                                  freezing, if a non-adapted layer with parameters is not a {@link BaseLayer}
+     *                                  (naming it and its type; wrap it in {@link FrozenLayerWithBackprop} first)
+     */
+    public static LokrNetwork<MultiLayerNetwork> apply(LokrAdapter adapter, MultiLayerNetwork net, Targets targets,
+                                                       boolean freezeOthers) {
+        return LokrNetwork.wrap(adapt(adapter, Objects.requireNonNull(net, "net"), targets, freezeOthers));
     }
 
     /**
@@ -67,19 +104,214 @@ public final class LokrNetworks {
      * @throws IllegalArgumentException as for the MultiLayerNetwork variant
      */
     public static LokrNetwork<ComputationGraph> apply(LokrAdapter adapter, ComputationGraph net, Targets targets) {
-        return LokrNetwork.wrap(adapt(adapter, Objects.requireNonNull(net, "net"), targets));
+        return apply(adapter, net, targets, false);
     }
 
-    private static <N extends Model> N adapt(LokrAdapter adapter, N net, Targets targets) {
-        Objects.requireNonNull(adapter, "adapter");
-        Objects.requireNonNull(targets, "targets");
+    /**
+     * Adapts the targeted layers of a graph and optionally freezes the others; see
+     * {@link #apply(LokrAdapter, MultiLayerNetwork, Targets, boolean)}.
+     *
+     * @param adapter      the adapter options
+     * @param net          an initialised graph, FLOAT or DOUBLE
+     * @param targets      which layers (vertices) to adapt, by layer name or type
+     * @param freezeOthers true to freeze every non-adapted layer
+     * @return the adapted graph
+     * @throws IllegalArgumentException as for the MultiLayerNetwork variant
+     */
+    public static LokrNetwork<ComputationGraph> apply(LokrAdapter adapter, ComputationGraph net, Targets targets,
+                                                      boolean freezeOthers) {
+        return LokrNetwork.wrap(adapt(adapter, Objects.requireNonNull(net, "net"), targets, freezeOthers));
+    }
+
+    /**
+     * Loads an adapter file (LyCORIS or PEFT layout, for example one trained in Python) into a network: each
+     * module of the file is matched to the layer of the same name, comparing names with {@code '.'} as
+     * {@code '_'} and without the LyCORIS prefix ({@code lycoris_blocks_0_attn_q} and the PEFT module
+     * {@code blocks.0.attn.q} both match a layer named {@code blocks_0_attn_q} or {@code blocks.0.attn.q}).
+     * Each matched layer gets an adapter with the file's own layout (factorization, ranks, modes, scale,
+     * DoRA) and tensors, so the result computes what the reference computes with the adapter at multiplier 1.
+     * Other layers keep training as configured. The network is not modified.
+     *
+     * @param net  an initialised network, FLOAT or DOUBLE, whose weights the adapter was trained on
+     * @param file an open adapter file
+     * @return the adapted network
+     * @throws IllegalArgumentException if a module matches no layer (naming the module and the layers), if a
+     *                                  matched layer is not supported, or as for
+     *                                  {@link #apply(LokrAdapter, MultiLayerNetwork, Targets)}
+     * @throws dev.lokr.io.AdapterFormatException if a module's tensors do not fit its layer's weight
+     * @throws IOException                        if reading the file fails
+     */
+    public static LokrNetwork<MultiLayerNetwork> apply(MultiLayerNetwork net, AdapterFile file) throws IOException {
+        Objects.requireNonNull(net, "net");
+        return apply(LokrAdapter.builder().build(), net, file, matchModules(net, file), false);
+    }
+
+    /**
+     * Loads an adapter file into a graph; see {@link #apply(MultiLayerNetwork, AdapterFile)}.
+     *
+     * @param net  an initialised graph, FLOAT or DOUBLE
+     * @param file an open adapter file
+     * @return the adapted graph
+     * @throws IllegalArgumentException as for the MultiLayerNetwork variant
+     * @throws IOException              if reading the file fails
+     */
+    public static LokrNetwork<ComputationGraph> apply(ComputationGraph net, AdapterFile file) throws IOException {
+        Objects.requireNonNull(net, "net");
+        return apply(LokrAdapter.builder().build(), net, file, matchModules(net, file), false);
+    }
+
+    /**
+     * Loads chosen modules of an adapter file into chosen layers. Each layer named in {@code modules} gets an
+     * adapter with its module's own layout and tensors ({@link AdapterFile#resolve}); the runtime options
+     * (multiplier, rank and module dropout, their seed) come from {@code runtime}, whose shape options (rank,
+     * alpha, factor, decomposition, Tucker, scalar, DoRA) are ignored. The network is not modified.
+     *
+     * @param runtime      runtime options for the adapters
+     * @param net          an initialised network, FLOAT or DOUBLE
+     * @param file         an open adapter file
+     * @param modules      layer name to the module of {@code file} to load into it ({@link AdapterFile#modules()}),
+     *                     at least one
+     * @param freezeOthers true to freeze the layers that get no module (see
+     *                     {@link #apply(LokrAdapter, MultiLayerNetwork, Targets, boolean)})
+     * @return the adapted network
+     * @throws IllegalArgumentException if a layer or module does not exist, or as for
+     *                                  {@link #apply(LokrAdapter, MultiLayerNetwork, Targets)}
+     * @throws dev.lokr.io.AdapterFormatException if a module's tensors do not fit its layer's weight
+     * @throws IOException                        if reading the file fails
+     */
+    public static LokrNetwork<MultiLayerNetwork> apply(LokrAdapter runtime, MultiLayerNetwork net, AdapterFile file,
+                                                       Map<String, String> modules, boolean freezeOthers)
+            throws IOException {
+        return LokrNetwork.wrap(adaptFromFile(runtime, Objects.requireNonNull(net, "net"), file, modules, freezeOthers));
+    }
+
+    /**
+     * Loads chosen modules of an adapter file into chosen layers of a graph; see
+     * {@link #apply(LokrAdapter, MultiLayerNetwork, AdapterFile, Map, boolean)}.
+     *
+     * @param runtime      runtime options for the adapters
+     * @param net          an initialised graph, FLOAT or DOUBLE
+     * @param file         an open adapter file
+     * @param modules      layer name to module, at least one
+     * @param freezeOthers true to freeze the layers that get no module
+     * @return the adapted graph
+     * @throws IllegalArgumentException as for the MultiLayerNetwork variant
+     * @throws IOException              if reading the file fails
+     */
+    public static LokrNetwork<ComputationGraph> apply(LokrAdapter runtime, ComputationGraph net, AdapterFile file,
+                                                      Map<String, String> modules, boolean freezeOthers)
+            throws IOException {
+        return LokrNetwork.wrap(adaptFromFile(runtime, Objects.requireNonNull(net, "net"), file, modules, freezeOthers));
+    }
+
+    /**
+     * The layer of a network that each module of a file belongs to (see {@link #apply(MultiLayerNetwork, AdapterFile)}).
+     *
+     * @param net  an initialised network or graph
+     * @param file an open adapter file
+     * @return layer name to module name, in file order
+     * @throws IllegalArgumentException if a module matches no layer or more than one
+     */
+    static Map<String, String> matchModules(Model net, AdapterFile file) {
+        Objects.requireNonNull(file, "file");
+        Map<String, List<String>> byKey = new LinkedHashMap<>();
+        for (Layer l : Networks.layers(net)) {
+            String name = Networks.name(l);
+            byKey.computeIfAbsent(name == null ? "" : name.replace('.', '_'), k -> new ArrayList<>()).add(name);
+        }
+        Map<String, String> out = new LinkedHashMap<>();
+        List<String> unmatched = new ArrayList<>();
+        for (String module : file.modules()) {
+            List<String> hits = byKey.get(moduleKey(file, module));
+            if (hits == null) {
+                unmatched.add(module);
+            } else if (hits.size() > 1) {
+                throw new IllegalArgumentException("module '" + module + "' matches several layers " + hits
+                        + "; pass the layer-to-module map explicitly");
+            } else {
+                out.put(hits.get(0), module);
+            }
+        }
+        if (!unmatched.isEmpty()) {
+            throw new IllegalArgumentException("module(s) " + unmatched + " of " + file.path()
+                    + " match no layer (names compared with '.' as '_' and without the LyCORIS prefix); the layers are "
+                    + new ArrayList<>(byKey.keySet()) + "; pass the layer-to-module map explicitly");
+        }
+        return out;
+    }
+
+    /** A module's name with '.' as '_' and without the LyCORIS prefix. */
+    static String moduleKey(AdapterFile file, String module) {
+        String m = module;
+        if (file.format() == AdapterFile.Format.LYCORIS) {
+            for (String p : AdapterFile.LYCORIS_PREFIXES) {
+                if (m.startsWith(p)) {
+                    m = m.substring(p.length());
+                    break;
+                }
+            }
+        }
+        return m.replace('.', '_');
+    }
+
+    private static <N extends Model> N adaptFromFile(LokrAdapter runtime, N net, AdapterFile file,
+                                                     Map<String, String> modules, boolean freezeOthers)
+            throws IOException {
+        Objects.requireNonNull(runtime, "runtime");
+        Objects.requireNonNull(file, "file");
+        Objects.requireNonNull(modules, "modules");
+        if (modules.isEmpty()) {
+            throw new IllegalArgumentException("modules must name at least one layer, got none");
+        }
+        DataType type = checkNetwork(net);
+        Map<String, org.deeplearning4j.nn.conf.layers.Layer> confs = new LinkedHashMap<>();
+        for (Layer l : Networks.layers(net)) {
+            confs.put(Networks.name(l), Networks.conf(l));
+        }
+        Map<String, LokrLayer> replacements = new LinkedHashMap<>();
+        Map<String, LokrParams> loaded = new LinkedHashMap<>();
+        for (Map.Entry<String, String> e : modules.entrySet()) {
+            String name = e.getKey();
+            org.deeplearning4j.nn.conf.layers.Layer conf = confs.get(name);
+            if (conf == null) {
+                throw new IllegalArgumentException("no layer named '" + name + "'; the layers are " + confs.keySet());
+            }
+            if (!file.modules().contains(e.getValue())) {
+                throw new IllegalArgumentException("no module '" + e.getValue() + "' in " + file.path()
+                        + "; its modules are " + file.modules());
+            }
+            String reason = LokrLayer.unsupportedReason(conf);
+            if (reason != null) {
+                throw new IllegalArgumentException("layer '" + name + "' (" + conf.getClass().getSimpleName()
+                        + ") cannot take a LoKR adapter: " + reason);
+            }
+            LokrLayer layer = new LokrLayer(conf.clone(), runtime);
+            LokrParams params = file.resolve(e.getValue(), layer.weightShape(), type);
+            layer.setPlan(LokrPlan.of(params.layout()));
+            replacements.put(name, layer);
+            loaded.put(name, params);
+        }
+        N adapted = adapt(net, replacements, freezeOthers);
+        for (Layer l : Networks.layers(adapted)) {
+            LokrParams given = loaded.get(Networks.name(l));
+            if (given != null && l instanceof BaseLokrLayerImpl) {
+                LokrParams ours = ((BaseLokrLayerImpl) l).adapter();
+                for (LokrParam p : ours.layout().params()) {
+                    ours.get(p).assign(given.get(p).castTo(type));
+                }
+            }
+        }
+        LOG.debug("loaded {} module(s) of {} into {}", modules.size(), file.path(), modules.keySet());
+        return adapted;
+    }
+
+    private static DataType checkNetwork(Model net) {
         List<Layer> layers = Networks.layers(net);
         DataType type = Networks.dataType(net);
         if (type != DataType.FLOAT && type != DataType.DOUBLE) {
             throw new IllegalArgumentException("LoKR needs a FLOAT or DOUBLE network, got " + type);
         }
         List<String> already = new ArrayList<>();
-        List<String> described = new ArrayList<>();
         Set<String> names = new HashSet<>();
         for (Layer l : layers) {
             String name = Networks.name(l);
@@ -90,16 +322,24 @@ public final class LokrNetworks {
             if (l instanceof BaseLokrLayerImpl) {
                 already.add(name);
             }
-            described.add(name + " (" + Networks.conf(l).getClass().getSimpleName() + ")");
         }
         if (!already.isEmpty()) {
             throw new IllegalArgumentException("the network already has LoKR adapters on " + already
                     + "; work with them through LokrNetwork.of(net), or merge() them first");
         }
-        Map<String, org.deeplearning4j.nn.conf.layers.Layer> replacements = new LinkedHashMap<>();
-        for (Layer l : layers) {
+        return type;
+    }
+
+    private static <N extends Model> N adapt(LokrAdapter adapter, N net, Targets targets, boolean freezeOthers) {
+        Objects.requireNonNull(adapter, "adapter");
+        Objects.requireNonNull(targets, "targets");
+        checkNetwork(net);
+        List<String> described = new ArrayList<>();
+        Map<String, LokrLayer> replacements = new LinkedHashMap<>();
+        for (Layer l : Networks.layers(net)) {
             String name = Networks.name(l);
             org.deeplearning4j.nn.conf.layers.Layer conf = Networks.conf(l);
+            described.add(name + " (" + conf.getClass().getSimpleName() + ")");
             if (!targets.matches(name, conf)) {
                 continue;
             }
@@ -113,6 +353,40 @@ public final class LokrNetworks {
         if (replacements.isEmpty()) {
             throw new IllegalArgumentException(targets + " match no layer of the network; its layers are " + described);
         }
+        N adapted = adapt(net, replacements, freezeOthers);
+        LOG.debug("adapted {} with {} on {}", net.getClass().getSimpleName(), adapter, replacements.keySet());
+        return adapted;
+    }
+
+    /** A layer configuration whose parameters never change in fit: zero-rate updaters, no regularization or constraints. */
+    private static BaseLayer frozen(BaseLayer conf) {
+        conf.setIUpdater(new Sgd(0.0));
+        conf.setBiasUpdater(new Sgd(0.0));
+        conf.setRegularization(new ArrayList<>());
+        conf.setRegularizationBias(new ArrayList<>());
+        conf.setConstraints(null);
+        return conf;
+    }
+
+    /** Rebuilds with the LoKR layers (and frozen others), then initialises every adapter. */
+    private static <N extends Model> N adapt(N net, Map<String, LokrLayer> lokr, boolean freezeOthers) {
+        Map<String, org.deeplearning4j.nn.conf.layers.Layer> replacements = new LinkedHashMap<>(lokr);
+        if (freezeOthers) {
+            for (Layer l : Networks.layers(net)) {
+                String name = Networks.name(l);
+                org.deeplearning4j.nn.conf.layers.Layer conf = l.conf().getLayer();
+                if (lokr.containsKey(name) || l.numParams() == 0 || conf instanceof FrozenLayerWithBackprop
+                        || conf instanceof FrozenLayer) {
+                    continue;
+                }
+                if (!(conf instanceof BaseLayer)) {
+                    throw new IllegalArgumentException("layer '" + name + "' (" + conf.getClass().getSimpleName()
+                            + ") cannot be frozen: only BaseLayer configurations have an updater to freeze; wrap it in "
+                            + "FrozenLayerWithBackprop first, or target it");
+                }
+                replacements.put(name, frozen((BaseLayer) conf.clone()));
+            }
+        }
         N adapted = Networks.rebuild(net, replacements);
         for (Layer l : Networks.layers(adapted)) {
             if (l instanceof BaseLokrLayerImpl) {
@@ -122,7 +396,6 @@ public final class LokrNetworks {
                         c.initSeed());
             }
         }
-        LOG.debug("adapted {} with {} on {}", net.getClass().getSimpleName(), adapter, replacements.keySet());
         return adapted;
     }
 }

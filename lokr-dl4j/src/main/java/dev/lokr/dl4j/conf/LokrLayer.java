@@ -91,6 +91,7 @@ public class LokrLayer extends Layer {
     private long seed;
     private boolean enabled = true;
     private Double scale;
+    private LokrPlan plan;
     private IUpdater updater;
 
     /** For Jackson only; use {@link #LokrLayer(Layer, LokrAdapter)}. */
@@ -190,13 +191,13 @@ public class LokrLayer extends Layer {
     }
 
     /**
-     * The factor plan of this layer's adapter: {@link LokrAdapter#layoutFor} of {@link #weightShape()},
-     * with the scale replaced by {@link #getScale()} when that is set.
+     * The factor plan of this layer's adapter: the {@linkplain #getPlan() explicit plan} when set (adapters
+     * loaded from a file), else {@link LokrAdapter#layoutFor} of {@link #weightShape()}; with the scale replaced by {@link #getScale()} when that is set.
      *
      * @return the layout
      */
     public LokrLayout layout() {
-        LokrLayout planned = options().layoutFor(weightShape());
+        LokrLayout planned = plan != null ? plan.layout(weightShape()) : options().layoutFor(weightShape());
         if (scale == null) {
             return planned;
         }
@@ -602,6 +603,19 @@ public class LokrLayer extends Layer {
         this.scale = scale;
     }
 
+    /** @return the explicit factor plan (set for adapters loaded from a file), or null to plan from the options */
+    public LokrPlan getPlan() {
+        return plan;
+    }
+
+    /**
+     * @param plan an explicit factor plan that replaces the one the options give (rank, alpha, factor,
+     *             decomposeBoth, tucker, scalar and DoRA then no longer shape the adapter), or null
+     */
+    public void setPlan(LokrPlan plan) {
+        this.plan = plan;
+    }
+
     /** @return the updater of the adapter tensors, or null to use the base layer's weight updater */
     public IUpdater getUpdater() {
         return updater;
@@ -629,14 +643,14 @@ public class LokrLayer extends Layer {
                 && Double.compare(rankDropout, t.rankDropout) == 0 && rankDropoutScale == t.rankDropoutScale
                 && Double.compare(moduleDropout, t.moduleDropout) == 0
                 && Double.compare(multiplier, t.multiplier) == 0 && seed == t.seed && enabled == t.enabled
-                && Objects.equals(scale, t.scale) && Objects.equals(updater, t.updater);
+                && Objects.equals(scale, t.scale) && Objects.equals(plan, t.plan) && Objects.equals(updater, t.updater);
     }
 
     @Override
     public int hashCode() {
         return Objects.hash(layerName, base, rank, alpha, factor, decomposeBoth, tucker, scalar, dora, doraOnInput,
                 detachNorm, rsLora, fullMatrix, unbalancedFactorization, rankDropout, rankDropoutScale,
-                moduleDropout, multiplier, seed, enabled, scale, updater);
+                moduleDropout, multiplier, seed, enabled, scale, plan, updater);
     }
 
     @Override
@@ -648,6 +662,6 @@ public class LokrLayer extends Layer {
                 + ", unbalancedFactorization=" + unbalancedFactorization + ", rankDropout=" + rankDropout
                 + ", rankDropoutScale=" + rankDropoutScale + ", moduleDropout=" + moduleDropout
                 + ", multiplier=" + multiplier + ", seed=" + seed + ", enabled=" + enabled
-                + (scale != null ? ", scale=" + scale : "") + (updater != null ? ", updater=" + updater : "") + "}";
+                + (scale != null ? ", scale=" + scale : "") + (plan != null ? ", plan=" + plan : "") + (updater != null ? ", updater=" + updater : "") + "}";
     }
 }
