@@ -1,0 +1,227 @@
+package dev.lokr.dl4j.offload;
+
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.dataset.DataSet;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.MappedByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * {@link FeatureCache#mappedFile(Path)}: arrays appended to one file as raw little-endian values in C order,
+ * an index of (offset, type, shape) per array in memory, reads through one {@link MappedByteBuffer} per array.
+ */
+final class MappedFileFeatureCache implements FeatureCache {
+
+    /** Largest region one MappedByteBuffer (and one Java array) can hold. */
+    static final long MAX_ARRAY_BYTES = Integer.MAX_VALUE - 8L;
+    /** Bytes written per write call. */
+    private static final int CHUNK = 1 << 20;
+
+    /** Where one array lies in the file. */
+    private static final class Slot {
+        final long offset;
+        final DataType type;
+        final long[] shape;
+        final long length;
+
+        Slot(long offset, DataType type, long[] shape, long length) {
+            this.offset = offset;
+            this.type = type;
+            this.shape = shape;
+            this.length = length;
+        }
+
+        long bytes() {
+            return length * type.width();
+        }
+    }
+
+    private final Path file;
+    private final List<Slot[]> index = new ArrayList<>();
+    private FileChannel channel;
+    private long end;
+
+    MappedFileFeatureCache(Path file) {
+        this.file = Objects.requireNonNull(file, "file").toAbsolutePath();
+        Path dir = this.file.getParent();
+        if (dir == null || !Files.isDirectory(dir)) {
+            throw new IllegalArgumentException("the folder of the feature cache file " + this.file
+                    + " does not exist; create it first");
+        }
+        try {
+            channel = FileChannel.open(this.file, StandardOpenOption.CREATE_NEW, StandardOpenOption.READ,
+                    StandardOpenOption.WRITE);
+        } catch (FileAlreadyExistsException e) {
+            throw new IllegalArgumentException("the feature cache file " + this.file
+                    + " already exists; mappedFile creates a new file and refuses to overwrite one", e);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot create the feature cache file " + this.file, e);
+        }
+    }
+
+    /** @return the backing file (deleted once closed) */
+    Path file() {
+        return file;
+    }
+
+    @Override
+    public void add(DataSet batch) {
+        checkOpen();
+        Objects.requireNonNull(batch, "batch");
+        INDArray[] parts = {batch.getFeatures(), batch.getLabels(), batch.getFeaturesMaskArray(),
+                batch.getLabelsMaskArray()};
+        Objects.requireNonNull(parts[0], "batch features");
+        long total = 0;
+        for (int i = 0; i < parts.length; i++) {
+            if (parts[i] != null) {
+                InMemoryFeatureCache.checkType(parts[i], i);
+                long b = parts[i].length() * parts[i].dataType().width();
+                if (b > MAX_ARRAY_BYTES) {
+                    throw new IllegalArgumentException("the batch's " + InMemoryFeatureCache.partName(i) + " "
+                            + java.util.Arrays.toString(parts[i].shape()) + " take " + b + " bytes, more than "
+                            + MAX_ARRAY_BYTES + ", the most one memory mapping can hold; use smaller batches");
+                }
+                total += b;
+            }
+        }
+        checkSpace(total);
+        Slot[] slots = new Slot[parts.length];
+        long start = end;
+        try {
+            for (int i = 0; i < parts.length; i++) {
+                if (parts[i] != null) {
+                    slots[i] = write(parts[i]);
+                }
+            }
+        } catch (IOException e) {
+            end = start;
+            throw new UncheckedIOException("writing batch " + index.size() + " to the feature cache file "
+                    + file + " failed", e);
+        }
+        index.add(slots);
+    }
+
+    private void checkSpace(long bytes) {
+        long usable;
+        try {
+            usable = Files.getFileStore(file).getUsableSpace();
+        } catch (IOException e) {
+            return; // the store cannot tell; the write itself will fail if space runs out
+        }
+        if (bytes > usable) {
+            throw new IllegalStateException("the batch needs " + bytes + " bytes but the file system of the feature"
+                    + " cache file " + file + " has only " + usable + " usable bytes left");
+        }
+    }
+
+    private Slot write(INDArray a) throws IOException {
+        INDArray c = a.dup('c');
+        long n = c.length();
+        Slot slot = new Slot(end, c.dataType(), c.shape().clone(), n);
+        ByteBuffer buf = ByteBuffer.allocate((int) slot.bytes()).order(ByteOrder.LITTLE_ENDIAN);
+        if (slot.type == DataType.DOUBLE) {
+            double[] v = c.data().asDouble();
+            checkLength(v.length, n);
+            buf.asDoubleBuffer().put(v, 0, (int) n);
+        } else {
+            float[] v = c.data().asFloat();
+            checkLength(v.length, n);
+            buf.asFloatBuffer().put(v, 0, (int) n);
+        }
+        long pos = end;
+        while (buf.hasRemaining()) {
+            int lim = Math.min(buf.limit(), buf.position() + CHUNK);
+            ByteBuffer part = buf.duplicate();
+            part.limit(lim);
+            pos += channel.write(part, pos);
+            buf.position(part.position());
+        }
+        end = pos;
+        return slot;
+    }
+
+    private static void checkLength(int bufferLength, long n) {
+        if (bufferLength < n) {
+            throw new IllegalStateException("a copied array of " + n + " elements has a buffer of only "
+                    + bufferLength + " elements");
+        }
+    }
+
+    @Override
+    public DataSet get(int i) {
+        checkOpen();
+        Objects.checkIndex(i, index.size());
+        Slot[] s = index.get(i);
+        try {
+            return new DataSet(read(s[0]), read(s[1]), read(s[2]), read(s[3]));
+        } catch (IOException e) {
+            throw new UncheckedIOException("reading batch " + i + " from the feature cache file " + file
+                    + " failed", e);
+        }
+    }
+
+    private INDArray read(Slot s) throws IOException {
+        if (s == null) {
+            return null;
+        }
+        if (s.length == 0) {
+            return Nd4j.create(s.type, s.shape);
+        }
+        MappedByteBuffer map = channel.map(FileChannel.MapMode.READ_ONLY, s.offset, s.bytes());
+        map.order(ByteOrder.LITTLE_ENDIAN);
+        if (s.type == DataType.DOUBLE) {
+            double[] v = new double[(int) s.length];
+            map.asDoubleBuffer().get(v);
+            return Nd4j.create(v, s.shape, 'c');
+        }
+        float[] v = new float[(int) s.length];
+        map.asFloatBuffer().get(v);
+        return Nd4j.create(v, s.shape, 'c');
+    }
+
+    @Override
+    public int size() {
+        return index.size();
+    }
+
+    @Override
+    public long sizeInBytes() {
+        return end;
+    }
+
+    @Override
+    public void close() {
+        if (channel == null) {
+            return;
+        }
+        index.clear();
+        try {
+            channel.close();
+            Files.deleteIfExists(file);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot delete the feature cache file " + file, e);
+        } finally {
+            channel = null;
+            end = 0;
+        }
+    }
+
+    private void checkOpen() {
+        if (channel == null) {
+            throw new IllegalStateException("the feature cache file " + file + " is closed (and deleted)");
+        }
+    }
+}

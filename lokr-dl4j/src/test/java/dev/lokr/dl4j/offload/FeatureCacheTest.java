@@ -1,0 +1,161 @@
+package dev.lokr.dl4j.offload;
+
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.dataset.DataSet;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Round trips through both caches, the mapped file's life cycle, and refusals. */
+class FeatureCacheTest {
+
+    @TempDir
+    Path dir;
+
+    @BeforeAll
+    static void setUp() {
+        OffloadFixtures.singleThreaded();
+    }
+
+    static Stream<Arguments> cases() {
+        List<Arguments> out = new ArrayList<>();
+        long seed = 100;
+        for (String kind : new String[] {"memory", "mapped"}) {
+            for (DataType type : new DataType[] {DataType.FLOAT, DataType.DOUBLE}) {
+                out.add(Arguments.of(kind, type, seed++));
+            }
+        }
+        return out.stream();
+    }
+
+    FeatureCache cache(String kind, String name) {
+        return kind.equals("memory") ? FeatureCache.inMemory() : FeatureCache.mappedFile(dir.resolve(name));
+    }
+
+    /** Batches of several ranks, some with masks, one with a non-C-order view as features. */
+    static List<DataSet> batches(DataType type, long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        List<DataSet> out = new ArrayList<>();
+        out.add(new DataSet(OffloadFixtures.uniform(new long[] {4, 7}, type, r),
+                OffloadFixtures.uniform(new long[] {4, 3}, type, r)));
+        out.add(new DataSet(OffloadFixtures.uniform(new long[] {2, 3, 4, 5}, type, r),
+                OffloadFixtures.uniform(new long[] {2, 3}, type, r), null,
+                OffloadFixtures.uniform(new long[] {2, 1}, type, r)));
+        out.add(new DataSet(OffloadFixtures.uniform(new long[] {3, 2, 6}, type, r),
+                OffloadFixtures.uniform(new long[] {3, 4, 6}, type, r),
+                OffloadFixtures.uniform(new long[] {3, 6}, type, r),
+                OffloadFixtures.uniform(new long[] {3, 6}, type, r)));
+        out.add(new DataSet(OffloadFixtures.uniform(new long[] {5, 4}, type, r).transpose(),
+                OffloadFixtures.uniform(new long[] {4, 2}, DataType.FLOAT, r)));
+        return out;
+    }
+
+    @ParameterizedTest(name = "{0} {1} seed={2}")
+    @MethodSource("cases")
+    void batchesComeBackExactlyAndInOrder(String kind, DataType type, long seed) {
+        String id = kind + " " + type + " seed=" + seed;
+        List<DataSet> in = batches(type, seed);
+        try (FeatureCache cache = cache(kind, "round-trip.bin")) {
+            long bytes = 0;
+            for (DataSet ds : in) {
+                cache.add(ds);
+                for (INDArray a : new INDArray[] {ds.getFeatures(), ds.getLabels(), ds.getFeaturesMaskArray(),
+                        ds.getLabelsMaskArray()}) {
+                    bytes += a == null ? 0 : a.length() * a.dataType().width();
+                }
+            }
+            assertEquals(in.size(), cache.size(), id);
+            assertEquals(bytes, cache.sizeInBytes(), id);
+            for (int round = 0; round < 2; round++) {
+                for (int i = 0; i < in.size(); i++) {
+                    DataSet got = cache.get(i);
+                    assertSame(in.get(i).getFeatures(), got.getFeatures(), id + " batch " + i + " features");
+                    assertSame(in.get(i).getLabels(), got.getLabels(), id + " batch " + i + " labels");
+                    assertSame(in.get(i).getFeaturesMaskArray(), got.getFeaturesMaskArray(), id + " batch " + i);
+                    assertSame(in.get(i).getLabelsMaskArray(), got.getLabelsMaskArray(), id + " batch " + i);
+                    got.getFeatures().addi(1.0); // must not reach the cache
+                }
+            }
+            assertThrows(IndexOutOfBoundsException.class, () -> cache.get(in.size()), id);
+        }
+    }
+
+    private static void assertSame(INDArray expected, INDArray actual, String message) {
+        if (expected == null) {
+            assertNull(actual, message);
+            return;
+        }
+        assertEquals(expected.dataType(), actual.dataType(), message);
+        assertEquals(java.util.Arrays.toString(expected.shape()), java.util.Arrays.toString(actual.shape()), message);
+        assertEquals(expected, actual, message);
+    }
+
+    @Test
+    void theMappedFileHoldsTheDataAndIsDeletedOnClose() throws Exception {
+        Path file = dir.resolve("cache.bin");
+        FeatureCache cache = FeatureCache.mappedFile(file);
+        assertTrue(Files.exists(file));
+        INDArray x = Nd4j.createFromArray(new float[][] {{1.5f, -2f}, {3f, 0.25f}});
+        cache.add(new DataSet(x, null));
+        assertEquals(16, Files.size(file));
+        byte[] raw = Files.readAllBytes(file);
+        java.nio.ByteBuffer le = java.nio.ByteBuffer.wrap(raw).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        assertEquals(1.5f, le.getFloat(0));
+        assertEquals(0.25f, le.getFloat(12));
+        assertEquals(x, cache.get(0).getFeatures());
+        assertNull(cache.get(0).getLabels());
+        cache.close();
+        assertFalse(Files.exists(file), "the cache file must be deleted on close");
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> cache.get(0));
+        assertTrue(e.getMessage().contains("closed"), e.getMessage());
+        assertThrows(IllegalStateException.class, () -> cache.add(new DataSet(x, null)));
+        cache.close();
+    }
+
+    @Test
+    void anExistingFileIsNeverOverwritten() throws Exception {
+        Path file = dir.resolve("taken.bin");
+        Files.write(file, new byte[] {1, 2, 3});
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> FeatureCache.mappedFile(file));
+        assertTrue(e.getMessage().contains("already exists"), e.getMessage());
+        assertEquals(3, Files.size(file));
+        IllegalArgumentException noDir = assertThrows(IllegalArgumentException.class,
+                () -> FeatureCache.mappedFile(dir.resolve("missing").resolve("x.bin")));
+        assertTrue(noDir.getMessage().contains("does not exist"), noDir.getMessage());
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("kinds")
+    void unsupportedDataTypesAreRefused(String kind) {
+        try (FeatureCache cache = cache(kind, "types.bin")) {
+            INDArray ints = Nd4j.createFromArray(new int[][] {{1, 2}});
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> cache.add(new DataSet(Nd4j.ones(DataType.FLOAT, 1, 2), ints)));
+            assertTrue(e.getMessage().contains("labels") && e.getMessage().contains("INT"),
+                    kind + ": " + e.getMessage());
+            assertEquals(0, cache.size(), kind);
+        }
+    }
+
+    static Stream<String> kinds() {
+        return Stream.of("memory", "mapped");
+    }
+}

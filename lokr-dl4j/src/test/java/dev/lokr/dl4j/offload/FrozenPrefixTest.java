@@ -1,0 +1,185 @@
+package dev.lokr.dl4j.offload;
+
+import org.deeplearning4j.nn.conf.layers.ActivationLayer;
+import org.deeplearning4j.nn.conf.layers.BatchNormalization;
+import org.deeplearning4j.nn.conf.layers.DenseLayer;
+import org.deeplearning4j.nn.conf.layers.misc.FrozenLayer;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.nd4j.linalg.activations.Activation;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.dataset.DataSet;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.learning.config.Adam;
+import org.nd4j.linalg.learning.config.NoOp;
+import org.nd4j.linalg.learning.config.Sgd;
+
+import java.util.List;
+import java.util.stream.Stream;
+
+import static dev.lokr.dl4j.offload.OffloadFixtures.HIDDEN;
+import static dev.lokr.dl4j.offload.OffloadFixtures.IN;
+import static dev.lokr.dl4j.offload.OffloadFixtures.base;
+import static dev.lokr.dl4j.offload.OffloadFixtures.dense;
+import static dev.lokr.dl4j.offload.OffloadFixtures.init;
+import static dev.lokr.dl4j.offload.OffloadFixtures.out;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Which leading layers form the encoder, and what prepare refuses. */
+class FrozenPrefixTest {
+
+    @BeforeAll
+    static void setUp() {
+        OffloadFixtures.singleThreaded();
+    }
+
+    static Stream<Long> seeds() {
+        return Stream.of(1L, 2L);
+    }
+
+    static List<DataSet> data(long seed) {
+        return OffloadFixtures.data(new long[] {6, IN}, 2, DataType.FLOAT, false, seed);
+    }
+
+    @ParameterizedTest(name = "seed={0}")
+    @MethodSource("seeds")
+    void frozenLayersAfterTheFirstTrainableLayerStayInTheHead(long seed) {
+        MultiLayerNetwork net = init(base(DataType.FLOAT, seed)
+                .layer(dense("enc_0", IN, HIDDEN, true))
+                .layer(dense("dense_1", HIDDEN, HIDDEN, false))
+                .layer(dense("frozen_2", HIDDEN, HIDDEN, true))
+                .layer(out(HIDDEN))
+                .build());
+        assertEquals(1, EncoderOffload.frozenPrefix(net), "seed=" + seed);
+        try (FeatureCache cache = FeatureCache.inMemory()) {
+            OffloadedTraining off = EncoderOffload.prepare(net, new OffloadFixtures.Batches(data(seed)), cache);
+            assertEquals(3, off.head().getnLayers(), "seed=" + seed);
+            assertEquals("frozen_2", off.head().getLayerWiseConfigurations().getConf(1).getLayer().getLayerName());
+            assertEquals(net.getLayer(2).params(), off.head().getLayer(1).params(), "seed=" + seed);
+        }
+    }
+
+    @ParameterizedTest(name = "seed={0}")
+    @MethodSource("seeds")
+    void parameterlessAndFrozenWrappedLayersAreFrozen(long seed) {
+        DenseLayer trainableConfig = dense("wrapped_1", HIDDEN, HIDDEN, false);
+        MultiLayerNetwork net = init(base(DataType.FLOAT, seed)
+                .layer(new ActivationLayer.Builder().name("act_0").activation(Activation.RELU).build())
+                .layer(dense("enc_0", IN, HIDDEN, true))
+                .layer(new FrozenLayer.Builder().layer(trainableConfig).build())
+                .layer(dense("dense_3", HIDDEN, HIDDEN, false))
+                .layer(out(HIDDEN))
+                .build());
+        assertEquals(3, EncoderOffload.frozenPrefix(net), "seed=" + seed);
+    }
+
+    @ParameterizedTest(name = "seed={0}")
+    @MethodSource("seeds")
+    void onlyAZeroRateSgdCountsAsAFrozenUpdater(long seed) {
+        MultiLayerNetwork net = init(base(DataType.FLOAT, seed)
+                .layer(new DenseLayer.Builder().name("sgd0_0").nIn(IN).nOut(HIDDEN).updater(new Sgd(0.0)).build())
+                .layer(new DenseLayer.Builder().name("sgd_1").nIn(HIDDEN).nOut(HIDDEN).updater(new Sgd(1e-3)).build())
+                .layer(out(HIDDEN))
+                .build());
+        assertEquals(1, EncoderOffload.frozenPrefix(net), "seed=" + seed);
+        MultiLayerNetwork biasTrains = init(base(DataType.FLOAT, seed)
+                .layer(new DenseLayer.Builder().name("half_0").nIn(IN).nOut(HIDDEN).updater(new NoOp())
+                        .biasUpdater(new Sgd(1e-3)).build())
+                .layer(out(HIDDEN))
+                .build());
+        assertEquals(0, EncoderOffload.frozenPrefix(biasTrains), "seed=" + seed + ": a trainable bias");
+    }
+
+    @Test
+    void aNetworkWithoutFrozenPrefixIsRefusedNamingItsFirstLayer() {
+        MultiLayerNetwork net = init(base(DataType.FLOAT, 3)
+                .layer(dense("dense_0", IN, HIDDEN, false))
+                .layer(dense("enc_1", HIDDEN, HIDDEN, true))
+                .layer(out(HIDDEN))
+                .build());
+        assertEquals(0, EncoderOffload.frozenPrefix(net));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> EncoderOffload.prepare(net,
+                new OffloadFixtures.Batches(data(3)), FeatureCache.inMemory()));
+        assertTrue(e.getMessage().contains("no frozen prefix") && e.getMessage().contains("dense_0"), e.getMessage());
+    }
+
+    @Test
+    void aFullyFrozenNetworkIsRefused() {
+        MultiLayerNetwork net = init(new NeuralNetConfiguration.Builder().seed(4).dataType(DataType.FLOAT)
+                .updater(new NoOp()).list()
+                .layer(dense("enc_0", IN, HIDDEN, true))
+                .layer(out(HIDDEN))
+                .build());
+        assertEquals(2, EncoderOffload.frozenPrefix(net));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> EncoderOffload.prepare(net,
+                new OffloadFixtures.Batches(data(4)), FeatureCache.inMemory()));
+        assertTrue(e.getMessage().contains("nothing to train"), e.getMessage());
+    }
+
+    @Test
+    void anEncoderLayerWithDropoutIsRefused() {
+        MultiLayerNetwork net = init(base(DataType.FLOAT, 5)
+                .layer(new DenseLayer.Builder().name("enc_0").nIn(IN).nOut(HIDDEN).dropOut(0.5)
+                        .updater(new NoOp()).build())
+                .layer(out(HIDDEN))
+                .build());
+        assertEquals(1, EncoderOffload.frozenPrefix(net));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> EncoderOffload.prepare(net,
+                new OffloadFixtures.Batches(data(5)), FeatureCache.inMemory()));
+        assertTrue(e.getMessage().contains("dropout") && e.getMessage().contains("enc_0"), e.getMessage());
+    }
+
+    @Test
+    void anEncoderLayerWithRegularizationOrBatchNormalizationIsRefused() {
+        MultiLayerNetwork l2 = init(base(DataType.FLOAT, 8)
+                .layer(new DenseLayer.Builder().name("enc_l2").nIn(IN).nOut(HIDDEN).l2(1e-3).updater(new NoOp())
+                        .build())
+                .layer(out(HIDDEN))
+                .build());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> EncoderOffload.prepare(l2,
+                new OffloadFixtures.Batches(data(8)), FeatureCache.inMemory()));
+        assertTrue(e.getMessage().contains("regularization") && e.getMessage().contains("enc_l2"), e.getMessage());
+        MultiLayerNetwork bn = init(base(DataType.FLOAT, 9)
+                .layer(new BatchNormalization.Builder().name("enc_bn").nIn(IN).nOut(IN).updater(new NoOp()).build())
+                .layer(out(IN))
+                .build());
+        assertEquals(1, EncoderOffload.frozenPrefix(bn));
+        IllegalArgumentException f = assertThrows(IllegalArgumentException.class, () -> EncoderOffload.prepare(bn,
+                new OffloadFixtures.Batches(data(9)), FeatureCache.inMemory()));
+        assertTrue(f.getMessage().contains("BatchNormalization") && f.getMessage().contains("enc_bn"), f.getMessage());
+    }
+
+    @Test
+    void featureMasksAreRefused() {
+        MultiLayerNetwork net = OffloadFixtures.denseNet(DataType.FLOAT, 6);
+        List<DataSet> batches = data(6);
+        DataSet first = batches.get(0);
+        batches.set(0, new DataSet(first.getFeatures(), first.getLabels(),
+                Nd4j.ones(DataType.FLOAT, first.numExamples(), 1), null));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> EncoderOffload.prepare(net,
+                new OffloadFixtures.Batches(batches), FeatureCache.inMemory()));
+        assertTrue(e.getMessage().contains("feature mask"), e.getMessage());
+    }
+
+    @Test
+    void computationGraphsAreRefusedNamingTheLimitation() {
+        ComputationGraph graph = new ComputationGraph(new NeuralNetConfiguration.Builder().seed(7)
+                .updater(new Adam(1e-2)).graphBuilder()
+                .addInputs("in")
+                .addLayer("dense_0", dense("dense_0", IN, HIDDEN, true), "in")
+                .addLayer("out", out(HIDDEN), "dense_0")
+                .setOutputs("out")
+                .build());
+        graph.init();
+        UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class,
+                () -> EncoderOffload.prepare(graph, new OffloadFixtures.Batches(data(7)), FeatureCache.inMemory()));
+        assertTrue(e.getMessage().contains("ComputationGraph"), e.getMessage());
+    }
+}
