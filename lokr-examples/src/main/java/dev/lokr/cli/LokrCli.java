@@ -15,7 +15,8 @@ import picocli.CommandLine.ScopeType;
  */
 @Command(name = "lokr", mixinStandardHelpOptions = true, version = "lokr 0.1.0",
     description = "LoKR (Kronecker adapter) tools: merge adapters into base weights, inspect adapter files.",
-    subcommands = {MergeCommand.class, InspectCommand.class, DemoCommand.class, CommandLine.HelpCommand.class})
+    subcommands = {MergeCommand.class, InspectCommand.class, DemoCommand.class, MemoryReportCommand.class,
+        CommandLine.HelpCommand.class})
 public final class LokrCli implements Runnable {
 
   /** Exit code for bad input. */

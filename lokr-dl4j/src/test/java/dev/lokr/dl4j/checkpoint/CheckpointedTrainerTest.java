@@ -1,0 +1,308 @@
+package dev.lokr.dl4j.checkpoint;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.lokr.LokrAdapter;
+import dev.lokr.dl4j.LokrNetworks;
+import dev.lokr.dl4j.Targets;
+import java.util.function.Function;
+import java.util.stream.Stream;
+import org.deeplearning4j.nn.api.Model;
+import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
+import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
+import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
+import org.deeplearning4j.nn.conf.inputs.InputType;
+import org.deeplearning4j.nn.conf.layers.ConvolutionLayer;
+import org.deeplearning4j.nn.conf.layers.DenseLayer;
+import org.deeplearning4j.nn.conf.layers.OutputLayer;
+import org.deeplearning4j.nn.conf.layers.SubsamplingLayer;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.nd4j.linalg.activations.Activation;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.dataset.DataSet;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.learning.config.Adam;
+import org.nd4j.linalg.lossfunctions.LossFunctions;
+
+/**
+ * Checkpointed gradients and steps against DL4J's own {@code computeGradientAndScore} and {@code fit} on
+ * identical networks with identical random seeds (dropout on).
+ */
+class CheckpointedTrainerTest {
+
+    private static final int IN = 10;
+    private static final int CLASSES = 4;
+
+    static MultiLayerNetwork dense(long seed, DataType type, int hidden) {
+        NeuralNetConfiguration.ListBuilder b = new NeuralNetConfiguration.Builder().seed(seed).dataType(type)
+                .updater(new Adam(1e-2)).activation(Activation.TANH).list();
+        int nIn = IN;
+        for (int i = 0; i < hidden; i++) {
+            b.layer(new DenseLayer.Builder().name("dense_" + i).nIn(nIn).nOut(12 + i).dropOut(0.7).build());
+            nIn = 12 + i;
+        }
+        b.layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).name("out").activation(Activation.SOFTMAX)
+                .nIn(nIn).nOut(CLASSES).dropOut(0.8).build());
+        MultiLayerNetwork net = new MultiLayerNetwork(b.build());
+        net.init();
+        return net;
+    }
+
+    static MultiLayerNetwork conv(long seed, DataType type) {
+        MultiLayerConfiguration conf = new NeuralNetConfiguration.Builder().seed(seed).dataType(type)
+                .updater(new Adam(1e-2)).activation(Activation.RELU).list()
+                .layer(new ConvolutionLayer.Builder(3, 3).name("conv_0").nOut(4).dropOut(0.8).build())
+                .layer(new SubsamplingLayer.Builder(2, 2).stride(2, 2).build())
+                .layer(new ConvolutionLayer.Builder(2, 2).name("conv_1").nOut(5).dropOut(0.7).build())
+                .layer(new DenseLayer.Builder().name("dense").nOut(9).dropOut(0.6).build())
+                .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).activation(Activation.SOFTMAX)
+                        .nOut(CLASSES).build())
+                .setInputType(InputType.convolutional(8, 8, 2)).build();
+        MultiLayerNetwork net = new MultiLayerNetwork(conf);
+        net.init();
+        return net;
+    }
+
+    static ComputationGraph graph(long seed, DataType type) {
+        ComputationGraphConfiguration.GraphBuilder g = new NeuralNetConfiguration.Builder().seed(seed).dataType(type)
+                .updater(new Adam(1e-2)).activation(Activation.TANH).graphBuilder().addInputs("in");
+        String prev = "in";
+        int nIn = IN;
+        for (int i = 0; i < 5; i++) {
+            g.addLayer("d" + i, new DenseLayer.Builder().nIn(nIn).nOut(11 + i).dropOut(0.75).build(), prev);
+            prev = "d" + i;
+            nIn = 11 + i;
+        }
+        g.addLayer("out", new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).activation(Activation.SOFTMAX)
+                .nIn(nIn).nOut(CLASSES).build(), prev).setOutputs("out");
+        ComputationGraph net = new ComputationGraph(g.build());
+        net.init();
+        return net;
+    }
+
+    static DataSet data(long seed, DataType type, long... featureShape) {
+        Nd4j.getRandom().setSeed(seed);
+        INDArray f = Nd4j.rand(type, featureShape).subi(0.5);
+        INDArray labels = Nd4j.zeros(type, featureShape[0], CLASSES);
+        java.util.Random r = new java.util.Random(seed);
+        for (int i = 0; i < featureShape[0]; i++) {
+            labels.putScalar(i, r.nextInt(CLASSES), 1.0);
+        }
+        return new DataSet(f, labels);
+    }
+
+    /** Reference gradient of DL4J itself, with the random generator seeded first. */
+    static INDArray referenceGradient(Model net, DataSet d, long rngSeed) {
+        Nd4j.getRandom().setSeed(rngSeed);
+        if (net instanceof MultiLayerNetwork) {
+            MultiLayerNetwork m = (MultiLayerNetwork) net;
+            m.setInput(d.getFeatures());
+            m.setLabels(d.getLabels());
+            m.computeGradientAndScore();
+            return m.getFlattenedGradients().dup();
+        }
+        ComputationGraph g = (ComputationGraph) net;
+        g.setInputs(d.getFeatures());
+        g.setLabels(d.getLabels());
+        g.computeGradientAndScore();
+        return g.getFlattenedGradients().dup();
+    }
+
+    static INDArray checkpointedGradient(CheckpointedTrainer t, DataSet d, long rngSeed) {
+        Nd4j.getRandom().setSeed(rngSeed);
+        return t.computeGradientAndScore(d).getFirst().gradient().dup();
+    }
+
+    static void assertClose(INDArray expected, INDArray actual, double tol, String ctx) {
+        assertEquals(expected.length(), actual.length(), ctx + ": length");
+        double[] e = expected.castTo(DataType.DOUBLE).data().asDouble();
+        double[] a = actual.castTo(DataType.DOUBLE).data().asDouble();
+        for (int i = 0; i < e.length; i++) {
+            double scale = Math.max(1.0, Math.abs(e[i]));
+            assertTrue(Math.abs(e[i] - a[i]) <= tol * scale, ctx + ": element " + i + " expected " + e[i] + " got "
+                    + a[i]);
+        }
+    }
+
+    record Case(String name, DataType type, Function<Long, Model> build, long[] featureShape, Segmentation seg) {
+        @Override
+        public String toString() {
+            return name + "/" + type + "/" + seg;
+        }
+    }
+
+    static CheckpointedTrainer trainer(Model net, Segmentation seg) {
+        return net instanceof MultiLayerNetwork ? CheckpointedTrainer.of((MultiLayerNetwork) net, seg)
+                : CheckpointedTrainer.of((ComputationGraph) net, seg);
+    }
+
+    static MultiLayerNetwork lokr(long seed) {
+        LokrAdapter adapter = LokrAdapter.builder().rank(2).alpha(2).build();
+        return LokrNetworks.apply(adapter, dense(seed, DataType.DOUBLE, 4), Targets.types(DenseLayer.class))
+                .network();
+    }
+
+    static Stream<Arguments> cases() {
+        long[] flat = {6, IN};
+        long[] image = {5, 2, 8, 8};
+        Case[] cs = {
+            new Case("mln-dense", DataType.DOUBLE, s -> dense(s, DataType.DOUBLE, 6), flat, Segmentation.everyK(2)),
+            new Case("mln-dense", DataType.FLOAT, s -> dense(s, DataType.FLOAT, 6), flat, Segmentation.manual(1, 4)),
+            new Case("mln-dense", DataType.DOUBLE, s -> dense(s, DataType.DOUBLE, 6), flat,
+                    Segmentation.byMemoryBudget(900)),
+            new Case("mln-conv", DataType.DOUBLE, s -> conv(s, DataType.DOUBLE), image, Segmentation.everyK(2)),
+            new Case("mln-conv", DataType.FLOAT, s -> conv(s, DataType.FLOAT), image, Segmentation.automatic()),
+            new Case("cg-chain", DataType.DOUBLE, s -> graph(s, DataType.DOUBLE), flat, Segmentation.everyK(2)),
+            new Case("cg-chain", DataType.FLOAT, s -> graph(s, DataType.FLOAT), flat, Segmentation.manual(3)),
+            new Case("lokr-mln", DataType.DOUBLE, CheckpointedTrainerTest::lokr, flat, Segmentation.everyK(2)),
+        };
+        return Stream.of(cs).flatMap(c -> Stream.of(11L, 29L).map(seed -> Arguments.of(c, seed)));
+    }
+
+    @ParameterizedTest
+    @MethodSource("cases")
+    void gradientsEqualNonCheckpointed(Case c, long seed) {
+        String ctx = "case " + c + " seed " + seed;
+        double tol = c.type() == DataType.DOUBLE ? 1e-10 : 1e-5;
+        Model ref = c.build().apply(seed);
+        Model ckpt = c.build().apply(seed);
+        DataSet d = data(seed, c.type(), c.featureShape());
+        CheckpointedTrainer t = trainer(ckpt, c.seg());
+        assertTrue(t.segmentStarts(d).length >= 2, ctx + ": expected several segments");
+        INDArray expected = referenceGradient(ref, d, seed * 7 + 1);
+        INDArray actual = checkpointedGradient(t, d, seed * 7 + 1);
+        assertClose(expected, actual, tol, ctx);
+        // dropout really acts: another random seed gives another gradient
+        INDArray other = checkpointedGradient(t, d, seed * 7 + 2);
+        assertTrue(other.sub(actual).norm2Number().doubleValue() > 1e-6, ctx + ": dropout had no effect");
+        // the random generator is left where the plain pass leaves it
+        double afterRef;
+        double afterCkpt;
+        referenceGradient(ref, d, seed);
+        afterRef = Nd4j.getRandom().nextDouble();
+        checkpointedGradient(t, d, seed);
+        afterCkpt = Nd4j.getRandom().nextDouble();
+        assertEquals(afterRef, afterCkpt, 0.0, ctx + ": random state after the step");
+    }
+
+    static Stream<Arguments> fitCases() {
+        return cases().filter(a -> ((Case) a.get()[0]).type() == DataType.DOUBLE);
+    }
+
+    @ParameterizedTest
+    @MethodSource("fitCases")
+    void parametersAfterStepsEqualFit(Case c, long seed) {
+        String ctx = "case " + c + " seed " + seed;
+        Model ref = c.build().apply(seed);
+        Model ckpt = c.build().apply(seed);
+        CheckpointedTrainer t = trainer(ckpt, c.seg());
+        INDArray before = ref.params().dup();
+        for (int step = 0; step < 3; step++) {
+            DataSet d = data(seed + step, c.type(), c.featureShape());
+            Nd4j.getRandom().setSeed(seed + 100 + step);
+            if (ref instanceof MultiLayerNetwork) {
+                ((MultiLayerNetwork) ref).fit(d);
+            } else {
+                ((ComputationGraph) ref).fit(d);
+            }
+            Nd4j.getRandom().setSeed(seed + 100 + step);
+            double score = t.fit(d);
+            assertEquals(ref.score(), score, 1e-10, ctx + ": score of step " + step);
+        }
+        assertTrue(ref.params().sub(before).norm2Number().doubleValue() > 1e-4, ctx + ": fit changed nothing");
+        assertClose(ref.params(), ckpt.params(), 1e-9, ctx);
+    }
+
+    @ParameterizedTest
+    @MethodSource("seedList")
+    void epochEqualsFitOnIterator(long seed) {
+        String ctx = "seed " + seed;
+        MultiLayerNetwork ref = dense(seed, DataType.DOUBLE, 5);
+        MultiLayerNetwork ckpt = dense(seed, DataType.DOUBLE, 5);
+        java.util.List<DataSet> batches = new java.util.ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            batches.add(data(seed * 10 + i, DataType.DOUBLE, 6, IN));
+        }
+        // one seed for the whole epoch: the trainer must draw exactly the random numbers DL4J draws
+        Nd4j.getRandom().setSeed(seed);
+        ref.fit(new org.deeplearning4j.datasets.iterator.utilty.ListDataSetIterator<>(batches));
+        Nd4j.getRandom().setSeed(seed);
+        CheckpointedTrainer.of(ckpt, Segmentation.everyK(2))
+                .fit(new org.deeplearning4j.datasets.iterator.utilty.ListDataSetIterator<>(batches));
+        assertEquals(1, ckpt.getEpochCount(), ctx + ": epoch count");
+        assertEquals(ref.getIterationCount(), ckpt.getIterationCount(), ctx + ": iteration count");
+        assertClose(ref.params(), ckpt.params(), 1e-9, ctx);
+    }
+
+    static Stream<Long> seedList() {
+        return Stream.of(3L, 17L);
+    }
+
+    @Test
+    void lokrBaseStaysFrozen() {
+        MultiLayerNetwork net = lokr(5);
+        INDArray w = net.getLayer(0).getParam("W").dup();
+        INDArray adapterBefore = net.getLayer(0).params().dup();
+        CheckpointedTrainer t = CheckpointedTrainer.of(net, Segmentation.everyK(2));
+        for (int i = 0; i < 3; i++) {
+            t.fit(data(i, DataType.DOUBLE, 6, IN));
+        }
+        assertEquals(w, net.getLayer(0).getParam("W"), "frozen base W of layer 0 changed");
+        assertTrue(!adapterBefore.equals(net.getLayer(0).params()), "adapter of layer 0 did not train");
+    }
+
+    @Test
+    void budgetSegmentsFollowOutputSizes() {
+        MultiLayerNetwork net = dense(3, DataType.DOUBLE, 4); // outputs 12, 13, 14, 15, 4 wide
+        DataSet d = data(3, DataType.DOUBLE, 5, IN);
+        CheckpointedTrainer t = CheckpointedTrainer.of(net, Segmentation.byMemoryBudget(8L * 5 * 26));
+        assertArrayEquals(new long[] {8L * 5 * 12, 8L * 5 * 13, 8L * 5 * 14, 8L * 5 * 15, 8L * 5 * 4},
+                t.estimateOutputBytes(d));
+        assertArrayEquals(new int[] {0, 2, 3}, t.segmentStarts(d)); // 480+520 | 560 | 600+160
+        assertArrayEquals(new int[] {0, 3}, CheckpointedTrainer.of(net, Segmentation.everyK(3)).segmentStarts(d));
+    }
+
+    @Test
+    void refusesUnsupportedInput() {
+        MultiLayerNetwork net = dense(3, DataType.DOUBLE, 2);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> CheckpointedTrainer.of(net, Segmentation.manual(1, 3)));
+        assertTrue(e.getMessage().contains("boundary 3") && e.getMessage().contains("units 3"), e.getMessage());
+
+        ComputationGraph g = new ComputationGraph(new NeuralNetConfiguration.Builder().graphBuilder().addInputs("in")
+                .addLayer("a", new DenseLayer.Builder().nIn(IN).nOut(5).build(), "in")
+                .addLayer("b", new DenseLayer.Builder().nIn(IN).nOut(5).build(), "in")
+                .addVertex("m", new org.deeplearning4j.nn.conf.graph.MergeVertex(), "a", "b")
+                .addLayer("out", new OutputLayer.Builder().nIn(10).nOut(CLASSES).build(), "m").setOutputs("out")
+                .build());
+        g.init();
+        e = assertThrows(IllegalArgumentException.class, () -> CheckpointedTrainer.of(g, Segmentation.automatic()));
+        assertTrue(e.getMessage().contains("chain"), e.getMessage());
+
+        DataSet masked = data(3, DataType.DOUBLE, 4, IN);
+        masked.setFeaturesMaskArray(Nd4j.ones(DataType.DOUBLE, 4, 1));
+        CheckpointedTrainer plain = CheckpointedTrainer.of(net, Segmentation.automatic());
+        e = assertThrows(IllegalArgumentException.class, () -> plain.fit(masked));
+        assertTrue(e.getMessage().contains("masks"), e.getMessage());
+
+        MultiLayerNetwork tbptt = dense(3, DataType.DOUBLE, 2);
+        tbptt.getLayerWiseConfigurations().setBackpropType(org.deeplearning4j.nn.conf.BackpropType.TruncatedBPTT);
+        e = assertThrows(IllegalArgumentException.class, () -> CheckpointedTrainer.of(tbptt, Segmentation.automatic()));
+        assertTrue(e.getMessage().contains("got TruncatedBPTT"), e.getMessage());
+
+        MultiLayerNetwork dropped = LokrNetworks.apply(LokrAdapter.builder().rankDropout(0.2).build(),
+                dense(3, DataType.DOUBLE, 2), Targets.types(DenseLayer.class)).network();
+        e = assertThrows(IllegalArgumentException.class,
+                () -> CheckpointedTrainer.of(dropped, Segmentation.automatic()));
+        assertTrue(e.getMessage().contains("rankDropout 0.2"), e.getMessage());
+    }
+}
