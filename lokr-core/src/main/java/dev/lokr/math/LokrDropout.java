@@ -5,6 +5,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 import java.util.Random;
+import java.util.function.DoubleSupplier;
 
 /**
  * The two training-time dropouts of LoKR. Masks are drawn by the caller and passed to the math, so
@@ -27,13 +28,28 @@ public final class LokrDropout {
      * @return a new {@code [out]} mask
      */
     public static INDArray rankMask(int out, double p, boolean rescale, DataType type, Random random) {
+        return rankMask(out, p, rescale, type, (DoubleSupplier) random::nextDouble);
+    }
+
+    /**
+     * {@link #rankMask(int, double, boolean, DataType, Random)} drawing from any uniform [0, 1) source,
+     * such as {@code Nd4j.getRandom()::nextDouble}, whose state a caller can record and replay.
+     *
+     * @param out     number of output rows
+     * @param p       drop probability in [0, 1)
+     * @param rescale divide by the mean
+     * @param type    data type of the mask
+     * @param uniform uniform [0, 1) draws, advanced {@code out} times
+     * @return a new {@code [out]} mask
+     */
+    public static INDArray rankMask(int out, double p, boolean rescale, DataType type, DoubleSupplier uniform) {
         if (!(p >= 0 && p < 1)) {
             throw new IllegalArgumentException("rankDropout must be in [0, 1), got " + p);
         }
         double[] m = new double[out];
         int kept = 0;
         for (int i = 0; i < out; i++) {
-            if (random.nextDouble() >= p) {
+            if (uniform.getAsDouble() >= p) {
                 m[i] = 1;
                 kept++;
             }
@@ -55,6 +71,17 @@ public final class LokrDropout {
      * @return true to skip the adapter
      */
     public static boolean skipModule(double p, Random random) {
-        return p > 0 && random.nextDouble() < p;
+        return skipModule(p, (DoubleSupplier) random::nextDouble);
+    }
+
+    /**
+     * {@link #skipModule(double, Random)} drawing from any uniform [0, 1) source.
+     *
+     * @param p       skip probability in [0, 1)
+     * @param uniform uniform [0, 1) draws, advanced once when {@code p > 0}
+     * @return true to skip the adapter
+     */
+    public static boolean skipModule(double p, DoubleSupplier uniform) {
+        return p > 0 && uniform.getAsDouble() < p;
     }
 }

@@ -58,8 +58,8 @@ import java.util.Objects;
  * activations go back to the allocator as soon as they are unreachable. Supported: {@code MultiLayerNetwork}s
  * ending in an output layer, and {@code ComputationGraph}s with one input and one output whose vertices form a
  * chain in topological order. Not supported (refused with a message): feature or label masks, truncated
- * BPTT ({@code BackpropType.TruncatedBPTT}), and LoKR layers with rank or module dropout (their masks come from
- * a per-layer {@code java.util.Random} that a recompute cannot replay). Training listeners get {@code iterationDone}
+ * BPTT ({@code BackpropType.TruncatedBPTT}). LoKR rank and module dropout draw from {@code Nd4j.getRandom()}
+ * like DL4J's dropout, so they are replayed too. Training listeners get {@code iterationDone}
  * (and the epoch callbacks in {@link #fit(DataSetIterator)}) only.
  * Not thread safe; use one trainer per network and thread.
  */
@@ -79,7 +79,6 @@ public final class CheckpointedTrainer {
         this.net = net;
         this.units = units;
         this.segmentation = Objects.requireNonNull(segmentation, "segmentation");
-        refuseLokrDropout();
         if (!segmentation.needsOutputSizes()) {
             cachedStarts = segmentation.resolve(new long[units.size()]);
         }
@@ -90,7 +89,7 @@ public final class CheckpointedTrainer {
      * @param segmentation where segments start
      * @return a trainer for {@code net}
      * @throws IllegalArgumentException if the last layer is not an output layer, if a manual boundary is out of
-     *                                  range, or if a LoKR layer uses rank or module dropout
+     *                                  range
      */
     public static CheckpointedTrainer of(MultiLayerNetwork net, Segmentation segmentation) {
         Objects.requireNonNull(net, "net");
@@ -178,20 +177,6 @@ public final class CheckpointedTrainer {
             names.add(vertices[i.getVertexIndex()].getVertexName());
         }
         return names.toString();
-    }
-
-    private void refuseLokrDropout() {
-        for (Unit u : units) {
-            Layer l = u.layer();
-            if (l != null && l.conf().getLayer() instanceof LokrLayer) {
-                LokrLayer c = (LokrLayer) l.conf().getLayer();
-                if (c.getRankDropout() > 0 || c.getModuleDropout() > 0) {
-                    throw new IllegalArgumentException("checkpointing cannot replay LoKR rank/module dropout: layer '"
-                            + c.getLayerName() + "' has rankDropout " + c.getRankDropout() + " and moduleDropout "
-                            + c.getModuleDropout() + "; both must be 0");
-                }
-            }
-        }
     }
 
     /** @return the number of units (layers, or non-input vertices) the network is seen as */

@@ -19,7 +19,7 @@ import org.nd4j.linalg.learning.regularization.Regularization;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
+import java.util.function.DoubleSupplier;
 import java.util.function.Supplier;
 
 /**
@@ -52,11 +52,16 @@ public abstract class BaseLokrLayerImpl extends AbstractLayer<LokrLayer> {
     protected Gradient gradient;
     /** The last score (output layers). */
     protected double score;
-    private final Random random;
 
     private boolean stepStarted;
     private boolean stepSkip;
     private INDArray stepMask;
+
+    /**
+     * Dropout draws come from ND4J's random generator, like DL4J's own dropout: the network seed makes
+     * them reproducible, and gradient checkpointing replays them by restoring the generator's state.
+     */
+    private static final DoubleSupplier UNIFORM = () -> Nd4j.getRandom().nextDouble();
 
     /**
      * @param conf     the layer configuration (its layer is a {@link LokrLayer})
@@ -64,7 +69,6 @@ public abstract class BaseLokrLayerImpl extends AbstractLayer<LokrLayer> {
      */
     protected BaseLokrLayerImpl(NeuralNetConfiguration conf, DataType dataType) {
         super(conf, dataType);
-        this.random = new Random(((LokrLayer) conf.getLayer()).initSeed() ^ 0x2545F4914F6CDD1DL);
     }
 
     /** @return the adapter tensors (live views into the parameter vector) */
@@ -150,11 +154,11 @@ public abstract class BaseLokrLayerImpl extends AbstractLayer<LokrLayer> {
             return false;
         }
         LokrLayer c = layerConf();
-        stepSkip = LokrDropout.skipModule(c.getModuleDropout(), random);
+        stepSkip = LokrDropout.skipModule(c.getModuleDropout(), UNIFORM);
         stepMask = null;
         if (c.getRankDropout() > 0 && !stepSkip) {
             stepMask = detached(() -> LokrDropout.rankMask((int) c.weightShape()[0], c.getRankDropout(),
-                    c.isRankDropoutScale(), dataType, random));
+                    c.isRankDropoutScale(), dataType, UNIFORM));
         }
         stepStarted = true;
         return true;
