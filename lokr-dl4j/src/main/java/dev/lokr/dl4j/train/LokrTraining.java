@@ -1,0 +1,79 @@
+package dev.lokr.dl4j.train;
+
+import dev.lokr.dl4j.checkpoint.CheckpointedTrainer;
+import dev.lokr.dl4j.checkpoint.Segmentation;
+import dev.lokr.dl4j.offload.EncoderOffload;
+import dev.lokr.dl4j.offload.FeatureCache;
+import dev.lokr.dl4j.offload.OffloadedTraining;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.nd4j.linalg.dataset.api.iterator.DataSetIterator;
+
+import java.util.Objects;
+
+/**
+ * Trains a network the way a {@link TrainingOptions} asks: prefetching data loading
+ * ({@code numWorkers}, {@code pinMemory}, {@code persistentWorkers}), gradient checkpointing
+ * ({@link CheckpointedTrainer} with {@link Segmentation#automatic()}), and frozen-encoder offload
+ * ({@link EncoderOffload} with an in-memory feature cache). Without dropout and data augmentation
+ * the result equals {@code net.fit(data, epochs)} within float tolerance, whatever the options.
+ */
+public final class LokrTraining {
+
+    private LokrTraining() {
+    }
+
+    /**
+     * Trains {@code net} for {@code epochs} passes over {@code data}.
+     *
+     * @param net     an initialised network, modified (trained)
+     * @param data    the training data; reset between epochs
+     * @param epochs  number of epochs, at least 1
+     * @param options how to train
+     * @throws IllegalArgumentException if {@code epochs < 1}; if checkpointing is on and the network or the
+     *                                  data is one it does not support (the message says why: turn
+     *                                  {@code gradientCheckpointing} off); if offload is on and the network has
+     *                                  no frozen prefix to offload
+     */
+    public static void fit(MultiLayerNetwork net, DataSetIterator data, int epochs, TrainingOptions options) {
+        Objects.requireNonNull(net, "net");
+        Objects.requireNonNull(data, "data");
+        Objects.requireNonNull(options, "options");
+        if (epochs < 1) {
+            throw new IllegalArgumentException("epochs must be >= 1, got " + epochs);
+        }
+        DataSetIterator source = options.wrap(data);
+        try {
+            if (options.offloadEncoder()) {
+                try (FeatureCache cache = FeatureCache.inMemory()) {
+                    OffloadedTraining off = EncoderOffload.prepare(net, source, cache);
+                    train(off.head(), off.features(), epochs, options.gradientCheckpointing());
+                    off.writeBack(net);
+                }
+            } else {
+                train(net, source, epochs, options.gradientCheckpointing());
+            }
+        } finally {
+            if (source != data && source instanceof AutoCloseable) {
+                try {
+                    ((AutoCloseable) source).close();
+                } catch (Exception e) {
+                    throw new IllegalStateException("closing the prefetching iterator failed: " + e.getMessage(), e);
+                }
+            }
+        }
+    }
+
+    private static void train(MultiLayerNetwork net, DataSetIterator data, int epochs, boolean checkpointing) {
+        if (!checkpointing) {
+            net.fit(data, epochs);
+            return;
+        }
+        CheckpointedTrainer trainer = CheckpointedTrainer.of(net, Segmentation.automatic());
+        for (int e = 0; e < epochs; e++) {
+            if (e > 0 || !data.hasNext()) {
+                data.reset();
+            }
+            trainer.fit(data);
+        }
+    }
+}

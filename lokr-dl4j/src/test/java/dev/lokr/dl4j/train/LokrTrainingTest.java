@@ -1,0 +1,84 @@
+package dev.lokr.dl4j.train;
+
+import org.deeplearning4j.datasets.iterator.utilty.ListDataSetIterator;
+import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
+import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
+import org.deeplearning4j.nn.conf.layers.DenseLayer;
+import org.deeplearning4j.nn.conf.layers.OutputLayer;
+import org.deeplearning4j.nn.conf.layers.misc.FrozenLayerWithBackprop;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.nd4j.linalg.activations.Activation;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.dataset.DataSet;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.learning.config.Adam;
+import org.nd4j.linalg.lossfunctions.LossFunctions;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** {@link LokrTraining#fit} with every combination of options equals plain {@code net.fit}. */
+class LokrTrainingTest {
+
+    static MultiLayerNetwork net(long seed) {
+        MultiLayerConfiguration conf = new NeuralNetConfiguration.Builder().seed(seed).dataType(DataType.DOUBLE)
+                .updater(new Adam(1e-2)).list()
+                .layer(new FrozenLayerWithBackprop(new DenseLayer.Builder().nIn(6).nOut(8).activation(Activation.TANH).build()))
+                .layer(new DenseLayer.Builder().nIn(8).nOut(8).activation(Activation.TANH).build())
+                .layer(new DenseLayer.Builder().nIn(8).nOut(8).activation(Activation.TANH).build())
+                .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nIn(8).nOut(3)
+                        .activation(Activation.SOFTMAX).build())
+                .build();
+        MultiLayerNetwork n = new MultiLayerNetwork(conf);
+        n.init();
+        return n;
+    }
+
+    static List<DataSet> data(long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        List<DataSet> list = new ArrayList<>();
+        for (int i = 0; i < 20; i++) {
+            double[] x = new double[6];
+            for (int k = 0; k < 6; k++) {
+                x[k] = r.nextDouble() * 2 - 1;
+            }
+            INDArray y = Nd4j.zeros(DataType.DOUBLE, 1, 3);
+            y.putScalar(0, r.nextInt(3), 1.0);
+            list.add(new DataSet(Nd4j.create(x, new long[] {1, 6}, DataType.DOUBLE), y));
+        }
+        return list;
+    }
+
+    @ParameterizedTest(name = "checkpointing={0} offload={1} workers={2} seed={3}")
+    @CsvSource({"false,false,0,1", "true,false,0,2", "false,true,0,3", "true,true,2,4", "true,false,2,5"})
+    void equalsPlainFit(boolean checkpointing, boolean offload, int workers, long seed) {
+        String ctx = "checkpointing=" + checkpointing + " offload=" + offload + " workers=" + workers + " seed=" + seed;
+        List<DataSet> d = data(seed);
+        MultiLayerNetwork ref = net(seed);
+        ref.fit(new ListDataSetIterator<>(d, 5), 3);
+        MultiLayerNetwork net = net(seed);
+        TrainingOptions opts = TrainingOptions.builder().gradientCheckpointing(checkpointing).offloadEncoder(offload)
+                .numWorkers(workers).pinMemory(false).build();
+        LokrTraining.fit(net, new ListDataSetIterator<>(d, 5), 3, opts);
+        double diff = ref.params().sub(net.params()).amaxNumber().doubleValue();
+        assertTrue(diff < 1e-9, ctx + ": params differ by " + diff);
+        assertTrue(net.params().sub(net(seed).params()).amaxNumber().doubleValue() > 1e-4, ctx + ": nothing trained");
+        assertEquals(ref.getIterationCount(), net.getIterationCount(), ctx);
+    }
+
+    @ParameterizedTest(name = "epochs={0}")
+    @CsvSource({"0", "-1"})
+    void refusesBadEpochs(int epochs) {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> LokrTraining.fit(net(1),
+                new ListDataSetIterator<>(data(1), 5), epochs, TrainingOptions.defaults()));
+        assertTrue(e.getMessage().contains("epochs must be >= 1, got " + epochs), e.getMessage());
+    }
+}
