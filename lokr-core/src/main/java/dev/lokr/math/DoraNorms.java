@@ -168,20 +168,11 @@ final class DoraNorms {
         if (outAxis) {
             acc = rowPass(weight, out + out * c, (p, q, w, a) -> {
                 int i = p * b + q;
-                double sq = 0;
-                for (int j = 0; j < in; j++) {
-                    sq += w[j] * w[j];
-                }
-                a[i] += sq;
+                a[i] += dot(w, 0, w, 0, in);
                 int w2row = q * d;
                 int base = out + i * c;
                 for (int k = 0; k < c; k++) {
-                    double sum = 0;
-                    int col = k * d;
-                    for (int l = 0; l < d; l++) {
-                        sum += w[col + l] * w2[w2row + l];
-                    }
-                    a[base + k] += sum;
+                    a[base + k] += dot(w, k * d, w2, w2row, d);
                 }
             });
             System.arraycopy(acc, 0, norm, 0, out);
@@ -256,6 +247,28 @@ final class DoraNorms {
         for (int u = 0; u < norm.length; u++) {
             norm[u] = Math.sqrt(Math.max(0.0, norm[u] + 2 * s * inner[u] + s * s * kk[u]));
         }
+    }
+
+    /**
+     * {@code sum_t x[xo + t] * y[yo + t]} for {@code t < n}, with four independent partial sums so the
+     * loop is not bound by the latency of one floating-point add chain.
+     */
+    static double dot(double[] x, int xo, double[] y, int yo, int n) {
+        double s0 = 0;
+        double s1 = 0;
+        double s2 = 0;
+        double s3 = 0;
+        int t = 0;
+        for (; t + 3 < n; t += 4) {
+            s0 += x[xo + t] * y[yo + t];
+            s1 += x[xo + t + 1] * y[yo + t + 1];
+            s2 += x[xo + t + 2] * y[yo + t + 2];
+            s3 += x[xo + t + 3] * y[yo + t + 3];
+        }
+        for (; t < n; t++) {
+            s0 += x[xo + t] * y[yo + t];
+        }
+        return (s0 + s1) + (s2 + s3);
     }
 
     private static double[] rowSquares(double[] m, int rows, int cols) {
@@ -365,13 +378,13 @@ final class DoraNorms {
                 if (mi == 0) {
                     return;
                 }
+                double[] gw2 = new double[d];
                 for (int k = 0; k < c; k++) {
-                    double sum = 0;
                     int col = k * d;
                     for (int l = 0; l < d; l++) {
-                        sum += g[col + l] * w2[q * d + l] * w[col + l];
+                        gw2[l] = g[col + l] * w2[q * d + l];
                     }
-                    acc[p * c + k] += mi * sum;
+                    acc[p * c + k] += mi * dot(gw2, 0, w, col, d);
                 }
             });
             for (int i = 0; i < dW1.length; i++) {
