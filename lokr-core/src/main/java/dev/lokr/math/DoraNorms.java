@@ -82,27 +82,6 @@ final class DoraNorms {
         return norm;
     }
 
-    /** @return the norms as a new array of {@code type} */
-    INDArray norm(DataType type) {
-        return org.nd4j.linalg.factory.Nd4j.create(norm, new long[] {norm.length}, DataType.DOUBLE).castTo(type);
-    }
-
-    /**
-     * {@code rho = m * (magnitude / (norm + eps) - 1) + 1}.
-     *
-     * @param magnitude per-unit magnitudes
-     * @param m         the multiplier
-     * @return a new array of ratios
-     */
-    double[] ratio(double[] magnitude, double m) {
-        double[] rho = new double[norm.length];
-        for (int u = 0; u < rho.length; u++) {
-            double r = magnitude[u] / (norm[u] + LokrWeights.DORA_EPS);
-            rho[u] = m == 1.0 ? r : m * (r - 1) + 1;
-        }
-        return rho;
-    }
-
     private double maskAt(int i) {
         return mask == null ? 1.0 : mask[i];
     }

@@ -87,7 +87,7 @@ public final class LokrDense {
         double[] rho = null;
         if (layout.dora()) {
             norms = DoraNorms.compute(layout, weight, w1, Factors.w2(params), mask, coef);
-            rho = norms.ratio(HostArrays.toDoubles(params.get(LokrParam.MAGNITUDE)), multiplier);
+            rho = LokrWeights.ratio(HostArrays.toDoubles(params.get(LokrParam.MAGNITUDE)), norms.norms(), multiplier);
         }
         INDArray xin = xc;
         if (layout.doraAxis() == DoraAxis.INPUT) {
@@ -267,13 +267,8 @@ public final class LokrDense {
         double[] norm = cache.norms.norms();
         double[] dMag = new double[mag.length];
         double[] gn = new double[mag.length];
-        for (int u = 0; u < mag.length; u++) {
-            double denom = norm[u] + LokrWeights.DORA_EPS;
-            dMag[u] = dRho[u] * m / denom;
-            double dn = -dRho[u] * m * mag[u] / (denom * denom);
-            gn[u] = norm[u] == 0 ? 0.0 : dn / norm[u];
-        }
-        grads.get(LokrParam.MAGNITUDE).assign(Nd4j.create(dMag, new long[] {dMag.length}, DataType.DOUBLE).castTo(type));
+        LokrWeights.ratioBackward(dRho, mag, norm, m, dMag, gn);
+        grads.get(LokrParam.MAGNITUDE).assign(LokrWeights.vector(dMag, type));
         if (layout.detachNorm()) {
             return 0.0;
         }

@@ -1,5 +1,6 @@
 package dev.lokr.math;
 
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.impl.broadcast.BroadcastMulOp;
 import org.nd4j.linalg.factory.Nd4j;
@@ -94,7 +95,7 @@ public final class LokrWeights {
             return v;
         }
         DoraState st = dora(params, v, multiplier);
-        return scaleAxis(layout, v.dup('c'), st.rho);
+        return scaleAxis(layout, v.dup('c'), vector(st.rho, params.dataType()));
     }
 
     /**
@@ -125,16 +126,16 @@ public final class LokrWeights {
             INDArray v = deltaWeight(params, multiplier, rowMask).addi(base.castTo(params.dataType()).reshape(layout.weightShape()));
             DoraState st = dora(params, v, multiplier);
             // dL/drho = sum over the normalised dims of gradEff * V
-            INDArray dRho = reduceAxis(layout, gDelta.mul(v));
-            INDArray denom = st.norm.add(DORA_EPS);
-            INDArray mag = params.get(LokrParam.MAGNITUDE);
-            grads.get(LokrParam.MAGNITUDE).assign(dRho.mul(multiplier).divi(denom));
-            scaleAxis(layout, gDelta, st.rho);
+            double[] dRho = HostArrays.toDoubles(reduceAxis(layout, gDelta.mul(v)));
+            double[] dMag = new double[dRho.length];
+            double[] normCoef = new double[dRho.length];
+            ratioBackward(dRho, HostArrays.toDoubles(params.get(LokrParam.MAGNITUDE)), st.norm, multiplier, dMag,
+                    normCoef);
+            grads.get(LokrParam.MAGNITUDE).assign(vector(dMag, params.dataType()));
+            scaleAxis(layout, gDelta, vector(st.rho, params.dataType()));
             if (!layout.detachNorm()) {
-                // dL/dn = -dL/drho * m * mag / (n + eps)^2 ; dn/dV = V / n
-                INDArray dn = dRho.mul(mag).muli(-multiplier).divi(denom).divi(denom);
-                INDArray perUnit = safeDivide(dn, st.norm);
-                gDelta.addi(scaleAxis(layout, v, perUnit));
+                // dn/dV = V / n
+                gDelta.addi(scaleAxis(layout, v, vector(normCoef, params.dataType())));
             }
         }
         if (rowMask != null) {
@@ -188,10 +189,10 @@ public final class LokrWeights {
 
     /** Norms and ratios of DoRA for a materialized {@code V = W + dW}. */
     static final class DoraState {
-        final INDArray norm;
-        final INDArray rho;
+        final double[] norm;
+        final double[] rho;
 
-        DoraState(INDArray norm, INDArray rho) {
+        DoraState(double[] norm, double[] rho) {
             this.norm = norm;
             this.rho = rho;
         }
@@ -199,25 +200,54 @@ public final class LokrWeights {
 
     static DoraState dora(LokrParams params, INDArray v, double multiplier) {
         LokrLayout layout = params.layout();
-        INDArray norm = Nd4j.math().sqrt(reduceAxis(layout, v.mul(v)));
-        INDArray rho = ratio(params.get(LokrParam.MAGNITUDE), norm, multiplier);
+        double[] norm = HostArrays.toDoubles(Nd4j.math().sqrt(reduceAxis(layout, v.mul(v))));
+        double[] rho = ratio(HostArrays.toDoubles(params.get(LokrParam.MAGNITUDE)), norm, multiplier);
         return new DoraState(norm, rho);
     }
 
     /**
-     * {@code rho = m * (magnitude / (norm + eps) - 1) + 1}.
+     * The DoRA ratio per unit: {@code rho = m * (magnitude / (norm + eps) - 1) + 1}.
      *
-     * @param magnitude  {@code [n]}, not modified
-     * @param norm       {@code [n]}, not modified
+     * @param magnitude  per-unit magnitudes, not modified
+     * @param norm       per-unit norms of {@code W + dW}, not modified
      * @param multiplier {@code m}
-     * @return a new {@code [n]} array
+     * @return a new array of ratios
      */
-    static INDArray ratio(INDArray magnitude, INDArray norm, double multiplier) {
-        INDArray rho = magnitude.div(norm.add(DORA_EPS));
-        if (multiplier != 1.0) {
-            rho.subi(1.0).muli(multiplier).addi(1.0);
+    static double[] ratio(double[] magnitude, double[] norm, double multiplier) {
+        double[] rho = new double[norm.length];
+        for (int u = 0; u < rho.length; u++) {
+            double r = magnitude[u] / (norm[u] + DORA_EPS);
+            rho[u] = multiplier == 1.0 ? r : multiplier * (r - 1) + 1;
         }
         return rho;
+    }
+
+    /**
+     * Backward of {@link #ratio}: given {@code dRho = dL/drho}, writes
+     * {@code dMag = dRho * m / (n + eps)} and {@code normCoef = (dL/dn) / n} with
+     * {@code dL/dn = -dRho * m * magnitude / (n + eps)^2} (0 where {@code n == 0}), the factor by which
+     * {@code V} enters the gradient through the norm ({@code dn/dV = V / n}).
+     *
+     * @param dRho       per-unit {@code dL/drho}, not modified
+     * @param magnitude  per-unit magnitudes, not modified
+     * @param norm       per-unit norms, not modified
+     * @param multiplier {@code m}
+     * @param dMag       receives the magnitude gradient
+     * @param normCoef   receives {@code (dL/dn) / n}
+     */
+    static void ratioBackward(double[] dRho, double[] magnitude, double[] norm, double multiplier, double[] dMag,
+                              double[] normCoef) {
+        for (int u = 0; u < dRho.length; u++) {
+            double denom = norm[u] + DORA_EPS;
+            dMag[u] = dRho[u] * multiplier / denom;
+            double dn = -dRho[u] * multiplier * magnitude[u] / (denom * denom);
+            normCoef[u] = norm[u] == 0 ? 0.0 : dn / norm[u];
+        }
+    }
+
+    /** A 1-D array of {@code type} holding {@code values}. */
+    static INDArray vector(double[] values, DataType type) {
+        return Nd4j.create(values, new long[] {values.length}, DataType.DOUBLE).castTo(type);
     }
 
     /** Sum of {@code x} over the dims that DoRA normalises: gives {@code [out]} or {@code [in]}. */
@@ -233,16 +263,6 @@ public final class LokrWeights {
         INDArray vec = v.reshape(v.length()).castTo(x.dataType());
         Nd4j.getExecutioner().exec(new BroadcastMulOp(x3, vec, x3, dim));
         return x;
-    }
-
-    /** {@code a / b} element-wise, with 0 where {@code b == 0}. */
-    static INDArray safeDivide(INDArray a, INDArray b) {
-        INDArray out = a.dup();
-        for (long i = 0; i < b.length(); i++) {
-            double bi = b.getDouble(i);
-            out.putScalar(i, bi == 0 ? 0.0 : a.getDouble(i) / bi);
-        }
-        return out;
     }
 
     static void checkMask(LokrLayout layout, INDArray rowMask) {
