@@ -35,14 +35,14 @@ import org.slf4j.LoggerFactory;
  *   <li>{@link Format#LYCORIS}: per module {@code <name>.lokr_w1} or {@code lokr_w1_a} + {@code
  *       lokr_w1_b}; {@code <name>.lokr_w2} or {@code lokr_w2_a} + {@code lokr_w2_b} (+ {@code
  *       lokr_t2} for Tucker); {@code <name>.alpha} (0-d); optionally {@code <name>.dora_scale}. The
- *       name is a prefix ({@link #LYCORIS_PREFIXES}) plus the module path with {@code .} replaced by
- *       {@code _}. Scale: {@code s = alpha / r} with {@code r} = {@code lokr_w1_b.shape[0]}, else
- *       {@code lokr_w2_b.shape[0]} (an alpha that is missing or 0 means {@code alpha = r}); {@code s
- *       = 1} when both factors are full.
- *   <li>{@link Format#PEFT}: keys {@code base_model.model.<path>.lokr_*}, no alpha tensors; {@code r},
- *       {@code alpha}, {@code rank_pattern}, {@code alpha_pattern} come from the {@code
- *       adapter_config.json} beside the file. Scale {@code s = alpha / r} always. The module name is
- *       the path.
+ *       name is a prefix ({@link #LYCORIS_PREFIXES}) plus the module path with {@code .} replaced
+ *       by {@code _}. Scale: {@code s = alpha / r} with {@code r} = {@code lokr_w1_b.shape[0]},
+ *       else {@code lokr_w2_b.shape[0]} (an alpha that is missing or 0 means {@code alpha = r});
+ *       {@code s = 1} when both factors are full.
+ *   <li>{@link Format#PEFT}: keys {@code base_model.model.<path>.lokr_*}, no alpha tensors; {@code
+ *       r}, {@code alpha}, {@code rank_pattern}, {@code alpha_pattern} come from the {@code
+ *       adapter_config.json} beside the file. Scale {@code s = alpha / r} always. The module name
+ *       is the path.
  * </ul>
  *
  * <p>A file is PEFT when it is named {@code adapter_model.safetensors} with an {@code
@@ -56,9 +56,9 @@ import org.slf4j.LoggerFactory;
  * (conv: {@code [r, d*kh*kw]} as LyCORIS's modules store it, or {@code [r, d, kh, kw]} as its
  * functional API does; both are accepted and flattened); Tucker {@code lokr_t2 [r, r, kh, kw]},
  * {@code lokr_w2_a [r, b]}, {@code lokr_w2_b [r, d]}; {@code dora_scale} {@code [out, 1(, 1, 1)]}
- * (output axis) or {@code [1, in(, 1, 1)]} (input axis), mapped to the core's magnitude {@code [out]}
- * or {@code [in]}. The scalar gain is never stored (it is folded into {@code lokr_w1}), so resolved
- * modules have no scalar.
+ * (output axis) or {@code [1, in(, 1, 1)]} (input axis), mapped to the core's magnitude {@code
+ * [out]} or {@code [in]}. The scalar gain is never stored (it is folded into {@code lokr_w1}), so
+ * resolved modules have no scalar.
  *
  * <p>The factors alone cannot always tell the weight's shape (a conv kernel folded into {@code
  * lokr_w2_b}), so {@link #resolve} takes the target weight's shape and checks every tensor against
@@ -67,667 +67,862 @@ import org.slf4j.LoggerFactory;
  * <p>The file stays mapped until {@link #close()}. Not thread-safe.
  */
 public final class AdapterFile implements Closeable {
-  private static final Logger log = LoggerFactory.getLogger(AdapterFile.class);
+    private static final Logger log = LoggerFactory.getLogger(AdapterFile.class);
 
-  /** The module-name prefixes of the LyCORIS layout, longest first. */
-  public static final List<String> LYCORIS_PREFIXES =
-      List.of("lora_unet_", "lora_te1_", "lora_te2_", "lora_te_", "lycoris_");
+    /** The module-name prefixes of the LyCORIS layout, longest first. */
+    public static final List<String> LYCORIS_PREFIXES =
+            List.of("lora_unet_", "lora_te1_", "lora_te2_", "lora_te_", "lycoris_");
 
-  /** The key prefix of the PEFT layout. */
-  public static final String PEFT_PREFIX = "base_model.model.";
+    /** The key prefix of the PEFT layout. */
+    public static final String PEFT_PREFIX = "base_model.model.";
 
-  /** The metadata key under which {@link LycorisWriter} records each module's options (JSON). */
-  public static final String META_MODULES = "lokr.modules";
+    /** The metadata key under which {@link LycorisWriter} records each module's options (JSON). */
+    public static final String META_MODULES = "lokr.modules";
 
-  /** The tensor suffixes of one module, in file order. */
-  static final List<String> SUFFIXES = List.of(
-      "lokr_w1", "lokr_w1_a", "lokr_w1_b", "lokr_w2", "lokr_w2_a", "lokr_w2_b", "lokr_t2", "alpha", "dora_scale");
+    /** The tensor suffixes of one module, in file order. */
+    static final List<String> SUFFIXES =
+            List.of(
+                    "lokr_w1",
+                    "lokr_w1_a",
+                    "lokr_w1_b",
+                    "lokr_w2",
+                    "lokr_w2_a",
+                    "lokr_w2_b",
+                    "lokr_t2",
+                    "alpha",
+                    "dora_scale");
 
-  /** Which layout a file uses. */
-  public enum Format {
-    /** LyCORIS: {@code lycoris_<path>.lokr_*} with {@code .alpha} tensors. */
-    LYCORIS,
-    /** PEFT: {@code base_model.model.<path>.lokr_*} with {@code adapter_config.json}. */
-    PEFT
-  }
-
-  /**
-   * What a module holds, from the file's header alone.
-   *
-   * @param name the module's name as stored (LyCORIS: {@code lycoris_...}; PEFT: the module path)
-   * @param tensors suffix ({@code lokr_w1}, {@code alpha}, ...) to shape, in file order
-   * @param w1Mode FULL or LOW_RANK
-   * @param w2Mode FULL, LOW_RANK or TUCKER
-   * @param rank the rank the scale divides by (LyCORIS: from the factors, 0 when both are full; PEFT:
-   *     from the config)
-   * @param alpha the alpha (LyCORIS: the {@code .alpha} tensor, NaN when absent; PEFT: the config's)
-   * @param scale the scale {@code s} the file implies
-   * @param doraAxis the DoRA axis detected from {@code dora_scale}'s shape
-   * @param dtype the dtype of the factor tensors
-   * @param numParams the number of stored values (alpha excluded)
-   */
-  public record ModuleInfo(String name, Map<String, long[]> tensors, FactorMode w1Mode, FactorMode w2Mode,
-      int rank, double alpha, double scale, DoraAxis doraAxis, DType dtype, long numParams) {
-
-    /** Copies the map. */
-    public ModuleInfo {
-      tensors = Collections.unmodifiableMap(new LinkedHashMap<>(tensors));
+    /** Which layout a file uses. */
+    public enum Format {
+        /** LyCORIS: {@code lycoris_<path>.lokr_*} with {@code .alpha} tensors. */
+        LYCORIS,
+        /** PEFT: {@code base_model.model.<path>.lokr_*} with {@code adapter_config.json}. */
+        PEFT
     }
 
     /**
-     * Whether {@code w2} is a Tucker decomposition.
+     * What a module holds, from the file's header alone.
      *
-     * @return true for Tucker
+     * @param name the module's name as stored (LyCORIS: {@code lycoris_...}; PEFT: the module path)
+     * @param tensors suffix ({@code lokr_w1}, {@code alpha}, ...) to shape, in file order
+     * @param w1Mode FULL or LOW_RANK
+     * @param w2Mode FULL, LOW_RANK or TUCKER
+     * @param rank the rank the scale divides by (LyCORIS: from the factors, 0 when both are full;
+     *     PEFT: from the config)
+     * @param alpha the alpha (LyCORIS: the {@code .alpha} tensor, NaN when absent; PEFT: the
+     *     config's)
+     * @param scale the scale {@code s} the file implies
+     * @param doraAxis the DoRA axis detected from {@code dora_scale}'s shape
+     * @param dtype the dtype of the factor tensors
+     * @param numParams the number of stored values (alpha excluded)
      */
-    public boolean tucker() {
-      return w2Mode == FactorMode.TUCKER;
+    public record ModuleInfo(
+            String name,
+            Map<String, long[]> tensors,
+            FactorMode w1Mode,
+            FactorMode w2Mode,
+            int rank,
+            double alpha,
+            double scale,
+            DoraAxis doraAxis,
+            DType dtype,
+            long numParams) {
+
+        /** Copies the map. */
+        public ModuleInfo {
+            tensors = Collections.unmodifiableMap(new LinkedHashMap<>(tensors));
+        }
+
+        /**
+         * Whether {@code w2} is a Tucker decomposition.
+         *
+         * @return true for Tucker
+         */
+        public boolean tucker() {
+            return w2Mode == FactorMode.TUCKER;
+        }
+
+        /**
+         * Whether {@code w1} is low-rank too (LyCORIS's {@code decompose_both}).
+         *
+         * @return true when {@code w1} is stored as {@code lokr_w1_a @ lokr_w1_b}
+         */
+        public boolean decomposeBoth() {
+            return w1Mode == FactorMode.LOW_RANK;
+        }
+    }
+
+    private final Path path;
+    private final SafetensorsReader reader;
+    private final Format format;
+    private final Map<String, Map<String, TensorInfo>> modules;
+    private final List<String> otherTensors;
+    private final Map<String, ModuleInfo> infos = new LinkedHashMap<>();
+    private final Map<String, Object> peftConfig;
+    private final Map<String, Map<String, Object>> writtenOptions;
+
+    private AdapterFile(
+            Path path, SafetensorsReader reader, Format format, Map<String, Object> peftConfig)
+            throws IOException {
+        this.path = path;
+        this.reader = reader;
+        this.format = format;
+        this.peftConfig = peftConfig;
+        this.modules = new LinkedHashMap<>();
+        this.otherTensors = new ArrayList<>();
+        group();
+        this.writtenOptions = readWrittenOptions();
+        for (String m : modules.keySet()) {
+            infos.put(m, analyse(m));
+        }
     }
 
     /**
-     * Whether {@code w1} is low-rank too (LyCORIS's {@code decompose_both}).
+     * Opens an adapter file and detects its layout.
      *
-     * @return true when {@code w1} is stored as {@code lokr_w1_a @ lokr_w1_b}
+     * @param path the {@code .safetensors} file (for PEFT, {@code adapter_config.json} must be
+     *     beside it)
+     * @return the open file; close it when done
+     * @throws SafetensorsFormatException if the file is not valid safetensors
+     * @throws AdapterFormatException if it is not a usable LoKR adapter (no LoKR module, a missing
+     *     piece, inconsistent ranks, a missing or bad PEFT config)
+     * @throws IOException if reading fails
      */
-    public boolean decomposeBoth() {
-      return w1Mode == FactorMode.LOW_RANK;
-    }
-  }
-
-  private final Path path;
-  private final SafetensorsReader reader;
-  private final Format format;
-  private final Map<String, Map<String, TensorInfo>> modules;
-  private final List<String> otherTensors;
-  private final Map<String, ModuleInfo> infos = new LinkedHashMap<>();
-  private final Map<String, Object> peftConfig;
-  private final Map<String, Map<String, Object>> writtenOptions;
-
-  private AdapterFile(Path path, SafetensorsReader reader, Format format, Map<String, Object> peftConfig)
-      throws IOException {
-    this.path = path;
-    this.reader = reader;
-    this.format = format;
-    this.peftConfig = peftConfig;
-    this.modules = new LinkedHashMap<>();
-    this.otherTensors = new ArrayList<>();
-    group();
-    this.writtenOptions = readWrittenOptions();
-    for (String m : modules.keySet()) {
-      infos.put(m, analyse(m));
-    }
-  }
-
-  /**
-   * Opens an adapter file and detects its layout.
-   *
-   * @param path the {@code .safetensors} file (for PEFT, {@code adapter_config.json} must be beside it)
-   * @return the open file; close it when done
-   * @throws SafetensorsFormatException if the file is not valid safetensors
-   * @throws AdapterFormatException if it is not a usable LoKR adapter (no LoKR module, a missing
-   *     piece, inconsistent ranks, a missing or bad PEFT config)
-   * @throws IOException if reading fails
-   */
-  public static AdapterFile read(Path path) throws IOException {
-    Objects.requireNonNull(path, "path");
-    SafetensorsReader reader = SafetensorsReader.open(path);
-    try {
-      Path config = path.toAbsolutePath().resolveSibling("adapter_config.json");
-      boolean peftKeys = !reader.tensors().isEmpty()
-          && reader.tensors().stream().allMatch(t -> t.name().startsWith(PEFT_PREFIX));
-      boolean peftName = path.getFileName().toString().equals("adapter_model.safetensors") && Files.exists(config);
-      Map<String, Object> cfg = null;
-      Format format = Format.LYCORIS;
-      if (peftKeys || peftName) {
-        format = Format.PEFT;
-        cfg = readPeftConfig(path, config);
-      }
-      return new AdapterFile(path, reader, format, cfg);
-    } catch (IOException | RuntimeException e) {
-      reader.close();
-      throw e;
-    }
-  }
-
-  @SuppressWarnings("unchecked")
-  private static Map<String, Object> readPeftConfig(Path file, Path config) throws IOException {
-    if (!Files.exists(config)) {
-      throw new AdapterFormatException(file, null,
-          "PEFT layout (keys start with '" + PEFT_PREFIX + "') but no adapter_config.json beside it at " + config);
-    }
-    Object parsed;
-    try {
-      parsed = Json.parse(Files.readString(config, StandardCharsets.UTF_8));
-    } catch (JsonException e) {
-      throw new AdapterFormatException(config, null, "adapter_config.json is not valid JSON: " + e.getMessage());
-    }
-    if (!(parsed instanceof Map)) {
-      throw new AdapterFormatException(config, null, "adapter_config.json must be a JSON object, got "
-          + Json.typeName(parsed));
-    }
-    Map<String, Object> cfg = (Map<String, Object>) parsed;
-    Object type = cfg.get("peft_type");
-    if (type != null && !"LOKR".equals(type)) {
-      throw new AdapterFormatException(config, null, "peft_type must be LOKR, got " + type);
-    }
-    number(config, cfg, "r", 8);
-    number(config, cfg, "alpha", 8);
-    for (String key : List.of("rank_pattern", "alpha_pattern")) {
-      Object p = cfg.get(key);
-      if (p != null && !(p instanceof Map)) {
-        throw new AdapterFormatException(config, null, key + " must be a JSON object, got " + Json.typeName(p));
-      }
-      if (p != null) {
-        for (Map.Entry<String, Object> e : ((Map<String, Object>) p).entrySet()) {
-          if (!(e.getValue() instanceof Number)) {
-            throw new AdapterFormatException(config, null, key + "['" + e.getKey() + "'] must be a number, got "
-                + Json.typeName(e.getValue()));
-          }
-          try {
-            Pattern.compile(e.getKey());
-          } catch (PatternSyntaxException ex) {
-            throw new AdapterFormatException(config, null, key + " key '" + e.getKey() + "' is not a valid regex: "
-                + ex.getDescription());
-          }
+    public static AdapterFile read(Path path) throws IOException {
+        Objects.requireNonNull(path, "path");
+        SafetensorsReader reader = SafetensorsReader.open(path);
+        try {
+            Path config = path.toAbsolutePath().resolveSibling("adapter_config.json");
+            boolean peftKeys =
+                    !reader.tensors().isEmpty()
+                            && reader.tensors().stream()
+                                    .allMatch(t -> t.name().startsWith(PEFT_PREFIX));
+            boolean peftName =
+                    path.getFileName().toString().equals("adapter_model.safetensors")
+                            && Files.exists(config);
+            Map<String, Object> cfg = null;
+            Format format = Format.LYCORIS;
+            if (peftKeys || peftName) {
+                format = Format.PEFT;
+                cfg = readPeftConfig(path, config);
+            }
+            return new AdapterFile(path, reader, format, cfg);
+        } catch (IOException | RuntimeException e) {
+            reader.close();
+            throw e;
         }
-      }
     }
-    return cfg;
-  }
 
-  private static double number(Path config, Map<String, Object> cfg, String key, double fallback)
-      throws AdapterFormatException {
-    Object v = cfg.get(key);
-    if (v == null) {
-      return fallback;
-    }
-    if (!(v instanceof Number)) {
-      throw new AdapterFormatException(config, null, key + " must be a number, got " + Json.typeName(v));
-    }
-    return ((Number) v).doubleValue();
-  }
-
-  private void group() {
-    for (TensorInfo t : reader.tensors()) {
-      String name = t.name();
-      String suffix = null;
-      for (String s : SUFFIXES) {
-        if (name.endsWith("." + s) && name.length() > s.length() + 1) {
-          suffix = s;
-          break;
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> readPeftConfig(Path file, Path config) throws IOException {
+        if (!Files.exists(config)) {
+            throw new AdapterFormatException(
+                    file,
+                    null,
+                    "PEFT layout (keys start with '"
+                            + PEFT_PREFIX
+                            + "') but no adapter_config.json beside it at "
+                            + config);
         }
-      }
-      String module = suffix == null ? null : name.substring(0, name.length() - suffix.length() - 1);
-      if (module != null && format == Format.PEFT) {
-        module = module.startsWith(PEFT_PREFIX) ? module.substring(PEFT_PREFIX.length()) : null;
-      }
-      if (module == null || module.isEmpty()) {
-        otherTensors.add(name);
-        continue;
-      }
-      modules.computeIfAbsent(module, k -> new LinkedHashMap<>()).put(suffix, t);
-    }
-    // A group without any lokr_ tensor (alpha alone, or another algorithm's alpha) is not a LoKR module.
-    List<String> drop = new ArrayList<>();
-    modules.forEach((m, ts) -> {
-      if (ts.keySet().stream().noneMatch(s -> s.startsWith("lokr_"))) {
-        drop.add(m);
-      }
-    });
-    for (String m : drop) {
-      for (TensorInfo t : modules.remove(m).values()) {
-        otherTensors.add(t.name());
-      }
-    }
-    if (!otherTensors.isEmpty()) {
-      log.warn("{}: {} tensors are not part of a LoKR module and are ignored (first: {})", path,
-          otherTensors.size(), otherTensors.get(0));
-    }
-  }
-
-  @SuppressWarnings("unchecked")
-  private Map<String, Map<String, Object>> readWrittenOptions() {
-    String json = reader.metadata().get(META_MODULES);
-    if (json == null) {
-      return Map.of();
-    }
-    try {
-      Object parsed = Json.parse(json);
-      if (parsed instanceof Map) {
-        return (Map<String, Map<String, Object>>) parsed;
-      }
-    } catch (JsonException e) {
-      log.warn("{}: metadata {} is not valid JSON, ignored: {}", path, META_MODULES, e.getMessage());
-    }
-    return Map.of();
-  }
-
-  private String fileKey(String module, String suffix) {
-    return format == Format.PEFT ? PEFT_PREFIX + module + "." + suffix : module + "." + suffix;
-  }
-
-  private AdapterFormatException bad(String module, String problem) {
-    return new AdapterFormatException(path, module, problem);
-  }
-
-  private static String shape(TensorInfo t) {
-    return Arrays.toString(t.shape());
-  }
-
-  private ModuleInfo analyse(String module) throws IOException {
-    Map<String, TensorInfo> ts = modules.get(module);
-    TensorInfo w1 = ts.get("lokr_w1");
-    TensorInfo w1a = ts.get("lokr_w1_a");
-    TensorInfo w1b = ts.get("lokr_w1_b");
-    TensorInfo w2 = ts.get("lokr_w2");
-    TensorInfo w2a = ts.get("lokr_w2_a");
-    TensorInfo w2b = ts.get("lokr_w2_b");
-    TensorInfo t2 = ts.get("lokr_t2");
-    TensorInfo alphaT = ts.get("alpha");
-    TensorInfo dora = ts.get("dora_scale");
-
-    FactorMode w1Mode;
-    int r1 = 0;
-    if (w1 != null) {
-      if (w1a != null || w1b != null) {
-        throw bad(module, "has both lokr_w1 and lokr_w1_a/lokr_w1_b; a factor is either full or low-rank");
-      }
-      requireDims(module, w1, 2);
-      w1Mode = FactorMode.FULL;
-    } else if (w1a != null && w1b != null) {
-      requireDims(module, w1a, 2);
-      requireDims(module, w1b, 2);
-      if (w1a.shape()[1] != w1b.shape()[0]) {
-        throw bad(module, "lokr_w1_a " + shape(w1a) + " and lokr_w1_b " + shape(w1b)
-            + " do not multiply (inner dims differ)");
-      }
-      w1Mode = FactorMode.LOW_RANK;
-      r1 = (int) w1b.shape()[0];
-    } else if (w1a != null || w1b != null) {
-      throw bad(module, (w1a != null ? "has lokr_w1_a but no lokr_w1_b" : "has lokr_w1_b but no lokr_w1_a"));
-    } else {
-      throw bad(module, "has no lokr_w1 (nor lokr_w1_a + lokr_w1_b)");
-    }
-
-    FactorMode w2Mode;
-    int r2 = 0;
-    if (w2 != null) {
-      if (w2a != null || w2b != null || t2 != null) {
-        throw bad(module, "has both lokr_w2 and lokr_w2_a/lokr_w2_b/lokr_t2; a factor is either full or low-rank");
-      }
-      if (w2.rank() != 2 && w2.rank() != 4) {
-        throw bad(module, "lokr_w2 must be 2-D [b, d] or 4-D [b, d, kh, kw], got " + shape(w2));
-      }
-      w2Mode = FactorMode.FULL;
-    } else if (w2a != null && w2b != null) {
-      requireDims(module, w2a, 2);
-      if (t2 != null) {
-        requireDims(module, w2b, 2);
-        requireDims(module, t2, 4);
-        long r = t2.shape()[0];
-        if (t2.shape()[1] != r || w2a.shape()[0] != r || w2b.shape()[0] != r) {
-          throw bad(module, "Tucker factors disagree on the rank: lokr_t2 " + shape(t2) + " must be [r, r, kh, kw], "
-              + "lokr_w2_a " + shape(w2a) + " [r, b], lokr_w2_b " + shape(w2b) + " [r, d]");
+        Object parsed;
+        try {
+            parsed = Json.parse(Files.readString(config, StandardCharsets.UTF_8));
+        } catch (JsonException e) {
+            throw new AdapterFormatException(
+                    config, null, "adapter_config.json is not valid JSON: " + e.getMessage());
         }
-        w2Mode = FactorMode.TUCKER;
-      } else {
-        if (w2b.rank() != 2 && w2b.rank() != 4) {
-          throw bad(module, "lokr_w2_b must be [r, d], [r, d*kh*kw] or [r, d, kh, kw], got " + shape(w2b));
+        if (!(parsed instanceof Map)) {
+            throw new AdapterFormatException(
+                    config,
+                    null,
+                    "adapter_config.json must be a JSON object, got " + Json.typeName(parsed));
         }
-        if (w2a.shape()[1] != w2b.shape()[0]) {
-          throw bad(module, "lokr_w2_a " + shape(w2a) + " and lokr_w2_b " + shape(w2b)
-              + " do not multiply (inner dims differ)");
+        Map<String, Object> cfg = (Map<String, Object>) parsed;
+        Object type = cfg.get("peft_type");
+        if (type != null && !"LOKR".equals(type)) {
+            throw new AdapterFormatException(config, null, "peft_type must be LOKR, got " + type);
         }
-        w2Mode = FactorMode.LOW_RANK;
-      }
-      r2 = (int) w2b.shape()[0];
-    } else if (w2a != null || w2b != null) {
-      throw bad(module, (w2a != null ? "has lokr_w2_a but no lokr_w2_b" : "has lokr_w2_b but no lokr_w2_a"));
-    } else {
-      throw bad(module, "has no lokr_w2 (nor lokr_w2_a + lokr_w2_b)");
-    }
-    if (t2 != null && w2Mode != FactorMode.TUCKER) {
-      throw bad(module, "has lokr_t2 but no lokr_w2_a + lokr_w2_b");
-    }
-    if (r1 > 0 && r2 > 0 && r1 != r2) {
-      throw bad(module, "lokr_w1_b has rank " + r1 + " but lokr_w2_b has rank " + r2 + "; one module has one rank");
-    }
-
-    DType dtype = (w1 != null ? w1 : w1a).dtype();
-    long params = 0;
-    for (Map.Entry<String, TensorInfo> e : ts.entrySet()) {
-      if (!e.getKey().equals("alpha")) {
-        params += e.getValue().numel();
-      }
-    }
-    Map<String, long[]> shapes = new LinkedHashMap<>();
-    ts.forEach((k, v) -> shapes.put(k, v.shape()));
-
-    int rank;
-    double alpha;
-    double scale;
-    if (format == Format.PEFT) {
-      if (alphaT != null) {
-        throw bad(module, "PEFT files store alpha in adapter_config.json, not as a tensor");
-      }
-      rank = (int) peftValue("rank_pattern", "r", module, 8);
-      alpha = peftValue("alpha_pattern", "alpha", module, 8);
-      if (rank <= 0) {
-        throw bad(module, "PEFT rank r must be positive, got " + rank);
-      }
-      scale = alpha / rank;
-    } else {
-      rank = r1 > 0 ? r1 : r2;
-      alpha = Double.NaN;
-      if (alphaT != null) {
-        if (alphaT.numel() != 1) {
-          throw bad(module, "alpha must be a single value, got shape " + shape(alphaT));
+        number(config, cfg, "r", 8);
+        number(config, cfg, "alpha", 8);
+        for (String key : List.of("rank_pattern", "alpha_pattern")) {
+            Object p = cfg.get(key);
+            if (p != null && !(p instanceof Map)) {
+                throw new AdapterFormatException(
+                        config, null, key + " must be a JSON object, got " + Json.typeName(p));
+            }
+            if (p != null) {
+                for (Map.Entry<String, Object> e : ((Map<String, Object>) p).entrySet()) {
+                    if (!(e.getValue() instanceof Number)) {
+                        throw new AdapterFormatException(
+                                config,
+                                null,
+                                key
+                                        + "['"
+                                        + e.getKey()
+                                        + "'] must be a number, got "
+                                        + Json.typeName(e.getValue()));
+                    }
+                    try {
+                        Pattern.compile(e.getKey());
+                    } catch (PatternSyntaxException ex) {
+                        throw new AdapterFormatException(
+                                config,
+                                null,
+                                key
+                                        + " key '"
+                                        + e.getKey()
+                                        + "' is not a valid regex: "
+                                        + ex.getDescription());
+                    }
+                }
+            }
         }
-        alpha = reader.readDoubles(alphaT.name())[0];
-        if (!Double.isFinite(alpha)) {
-          throw bad(module, "alpha must be finite, got " + alpha);
+        return cfg;
+    }
+
+    private static double number(Path config, Map<String, Object> cfg, String key, double fallback)
+            throws AdapterFormatException {
+        Object v = cfg.get(key);
+        if (v == null) {
+            return fallback;
         }
-      }
-      if (rank == 0) {
-        scale = 1.0;
-      } else {
-        double a = Double.isNaN(alpha) || alpha == 0 ? rank : alpha;
-        scale = a / rank;
-      }
-    }
-    DoraAxis axis = DoraAxis.NONE;
-    if (dora != null) {
-      long[] s = dora.shape();
-      boolean restOnes = true;
-      for (int i = 2; i < s.length; i++) {
-        restOnes &= s[i] == 1;
-      }
-      if (s.length == 1 || (s.length >= 2 && s[1] == 1 && restOnes)) {
-        axis = DoraAxis.OUTPUT;
-      } else if (s.length >= 2 && s[0] == 1 && restOnes) {
-        axis = DoraAxis.INPUT;
-      } else {
-        throw bad(module, "dora_scale must be [out, 1(, 1, 1)] or [1, in(, 1, 1)], got " + shape(dora));
-      }
-    }
-    return new ModuleInfo(module, shapes, w1Mode, w2Mode, rank, alpha, scale, axis, dtype, params);
-  }
-
-  private void requireDims(String module, TensorInfo t, int dims) throws AdapterFormatException {
-    if (t.rank() != dims) {
-      String suffix = t.name().substring(t.name().lastIndexOf('.') + 1);
-      throw bad(module, suffix + " must be " + dims + "-D, got " + shape(t));
-    }
-  }
-
-  @SuppressWarnings("unchecked")
-  private double peftValue(String patternKey, String key, String module, double fallback) {
-    Object patterns = peftConfig.get(patternKey);
-    if (patterns instanceof Map) {
-      for (Map.Entry<String, Object> e : ((Map<String, Object>) patterns).entrySet()) {
-        // PEFT's get_pattern_key: re.match(rf"(.*\.)?({key})$", module) with the first key that matches.
-        if (Pattern.compile("(.*\\.)?(" + e.getKey() + ")").matcher(module).matches()) {
-          return ((Number) e.getValue()).doubleValue();
+        if (!(v instanceof Number)) {
+            throw new AdapterFormatException(
+                    config, null, key + " must be a number, got " + Json.typeName(v));
         }
-      }
+        return ((Number) v).doubleValue();
     }
-    Object v = peftConfig.get(key);
-    return v == null ? fallback : ((Number) v).doubleValue();
-  }
 
-  /**
-   * The file.
-   *
-   * @return its path
-   */
-  public Path path() {
-    return path;
-  }
-
-  /**
-   * The detected layout.
-   *
-   * @return LYCORIS or PEFT
-   */
-  public Format format() {
-    return format;
-  }
-
-  /**
-   * The header's {@code __metadata__}.
-   *
-   * @return an unmodifiable map, empty when there is none
-   */
-  public Map<String, String> metadata() {
-    return reader.metadata();
-  }
-
-  /**
-   * The PEFT {@code adapter_config.json}.
-   *
-   * @return the parsed object, or null for a LyCORIS file
-   */
-  public Map<String, Object> peftConfig() {
-    return peftConfig == null ? null : Collections.unmodifiableMap(peftConfig);
-  }
-
-  /**
-   * The LoKR modules, in file order.
-   *
-   * @return the names as stored (LyCORIS: {@code lycoris_...}; PEFT: the module path)
-   */
-  public List<String> modules() {
-    return List.copyOf(modules.keySet());
-  }
-
-  /**
-   * Tensors that belong to no LoKR module (another algorithm's, or unknown); they are ignored.
-   *
-   * @return their names
-   */
-  public List<String> otherTensors() {
-    return Collections.unmodifiableList(otherTensors);
-  }
-
-  /**
-   * What one module holds.
-   *
-   * @param module a name from {@link #modules()}
-   * @return its description
-   * @throws IllegalArgumentException if there is no such module
-   */
-  public ModuleInfo moduleInfo(String module) {
-    ModuleInfo info = infos.get(module);
-    if (info == null) {
-      throw new IllegalArgumentException("no LoKR module " + Json.quote(module) + " in " + path);
+    private void group() {
+        for (TensorInfo t : reader.tensors()) {
+            String name = t.name();
+            String suffix = null;
+            for (String s : SUFFIXES) {
+                if (name.endsWith("." + s) && name.length() > s.length() + 1) {
+                    suffix = s;
+                    break;
+                }
+            }
+            String module =
+                    suffix == null ? null : name.substring(0, name.length() - suffix.length() - 1);
+            if (module != null && format == Format.PEFT) {
+                module =
+                        module.startsWith(PEFT_PREFIX)
+                                ? module.substring(PEFT_PREFIX.length())
+                                : null;
+            }
+            if (module == null || module.isEmpty()) {
+                otherTensors.add(name);
+                continue;
+            }
+            modules.computeIfAbsent(module, k -> new LinkedHashMap<>()).put(suffix, t);
+        }
+        // A group without any lokr_ tensor (alpha alone, or another algorithm's alpha) is not a
+        // LoKR module.
+        List<String> drop = new ArrayList<>();
+        modules.forEach(
+                (m, ts) -> {
+                    if (ts.keySet().stream().noneMatch(s -> s.startsWith("lokr_"))) {
+                        drop.add(m);
+                    }
+                });
+        for (String m : drop) {
+            for (TensorInfo t : modules.remove(m).values()) {
+                otherTensors.add(t.name());
+            }
+        }
+        if (!otherTensors.isEmpty()) {
+            log.warn(
+                    "{}: {} tensors are not part of a LoKR module and are ignored (first: {})",
+                    path,
+                    otherTensors.size(),
+                    otherTensors.get(0));
+        }
     }
-    return info;
-  }
 
-  /**
-   * The names under which a module path ({@code blocks.0.attn.q}) may appear in this file.
-   *
-   * @param modulePath the dotted path of the layer, without {@code .weight}
-   * @return PEFT: the path itself; LyCORIS: each prefix of {@link #LYCORIS_PREFIXES} plus the path
-   *     with {@code .} replaced by {@code _}
-   */
-  public List<String> candidateNames(String modulePath) {
-    if (format == Format.PEFT) {
-      return List.of(modulePath);
+    @SuppressWarnings("unchecked")
+    private Map<String, Map<String, Object>> readWrittenOptions() {
+        String json = reader.metadata().get(META_MODULES);
+        if (json == null) {
+            return Map.of();
+        }
+        try {
+            Object parsed = Json.parse(json);
+            if (parsed instanceof Map) {
+                return (Map<String, Map<String, Object>>) parsed;
+            }
+        } catch (JsonException e) {
+            log.warn(
+                    "{}: metadata {} is not valid JSON, ignored: {}",
+                    path,
+                    META_MODULES,
+                    e.getMessage());
+        }
+        return Map.of();
     }
-    String flat = modulePath.replace('.', '_');
-    List<String> out = new ArrayList<>();
-    for (String p : LYCORIS_PREFIXES) {
-      out.add(p + flat);
-    }
-    return out;
-  }
 
-  /**
-   * Reads one module into core parameters for a target weight.
-   *
-   * <p>{@code a, c} come from {@code w1}, {@code b = out / a}, {@code d = in / c}; every tensor is
-   * checked against those and the kernel. The result has no scalar (it is folded into {@code w1}),
-   * the file's scale, and DoRA when {@code dora_scale} is present.
-   *
-   * @param module a name from {@link #modules()}
-   * @param weightShape the target weight {@code [out, in]} or {@code [out, in, kh, kw]}, not modified
-   * @param type FLOAT or DOUBLE
-   * @return new parameters with a {@link LokrLayout#explicit} layout
-   * @throws AdapterFormatException if a tensor does not fit the weight; the message names the module
-   *     and both shapes
-   * @throws IllegalArgumentException if there is no such module or the type is not FLOAT/DOUBLE
-   * @throws IOException if reading fails
-   */
-  public LokrParams resolve(String module, long[] weightShape, DataType type) throws IOException {
-    ModuleInfo info = moduleInfo(module);
-    Objects.requireNonNull(weightShape, "weightShape");
-    if (type != DataType.FLOAT && type != DataType.DOUBLE) {
-      throw new IllegalArgumentException("type must be FLOAT or DOUBLE, got " + type);
+    private String fileKey(String module, String suffix) {
+        return format == Format.PEFT ? PEFT_PREFIX + module + "." + suffix : module + "." + suffix;
     }
-    long[] ws = weightShape.clone();
-    String target = Arrays.toString(ws);
-    if (ws.length != 2 && ws.length != 4) {
-      throw bad(module, "target weight must be [out, in] or [out, in, kh, kw], got " + target);
-    }
-    Map<String, TensorInfo> ts = modules.get(module);
-    boolean conv = ws.length == 4;
-    long out = ws[0];
-    long in = ws[1];
-    long k = conv ? ws[2] * ws[3] : 1;
 
-    long a;
-    long c;
-    Map<LokrParam, INDArray> arrays = new EnumMap<>(LokrParam.class);
-    if (info.w1Mode() == FactorMode.FULL) {
-      long[] s = ts.get("lokr_w1").shape();
-      a = s[0];
-      c = s[1];
-    } else {
-      a = ts.get("lokr_w1_a").shape()[0];
-      c = ts.get("lokr_w1_b").shape()[1];
+    private AdapterFormatException bad(String module, String problem) {
+        return new AdapterFormatException(path, module, problem);
     }
-    String w1Desc = "w1 [" + a + ", " + c + "]";
-    if (a < 1 || c < 1 || out % a != 0 || in % c != 0) {
-      throw bad(module, w1Desc + " does not divide the target weight " + target
-          + " (out must be a multiple of " + a + " and in of " + c + ")");
+
+    private static String shape(TensorInfo t) {
+        return Arrays.toString(t.shape());
     }
-    long b = out / a;
-    long d = in / c;
-    int rank;
-    if (info.w1Mode() == FactorMode.FULL) {
-      arrays.put(LokrParam.W1, read(module, "lokr_w1", type));
-    } else {
-      arrays.put(LokrParam.W1_A, read(module, "lokr_w1_a", type));
-      arrays.put(LokrParam.W1_B, read(module, "lokr_w1_b", type));
-    }
-    String needs = " but target weight " + target + " with " + w1Desc + " needs ";
-    switch (info.w2Mode()) {
-      case FULL -> {
+
+    private ModuleInfo analyse(String module) throws IOException {
+        Map<String, TensorInfo> ts = modules.get(module);
+        TensorInfo w1 = ts.get("lokr_w1");
+        TensorInfo w1a = ts.get("lokr_w1_a");
+        TensorInfo w1b = ts.get("lokr_w1_b");
         TensorInfo w2 = ts.get("lokr_w2");
-        long[] want = conv ? new long[] {b, d, ws[2], ws[3]} : new long[] {b, d};
-        long[] s = w2.shape();
-        boolean ok = Arrays.equals(s, want) || (conv && k == 1 && Arrays.equals(s, new long[] {b, d}));
-        if (!ok) {
-          throw bad(module, "lokr_w2 is " + Arrays.toString(s) + needs + Arrays.toString(want));
-        }
-        arrays.put(LokrParam.W2, read(module, "lokr_w2", type).reshape('c', want));
-        rank = ranks(module, info);
-      }
-      case LOW_RANK -> {
-        long[] sa = ts.get("lokr_w2_a").shape();
-        long[] sb = ts.get("lokr_w2_b").shape();
-        long r = sa[1];
-        if (sa[0] != b) {
-          throw bad(module, "lokr_w2_a is " + Arrays.toString(sa) + needs + "[" + b + ", r]");
-        }
-        boolean flat = sb.length == 2 && sb[1] == d * k;
-        boolean full4 = sb.length == 4 && conv && sb[1] == d && sb[2] == ws[2] && sb[3] == ws[3];
-        if (!flat && !full4) {
-          throw bad(module, "lokr_w2_b is " + Arrays.toString(sb) + needs + "[" + r + ", " + (d * k) + "]"
-              + (conv ? " or [" + r + ", " + d + ", " + ws[2] + ", " + ws[3] + "]" : ""));
-        }
-        arrays.put(LokrParam.W2_A, read(module, "lokr_w2_a", type));
-        arrays.put(LokrParam.W2_B, read(module, "lokr_w2_b", type).reshape('c', new long[] {r, d * k}));
-        rank = (int) r;
-      }
-      case TUCKER -> {
-        long[] st = ts.get("lokr_t2").shape();
-        long[] sa = ts.get("lokr_w2_a").shape();
-        long[] sb = ts.get("lokr_w2_b").shape();
-        long r = st[0];
-        if (!conv) {
-          throw bad(module, "Tucker lokr_t2 " + Arrays.toString(st) + " needs a conv weight, got " + target);
-        }
-        if (st[2] != ws[2] || st[3] != ws[3]) {
-          throw bad(module, "lokr_t2 is " + Arrays.toString(st) + " but the target weight " + target
-              + " has kernel [" + ws[2] + ", " + ws[3] + "]");
-        }
-        if (sa[1] != b) {
-          throw bad(module, "lokr_w2_a is " + Arrays.toString(sa) + needs + "[" + r + ", " + b + "]");
-        }
-        if (sb[1] != d) {
-          throw bad(module, "lokr_w2_b is " + Arrays.toString(sb) + needs + "[" + r + ", " + d + "]");
-        }
-        arrays.put(LokrParam.T2, read(module, "lokr_t2", type));
-        arrays.put(LokrParam.W2_A, read(module, "lokr_w2_a", type));
-        arrays.put(LokrParam.W2_B, read(module, "lokr_w2_b", type));
-        rank = (int) r;
-      }
-      default -> throw new IllegalStateException(info.w2Mode().toString());
-    }
-    DoraAxis axis = info.doraAxis();
-    if (axis != DoraAxis.NONE) {
-      long n = axis == DoraAxis.OUTPUT ? out : in;
-      long[] s = ts.get("dora_scale").shape();
-      long numel = 1;
-      for (long v : s) {
-        numel *= v;
-      }
-      if (numel != n) {
-        throw bad(module, "dora_scale is " + Arrays.toString(s) + " but target weight " + target + " needs "
-            + (axis == DoraAxis.OUTPUT ? "[" + out + ", 1...] (output axis)" : "[1, " + in + ", ...] (input axis)"));
-      }
-      arrays.put(LokrParam.MAGNITUDE, read(module, "dora_scale", type).reshape('c', new long[] {n}));
-    }
-    Map<String, Object> written = writtenOptions.get(module);
-    boolean detach = written != null && Boolean.TRUE.equals(written.get("detachNorm"));
-    try {
-      LokrLayout layout = LokrLayout.explicit(ws, (int) a, (int) b, (int) c, (int) d, Math.max(1, rank),
-          info.w1Mode(), info.w2Mode(), info.scale(), false, axis, detach);
-      return LokrParams.of(layout, arrays);
-    } catch (IllegalArgumentException e) {
-      throw bad(module, "does not fit target weight " + target + ": " + e.getMessage());
-    }
-  }
+        TensorInfo w2a = ts.get("lokr_w2_a");
+        TensorInfo w2b = ts.get("lokr_w2_b");
+        TensorInfo t2 = ts.get("lokr_t2");
+        TensorInfo alphaT = ts.get("alpha");
+        TensorInfo dora = ts.get("dora_scale");
 
-  /** The rank for a layout whose w2 is full: w1's rank, else the writer's record, else PEFT's r, else 1. */
-  private int ranks(String module, ModuleInfo info) {
-    if (info.w1Mode() == FactorMode.LOW_RANK) {
-      return (int) modules.get(module).get("lokr_w1_b").shape()[0];
+        FactorMode w1Mode;
+        int r1 = 0;
+        if (w1 != null) {
+            if (w1a != null || w1b != null) {
+                throw bad(
+                        module,
+                        "has both lokr_w1 and lokr_w1_a/lokr_w1_b; a factor is either full or low-rank");
+            }
+            requireDims(module, w1, 2);
+            w1Mode = FactorMode.FULL;
+        } else if (w1a != null && w1b != null) {
+            requireDims(module, w1a, 2);
+            requireDims(module, w1b, 2);
+            if (w1a.shape()[1] != w1b.shape()[0]) {
+                throw bad(
+                        module,
+                        "lokr_w1_a "
+                                + shape(w1a)
+                                + " and lokr_w1_b "
+                                + shape(w1b)
+                                + " do not multiply (inner dims differ)");
+            }
+            w1Mode = FactorMode.LOW_RANK;
+            r1 = (int) w1b.shape()[0];
+        } else if (w1a != null || w1b != null) {
+            throw bad(
+                    module,
+                    (w1a != null
+                            ? "has lokr_w1_a but no lokr_w1_b"
+                            : "has lokr_w1_b but no lokr_w1_a"));
+        } else {
+            throw bad(module, "has no lokr_w1 (nor lokr_w1_a + lokr_w1_b)");
+        }
+
+        FactorMode w2Mode;
+        int r2 = 0;
+        if (w2 != null) {
+            if (w2a != null || w2b != null || t2 != null) {
+                throw bad(
+                        module,
+                        "has both lokr_w2 and lokr_w2_a/lokr_w2_b/lokr_t2; a factor is either full or low-rank");
+            }
+            if (w2.rank() != 2 && w2.rank() != 4) {
+                throw bad(
+                        module,
+                        "lokr_w2 must be 2-D [b, d] or 4-D [b, d, kh, kw], got " + shape(w2));
+            }
+            w2Mode = FactorMode.FULL;
+        } else if (w2a != null && w2b != null) {
+            requireDims(module, w2a, 2);
+            if (t2 != null) {
+                requireDims(module, w2b, 2);
+                requireDims(module, t2, 4);
+                long r = t2.shape()[0];
+                if (t2.shape()[1] != r || w2a.shape()[0] != r || w2b.shape()[0] != r) {
+                    throw bad(
+                            module,
+                            "Tucker factors disagree on the rank: lokr_t2 "
+                                    + shape(t2)
+                                    + " must be [r, r, kh, kw], "
+                                    + "lokr_w2_a "
+                                    + shape(w2a)
+                                    + " [r, b], lokr_w2_b "
+                                    + shape(w2b)
+                                    + " [r, d]");
+                }
+                w2Mode = FactorMode.TUCKER;
+            } else {
+                if (w2b.rank() != 2 && w2b.rank() != 4) {
+                    throw bad(
+                            module,
+                            "lokr_w2_b must be [r, d], [r, d*kh*kw] or [r, d, kh, kw], got "
+                                    + shape(w2b));
+                }
+                if (w2a.shape()[1] != w2b.shape()[0]) {
+                    throw bad(
+                            module,
+                            "lokr_w2_a "
+                                    + shape(w2a)
+                                    + " and lokr_w2_b "
+                                    + shape(w2b)
+                                    + " do not multiply (inner dims differ)");
+                }
+                w2Mode = FactorMode.LOW_RANK;
+            }
+            r2 = (int) w2b.shape()[0];
+        } else if (w2a != null || w2b != null) {
+            throw bad(
+                    module,
+                    (w2a != null
+                            ? "has lokr_w2_a but no lokr_w2_b"
+                            : "has lokr_w2_b but no lokr_w2_a"));
+        } else {
+            throw bad(module, "has no lokr_w2 (nor lokr_w2_a + lokr_w2_b)");
+        }
+        if (t2 != null && w2Mode != FactorMode.TUCKER) {
+            throw bad(module, "has lokr_t2 but no lokr_w2_a + lokr_w2_b");
+        }
+        if (r1 > 0 && r2 > 0 && r1 != r2) {
+            throw bad(
+                    module,
+                    "lokr_w1_b has rank "
+                            + r1
+                            + " but lokr_w2_b has rank "
+                            + r2
+                            + "; one module has one rank");
+        }
+
+        DType dtype = (w1 != null ? w1 : w1a).dtype();
+        long params = 0;
+        for (Map.Entry<String, TensorInfo> e : ts.entrySet()) {
+            if (!e.getKey().equals("alpha")) {
+                params += e.getValue().numel();
+            }
+        }
+        Map<String, long[]> shapes = new LinkedHashMap<>();
+        ts.forEach((k, v) -> shapes.put(k, v.shape()));
+
+        int rank;
+        double alpha;
+        double scale;
+        if (format == Format.PEFT) {
+            if (alphaT != null) {
+                throw bad(module, "PEFT files store alpha in adapter_config.json, not as a tensor");
+            }
+            rank = (int) peftValue("rank_pattern", "r", module, 8);
+            alpha = peftValue("alpha_pattern", "alpha", module, 8);
+            if (rank <= 0) {
+                throw bad(module, "PEFT rank r must be positive, got " + rank);
+            }
+            scale = alpha / rank;
+        } else {
+            rank = r1 > 0 ? r1 : r2;
+            alpha = Double.NaN;
+            if (alphaT != null) {
+                if (alphaT.numel() != 1) {
+                    throw bad(module, "alpha must be a single value, got shape " + shape(alphaT));
+                }
+                alpha = reader.readDoubles(alphaT.name())[0];
+                if (!Double.isFinite(alpha)) {
+                    throw bad(module, "alpha must be finite, got " + alpha);
+                }
+            }
+            if (rank == 0) {
+                scale = 1.0;
+            } else {
+                double a = Double.isNaN(alpha) || alpha == 0 ? rank : alpha;
+                scale = a / rank;
+            }
+        }
+        DoraAxis axis = DoraAxis.NONE;
+        if (dora != null) {
+            long[] s = dora.shape();
+            boolean restOnes = true;
+            for (int i = 2; i < s.length; i++) {
+                restOnes &= s[i] == 1;
+            }
+            if (s.length == 1 || (s.length >= 2 && s[1] == 1 && restOnes)) {
+                axis = DoraAxis.OUTPUT;
+            } else if (s.length >= 2 && s[0] == 1 && restOnes) {
+                axis = DoraAxis.INPUT;
+            } else {
+                throw bad(
+                        module,
+                        "dora_scale must be [out, 1(, 1, 1)] or [1, in(, 1, 1)], got "
+                                + shape(dora));
+            }
+        }
+        return new ModuleInfo(
+                module, shapes, w1Mode, w2Mode, rank, alpha, scale, axis, dtype, params);
     }
-    Map<String, Object> written = writtenOptions.get(module);
-    if (written != null && written.get("rank") instanceof Number n && n.intValue() > 0) {
-      return n.intValue();
+
+    private void requireDims(String module, TensorInfo t, int dims) throws AdapterFormatException {
+        if (t.rank() != dims) {
+            String suffix = t.name().substring(t.name().lastIndexOf('.') + 1);
+            throw bad(module, suffix + " must be " + dims + "-D, got " + shape(t));
+        }
     }
-    return Math.max(1, info.rank());
-  }
 
-  private INDArray read(String module, String suffix, DataType type) throws IOException {
-    return reader.read(fileKey(module, suffix), type);
-  }
+    @SuppressWarnings("unchecked")
+    private double peftValue(String patternKey, String key, String module, double fallback) {
+        Object patterns = peftConfig.get(patternKey);
+        if (patterns instanceof Map) {
+            for (Map.Entry<String, Object> e : ((Map<String, Object>) patterns).entrySet()) {
+                // PEFT's get_pattern_key: re.match(rf"(.*\.)?({key})$", module) with the first key
+                // that matches.
+                if (Pattern.compile("(.*\\.)?(" + e.getKey() + ")").matcher(module).matches()) {
+                    return ((Number) e.getValue()).doubleValue();
+                }
+            }
+        }
+        Object v = peftConfig.get(key);
+        return v == null ? fallback : ((Number) v).doubleValue();
+    }
 
-  /**
-   * Unmaps the file.
-   *
-   * @throws IOException if closing fails
-   */
-  @Override
-  public void close() throws IOException {
-    reader.close();
-  }
+    /**
+     * The file.
+     *
+     * @return its path
+     */
+    public Path path() {
+        return path;
+    }
 
-  @Override
-  public String toString() {
-    return "AdapterFile[" + path + ", " + format + ", " + modules.size() + " modules]";
-  }
+    /**
+     * The detected layout.
+     *
+     * @return LYCORIS or PEFT
+     */
+    public Format format() {
+        return format;
+    }
+
+    /**
+     * The header's {@code __metadata__}.
+     *
+     * @return an unmodifiable map, empty when there is none
+     */
+    public Map<String, String> metadata() {
+        return reader.metadata();
+    }
+
+    /**
+     * The PEFT {@code adapter_config.json}.
+     *
+     * @return the parsed object, or null for a LyCORIS file
+     */
+    public Map<String, Object> peftConfig() {
+        return peftConfig == null ? null : Collections.unmodifiableMap(peftConfig);
+    }
+
+    /**
+     * The LoKR modules, in file order.
+     *
+     * @return the names as stored (LyCORIS: {@code lycoris_...}; PEFT: the module path)
+     */
+    public List<String> modules() {
+        return List.copyOf(modules.keySet());
+    }
+
+    /**
+     * Tensors that belong to no LoKR module (another algorithm's, or unknown); they are ignored.
+     *
+     * @return their names
+     */
+    public List<String> otherTensors() {
+        return Collections.unmodifiableList(otherTensors);
+    }
+
+    /**
+     * What one module holds.
+     *
+     * @param module a name from {@link #modules()}
+     * @return its description
+     * @throws IllegalArgumentException if there is no such module
+     */
+    public ModuleInfo moduleInfo(String module) {
+        ModuleInfo info = infos.get(module);
+        if (info == null) {
+            throw new IllegalArgumentException(
+                    "no LoKR module " + Json.quote(module) + " in " + path);
+        }
+        return info;
+    }
+
+    /**
+     * The names under which a module path ({@code blocks.0.attn.q}) may appear in this file.
+     *
+     * @param modulePath the dotted path of the layer, without {@code .weight}
+     * @return PEFT: the path itself; LyCORIS: each prefix of {@link #LYCORIS_PREFIXES} plus the
+     *     path with {@code .} replaced by {@code _}
+     */
+    public List<String> candidateNames(String modulePath) {
+        if (format == Format.PEFT) {
+            return List.of(modulePath);
+        }
+        String flat = modulePath.replace('.', '_');
+        List<String> out = new ArrayList<>();
+        for (String p : LYCORIS_PREFIXES) {
+            out.add(p + flat);
+        }
+        return out;
+    }
+
+    /**
+     * Reads one module into core parameters for a target weight.
+     *
+     * <p>{@code a, c} come from {@code w1}, {@code b = out / a}, {@code d = in / c}; every tensor
+     * is checked against those and the kernel. The result has no scalar (it is folded into {@code
+     * w1}), the file's scale, and DoRA when {@code dora_scale} is present.
+     *
+     * @param module a name from {@link #modules()}
+     * @param weightShape the target weight {@code [out, in]} or {@code [out, in, kh, kw]}, not
+     *     modified
+     * @param type FLOAT or DOUBLE
+     * @return new parameters with a {@link LokrLayout#explicit} layout
+     * @throws AdapterFormatException if a tensor does not fit the weight; the message names the
+     *     module and both shapes
+     * @throws IllegalArgumentException if there is no such module or the type is not FLOAT/DOUBLE
+     * @throws IOException if reading fails
+     */
+    public LokrParams resolve(String module, long[] weightShape, DataType type) throws IOException {
+        ModuleInfo info = moduleInfo(module);
+        Objects.requireNonNull(weightShape, "weightShape");
+        if (type != DataType.FLOAT && type != DataType.DOUBLE) {
+            throw new IllegalArgumentException("type must be FLOAT or DOUBLE, got " + type);
+        }
+        long[] ws = weightShape.clone();
+        String target = Arrays.toString(ws);
+        if (ws.length != 2 && ws.length != 4) {
+            throw bad(
+                    module, "target weight must be [out, in] or [out, in, kh, kw], got " + target);
+        }
+        Map<String, TensorInfo> ts = modules.get(module);
+        boolean conv = ws.length == 4;
+        long out = ws[0];
+        long in = ws[1];
+        long k = conv ? ws[2] * ws[3] : 1;
+
+        long a;
+        long c;
+        Map<LokrParam, INDArray> arrays = new EnumMap<>(LokrParam.class);
+        if (info.w1Mode() == FactorMode.FULL) {
+            long[] s = ts.get("lokr_w1").shape();
+            a = s[0];
+            c = s[1];
+        } else {
+            a = ts.get("lokr_w1_a").shape()[0];
+            c = ts.get("lokr_w1_b").shape()[1];
+        }
+        String w1Desc = "w1 [" + a + ", " + c + "]";
+        if (a < 1 || c < 1 || out % a != 0 || in % c != 0) {
+            throw bad(
+                    module,
+                    w1Desc
+                            + " does not divide the target weight "
+                            + target
+                            + " (out must be a multiple of "
+                            + a
+                            + " and in of "
+                            + c
+                            + ")");
+        }
+        long b = out / a;
+        long d = in / c;
+        int rank;
+        if (info.w1Mode() == FactorMode.FULL) {
+            arrays.put(LokrParam.W1, read(module, "lokr_w1", type));
+        } else {
+            arrays.put(LokrParam.W1_A, read(module, "lokr_w1_a", type));
+            arrays.put(LokrParam.W1_B, read(module, "lokr_w1_b", type));
+        }
+        String needs = " but target weight " + target + " with " + w1Desc + " needs ";
+        switch (info.w2Mode()) {
+            case FULL -> {
+                TensorInfo w2 = ts.get("lokr_w2");
+                long[] want = conv ? new long[] {b, d, ws[2], ws[3]} : new long[] {b, d};
+                long[] s = w2.shape();
+                boolean ok =
+                        Arrays.equals(s, want)
+                                || (conv && k == 1 && Arrays.equals(s, new long[] {b, d}));
+                if (!ok) {
+                    throw bad(
+                            module,
+                            "lokr_w2 is " + Arrays.toString(s) + needs + Arrays.toString(want));
+                }
+                arrays.put(LokrParam.W2, read(module, "lokr_w2", type).reshape('c', want));
+                rank = ranks(module, info);
+            }
+            case LOW_RANK -> {
+                long[] sa = ts.get("lokr_w2_a").shape();
+                long[] sb = ts.get("lokr_w2_b").shape();
+                long r = sa[1];
+                if (sa[0] != b) {
+                    throw bad(
+                            module,
+                            "lokr_w2_a is " + Arrays.toString(sa) + needs + "[" + b + ", r]");
+                }
+                boolean flat = sb.length == 2 && sb[1] == d * k;
+                boolean full4 =
+                        sb.length == 4 && conv && sb[1] == d && sb[2] == ws[2] && sb[3] == ws[3];
+                if (!flat && !full4) {
+                    throw bad(
+                            module,
+                            "lokr_w2_b is "
+                                    + Arrays.toString(sb)
+                                    + needs
+                                    + "["
+                                    + r
+                                    + ", "
+                                    + (d * k)
+                                    + "]"
+                                    + (conv
+                                            ? " or [" + r + ", " + d + ", " + ws[2] + ", " + ws[3]
+                                                    + "]"
+                                            : ""));
+                }
+                arrays.put(LokrParam.W2_A, read(module, "lokr_w2_a", type));
+                arrays.put(
+                        LokrParam.W2_B,
+                        read(module, "lokr_w2_b", type).reshape('c', new long[] {r, d * k}));
+                rank = (int) r;
+            }
+            case TUCKER -> {
+                long[] st = ts.get("lokr_t2").shape();
+                long[] sa = ts.get("lokr_w2_a").shape();
+                long[] sb = ts.get("lokr_w2_b").shape();
+                long r = st[0];
+                if (!conv) {
+                    throw bad(
+                            module,
+                            "Tucker lokr_t2 "
+                                    + Arrays.toString(st)
+                                    + " needs a conv weight, got "
+                                    + target);
+                }
+                if (st[2] != ws[2] || st[3] != ws[3]) {
+                    throw bad(
+                            module,
+                            "lokr_t2 is "
+                                    + Arrays.toString(st)
+                                    + " but the target weight "
+                                    + target
+                                    + " has kernel ["
+                                    + ws[2]
+                                    + ", "
+                                    + ws[3]
+                                    + "]");
+                }
+                if (sa[1] != b) {
+                    throw bad(
+                            module,
+                            "lokr_w2_a is "
+                                    + Arrays.toString(sa)
+                                    + needs
+                                    + "["
+                                    + r
+                                    + ", "
+                                    + b
+                                    + "]");
+                }
+                if (sb[1] != d) {
+                    throw bad(
+                            module,
+                            "lokr_w2_b is "
+                                    + Arrays.toString(sb)
+                                    + needs
+                                    + "["
+                                    + r
+                                    + ", "
+                                    + d
+                                    + "]");
+                }
+                arrays.put(LokrParam.T2, read(module, "lokr_t2", type));
+                arrays.put(LokrParam.W2_A, read(module, "lokr_w2_a", type));
+                arrays.put(LokrParam.W2_B, read(module, "lokr_w2_b", type));
+                rank = (int) r;
+            }
+            default -> throw new IllegalStateException(info.w2Mode().toString());
+        }
+        DoraAxis axis = info.doraAxis();
+        if (axis != DoraAxis.NONE) {
+            long n = axis == DoraAxis.OUTPUT ? out : in;
+            long[] s = ts.get("dora_scale").shape();
+            long numel = 1;
+            for (long v : s) {
+                numel *= v;
+            }
+            if (numel != n) {
+                throw bad(
+                        module,
+                        "dora_scale is "
+                                + Arrays.toString(s)
+                                + " but target weight "
+                                + target
+                                + " needs "
+                                + (axis == DoraAxis.OUTPUT
+                                        ? "[" + out + ", 1...] (output axis)"
+                                        : "[1, " + in + ", ...] (input axis)"));
+            }
+            arrays.put(
+                    LokrParam.MAGNITUDE,
+                    read(module, "dora_scale", type).reshape('c', new long[] {n}));
+        }
+        Map<String, Object> written = writtenOptions.get(module);
+        boolean detach = written != null && Boolean.TRUE.equals(written.get("detachNorm"));
+        try {
+            LokrLayout layout =
+                    LokrLayout.explicit(
+                            ws,
+                            (int) a,
+                            (int) b,
+                            (int) c,
+                            (int) d,
+                            Math.max(1, rank),
+                            info.w1Mode(),
+                            info.w2Mode(),
+                            info.scale(),
+                            false,
+                            axis,
+                            detach);
+            return LokrParams.of(layout, arrays);
+        } catch (IllegalArgumentException e) {
+            throw bad(module, "does not fit target weight " + target + ": " + e.getMessage());
+        }
+    }
+
+    /**
+     * The rank for a layout whose w2 is full: w1's rank, else the writer's record, else PEFT's r,
+     * else 1.
+     */
+    private int ranks(String module, ModuleInfo info) {
+        if (info.w1Mode() == FactorMode.LOW_RANK) {
+            return (int) modules.get(module).get("lokr_w1_b").shape()[0];
+        }
+        Map<String, Object> written = writtenOptions.get(module);
+        if (written != null && written.get("rank") instanceof Number n && n.intValue() > 0) {
+            return n.intValue();
+        }
+        return Math.max(1, info.rank());
+    }
+
+    private INDArray read(String module, String suffix, DataType type) throws IOException {
+        return reader.read(fileKey(module, suffix), type);
+    }
+
+    /**
+     * Unmaps the file.
+     *
+     * @throws IOException if closing fails
+     */
+    @Override
+    public void close() throws IOException {
+        reader.close();
+    }
+
+    @Override
+    public String toString() {
+        return "AdapterFile[" + path + ", " + format + ", " + modules.size() + " modules]";
+    }
 }

@@ -1,47 +1,47 @@
 package dev.lokr.io;
 
 /**
- * Thrown by {@link Json} when text is not valid JSON (or exceeds a limit), or when a Java value cannot
- * be written as JSON.
+ * Thrown by {@link Json} when text is not valid JSON (or exceeds a limit), or when a Java value
+ * cannot be written as JSON.
  *
  * <p>For parse errors the message names the position (line, column and character offset) and the
  * problem, for example {@code "line 1, column 7 (offset 6): trailing comma before '}'"}; {@link
  * #offset()} gives the character offset, or {@code -1} for errors that do not come from parsing.
  */
 public final class JsonException extends RuntimeException {
-  private static final long serialVersionUID = 1L;
+    private static final long serialVersionUID = 1L;
 
-  /** The character offset of the problem, or -1. */
-  private final long offset;
+    /** The character offset of the problem, or -1. */
+    private final long offset;
 
-  /**
-   * Creates an exception that is not tied to a position in a text (used by the writer).
-   *
-   * @param message the problem
-   */
-  public JsonException(String message) {
-    super(message);
-    this.offset = -1;
-  }
+    /**
+     * Creates an exception that is not tied to a position in a text (used by the writer).
+     *
+     * @param message the problem
+     */
+    public JsonException(String message) {
+        super(message);
+        this.offset = -1;
+    }
 
-  /**
-   * Creates an exception for a problem at a character offset of the parsed text.
-   *
-   * @param message the full message, already naming the position
-   * @param offset the character offset (0-based) in the parsed text
-   */
-  public JsonException(String message, long offset) {
-    super(message);
-    this.offset = offset;
-  }
+    /**
+     * Creates an exception for a problem at a character offset of the parsed text.
+     *
+     * @param message the full message, already naming the position
+     * @param offset the character offset (0-based) in the parsed text
+     */
+    public JsonException(String message, long offset) {
+        super(message);
+        this.offset = offset;
+    }
 
-  /**
-   * The character offset (0-based, counted in UTF-16 chars of the parsed string) where the problem was
-   * found, or {@code -1} when the exception does not come from parsing.
-   *
-   * @return the offset or -1
-   */
-  public long offset() {
-    return offset;
-  }
+    /**
+     * The character offset (0-based, counted in UTF-16 chars of the parsed string) where the
+     * problem was found, or {@code -1} when the exception does not come from parsing.
+     *
+     * @return the offset or -1
+     */
+    public long offset() {
+        return offset;
+    }
 }

@@ -20,21 +20,23 @@ import org.nd4j.linalg.factory.Nd4j;
  * Saves LoKR modules as a LyCORIS adapter file that LyCORIS (and {@link AdapterFile}) load with the
  * same effective weights.
  *
- * <p>Per module path {@code p} the module name is {@code lycoris_} + {@code p} with {@code .} replaced
- * by {@code _}, and the tensors are (shapes as {@link AdapterFile} documents):
+ * <p>Per module path {@code p} the module name is {@code lycoris_} + {@code p} with {@code .}
+ * replaced by {@code _}, and the tensors are (shapes as {@link AdapterFile} documents):
  *
  * <ul>
- *   <li>{@code lokr_w1} or {@code lokr_w1_a} + {@code lokr_w1_b}; the scalar gain {@code g} (when the
- *       layout has one) is multiplied into {@code lokr_w1} or {@code lokr_w1_a}, since LyCORIS files
- *       do not store it;
+ *   <li>{@code lokr_w1} or {@code lokr_w1_a} + {@code lokr_w1_b}; the scalar gain {@code g} (when
+ *       the layout has one) is multiplied into {@code lokr_w1} or {@code lokr_w1_a}, since LyCORIS
+ *       files do not store it;
  *   <li>{@code lokr_w2} ({@code [b, d(, kh, kw)]}) or {@code lokr_w2_a} + {@code lokr_w2_b} (conv
- *       low-rank: {@code [r, d*kh*kw]}, as LyCORIS's modules store it) + {@code lokr_t2} for Tucker;
- *   <li>{@code alpha} (0-d) {@code = s * r}, so that a reader's {@code alpha / r} is the layout's scale
- *       {@code s} (this also covers rsLora and any other way {@code s} was chosen). When both factors
- *       are full a reader takes {@code s = 1}; the writer then multiplies {@code s} into {@code lokr_w1}
- *       instead, as it does when {@code s * r} would be 0 (which readers take as "alpha unset");
- *   <li>{@code dora_scale}: the magnitude as {@code [out, 1]} / {@code [out, 1, 1, 1]} (output axis)
- *       or {@code [1, in]} / {@code [1, in, 1, 1]} (input axis).
+ *       low-rank: {@code [r, d*kh*kw]}, as LyCORIS's modules store it) + {@code lokr_t2} for
+ *       Tucker;
+ *   <li>{@code alpha} (0-d) {@code = s * r}, so that a reader's {@code alpha / r} is the layout's
+ *       scale {@code s} (this also covers rsLora and any other way {@code s} was chosen). When both
+ *       factors are full a reader takes {@code s = 1}; the writer then multiplies {@code s} into
+ *       {@code lokr_w1} instead, as it does when {@code s * r} would be 0 (which readers take as
+ *       "alpha unset");
+ *   <li>{@code dora_scale}: the magnitude as {@code [out, 1]} / {@code [out, 1, 1, 1]} (output
+ *       axis) or {@code [1, in]} / {@code [1, in, 1, 1]} (input axis).
  * </ul>
  *
  * <p>The metadata gets {@code lokr.format = lycoris} and {@link AdapterFile#META_MODULES}: a JSON
@@ -43,140 +45,154 @@ import org.nd4j.linalg.factory.Nd4j;
  */
 public final class LycorisWriter {
 
-  /** The prefix of every module name this writer produces. */
-  public static final String PREFIX = "lycoris_";
+    /** The prefix of every module name this writer produces. */
+    public static final String PREFIX = "lycoris_";
 
-  private LycorisWriter() {}
+    private LycorisWriter() {}
 
-  /**
-   * Saves modules in the factors' own precision (F32 for FLOAT parameters, F64 for DOUBLE).
-   *
-   * @param target the file to create or replace (atomically)
-   * @param modules module path ({@code blocks.0.attn.q}) to its parameters, not modified
-   * @param metadata extra {@code __metadata__} entries, or null
-   * @throws IOException if writing fails
-   * @throws IllegalArgumentException if two paths map to one module name, or the parameters of one
-   *     module mix data types
-   */
-  public static void save(Path target, Map<String, LokrParams> modules, Map<String, String> metadata)
-      throws IOException {
-    save(target, modules, metadata, null);
-  }
+    /**
+     * Saves modules in the factors' own precision (F32 for FLOAT parameters, F64 for DOUBLE).
+     *
+     * @param target the file to create or replace (atomically)
+     * @param modules module path ({@code blocks.0.attn.q}) to its parameters, not modified
+     * @param metadata extra {@code __metadata__} entries, or null
+     * @throws IOException if writing fails
+     * @throws IllegalArgumentException if two paths map to one module name, or the parameters of
+     *     one module mix data types
+     */
+    public static void save(
+            Path target, Map<String, LokrParams> modules, Map<String, String> metadata)
+            throws IOException {
+        save(target, modules, metadata, null);
+    }
 
-  /**
-   * Saves modules with an explicit file dtype.
-   *
-   * @param target the file to create or replace (atomically)
-   * @param modules module path to its parameters, not modified
-   * @param metadata extra {@code __metadata__} entries, or null
-   * @param dtype the dtype of every factor tensor (F32, F16, BF16, F64), or null to follow each
-   *     module's data type; {@code alpha} is F64 when the dtype is F64, else F32
-   * @throws IOException if writing fails
-   * @throws IllegalArgumentException if two paths map to one module name
-   */
-  public static void save(Path target, Map<String, LokrParams> modules, Map<String, String> metadata, DType dtype)
-      throws IOException {
-    Objects.requireNonNull(target, "target");
-    Objects.requireNonNull(modules, "modules");
-    List<SafetensorsWriter.Tensor> tensors = new ArrayList<>();
-    Map<String, Object> options = new LinkedHashMap<>();
-    Map<String, String> seen = new LinkedHashMap<>();
-    for (Map.Entry<String, LokrParams> e : modules.entrySet()) {
-      String path = e.getKey();
-      LokrParams params = Objects.requireNonNull(e.getValue(), "params of " + path);
-      if (path == null || path.isEmpty()) {
-        throw new IllegalArgumentException("module path must be non-empty, got " + Json.quote(path));
-      }
-      String name = moduleName(path);
-      String previous = seen.put(name, path);
-      if (previous != null) {
-        throw new IllegalArgumentException("module paths " + Json.quote(previous) + " and " + Json.quote(path)
-            + " both map to module name " + Json.quote(name));
-      }
-      DType dt = dtype != null ? dtype : DType.fromNd4j(params.dataType());
-      options.put(name, addModule(tensors, name, params, dt));
+    /**
+     * Saves modules with an explicit file dtype.
+     *
+     * @param target the file to create or replace (atomically)
+     * @param modules module path to its parameters, not modified
+     * @param metadata extra {@code __metadata__} entries, or null
+     * @param dtype the dtype of every factor tensor (F32, F16, BF16, F64), or null to follow each
+     *     module's data type; {@code alpha} is F64 when the dtype is F64, else F32
+     * @throws IOException if writing fails
+     * @throws IllegalArgumentException if two paths map to one module name
+     */
+    public static void save(
+            Path target, Map<String, LokrParams> modules, Map<String, String> metadata, DType dtype)
+            throws IOException {
+        Objects.requireNonNull(target, "target");
+        Objects.requireNonNull(modules, "modules");
+        List<SafetensorsWriter.Tensor> tensors = new ArrayList<>();
+        Map<String, Object> options = new LinkedHashMap<>();
+        Map<String, String> seen = new LinkedHashMap<>();
+        for (Map.Entry<String, LokrParams> e : modules.entrySet()) {
+            String path = e.getKey();
+            LokrParams params = Objects.requireNonNull(e.getValue(), "params of " + path);
+            if (path == null || path.isEmpty()) {
+                throw new IllegalArgumentException(
+                        "module path must be non-empty, got " + Json.quote(path));
+            }
+            String name = moduleName(path);
+            String previous = seen.put(name, path);
+            if (previous != null) {
+                throw new IllegalArgumentException(
+                        "module paths "
+                                + Json.quote(previous)
+                                + " and "
+                                + Json.quote(path)
+                                + " both map to module name "
+                                + Json.quote(name));
+            }
+            DType dt = dtype != null ? dtype : DType.fromNd4j(params.dataType());
+            options.put(name, addModule(tensors, name, params, dt));
+        }
+        Map<String, String> meta = new LinkedHashMap<>();
+        if (metadata != null) {
+            meta.putAll(metadata);
+        }
+        meta.put("lokr.format", "lycoris");
+        meta.put(AdapterFile.META_MODULES, Json.write(options));
+        SafetensorsWriter.write(target, meta, tensors);
     }
-    Map<String, String> meta = new LinkedHashMap<>();
-    if (metadata != null) {
-      meta.putAll(metadata);
-    }
-    meta.put("lokr.format", "lycoris");
-    meta.put(AdapterFile.META_MODULES, Json.write(options));
-    SafetensorsWriter.write(target, meta, tensors);
-  }
 
-  /**
-   * The LyCORIS module name of a module path.
-   *
-   * @param modulePath the dotted path ({@code blocks.0.attn.q})
-   * @return {@code lycoris_blocks_0_attn_q}
-   */
-  public static String moduleName(String modulePath) {
-    return PREFIX + modulePath.replace('.', '_');
-  }
+    /**
+     * The LyCORIS module name of a module path.
+     *
+     * @param modulePath the dotted path ({@code blocks.0.attn.q})
+     * @return {@code lycoris_blocks_0_attn_q}
+     */
+    public static String moduleName(String modulePath) {
+        return PREFIX + modulePath.replace('.', '_');
+    }
 
-  private static Map<String, Object> addModule(List<SafetensorsWriter.Tensor> out, String name, LokrParams params,
-      DType dt) {
-    LokrLayout layout = params.layout();
-    DataType work = DataType.DOUBLE;
-    double g = layout.scalar() ? params.get(LokrParam.SCALAR).getDouble(0) : 1.0;
-    boolean bothFull = layout.w1Mode() == FactorMode.FULL && layout.w2Mode() == FactorMode.FULL;
-    int r = layout.rank();
-    double s = layout.scale();
-    double alpha = s * r;
-    double fold = g;
-    if (bothFull || alpha == 0) {
-      // A reader would take s = 1 (both full) or alpha = r (alpha 0): put s into w1 instead.
-      fold *= s;
-      alpha = r;
+    private static Map<String, Object> addModule(
+            List<SafetensorsWriter.Tensor> out, String name, LokrParams params, DType dt) {
+        LokrLayout layout = params.layout();
+        DataType work = DataType.DOUBLE;
+        double g = layout.scalar() ? params.get(LokrParam.SCALAR).getDouble(0) : 1.0;
+        boolean bothFull = layout.w1Mode() == FactorMode.FULL && layout.w2Mode() == FactorMode.FULL;
+        int r = layout.rank();
+        double s = layout.scale();
+        double alpha = s * r;
+        double fold = g;
+        if (bothFull || alpha == 0) {
+            // A reader would take s = 1 (both full) or alpha = r (alpha 0): put s into w1 instead.
+            fold *= s;
+            alpha = r;
+        }
+        DType alphaType = dt == DType.F64 ? DType.F64 : DType.F32;
+        if (layout.w1Mode() == FactorMode.FULL) {
+            out.add(tensor(name + ".lokr_w1", params.get(LokrParam.W1).castTo(work).mul(fold), dt));
+        } else {
+            out.add(
+                    tensor(
+                            name + ".lokr_w1_a",
+                            params.get(LokrParam.W1_A).castTo(work).mul(fold),
+                            dt));
+            out.add(tensor(name + ".lokr_w1_b", params.get(LokrParam.W1_B), dt));
+        }
+        switch (layout.w2Mode()) {
+            case FULL -> out.add(tensor(name + ".lokr_w2", params.get(LokrParam.W2), dt));
+            case LOW_RANK -> {
+                out.add(tensor(name + ".lokr_w2_a", params.get(LokrParam.W2_A), dt));
+                out.add(tensor(name + ".lokr_w2_b", params.get(LokrParam.W2_B), dt));
+            }
+            case TUCKER -> {
+                out.add(tensor(name + ".lokr_t2", params.get(LokrParam.T2), dt));
+                out.add(tensor(name + ".lokr_w2_a", params.get(LokrParam.W2_A), dt));
+                out.add(tensor(name + ".lokr_w2_b", params.get(LokrParam.W2_B), dt));
+            }
+            default -> throw new IllegalStateException(layout.w2Mode().toString());
+        }
+        out.add(SafetensorsWriter.Tensor.of(name + ".alpha", Nd4j.scalar(alpha), alphaType));
+        if (layout.dora()) {
+            INDArray m = params.get(LokrParam.MAGNITUDE);
+            long n = m.length();
+            long[] shape;
+            if (layout.doraAxis() == DoraAxis.OUTPUT) {
+                shape = layout.isConv() ? new long[] {n, 1, 1, 1} : new long[] {n, 1};
+            } else {
+                shape = layout.isConv() ? new long[] {1, n, 1, 1} : new long[] {1, n};
+            }
+            out.add(
+                    new SafetensorsWriter.Tensor(
+                            name + ".dora_scale", dt, shape, m.dup('c'), null));
+        }
+        Map<String, Object> opts = new LinkedHashMap<>();
+        opts.put("rank", r);
+        opts.put("scale", s);
+        opts.put("alpha", alpha);
+        opts.put("w1", layout.w1Mode().name());
+        opts.put("w2", layout.w2Mode().name());
+        opts.put("scalar", layout.scalar());
+        opts.put("scalarFolded", g);
+        opts.put("dora", layout.doraAxis().name());
+        opts.put("detachNorm", layout.detachNorm());
+        opts.put("weightShape", layout.weightShape());
+        return opts;
     }
-    DType alphaType = dt == DType.F64 ? DType.F64 : DType.F32;
-    if (layout.w1Mode() == FactorMode.FULL) {
-      out.add(tensor(name + ".lokr_w1", params.get(LokrParam.W1).castTo(work).mul(fold), dt));
-    } else {
-      out.add(tensor(name + ".lokr_w1_a", params.get(LokrParam.W1_A).castTo(work).mul(fold), dt));
-      out.add(tensor(name + ".lokr_w1_b", params.get(LokrParam.W1_B), dt));
-    }
-    switch (layout.w2Mode()) {
-      case FULL -> out.add(tensor(name + ".lokr_w2", params.get(LokrParam.W2), dt));
-      case LOW_RANK -> {
-        out.add(tensor(name + ".lokr_w2_a", params.get(LokrParam.W2_A), dt));
-        out.add(tensor(name + ".lokr_w2_b", params.get(LokrParam.W2_B), dt));
-      }
-      case TUCKER -> {
-        out.add(tensor(name + ".lokr_t2", params.get(LokrParam.T2), dt));
-        out.add(tensor(name + ".lokr_w2_a", params.get(LokrParam.W2_A), dt));
-        out.add(tensor(name + ".lokr_w2_b", params.get(LokrParam.W2_B), dt));
-      }
-      default -> throw new IllegalStateException(layout.w2Mode().toString());
-    }
-    out.add(SafetensorsWriter.Tensor.of(name + ".alpha", Nd4j.scalar(alpha), alphaType));
-    if (layout.dora()) {
-      INDArray m = params.get(LokrParam.MAGNITUDE);
-      long n = m.length();
-      long[] shape;
-      if (layout.doraAxis() == DoraAxis.OUTPUT) {
-        shape = layout.isConv() ? new long[] {n, 1, 1, 1} : new long[] {n, 1};
-      } else {
-        shape = layout.isConv() ? new long[] {1, n, 1, 1} : new long[] {1, n};
-      }
-      out.add(new SafetensorsWriter.Tensor(name + ".dora_scale", dt, shape, m.dup('c'), null));
-    }
-    Map<String, Object> opts = new LinkedHashMap<>();
-    opts.put("rank", r);
-    opts.put("scale", s);
-    opts.put("alpha", alpha);
-    opts.put("w1", layout.w1Mode().name());
-    opts.put("w2", layout.w2Mode().name());
-    opts.put("scalar", layout.scalar());
-    opts.put("scalarFolded", g);
-    opts.put("dora", layout.doraAxis().name());
-    opts.put("detachNorm", layout.detachNorm());
-    opts.put("weightShape", layout.weightShape());
-    return opts;
-  }
 
-  private static SafetensorsWriter.Tensor tensor(String name, INDArray values, DType dt) {
-    return SafetensorsWriter.Tensor.of(name, values.dup('c'), dt);
-  }
+    private static SafetensorsWriter.Tensor tensor(String name, INDArray values, DType dt) {
+        return SafetensorsWriter.Tensor.of(name, values.dup('c'), dt);
+    }
 }

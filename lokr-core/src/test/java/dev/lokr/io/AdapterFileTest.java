@@ -25,194 +25,319 @@ import org.nd4j.linalg.factory.Nd4j;
 /** Layout detection, module descriptions, PEFT patterns and every kind of bad adapter. */
 class AdapterFileTest {
 
-  static Path parity(String name, String file) {
-    return IoTestSupport.parityRoot().resolve(name).resolve(file);
-  }
-
-  @Test
-  void describesTheParityAdapters() throws Exception {
-    try (AdapterFile f = AdapterFile.read(parity("linear_plain", "adapter.safetensors"))) {
-      assertEquals(AdapterFile.Format.LYCORIS, f.format());
-      AdapterFile.ModuleInfo i = f.moduleInfo("lycoris_blocks_0_attn_q");
-      assertEquals(FactorMode.FULL, i.w1Mode());
-      assertEquals(FactorMode.LOW_RANK, i.w2Mode());
-      assertEquals(4, i.rank());
-      assertEquals(2.0, i.alpha());
-      assertEquals(0.5, i.scale());
-      assertEquals(8 * 8 + 12 * 4 + 4 * 8, i.numParams());
-      assertEquals(DType.F32, i.dtype());
+    static Path parity(String name, String file) {
+        return IoTestSupport.parityRoot().resolve(name).resolve(file);
     }
-    try (AdapterFile f = AdapterFile.read(parity("conv_tucker", "adapter.safetensors"))) {
-      AdapterFile.ModuleInfo i = f.moduleInfo("lycoris_down_conv1");
-      assertTrue(i.tucker());
-      LokrParams p = f.resolve("lycoris_down_conv1", new long[] {256, 128, 3, 3}, DataType.DOUBLE);
-      assertEquals(16, p.layout().a());
-      assertEquals(16, p.layout().b());
-      assertEquals(8, p.layout().c());
-      assertEquals(16, p.layout().d());
+
+    @Test
+    void describesTheParityAdapters() throws Exception {
+        try (AdapterFile f = AdapterFile.read(parity("linear_plain", "adapter.safetensors"))) {
+            assertEquals(AdapterFile.Format.LYCORIS, f.format());
+            AdapterFile.ModuleInfo i = f.moduleInfo("lycoris_blocks_0_attn_q");
+            assertEquals(FactorMode.FULL, i.w1Mode());
+            assertEquals(FactorMode.LOW_RANK, i.w2Mode());
+            assertEquals(4, i.rank());
+            assertEquals(2.0, i.alpha());
+            assertEquals(0.5, i.scale());
+            assertEquals(8 * 8 + 12 * 4 + 4 * 8, i.numParams());
+            assertEquals(DType.F32, i.dtype());
+        }
+        try (AdapterFile f = AdapterFile.read(parity("conv_tucker", "adapter.safetensors"))) {
+            AdapterFile.ModuleInfo i = f.moduleInfo("lycoris_down_conv1");
+            assertTrue(i.tucker());
+            LokrParams p =
+                    f.resolve("lycoris_down_conv1", new long[] {256, 128, 3, 3}, DataType.DOUBLE);
+            assertEquals(16, p.layout().a());
+            assertEquals(16, p.layout().b());
+            assertEquals(8, p.layout().c());
+            assertEquals(16, p.layout().d());
+        }
+        try (AdapterFile f = AdapterFile.read(parity("linear_dora", "adapter.safetensors"))) {
+            assertEquals(DoraAxis.OUTPUT, f.moduleInfo("lycoris_proj").doraAxis());
+        }
+        try (AdapterFile f =
+                AdapterFile.read(parity("linear_decompose_both", "adapter.safetensors"))) {
+            assertTrue(f.moduleInfo("lycoris_mlp_fc1").decomposeBoth());
+        }
+        try (AdapterFile f =
+                AdapterFile.read(parity("peft_decompose_both", "adapter_model.safetensors"))) {
+            assertEquals(AdapterFile.Format.PEFT, f.format());
+            assertEquals(List.of("transformer.h.0.attn.c_proj"), f.modules());
+            AdapterFile.ModuleInfo i = f.moduleInfo("transformer.h.0.attn.c_proj");
+            assertEquals(2, i.rank());
+            assertEquals(1.5, i.scale());
+        }
     }
-    try (AdapterFile f = AdapterFile.read(parity("linear_dora", "adapter.safetensors"))) {
-      assertEquals(DoraAxis.OUTPUT, f.moduleInfo("lycoris_proj").doraAxis());
+
+    /** A PEFT adapter with both factors full (PEFT still scales by alpha / r) plus a config. */
+    static Path peft(Path dir, String config) throws Exception {
+        List<SafetensorsWriter.Tensor> t = new ArrayList<>();
+        for (String m : List.of("model.layers.0.q_proj", "model.layers.0.k_proj")) {
+            t.add(
+                    SafetensorsWriter.Tensor.of(
+                            "base_model.model." + m + ".lokr_w1",
+                            Nd4j.ones(DataType.FLOAT, 2, 2),
+                            DType.F32));
+            t.add(
+                    SafetensorsWriter.Tensor.of(
+                            "base_model.model." + m + ".lokr_w2",
+                            Nd4j.ones(DataType.FLOAT, 3, 3),
+                            DType.F32));
+        }
+        Path file = dir.resolve("adapter_model.safetensors");
+        SafetensorsWriter.write(file, null, t);
+        Files.writeString(dir.resolve("adapter_config.json"), config);
+        return file;
     }
-    try (AdapterFile f = AdapterFile.read(parity("linear_decompose_both", "adapter.safetensors"))) {
-      assertTrue(f.moduleInfo("lycoris_mlp_fc1").decomposeBoth());
+
+    @Test
+    void peftPatternsMatchModuleSuffixes(@TempDir Path tmp) throws Exception {
+        Path file =
+                peft(
+                        tmp,
+                        "{\"peft_type\":\"LOKR\",\"r\":4,\"alpha\":2,"
+                                + "\"rank_pattern\":{\"q_proj\":8},\"alpha_pattern\":{\"layers\\\\.0\\\\.k_proj\":6}}");
+        try (AdapterFile f = AdapterFile.read(file)) {
+            assertEquals(
+                    2.0 / 8,
+                    f.moduleInfo("model.layers.0.q_proj").scale(),
+                    "rank_pattern q_proj applies");
+            assertEquals(
+                    6.0 / 4,
+                    f.moduleInfo("model.layers.0.k_proj").scale(),
+                    "alpha_pattern k_proj applies");
+            LokrParams p = f.resolve("model.layers.0.q_proj", new long[] {6, 6}, DataType.FLOAT);
+            assertEquals(0.25, p.layout().scale(), "PEFT scales even when both factors are full");
+        }
     }
-    try (AdapterFile f = AdapterFile.read(parity("peft_decompose_both", "adapter_model.safetensors"))) {
-      assertEquals(AdapterFile.Format.PEFT, f.format());
-      assertEquals(List.of("transformer.h.0.attn.c_proj"), f.modules());
-      AdapterFile.ModuleInfo i = f.moduleInfo("transformer.h.0.attn.c_proj");
-      assertEquals(2, i.rank());
-      assertEquals(1.5, i.scale());
+
+    @Test
+    void peftWithoutConfigIsRefused(@TempDir Path tmp) throws Exception {
+        Path file = peft(tmp, "{}");
+        Files.delete(tmp.resolve("adapter_config.json"));
+        AdapterFormatException e =
+                assertThrows(AdapterFormatException.class, () -> AdapterFile.read(file));
+        assertTrue(e.getMessage().contains("adapter_config.json"), e.getMessage());
     }
-  }
 
-  /** A PEFT adapter with both factors full (PEFT still scales by alpha / r) plus a config. */
-  static Path peft(Path dir, String config) throws Exception {
-    List<SafetensorsWriter.Tensor> t = new ArrayList<>();
-    for (String m : List.of("model.layers.0.q_proj", "model.layers.0.k_proj")) {
-      t.add(SafetensorsWriter.Tensor.of("base_model.model." + m + ".lokr_w1", Nd4j.ones(DataType.FLOAT, 2, 2), DType.F32));
-      t.add(SafetensorsWriter.Tensor.of("base_model.model." + m + ".lokr_w2", Nd4j.ones(DataType.FLOAT, 3, 3), DType.F32));
+    // ---- bad adapters ----
+
+    /** Writes a LyCORIS adapter with module "lycoris_proj" made of the given suffix -> shape. */
+    static Path lycoris(Path dir, Map<String, long[]> pieces) throws Exception {
+        List<SafetensorsWriter.Tensor> t = new ArrayList<>();
+        pieces.forEach(
+                (k, s) ->
+                        t.add(
+                                SafetensorsWriter.Tensor.of(
+                                        "lycoris_proj." + k,
+                                        Nd4j.ones(DataType.FLOAT, s),
+                                        DType.F32)));
+        Path file = dir.resolve("adapter.safetensors");
+        SafetensorsWriter.write(file, null, t);
+        return file;
     }
-    Path file = dir.resolve("adapter_model.safetensors");
-    SafetensorsWriter.write(file, null, t);
-    Files.writeString(dir.resolve("adapter_config.json"), config);
-    return file;
-  }
 
-  @Test
-  void peftPatternsMatchModuleSuffixes(@TempDir Path tmp) throws Exception {
-    Path file = peft(tmp, "{\"peft_type\":\"LOKR\",\"r\":4,\"alpha\":2,"
-        + "\"rank_pattern\":{\"q_proj\":8},\"alpha_pattern\":{\"layers\\\\.0\\\\.k_proj\":6}}");
-    try (AdapterFile f = AdapterFile.read(file)) {
-      assertEquals(2.0 / 8, f.moduleInfo("model.layers.0.q_proj").scale(), "rank_pattern q_proj applies");
-      assertEquals(6.0 / 4, f.moduleInfo("model.layers.0.k_proj").scale(), "alpha_pattern k_proj applies");
-      LokrParams p = f.resolve("model.layers.0.q_proj", new long[] {6, 6}, DataType.FLOAT);
-      assertEquals(0.25, p.layout().scale(), "PEFT scales even when both factors are full");
+    static Map<String, long[]> pieces(Object... kv) {
+        Map<String, long[]> m = new LinkedHashMap<>();
+        for (int i = 0; i < kv.length; i += 2) {
+            m.put((String) kv[i], (long[]) kv[i + 1]);
+        }
+        return m;
     }
-  }
 
-  @Test
-  void peftWithoutConfigIsRefused(@TempDir Path tmp) throws Exception {
-    Path file = peft(tmp, "{}");
-    Files.delete(tmp.resolve("adapter_config.json"));
-    AdapterFormatException e = assertThrows(AdapterFormatException.class, () -> AdapterFile.read(file));
-    assertTrue(e.getMessage().contains("adapter_config.json"), e.getMessage());
-  }
-
-  // ---- bad adapters ----
-
-  /** Writes a LyCORIS adapter with module "lycoris_proj" made of the given suffix -> shape. */
-  static Path lycoris(Path dir, Map<String, long[]> pieces) throws Exception {
-    List<SafetensorsWriter.Tensor> t = new ArrayList<>();
-    pieces.forEach((k, s) -> t.add(SafetensorsWriter.Tensor.of("lycoris_proj." + k,
-        Nd4j.ones(DataType.FLOAT, s), DType.F32)));
-    Path file = dir.resolve("adapter.safetensors");
-    SafetensorsWriter.write(file, null, t);
-    return file;
-  }
-
-  static Map<String, long[]> pieces(Object... kv) {
-    Map<String, long[]> m = new LinkedHashMap<>();
-    for (int i = 0; i < kv.length; i += 2) {
-      m.put((String) kv[i], (long[]) kv[i + 1]);
+    static long[] s(long... v) {
+        return v;
     }
-    return m;
-  }
 
-  static long[] s(long... v) {
-    return v;
-  }
-
-  static Stream<Arguments> badAtRead() {
-    return Stream.of(
-        Arguments.of("w1_a without w1_b", pieces("lokr_w1_a", s(6, 2), "lokr_w2", s(8, 12)), "no lokr_w1_b"),
-        Arguments.of("w2_b without w2_a", pieces("lokr_w1", s(6, 8), "lokr_w2_b", s(2, 12)), "no lokr_w2_a"),
-        Arguments.of("no w2", pieces("lokr_w1", s(6, 8)), "no lokr_w2"),
-        Arguments.of("w1 and w1_a", pieces("lokr_w1", s(6, 8), "lokr_w1_a", s(6, 2), "lokr_w1_b", s(2, 8),
-            "lokr_w2", s(8, 12)), "both lokr_w1 and"),
-        Arguments.of("inner dims", pieces("lokr_w1", s(6, 8), "lokr_w2_a", s(8, 3), "lokr_w2_b", s(2, 12)),
-            "[8, 3]"),
-        Arguments.of("ranks differ", pieces("lokr_w1_a", s(6, 2), "lokr_w1_b", s(2, 8), "lokr_w2_a", s(8, 3),
-            "lokr_w2_b", s(3, 12)), "rank 2"),
-        Arguments.of("t2 without w2 pair", pieces("lokr_w1", s(6, 8), "lokr_w2", s(8, 12), "lokr_t2", s(2, 2, 3, 3)),
-            "lokr_t2"),
-        Arguments.of("bad dora", pieces("lokr_w1", s(6, 8), "lokr_w2", s(8, 12), "dora_scale", s(4, 12)),
-            "dora_scale"));
-  }
-
-  @ParameterizedTest(name = "{0}")
-  @MethodSource("badAtRead")
-  void missingOrInconsistentPiecesNameTheModule(String label, Map<String, long[]> pieces, String mention,
-      @TempDir Path tmp) throws Exception {
-    Path file = lycoris(tmp, pieces);
-    AdapterFormatException e = assertThrows(AdapterFormatException.class, () -> AdapterFile.read(file), label);
-    assertEquals("lycoris_proj", e.module(), label);
-    assertTrue(e.getMessage().contains("lycoris_proj") && e.getMessage().contains(mention),
-        label + ": " + e.getMessage());
-  }
-
-  static Stream<Arguments> badForWeight() {
-    return Stream.of(
-        Arguments.of("w1 does not divide", pieces("lokr_w1", s(7, 8), "lokr_w2", s(8, 12)), s(48, 96), "[7, 8]"),
-        Arguments.of("w2 too small", pieces("lokr_w1", s(6, 8), "lokr_w2", s(8, 11)), s(48, 96), "[8, 11]"),
-        Arguments.of("w2_a wrong", pieces("lokr_w1", s(6, 8), "lokr_w2_a", s(7, 2), "lokr_w2_b", s(2, 12)),
-            s(48, 96), "[7, 2]"),
-        Arguments.of("w2_b wrong", pieces("lokr_w1", s(6, 8), "lokr_w2_a", s(8, 2), "lokr_w2_b", s(2, 13)),
-            s(48, 96), "[2, 13]"),
-        Arguments.of("conv kernel", pieces("lokr_w1", s(6, 8), "lokr_w2_a", s(8, 2), "lokr_w2_b", s(2, 12)),
-            s(48, 96, 3, 3), "[2, 12]"),
-        Arguments.of("tucker on dense", pieces("lokr_w1", s(6, 8), "lokr_t2", s(2, 2, 3, 3), "lokr_w2_a", s(2, 8),
-            "lokr_w2_b", s(2, 12)), s(48, 96), "conv"),
-        Arguments.of("dora length", pieces("lokr_w1", s(6, 8), "lokr_w2", s(8, 12), "dora_scale", s(40, 1)),
-            s(48, 96), "[40, 1]"));
-  }
-
-  @ParameterizedTest(name = "{0}")
-  @MethodSource("badForWeight")
-  void shapesThatDoNotFitNameModuleAndBothShapes(String label, Map<String, long[]> pieces, long[] weight,
-      String mention, @TempDir Path tmp) throws Exception {
-    Path file = lycoris(tmp, pieces);
-    try (AdapterFile f = AdapterFile.read(file)) {
-      AdapterFormatException e = assertThrows(AdapterFormatException.class,
-          () -> f.resolve("lycoris_proj", weight, DataType.FLOAT), label);
-      assertEquals("lycoris_proj", e.module(), label);
-      String msg = e.getMessage();
-      assertTrue(msg.contains(mention) && msg.contains(java.util.Arrays.toString(weight)), label + ": " + msg);
+    static Stream<Arguments> badAtRead() {
+        return Stream.of(
+                Arguments.of(
+                        "w1_a without w1_b",
+                        pieces("lokr_w1_a", s(6, 2), "lokr_w2", s(8, 12)),
+                        "no lokr_w1_b"),
+                Arguments.of(
+                        "w2_b without w2_a",
+                        pieces("lokr_w1", s(6, 8), "lokr_w2_b", s(2, 12)),
+                        "no lokr_w2_a"),
+                Arguments.of("no w2", pieces("lokr_w1", s(6, 8)), "no lokr_w2"),
+                Arguments.of(
+                        "w1 and w1_a",
+                        pieces(
+                                "lokr_w1",
+                                s(6, 8),
+                                "lokr_w1_a",
+                                s(6, 2),
+                                "lokr_w1_b",
+                                s(2, 8),
+                                "lokr_w2",
+                                s(8, 12)),
+                        "both lokr_w1 and"),
+                Arguments.of(
+                        "inner dims",
+                        pieces("lokr_w1", s(6, 8), "lokr_w2_a", s(8, 3), "lokr_w2_b", s(2, 12)),
+                        "[8, 3]"),
+                Arguments.of(
+                        "ranks differ",
+                        pieces(
+                                "lokr_w1_a",
+                                s(6, 2),
+                                "lokr_w1_b",
+                                s(2, 8),
+                                "lokr_w2_a",
+                                s(8, 3),
+                                "lokr_w2_b",
+                                s(3, 12)),
+                        "rank 2"),
+                Arguments.of(
+                        "t2 without w2 pair",
+                        pieces("lokr_w1", s(6, 8), "lokr_w2", s(8, 12), "lokr_t2", s(2, 2, 3, 3)),
+                        "lokr_t2"),
+                Arguments.of(
+                        "bad dora",
+                        pieces("lokr_w1", s(6, 8), "lokr_w2", s(8, 12), "dora_scale", s(4, 12)),
+                        "dora_scale"));
     }
-  }
 
-  static Path base(Path dir, Map<String, long[]> tensors) throws Exception {
-    List<SafetensorsWriter.Tensor> t = new ArrayList<>();
-    tensors.forEach((k, s) -> t.add(SafetensorsWriter.Tensor.of(k, Nd4j.ones(DataType.FLOAT, s), DType.F32)));
-    Path file = dir.resolve("base.safetensors");
-    SafetensorsWriter.write(file, null, t);
-    return file;
-  }
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("badAtRead")
+    void missingOrInconsistentPiecesNameTheModule(
+            String label, Map<String, long[]> pieces, String mention, @TempDir Path tmp)
+            throws Exception {
+        Path file = lycoris(tmp, pieces);
+        AdapterFormatException e =
+                assertThrows(AdapterFormatException.class, () -> AdapterFile.read(file), label);
+        assertEquals("lycoris_proj", e.module(), label);
+        assertTrue(
+                e.getMessage().contains("lycoris_proj") && e.getMessage().contains(mention),
+                label + ": " + e.getMessage());
+    }
 
-  @Test
-  void mergeErrorsNameTheModule(@TempDir Path tmp) throws Exception {
-    Path adapter = lycoris(tmp, pieces("lokr_w1", s(6, 8), "lokr_w2", s(8, 12), "alpha", s()));
-    Path out = tmp.resolve("out.safetensors");
+    static Stream<Arguments> badForWeight() {
+        return Stream.of(
+                Arguments.of(
+                        "w1 does not divide",
+                        pieces("lokr_w1", s(7, 8), "lokr_w2", s(8, 12)),
+                        s(48, 96),
+                        "[7, 8]"),
+                Arguments.of(
+                        "w2 too small",
+                        pieces("lokr_w1", s(6, 8), "lokr_w2", s(8, 11)),
+                        s(48, 96),
+                        "[8, 11]"),
+                Arguments.of(
+                        "w2_a wrong",
+                        pieces("lokr_w1", s(6, 8), "lokr_w2_a", s(7, 2), "lokr_w2_b", s(2, 12)),
+                        s(48, 96),
+                        "[7, 2]"),
+                Arguments.of(
+                        "w2_b wrong",
+                        pieces("lokr_w1", s(6, 8), "lokr_w2_a", s(8, 2), "lokr_w2_b", s(2, 13)),
+                        s(48, 96),
+                        "[2, 13]"),
+                Arguments.of(
+                        "conv kernel",
+                        pieces("lokr_w1", s(6, 8), "lokr_w2_a", s(8, 2), "lokr_w2_b", s(2, 12)),
+                        s(48, 96, 3, 3),
+                        "[2, 12]"),
+                Arguments.of(
+                        "tucker on dense",
+                        pieces(
+                                "lokr_w1",
+                                s(6, 8),
+                                "lokr_t2",
+                                s(2, 2, 3, 3),
+                                "lokr_w2_a",
+                                s(2, 8),
+                                "lokr_w2_b",
+                                s(2, 12)),
+                        s(48, 96),
+                        "conv"),
+                Arguments.of(
+                        "dora length",
+                        pieces("lokr_w1", s(6, 8), "lokr_w2", s(8, 12), "dora_scale", s(40, 1)),
+                        s(48, 96),
+                        "[40, 1]"));
+    }
 
-    Path unmatched = base(tmp, pieces("other.weight", s(48, 96)));
-    AdapterFormatException e = assertThrows(AdapterFormatException.class,
-        () -> AdapterMerge.mergeFile(unmatched, adapter, out, 1.0, null));
-    assertEquals("lycoris_proj", e.module());
-    assertTrue(e.getMessage().contains("matches no base tensor"), e.getMessage());
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("badForWeight")
+    void shapesThatDoNotFitNameModuleAndBothShapes(
+            String label,
+            Map<String, long[]> pieces,
+            long[] weight,
+            String mention,
+            @TempDir Path tmp)
+            throws Exception {
+        Path file = lycoris(tmp, pieces);
+        try (AdapterFile f = AdapterFile.read(file)) {
+            AdapterFormatException e =
+                    assertThrows(
+                            AdapterFormatException.class,
+                            () -> f.resolve("lycoris_proj", weight, DataType.FLOAT),
+                            label);
+            assertEquals("lycoris_proj", e.module(), label);
+            String msg = e.getMessage();
+            assertTrue(
+                    msg.contains(mention) && msg.contains(java.util.Arrays.toString(weight)),
+                    label + ": " + msg);
+        }
+    }
 
-    Path amb = base(tmp, pieces("a.b.weight", s(48, 96), "a_b.weight", s(48, 96)));
-    Path adapter2 = tmp.resolve("a2.safetensors");
-    SafetensorsWriter.write(adapter2, null, List.of(
-        SafetensorsWriter.Tensor.of("lycoris_a_b.lokr_w1", Nd4j.ones(DataType.FLOAT, 6, 8), DType.F32),
-        SafetensorsWriter.Tensor.of("lycoris_a_b.lokr_w2", Nd4j.ones(DataType.FLOAT, 8, 12), DType.F32)));
-    e = assertThrows(AdapterFormatException.class, () -> AdapterMerge.mergeFile(amb, adapter2, out, 1.0, null));
-    assertEquals("lycoris_a_b", e.module());
-    assertTrue(e.getMessage().contains("ambiguous") && e.getMessage().contains("a.b.weight"), e.getMessage());
+    static Path base(Path dir, Map<String, long[]> tensors) throws Exception {
+        List<SafetensorsWriter.Tensor> t = new ArrayList<>();
+        tensors.forEach(
+                (k, s) ->
+                        t.add(
+                                SafetensorsWriter.Tensor.of(
+                                        k, Nd4j.ones(DataType.FLOAT, s), DType.F32)));
+        Path file = dir.resolve("base.safetensors");
+        SafetensorsWriter.write(file, null, t);
+        return file;
+    }
 
-    Path mismatch = base(tmp, pieces("proj.weight", s(48, 88)));
-    e = assertThrows(AdapterFormatException.class, () -> AdapterMerge.mergeFile(mismatch, adapter, out, 1.0, null));
-    assertEquals("lycoris_proj", e.module());
-    assertTrue(e.getMessage().contains("[48, 88]") && e.getMessage().contains("[8, 12]"), e.getMessage());
-    assertTrue(!Files.exists(out), "no output after a failed merge");
-  }
+    @Test
+    void mergeErrorsNameTheModule(@TempDir Path tmp) throws Exception {
+        Path adapter = lycoris(tmp, pieces("lokr_w1", s(6, 8), "lokr_w2", s(8, 12), "alpha", s()));
+        Path out = tmp.resolve("out.safetensors");
+
+        Path unmatched = base(tmp, pieces("other.weight", s(48, 96)));
+        AdapterFormatException e =
+                assertThrows(
+                        AdapterFormatException.class,
+                        () -> AdapterMerge.mergeFile(unmatched, adapter, out, 1.0, null));
+        assertEquals("lycoris_proj", e.module());
+        assertTrue(e.getMessage().contains("matches no base tensor"), e.getMessage());
+
+        Path amb = base(tmp, pieces("a.b.weight", s(48, 96), "a_b.weight", s(48, 96)));
+        Path adapter2 = tmp.resolve("a2.safetensors");
+        SafetensorsWriter.write(
+                adapter2,
+                null,
+                List.of(
+                        SafetensorsWriter.Tensor.of(
+                                "lycoris_a_b.lokr_w1", Nd4j.ones(DataType.FLOAT, 6, 8), DType.F32),
+                        SafetensorsWriter.Tensor.of(
+                                "lycoris_a_b.lokr_w2",
+                                Nd4j.ones(DataType.FLOAT, 8, 12),
+                                DType.F32)));
+        e =
+                assertThrows(
+                        AdapterFormatException.class,
+                        () -> AdapterMerge.mergeFile(amb, adapter2, out, 1.0, null));
+        assertEquals("lycoris_a_b", e.module());
+        assertTrue(
+                e.getMessage().contains("ambiguous") && e.getMessage().contains("a.b.weight"),
+                e.getMessage());
+
+        Path mismatch = base(tmp, pieces("proj.weight", s(48, 88)));
+        e =
+                assertThrows(
+                        AdapterFormatException.class,
+                        () -> AdapterMerge.mergeFile(mismatch, adapter, out, 1.0, null));
+        assertEquals("lycoris_proj", e.module());
+        assertTrue(
+                e.getMessage().contains("[48, 88]") && e.getMessage().contains("[8, 12]"),
+                e.getMessage());
+        assertTrue(!Files.exists(out), "no output after a failed merge");
+    }
 }

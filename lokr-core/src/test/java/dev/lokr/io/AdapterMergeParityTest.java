@@ -18,83 +18,105 @@ import org.junit.jupiter.params.provider.MethodSource;
 /** Every parity case, merged through {@link AdapterMerge}, reproduces its expected.safetensors. */
 class AdapterMergeParityTest {
 
-  static Stream<Path> cases() {
-    return IoTestSupport.parityCases().stream();
-  }
+    static Stream<Path> cases() {
+        return IoTestSupport.parityCases().stream();
+    }
 
-  /** The adapter file of a case folder (LyCORIS or PEFT). */
-  static Path adapterOf(Path dir) {
-    Path peft = dir.resolve("adapter_model.safetensors");
-    return Files.exists(peft) ? peft : dir.resolve("adapter.safetensors");
-  }
+    /** The adapter file of a case folder (LyCORIS or PEFT). */
+    static Path adapterOf(Path dir) {
+        Path peft = dir.resolve("adapter_model.safetensors");
+        return Files.exists(peft) ? peft : dir.resolve("adapter.safetensors");
+    }
 
-  static double multiplierOf(Path dir) throws Exception {
-    Object m = ((java.util.Map<?, ?>) Json.parse(Files.readString(dir.resolve("case.json")))).get("multiplier");
-    return ((Number) m).doubleValue();
-  }
+    static double multiplierOf(Path dir) throws Exception {
+        Object m =
+                ((java.util.Map<?, ?>) Json.parse(Files.readString(dir.resolve("case.json"))))
+                        .get("multiplier");
+        return ((Number) m).doubleValue();
+    }
 
-  /**
-   * Checks {@code actual} against {@code expected}: same names, dtypes, shapes; tensors named in
-   * {@code adapted} within 1e-5 relative (of the tensor's largest value), the rest byte-identical.
-   */
-  static void assertMatches(Path expected, Path actual, List<String> adapted, String label) throws Exception {
-    try (SafetensorsReader e = SafetensorsReader.open(expected); SafetensorsReader a = SafetensorsReader.open(actual)) {
-      List<String> names = new ArrayList<>();
-      e.tensors().forEach(t -> names.add(t.name()));
-      List<String> got = new ArrayList<>();
-      a.tensors().forEach(t -> got.add(t.name()));
-      assertEquals(names, got, label + ": tensor names");
-      for (TensorInfo te : e.tensors()) {
-        TensorInfo ta = a.info(te.name());
-        assertEquals(te.dtype(), ta.dtype(), label + ": dtype of " + te.name());
-        assertArrayEquals(te.shape(), ta.shape(), label + ": shape of " + te.name());
-        if (adapted.contains(te.name())) {
-          double[] x = a.readDoubles(te.name());
-          double[] y = e.readDoubles(te.name());
-          double max = 0;
-          for (double v : y) {
-            max = Math.max(max, Math.abs(v));
-          }
-          for (int i = 0; i < x.length; i++) {
-            double tol = 1e-5 * Math.max(Math.abs(y[i]), 0.1 * max);
-            if (Math.abs(x[i] - y[i]) > tol) {
-              throw new AssertionError(label + ": " + te.name() + "[" + i + "] = " + x[i] + ", expected " + y[i]);
+    /**
+     * Checks {@code actual} against {@code expected}: same names, dtypes, shapes; tensors named in
+     * {@code adapted} within 1e-5 relative (of the tensor's largest value), the rest
+     * byte-identical.
+     */
+    static void assertMatches(Path expected, Path actual, List<String> adapted, String label)
+            throws Exception {
+        try (SafetensorsReader e = SafetensorsReader.open(expected);
+                SafetensorsReader a = SafetensorsReader.open(actual)) {
+            List<String> names = new ArrayList<>();
+            e.tensors().forEach(t -> names.add(t.name()));
+            List<String> got = new ArrayList<>();
+            a.tensors().forEach(t -> got.add(t.name()));
+            assertEquals(names, got, label + ": tensor names");
+            for (TensorInfo te : e.tensors()) {
+                TensorInfo ta = a.info(te.name());
+                assertEquals(te.dtype(), ta.dtype(), label + ": dtype of " + te.name());
+                assertArrayEquals(te.shape(), ta.shape(), label + ": shape of " + te.name());
+                if (adapted.contains(te.name())) {
+                    double[] x = a.readDoubles(te.name());
+                    double[] y = e.readDoubles(te.name());
+                    double max = 0;
+                    for (double v : y) {
+                        max = Math.max(max, Math.abs(v));
+                    }
+                    for (int i = 0; i < x.length; i++) {
+                        double tol = 1e-5 * Math.max(Math.abs(y[i]), 0.1 * max);
+                        if (Math.abs(x[i] - y[i]) > tol) {
+                            throw new AssertionError(
+                                    label
+                                            + ": "
+                                            + te.name()
+                                            + "["
+                                            + i
+                                            + "] = "
+                                            + x[i]
+                                            + ", expected "
+                                            + y[i]);
+                        }
+                    }
+                } else {
+                    ByteBuffer bx = a.raw(te.name());
+                    ByteBuffer by = e.raw(te.name());
+                    assertEquals(
+                            by,
+                            bx,
+                            label + ": untouched tensor " + te.name() + " must be byte-identical");
+                }
             }
-          }
-        } else {
-          ByteBuffer bx = a.raw(te.name());
-          ByteBuffer by = e.raw(te.name());
-          assertEquals(by, bx, label + ": untouched tensor " + te.name() + " must be byte-identical");
         }
-      }
     }
-  }
 
-  @ParameterizedTest(name = "{0}")
-  @MethodSource("cases")
-  void mergeReproducesExpected(Path dir, @TempDir Path tmp) throws Exception {
-    String label = "case " + dir.getFileName();
-    Path out = tmp.resolve("merged.safetensors");
-    List<String> lines = new ArrayList<>();
-    List<AdapterMerge.Merged> merged =
-        AdapterMerge.mergeFile(dir.resolve("base.safetensors"), adapterOf(dir), out, multiplierOf(dir), lines::add);
-    assertFalse(merged.isEmpty(), label + ": nothing merged");
-    assertEquals(merged.size(), lines.size(), label + ": one log line per module");
-    List<String> adapted = new ArrayList<>();
-    merged.forEach(m -> adapted.add(m.baseTensor()));
-    assertMatches(dir.resolve("expected.safetensors"), out, adapted, label);
-    // The adapter really changes the weight (so the comparison above is not base == expected).
-    try (SafetensorsReader b = SafetensorsReader.open(dir.resolve("base.safetensors"));
-        SafetensorsReader o = SafetensorsReader.open(out)) {
-      for (String t : adapted) {
-        double[] x = b.readDoubles(t);
-        double[] y = o.readDoubles(t);
-        boolean differs = false;
-        for (int i = 0; i < x.length && !differs; i++) {
-          differs = x[i] != y[i];
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("cases")
+    void mergeReproducesExpected(Path dir, @TempDir Path tmp) throws Exception {
+        String label = "case " + dir.getFileName();
+        Path out = tmp.resolve("merged.safetensors");
+        List<String> lines = new ArrayList<>();
+        List<AdapterMerge.Merged> merged =
+                AdapterMerge.mergeFile(
+                        dir.resolve("base.safetensors"),
+                        adapterOf(dir),
+                        out,
+                        multiplierOf(dir),
+                        lines::add);
+        assertFalse(merged.isEmpty(), label + ": nothing merged");
+        assertEquals(merged.size(), lines.size(), label + ": one log line per module");
+        List<String> adapted = new ArrayList<>();
+        merged.forEach(m -> adapted.add(m.baseTensor()));
+        assertMatches(dir.resolve("expected.safetensors"), out, adapted, label);
+        // The adapter really changes the weight (so the comparison above is not base == expected).
+        try (SafetensorsReader b = SafetensorsReader.open(dir.resolve("base.safetensors"));
+                SafetensorsReader o = SafetensorsReader.open(out)) {
+            for (String t : adapted) {
+                double[] x = b.readDoubles(t);
+                double[] y = o.readDoubles(t);
+                boolean differs = false;
+                for (int i = 0; i < x.length && !differs; i++) {
+                    differs = x[i] != y[i];
+                }
+                assertTrue(differs, label + ": merging left " + t + " unchanged");
+            }
         }
-        assertTrue(differs, label + ": merging left " + t + " unchanged");
-      }
     }
-  }
 }

@@ -28,131 +28,216 @@ import org.nd4j.linalg.factory.Nd4j;
 
 /** A failed write must leave an existing target byte-identical and no temporary files behind. */
 class AtomicWriteTest {
-  @TempDir Path dir;
-  private Path target;
-  private byte[] original;
+    @TempDir Path dir;
+    private Path target;
+    private byte[] original;
 
-  @BeforeEach
-  void existingTarget() throws IOException {
-    target = dir.resolve("model.safetensors");
-    SafetensorsWriter.write(target, Map.of("version", "1"),
-        List.of(SafetensorsWriter.Tensor.of("w", Nd4j.createFromArray(1f, 2f, 3f), DType.F32)));
-    original = Files.readAllBytes(target);
-  }
-
-  private void assertUntouched(String why) throws IOException {
-    assertArrayEquals(original, Files.readAllBytes(target), why + ": target changed");
-    assertEquals(List.of(), IoTestSupport.tmpFiles(dir), why + ": temporary files left behind");
-  }
-
-  /**
-   * An array that reports a valid shape but fails as soon as its values are read: the writer has
-   * already written the header and earlier tensors to the temporary file when it fails.
-   */
-  private static INDArray failingArray(INDArray real) {
-    Set<String> allowed = Set.of("shape", "length", "rank", "dataType", "isEmpty", "ordering", "stride",
-        "isView", "isScalar", "wasClosed", "hashCode", "equals", "toString");
-    return (INDArray) Proxy.newProxyInstance(INDArray.class.getClassLoader(), new Class<?>[] {INDArray.class},
-        (proxy, method, args) -> {
-          if (!allowed.contains(method.getName())) {
-            throw new IllegalStateException("injected failure in " + method.getName());
-          }
-          try {
-            return method.invoke(real, args);
-          } catch (InvocationTargetException e) {
-            throw e.getCause();
-          }
-        });
-  }
-
-  @Test
-  void failureMidWriteLeavesTargetUntouched() throws IOException {
-    INDArray big = Nd4j.rand(64, 64);
-    List<SafetensorsWriter.Tensor> tensors = List.of(
-        SafetensorsWriter.Tensor.raw("first", DType.F32, new long[] {4}, ByteBuffer.allocate(16)),
-        SafetensorsWriter.Tensor.of("second", big, DType.F16),
-        SafetensorsWriter.Tensor.of("broken", failingArray(big), DType.F32));
-    IllegalStateException e = assertThrows(IllegalStateException.class, () -> SafetensorsWriter.write(target, Map.of(), tensors));
-    assertTrue(e.getMessage().startsWith("injected failure"), e.getMessage());
-    assertUntouched("failure while converting values");
-  }
-
-  @Test
-  void invalidInputLeavesTargetUntouched() throws IOException {
-    INDArray a = Nd4j.createFromArray(1f, 2f);
-    assertThrows(IllegalArgumentException.class, () -> SafetensorsWriter.write(target, null, List.of(
-        SafetensorsWriter.Tensor.of("x", a, DType.F32), SafetensorsWriter.Tensor.of("x", a, DType.F16))));
-    assertUntouched("duplicate names");
-    Map<String, String> nullValue = new HashMap<>();
-    nullValue.put("k", null);
-    assertThrows(IllegalArgumentException.class, () -> SafetensorsWriter.write(target, nullValue,
-        List.of(SafetensorsWriter.Tensor.of("x", a, DType.F32))));
-    assertUntouched("null metadata value");
-    assertThrows(IllegalArgumentException.class, () -> SafetensorsWriter.write(target, null,
-        List.of(SafetensorsWriter.Tensor.of("bad\ud800name", a, DType.F32))));
-    assertUntouched("lone surrogate in a name");
-    assertThrows(IllegalArgumentException.class, () -> SafetensorsWriter.write(target, Map.of("k", "\udc00"),
-        List.of(SafetensorsWriter.Tensor.of("x", a, DType.F32))));
-    assertUntouched("lone surrogate in metadata");
-    assertThrows(IllegalArgumentException.class,
-        () -> SafetensorsWriter.Tensor.raw("x", DType.F32, new long[] {2}, ByteBuffer.allocate(7)));
-    assertThrows(IllegalArgumentException.class,
-        () -> SafetensorsWriter.Tensor.of("__metadata__", a, DType.F32));
-    assertUntouched("bad tensors");
-  }
-
-  @Test
-  void targetThatCannotBeReplacedLeavesNoTemporaryFile() throws IOException {
-    Path folder = dir.resolve("folder.safetensors");
-    Files.createDirectory(folder);
-    Files.write(folder.resolve("inside"), new byte[] {1});
-    assertThrows(IOException.class, () -> SafetensorsWriter.write(folder,
-        null, List.of(SafetensorsWriter.Tensor.of("x", Nd4j.createFromArray(1f), DType.F32))));
-    assertTrue(Files.isDirectory(folder));
-    assertArrayEquals(new byte[] {1}, Files.readAllBytes(folder.resolve("inside")));
-    assertUntouched("target is a non-empty directory");
-  }
-
-  @Test
-  void missingFolderFailsCleanly() {
-    Path nowhere = dir.resolve("missing").resolve("x.safetensors");
-    assertThrows(NoSuchFileException.class, () -> SafetensorsWriter.write(nowhere,
-        null, List.of(SafetensorsWriter.Tensor.of("x", Nd4j.createFromArray(1f), DType.F32))));
-    assertFalse(Files.exists(nowhere.getParent()));
-  }
-
-  @Test
-  void successfulWriteReplacesTheTarget() throws IOException {
-    SafetensorsWriter.write(target, Map.of("version", "2"),
-        List.of(SafetensorsWriter.Tensor.of("w", Nd4j.createFromArray(4.0, 5.0), DType.F64)));
-    assertEquals(List.of(), IoTestSupport.tmpFiles(dir));
-    try (SafetensorsReader in = SafetensorsReader.open(target)) {
-      assertEquals(Map.of("version", "2"), in.metadata());
-      assertArrayEquals(new double[] {4, 5}, in.readDoubles("w"));
+    @BeforeEach
+    void existingTarget() throws IOException {
+        target = dir.resolve("model.safetensors");
+        SafetensorsWriter.write(
+                target,
+                Map.of("version", "1"),
+                List.of(
+                        SafetensorsWriter.Tensor.of(
+                                "w", Nd4j.createFromArray(1f, 2f, 3f), DType.F32)));
+        original = Files.readAllBytes(target);
     }
-  }
 
-  @Test
-  void rewritingAFileFromItsOwnReaderWorks() throws IOException {
-    try (SafetensorsReader in = SafetensorsReader.open(target)) {
-      TensorInfo w = in.info("w");
-      SafetensorsWriter.write(target, in.metadata(), List.of(
-          SafetensorsWriter.Tensor.raw("w", w.dtype(), w.shape(), in.raw("w")),
-          SafetensorsWriter.Tensor.of("extra", in.read("w", org.nd4j.linalg.api.buffer.DataType.FLOAT), DType.BF16)));
-      assertArrayEquals(new double[] {1, 2, 3}, in.readDoubles("w"), "old mapping still readable");
+    private void assertUntouched(String why) throws IOException {
+        assertArrayEquals(original, Files.readAllBytes(target), why + ": target changed");
+        assertEquals(List.of(), IoTestSupport.tmpFiles(dir), why + ": temporary files left behind");
     }
-    try (SafetensorsReader in = SafetensorsReader.open(target)) {
-      assertArrayEquals(new double[] {1, 2, 3}, in.readDoubles("w"));
-      assertArrayEquals(new double[] {1, 2, 3}, in.readDoubles("extra"));
-    }
-  }
 
-  @Test
-  void permissionsAreNotOwnerOnly() throws IOException {
-    Assumptions.assumeTrue(Files.getFileStore(dir).supportsFileAttributeView(PosixFileAttributeView.class));
-    assertEquals("rw-r--r--", PosixFilePermissions.toString(Files.getPosixFilePermissions(target)));
-    Files.setPosixFilePermissions(target, PosixFilePermissions.fromString("rw-rw----"));
-    SafetensorsWriter.write(target, null, List.of(SafetensorsWriter.Tensor.of("w", Nd4j.createFromArray(1f), DType.F32)));
-    assertEquals("rw-rw----", PosixFilePermissions.toString(Files.getPosixFilePermissions(target)));
-  }
+    /**
+     * An array that reports a valid shape but fails as soon as its values are read: the writer has
+     * already written the header and earlier tensors to the temporary file when it fails.
+     */
+    private static INDArray failingArray(INDArray real) {
+        Set<String> allowed =
+                Set.of(
+                        "shape",
+                        "length",
+                        "rank",
+                        "dataType",
+                        "isEmpty",
+                        "ordering",
+                        "stride",
+                        "isView",
+                        "isScalar",
+                        "wasClosed",
+                        "hashCode",
+                        "equals",
+                        "toString");
+        return (INDArray)
+                Proxy.newProxyInstance(
+                        INDArray.class.getClassLoader(),
+                        new Class<?>[] {INDArray.class},
+                        (proxy, method, args) -> {
+                            if (!allowed.contains(method.getName())) {
+                                throw new IllegalStateException(
+                                        "injected failure in " + method.getName());
+                            }
+                            try {
+                                return method.invoke(real, args);
+                            } catch (InvocationTargetException e) {
+                                throw e.getCause();
+                            }
+                        });
+    }
+
+    @Test
+    void failureMidWriteLeavesTargetUntouched() throws IOException {
+        INDArray big = Nd4j.rand(64, 64);
+        List<SafetensorsWriter.Tensor> tensors =
+                List.of(
+                        SafetensorsWriter.Tensor.raw(
+                                "first", DType.F32, new long[] {4}, ByteBuffer.allocate(16)),
+                        SafetensorsWriter.Tensor.of("second", big, DType.F16),
+                        SafetensorsWriter.Tensor.of("broken", failingArray(big), DType.F32));
+        IllegalStateException e =
+                assertThrows(
+                        IllegalStateException.class,
+                        () -> SafetensorsWriter.write(target, Map.of(), tensors));
+        assertTrue(e.getMessage().startsWith("injected failure"), e.getMessage());
+        assertUntouched("failure while converting values");
+    }
+
+    @Test
+    void invalidInputLeavesTargetUntouched() throws IOException {
+        INDArray a = Nd4j.createFromArray(1f, 2f);
+        assertThrows(
+                IllegalArgumentException.class,
+                () ->
+                        SafetensorsWriter.write(
+                                target,
+                                null,
+                                List.of(
+                                        SafetensorsWriter.Tensor.of("x", a, DType.F32),
+                                        SafetensorsWriter.Tensor.of("x", a, DType.F16))));
+        assertUntouched("duplicate names");
+        Map<String, String> nullValue = new HashMap<>();
+        nullValue.put("k", null);
+        assertThrows(
+                IllegalArgumentException.class,
+                () ->
+                        SafetensorsWriter.write(
+                                target,
+                                nullValue,
+                                List.of(SafetensorsWriter.Tensor.of("x", a, DType.F32))));
+        assertUntouched("null metadata value");
+        assertThrows(
+                IllegalArgumentException.class,
+                () ->
+                        SafetensorsWriter.write(
+                                target,
+                                null,
+                                List.of(
+                                        SafetensorsWriter.Tensor.of(
+                                                "bad\ud800name", a, DType.F32))));
+        assertUntouched("lone surrogate in a name");
+        assertThrows(
+                IllegalArgumentException.class,
+                () ->
+                        SafetensorsWriter.write(
+                                target,
+                                Map.of("k", "\udc00"),
+                                List.of(SafetensorsWriter.Tensor.of("x", a, DType.F32))));
+        assertUntouched("lone surrogate in metadata");
+        assertThrows(
+                IllegalArgumentException.class,
+                () ->
+                        SafetensorsWriter.Tensor.raw(
+                                "x", DType.F32, new long[] {2}, ByteBuffer.allocate(7)));
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> SafetensorsWriter.Tensor.of("__metadata__", a, DType.F32));
+        assertUntouched("bad tensors");
+    }
+
+    @Test
+    void targetThatCannotBeReplacedLeavesNoTemporaryFile() throws IOException {
+        Path folder = dir.resolve("folder.safetensors");
+        Files.createDirectory(folder);
+        Files.write(folder.resolve("inside"), new byte[] {1});
+        assertThrows(
+                IOException.class,
+                () ->
+                        SafetensorsWriter.write(
+                                folder,
+                                null,
+                                List.of(
+                                        SafetensorsWriter.Tensor.of(
+                                                "x", Nd4j.createFromArray(1f), DType.F32))));
+        assertTrue(Files.isDirectory(folder));
+        assertArrayEquals(new byte[] {1}, Files.readAllBytes(folder.resolve("inside")));
+        assertUntouched("target is a non-empty directory");
+    }
+
+    @Test
+    void missingFolderFailsCleanly() {
+        Path nowhere = dir.resolve("missing").resolve("x.safetensors");
+        assertThrows(
+                NoSuchFileException.class,
+                () ->
+                        SafetensorsWriter.write(
+                                nowhere,
+                                null,
+                                List.of(
+                                        SafetensorsWriter.Tensor.of(
+                                                "x", Nd4j.createFromArray(1f), DType.F32))));
+        assertFalse(Files.exists(nowhere.getParent()));
+    }
+
+    @Test
+    void successfulWriteReplacesTheTarget() throws IOException {
+        SafetensorsWriter.write(
+                target,
+                Map.of("version", "2"),
+                List.of(
+                        SafetensorsWriter.Tensor.of(
+                                "w", Nd4j.createFromArray(4.0, 5.0), DType.F64)));
+        assertEquals(List.of(), IoTestSupport.tmpFiles(dir));
+        try (SafetensorsReader in = SafetensorsReader.open(target)) {
+            assertEquals(Map.of("version", "2"), in.metadata());
+            assertArrayEquals(new double[] {4, 5}, in.readDoubles("w"));
+        }
+    }
+
+    @Test
+    void rewritingAFileFromItsOwnReaderWorks() throws IOException {
+        try (SafetensorsReader in = SafetensorsReader.open(target)) {
+            TensorInfo w = in.info("w");
+            SafetensorsWriter.write(
+                    target,
+                    in.metadata(),
+                    List.of(
+                            SafetensorsWriter.Tensor.raw("w", w.dtype(), w.shape(), in.raw("w")),
+                            SafetensorsWriter.Tensor.of(
+                                    "extra",
+                                    in.read("w", org.nd4j.linalg.api.buffer.DataType.FLOAT),
+                                    DType.BF16)));
+            assertArrayEquals(
+                    new double[] {1, 2, 3}, in.readDoubles("w"), "old mapping still readable");
+        }
+        try (SafetensorsReader in = SafetensorsReader.open(target)) {
+            assertArrayEquals(new double[] {1, 2, 3}, in.readDoubles("w"));
+            assertArrayEquals(new double[] {1, 2, 3}, in.readDoubles("extra"));
+        }
+    }
+
+    @Test
+    void permissionsAreNotOwnerOnly() throws IOException {
+        Assumptions.assumeTrue(
+                Files.getFileStore(dir).supportsFileAttributeView(PosixFileAttributeView.class));
+        assertEquals(
+                "rw-r--r--", PosixFilePermissions.toString(Files.getPosixFilePermissions(target)));
+        Files.setPosixFilePermissions(target, PosixFilePermissions.fromString("rw-rw----"));
+        SafetensorsWriter.write(
+                target,
+                null,
+                List.of(SafetensorsWriter.Tensor.of("w", Nd4j.createFromArray(1f), DType.F32)));
+        assertEquals(
+                "rw-rw----", PosixFilePermissions.toString(Files.getPosixFilePermissions(target)));
+    }
 }

@@ -16,75 +16,103 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 /** {@code lokr inspect}: describes an adapter file's modules. */
-@Command(name = "inspect", mixinStandardHelpOptions = true,
-    description = "Describe a LoKR adapter file: layout, per-module factor shapes, rank, alpha, scale, options.")
+@Command(
+        name = "inspect",
+        mixinStandardHelpOptions = true,
+        description =
+                "Describe a LoKR adapter file: layout, per-module factor shapes, rank, alpha, scale, options.")
 final class InspectCommand implements Callable<Integer> {
 
-  @Parameters(index = "0", paramLabel = "FILE", description = "Adapter .safetensors (LyCORIS or PEFT).")
-  Path file;
+    @Parameters(
+            index = "0",
+            paramLabel = "FILE",
+            description = "Adapter .safetensors (LyCORIS or PEFT).")
+    Path file;
 
-  @Option(names = "--json", description = "Print one JSON object instead of text.")
-  boolean json;
+    @Option(names = "--json", description = "Print one JSON object instead of text.")
+    boolean json;
 
-  @CommandLine.Spec
-  CommandLine.Model.CommandSpec spec;
+    @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
-  @Override
-  public Integer call() throws Exception {
-    PrintWriter out = spec.commandLine().getOut();
-    try (AdapterFile f = AdapterFile.read(file)) {
-      List<Object> modules = new ArrayList<>();
-      long total = 0;
-      for (String m : f.modules()) {
-        AdapterFile.ModuleInfo i = f.moduleInfo(m);
-        total += i.numParams();
-        Map<String, Object> o = new LinkedHashMap<>();
-        o.put("name", m);
-        Map<String, Object> shapes = new LinkedHashMap<>();
-        i.tensors().forEach((k, v) -> shapes.put(k, v));
-        o.put("tensors", shapes);
-        o.put("w1", i.w1Mode().name());
-        o.put("w2", i.w2Mode().name());
-        o.put("rank", i.rank());
-        o.put("alpha", Double.isNaN(i.alpha()) ? null : i.alpha());
-        o.put("scale", i.scale());
-        o.put("tucker", i.tucker());
-        o.put("decomposeBoth", i.decomposeBoth());
-        o.put("dora", i.doraAxis().name());
-        o.put("dtype", i.dtype().name());
-        o.put("params", i.numParams());
-        modules.add(o);
-      }
-      if (json) {
-        Map<String, Object> root = new LinkedHashMap<>();
-        root.put("file", file.toString());
-        root.put("layout", f.format().name());
-        root.put("metadata", f.metadata());
-        root.put("modules", modules);
-        root.put("moduleCount", modules.size());
-        root.put("totalParams", total);
-        root.put("ignoredTensors", f.otherTensors());
-        out.println(Json.write(root));
-      } else {
-        out.println(file + ": " + f.format() + " layout, " + modules.size() + " LoKR modules, " + total
-            + " parameters" + (f.otherTensors().isEmpty() ? "" : ", " + f.otherTensors().size() + " other tensors ignored"));
-        for (String m : f.modules()) {
-          AdapterFile.ModuleInfo i = f.moduleInfo(m);
-          StringBuilder sb = new StringBuilder("  ").append(m).append(':');
-          i.tensors().forEach((k, v) -> sb.append(' ').append(k).append(Arrays.toString(v)));
-          sb.append(" | rank ").append(i.rank())
-              .append(", alpha ").append(Double.isNaN(i.alpha()) ? "-" : String.valueOf(i.alpha()))
-              .append(", scale ").append(i.scale())
-              .append(", w1 ").append(i.w1Mode()).append(", w2 ").append(i.w2Mode());
-          if (i.doraAxis() != dev.lokr.math.DoraAxis.NONE) {
-            sb.append(", DoRA ").append(i.doraAxis());
-          }
-          sb.append(", ").append(i.dtype()).append(", ").append(i.numParams()).append(" params");
-          out.println(sb);
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter out = spec.commandLine().getOut();
+        try (AdapterFile f = AdapterFile.read(file)) {
+            List<Object> modules = new ArrayList<>();
+            long total = 0;
+            for (String m : f.modules()) {
+                AdapterFile.ModuleInfo i = f.moduleInfo(m);
+                total += i.numParams();
+                Map<String, Object> o = new LinkedHashMap<>();
+                o.put("name", m);
+                Map<String, Object> shapes = new LinkedHashMap<>();
+                i.tensors().forEach((k, v) -> shapes.put(k, v));
+                o.put("tensors", shapes);
+                o.put("w1", i.w1Mode().name());
+                o.put("w2", i.w2Mode().name());
+                o.put("rank", i.rank());
+                o.put("alpha", Double.isNaN(i.alpha()) ? null : i.alpha());
+                o.put("scale", i.scale());
+                o.put("tucker", i.tucker());
+                o.put("decomposeBoth", i.decomposeBoth());
+                o.put("dora", i.doraAxis().name());
+                o.put("dtype", i.dtype().name());
+                o.put("params", i.numParams());
+                modules.add(o);
+            }
+            if (json) {
+                Map<String, Object> root = new LinkedHashMap<>();
+                root.put("file", file.toString());
+                root.put("layout", f.format().name());
+                root.put("metadata", f.metadata());
+                root.put("modules", modules);
+                root.put("moduleCount", modules.size());
+                root.put("totalParams", total);
+                root.put("ignoredTensors", f.otherTensors());
+                out.println(Json.write(root));
+            } else {
+                out.println(
+                        file
+                                + ": "
+                                + f.format()
+                                + " layout, "
+                                + modules.size()
+                                + " LoKR modules, "
+                                + total
+                                + " parameters"
+                                + (f.otherTensors().isEmpty()
+                                        ? ""
+                                        : ", "
+                                                + f.otherTensors().size()
+                                                + " other tensors ignored"));
+                for (String m : f.modules()) {
+                    AdapterFile.ModuleInfo i = f.moduleInfo(m);
+                    StringBuilder sb = new StringBuilder("  ").append(m).append(':');
+                    i.tensors()
+                            .forEach((k, v) -> sb.append(' ').append(k).append(Arrays.toString(v)));
+                    sb.append(" | rank ")
+                            .append(i.rank())
+                            .append(", alpha ")
+                            .append(Double.isNaN(i.alpha()) ? "-" : String.valueOf(i.alpha()))
+                            .append(", scale ")
+                            .append(i.scale())
+                            .append(", w1 ")
+                            .append(i.w1Mode())
+                            .append(", w2 ")
+                            .append(i.w2Mode());
+                    if (i.doraAxis() != dev.lokr.math.DoraAxis.NONE) {
+                        sb.append(", DoRA ").append(i.doraAxis());
+                    }
+                    sb.append(", ")
+                            .append(i.dtype())
+                            .append(", ")
+                            .append(i.numParams())
+                            .append(" params");
+                    out.println(sb);
+                }
+            }
+            out.flush();
         }
-      }
-      out.flush();
+        return 0;
     }
-    return 0;
-  }
 }

@@ -38,246 +38,326 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
- * {@code lokr memory-report}: measures peak memory and step time of training a deep LoKR-adapted dense stack
- * with gradient checkpointing off and on. See the command's help footer for the method.
+ * {@code lokr memory-report}: measures peak memory and step time of training a deep LoKR-adapted
+ * dense stack with gradient checkpointing off and on. See the command's help footer for the method.
  */
-@Command(name = "memory-report", mixinStandardHelpOptions = true,
-    description = "Train a deep LoKR-adapted dense stack for a few steps with gradient checkpointing off, then on,"
-        + " and print the measured peak memory and step time of each (one line, or one JSON object with --json,"
-        + " per setting).",
-    footer = {"",
-        "Method: each setting runs in its own child JVM (same classpath), started with"
-            + " MALLOC_MMAP_THRESHOLD_=65536 so that glibc returns freed activation buffers to the OS at once."
-            + " Networks use no DL4J workspaces. The gradient array and updater state are allocated first; then,"
-            + " after a collection, the process resident set (JavaCPP Pointer.physicalBytes()) is the baseline."
-            + " The first --steps steps run while a sampler thread repeatedly calls System.gc(), reads the"
-            + " resident set and pauses 1 ms (a sample every few ms). ND4J's CPU buffers are freed when their"
-            + " Java objects are collected, so a sample is the live off-heap memory plus the JVM's own."
-            + " peakBytes is the largest sample; activationPeakBytes is peakBytes minus the baseline: the memory"
-            + " the steps themselves needed (activations and temporaries). Samples are discrete, so a spike"
-            + " shorter than a sampling cycle can be missed, and pages the allocator keeps after a free still"
-            + " count. Then --steps more steps, without the sampler, give stepMs (mean wall time per step).",
-        "Off: DL4J's own MultiLayerNetwork.fit(DataSet). On: CheckpointedTrainer.fit(DataSet) with"
-            + " Segmentation.automatic() (a segment every ceil(sqrt(layers + 1)) layers, the output layer"
-            + " included) unless --segment-every is given."})
+@Command(
+        name = "memory-report",
+        mixinStandardHelpOptions = true,
+        description =
+                "Train a deep LoKR-adapted dense stack for a few steps with gradient checkpointing off, then on,"
+                        + " and print the measured peak memory and step time of each (one line, or one JSON object with --json,"
+                        + " per setting).",
+        footer = {
+            "",
+            "Method: each setting runs in its own child JVM (same classpath), started with"
+                    + " MALLOC_MMAP_THRESHOLD_=65536 so that glibc returns freed activation buffers to the OS at once."
+                    + " Networks use no DL4J workspaces. The gradient array and updater state are allocated first; then,"
+                    + " after a collection, the process resident set (JavaCPP Pointer.physicalBytes()) is the baseline."
+                    + " The first --steps steps run while a sampler thread repeatedly calls System.gc(), reads the"
+                    + " resident set and pauses 1 ms (a sample every few ms). ND4J's CPU buffers are freed when their"
+                    + " Java objects are collected, so a sample is the live off-heap memory plus the JVM's own."
+                    + " peakBytes is the largest sample; activationPeakBytes is peakBytes minus the baseline: the memory"
+                    + " the steps themselves needed (activations and temporaries). Samples are discrete, so a spike"
+                    + " shorter than a sampling cycle can be missed, and pages the allocator keeps after a free still"
+                    + " count. Then --steps more steps, without the sampler, give stepMs (mean wall time per step).",
+            "Off: DL4J's own MultiLayerNetwork.fit(DataSet). On: CheckpointedTrainer.fit(DataSet) with"
+                    + " Segmentation.automatic() (a segment every ceil(sqrt(layers + 1)) layers, the output layer"
+                    + " included) unless --segment-every is given."
+        })
 final class MemoryReportCommand implements Callable<Integer> {
 
-  @Option(names = "--layers", description = "Hidden dense layers (default ${DEFAULT-VALUE}).", defaultValue = "24")
-  int layers;
+    @Option(
+            names = "--layers",
+            description = "Hidden dense layers (default ${DEFAULT-VALUE}).",
+            defaultValue = "24")
+    int layers;
 
-  @Option(names = "--width", description = "Width of every dense layer (default ${DEFAULT-VALUE}).",
-      defaultValue = "1024")
-  int width;
+    @Option(
+            names = "--width",
+            description = "Width of every dense layer (default ${DEFAULT-VALUE}).",
+            defaultValue = "1024")
+    int width;
 
-  @Option(names = "--batch", description = "Batch size (default ${DEFAULT-VALUE}).", defaultValue = "256")
-  int batch;
+    @Option(
+            names = "--batch",
+            description = "Batch size (default ${DEFAULT-VALUE}).",
+            defaultValue = "256")
+    int batch;
 
-  @Option(names = "--steps", description = "Timed steps and sampled steps per setting (default ${DEFAULT-VALUE}).",
-      defaultValue = "3")
-  int steps;
+    @Option(
+            names = "--steps",
+            description = "Timed steps and sampled steps per setting (default ${DEFAULT-VALUE}).",
+            defaultValue = "3")
+    int steps;
 
-  @Option(names = "--segment-every",
-      description = "Layers per checkpointed segment; 0 = ceil(sqrt(layers + 1)) (default ${DEFAULT-VALUE}).",
-      defaultValue = "0")
-  int segmentEvery;
+    @Option(
+            names = "--segment-every",
+            description =
+                    "Layers per checkpointed segment; 0 = ceil(sqrt(layers + 1)) (default ${DEFAULT-VALUE}).",
+            defaultValue = "0")
+    int segmentEvery;
 
-  @Option(names = "--seed", description = "Random seed (default ${DEFAULT-VALUE}).", defaultValue = "42")
-  long seed;
+    @Option(
+            names = "--seed",
+            description = "Random seed (default ${DEFAULT-VALUE}).",
+            defaultValue = "42")
+    long seed;
 
-  @Option(names = "--json", description = "Print one JSON object per setting.")
-  boolean json;
+    @Option(names = "--json", description = "Print one JSON object per setting.")
+    boolean json;
 
-  @Option(names = "--setting", hidden = true, description = "Internal: measure one setting (off|on) in this JVM.")
-  String setting;
+    @Option(
+            names = "--setting",
+            hidden = true,
+            description = "Internal: measure one setting (off|on) in this JVM.")
+    String setting;
 
-  @CommandLine.Spec
-  CommandLine.Model.CommandSpec spec;
+    @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
-  private static final int CLASSES = 10;
+    private static final int CLASSES = 10;
 
-  @Override
-  public Integer call() throws Exception {
-    PrintWriter out = spec.commandLine().getOut();
-    requirePositive("--layers", layers);
-    requirePositive("--width", width);
-    requirePositive("--batch", batch);
-    requirePositive("--steps", steps);
-    if (segmentEvery < 0) {
-      throw new CommandLine.ParameterException(spec.commandLine(),
-          "--segment-every must be >= 0, got " + segmentEvery);
-    }
-    if (setting != null) {
-      if (!setting.equals("on") && !setting.equals("off")) {
-        throw new CommandLine.ParameterException(spec.commandLine(),
-            "--setting must be on or off, got " + setting);
-      }
-      out.println(Json.write(measure(setting.equals("on"))));
-      out.flush();
-      return 0;
-    }
-    List<Map<String, Object>> results = new ArrayList<>();
-    for (String s : new String[] {"off", "on"}) {
-      results.add(runChild(s));
-    }
-    for (Map<String, Object> r : results) {
-      out.println(json ? Json.write(r) : text(r));
-    }
-    if (!json) {
-      double off = ((Number) results.get(0).get("activationPeakBytes")).doubleValue();
-      double on = ((Number) results.get(1).get("activationPeakBytes")).doubleValue();
-      double tOff = ((Number) results.get(0).get("stepMs")).doubleValue();
-      double tOn = ((Number) results.get(1).get("stepMs")).doubleValue();
-      out.printf(Locale.ROOT, "activation memory %+.1f%%, step time %+.1f%% with checkpointing%n",
-          off > 0 ? 100.0 * (on - off) / off : Double.NaN, 100.0 * (tOn - tOff) / tOff);
-    }
-    out.flush();
-    return 0;
-  }
-
-  private void requirePositive(String name, int v) {
-    if (v < 1) {
-      throw new CommandLine.ParameterException(spec.commandLine(), name + " must be >= 1, got " + v);
-    }
-  }
-
-  private static String text(Map<String, Object> r) {
-    return String.format(Locale.ROOT, "gradientCheckpointing=%s peak=%.1f MiB activations=%.1f MiB step=%.1f ms",
-        r.get("gradientCheckpointing"), ((Number) r.get("peakBytes")).doubleValue() / (1 << 20),
-        ((Number) r.get("activationPeakBytes")).doubleValue() / (1 << 20),
-        ((Number) r.get("stepMs")).doubleValue());
-  }
-
-  /** Runs one setting in a child JVM and parses its JSON line. */
-  private Map<String, Object> runChild(String s) throws Exception {
-    String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-    List<String> cmd = new ArrayList<>(List.of(java, "-cp", System.getProperty("java.class.path"),
-        "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn", LokrCli.class.getName(), "memory-report",
-        "--setting", s, "--layers", "" + layers, "--width", "" + width, "--batch", "" + batch,
-        "--steps", "" + steps, "--segment-every", "" + segmentEvery, "--seed", "" + seed));
-    ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
-    pb.environment().put("MALLOC_MMAP_THRESHOLD_", "65536");
-    Process p = pb.start();
-    String last = null;
-    StringBuilder all = new StringBuilder();
-    try (BufferedReader r = new BufferedReader(
-        new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
-      for (String line; (line = r.readLine()) != null; ) {
-        all.append(line).append('\n');
-        if (line.startsWith("{")) {
-          last = line;
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter out = spec.commandLine().getOut();
+        requirePositive("--layers", layers);
+        requirePositive("--width", width);
+        requirePositive("--batch", batch);
+        requirePositive("--steps", steps);
+        if (segmentEvery < 0) {
+            throw new CommandLine.ParameterException(
+                    spec.commandLine(), "--segment-every must be >= 0, got " + segmentEvery);
         }
-      }
-    }
-    int code = p.waitFor();
-    if (code != 0 || last == null) {
-      throw new IllegalStateException("measuring gradientCheckpointing=" + s + " failed (exit " + code + "): "
-          + all.toString().strip());
-    }
-    @SuppressWarnings("unchecked")
-    Map<String, Object> m = (Map<String, Object>) Json.parse(last);
-    return m;
-  }
-
-  /** Measures one setting in this JVM. */
-  Map<String, Object> measure(boolean checkpointing) throws InterruptedException {
-    MultiLayerNetwork net = network();
-    Nd4j.getRandom().setSeed(seed);
-    INDArray features = Nd4j.rand(DataType.FLOAT, batch, width).subi(0.5);
-    INDArray labels = Nd4j.zeros(DataType.FLOAT, batch, CLASSES);
-    java.util.Random r = new java.util.Random(seed);
-    for (int i = 0; i < batch; i++) {
-      labels.putScalar(i, r.nextInt(CLASSES), 1f);
-    }
-    DataSet data = new DataSet(features, labels);
-    Segmentation seg = segmentEvery > 0 ? Segmentation.everyK(segmentEvery) : Segmentation.automatic();
-    CheckpointedTrainer trainer = checkpointing ? CheckpointedTrainer.of(net, seg) : null;
-    Runnable step = () -> {
-      if (trainer != null) {
-        trainer.fit(data);
-      } else {
-        net.fit(data);
-      }
-    };
-    // persistent training state (flattened gradient view, updater state) is not activation memory: allocate
-    // it before the baseline (both are otherwise created lazily by the first step)
-    if (net.getFlattenedGradients() == null) {
-      net.initGradientsView();
-    }
-    net.getUpdater();
-    // sampled steps first, in a fresh process: pages freed by earlier steps and kept by the allocator would
-    // otherwise be reused without showing in the resident set
-    settle();
-    long before = Pointer.physicalBytes();
-    AtomicBoolean running = new AtomicBoolean(true);
-    AtomicLong peak = new AtomicLong(before);
-    AtomicLong samples = new AtomicLong();
-    Thread sampler = new Thread(() -> {
-      while (running.get()) {
-        System.gc();
-        Pointer.deallocateReferences();
-        long b = Pointer.physicalBytes();
-        peak.accumulateAndGet(b, Math::max);
-        samples.incrementAndGet();
-        try {
-          Thread.sleep(1);
-        } catch (InterruptedException e) {
-          return;
+        if (setting != null) {
+            if (!setting.equals("on") && !setting.equals("off")) {
+                throw new CommandLine.ParameterException(
+                        spec.commandLine(), "--setting must be on or off, got " + setting);
+            }
+            out.println(Json.write(measure(setting.equals("on"))));
+            out.flush();
+            return 0;
         }
-      }
-    }, "memory-sampler");
-    sampler.setDaemon(true);
-    sampler.start();
-    for (int i = 0; i < steps; i++) {
-      step.run();
+        List<Map<String, Object>> results = new ArrayList<>();
+        for (String s : new String[] {"off", "on"}) {
+            results.add(runChild(s));
+        }
+        for (Map<String, Object> r : results) {
+            out.println(json ? Json.write(r) : text(r));
+        }
+        if (!json) {
+            double off = ((Number) results.get(0).get("activationPeakBytes")).doubleValue();
+            double on = ((Number) results.get(1).get("activationPeakBytes")).doubleValue();
+            double tOff = ((Number) results.get(0).get("stepMs")).doubleValue();
+            double tOn = ((Number) results.get(1).get("stepMs")).doubleValue();
+            out.printf(
+                    Locale.ROOT,
+                    "activation memory %+.1f%%, step time %+.1f%% with checkpointing%n",
+                    off > 0 ? 100.0 * (on - off) / off : Double.NaN,
+                    100.0 * (tOn - tOff) / tOff);
+        }
+        out.flush();
+        return 0;
     }
-    running.set(false);
-    sampler.join();
 
-    long t0 = System.nanoTime();
-    for (int i = 0; i < steps; i++) {
-      step.run();
+    private void requirePositive(String name, int v) {
+        if (v < 1) {
+            throw new CommandLine.ParameterException(
+                    spec.commandLine(), name + " must be >= 1, got " + v);
+        }
     }
-    double stepMs = (System.nanoTime() - t0) / 1e6 / steps;
-    Map<String, Object> m = new LinkedHashMap<>();
-    m.put("gradientCheckpointing", checkpointing);
-    m.put("peakBytes", peak.get());
-    m.put("activationPeakBytes", Math.max(0, peak.get() - before));
-    m.put("baselineBytes", before);
-    m.put("stepMs", Math.round(stepMs * 10) / 10.0);
-    m.put("segments", trainer == null ? 1 : trainer.segmentStarts(data).length);
-    m.put("samples", samples.get());
-    m.put("layers", layers);
-    m.put("width", width);
-    m.put("batch", batch);
-    m.put("steps", steps);
-    return m;
-  }
 
-  private static void settle() throws InterruptedException {
-    for (int i = 0; i < 3; i++) {
-      System.gc();
-      Thread.sleep(20);
-      Pointer.deallocateReferences();
+    private static String text(Map<String, Object> r) {
+        return String.format(
+                Locale.ROOT,
+                "gradientCheckpointing=%s peak=%.1f MiB activations=%.1f MiB step=%.1f ms",
+                r.get("gradientCheckpointing"),
+                ((Number) r.get("peakBytes")).doubleValue() / (1 << 20),
+                ((Number) r.get("activationPeakBytes")).doubleValue() / (1 << 20),
+                ((Number) r.get("stepMs")).doubleValue());
     }
-  }
 
-  /** The deep stack: {@code layers} dense layers of {@code width}, all LoKR-adapted, others frozen. */
-  private MultiLayerNetwork network() {
-    NeuralNetConfiguration.ListBuilder b = new NeuralNetConfiguration.Builder().seed(seed)
-        .dataType(DataType.FLOAT).updater(new Adam(1e-3)).weightInit(WeightInit.XAVIER)
-        .activation(Activation.RELU).trainingWorkspaceMode(WorkspaceMode.NONE)
-        .inferenceWorkspaceMode(WorkspaceMode.NONE).list();
-    for (int i = 0; i < layers; i++) {
-      b.layer(new DenseLayer.Builder().name("dense_" + i).nIn(width).nOut(width).build());
+    /** Runs one setting in a child JVM and parses its JSON line. */
+    private Map<String, Object> runChild(String s) throws Exception {
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        List<String> cmd =
+                new ArrayList<>(
+                        List.of(
+                                java,
+                                "-cp",
+                                System.getProperty("java.class.path"),
+                                "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+                                LokrCli.class.getName(),
+                                "memory-report",
+                                "--setting",
+                                s,
+                                "--layers",
+                                "" + layers,
+                                "--width",
+                                "" + width,
+                                "--batch",
+                                "" + batch,
+                                "--steps",
+                                "" + steps,
+                                "--segment-every",
+                                "" + segmentEvery,
+                                "--seed",
+                                "" + seed));
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+        pb.environment().put("MALLOC_MMAP_THRESHOLD_", "65536");
+        Process p = pb.start();
+        String last = null;
+        StringBuilder all = new StringBuilder();
+        try (BufferedReader r =
+                new BufferedReader(
+                        new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+            for (String line; (line = r.readLine()) != null; ) {
+                all.append(line).append('\n');
+                if (line.startsWith("{")) {
+                    last = line;
+                }
+            }
+        }
+        int code = p.waitFor();
+        if (code != 0 || last == null) {
+            throw new IllegalStateException(
+                    "measuring gradientCheckpointing="
+                            + s
+                            + " failed (exit "
+                            + code
+                            + "): "
+                            + all.toString().strip());
+        }
+        @SuppressWarnings("unchecked")
+        Map<String, Object> m = (Map<String, Object>) Json.parse(last);
+        return m;
     }
-    b.layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).name("out")
-        .activation(Activation.SOFTMAX).nIn(width).nOut(CLASSES).build());
-    MultiLayerNetwork base = new MultiLayerNetwork(b.build());
-    base.init();
-    MultiLayerNetwork net = LokrNetworks.apply(LokrAdapter.builder().rank(4).alpha(4).build(), base,
-        Targets.types(DenseLayer.class), true).network();
-    net.getLayerWiseConfigurations().setTrainingWorkspaceMode(WorkspaceMode.NONE);
-    net.getLayerWiseConfigurations().setInferenceWorkspaceMode(WorkspaceMode.NONE);
-    return net;
-  }
+
+    /** Measures one setting in this JVM. */
+    Map<String, Object> measure(boolean checkpointing) throws InterruptedException {
+        MultiLayerNetwork net = network();
+        Nd4j.getRandom().setSeed(seed);
+        INDArray features = Nd4j.rand(DataType.FLOAT, batch, width).subi(0.5);
+        INDArray labels = Nd4j.zeros(DataType.FLOAT, batch, CLASSES);
+        java.util.Random r = new java.util.Random(seed);
+        for (int i = 0; i < batch; i++) {
+            labels.putScalar(i, r.nextInt(CLASSES), 1f);
+        }
+        DataSet data = new DataSet(features, labels);
+        Segmentation seg =
+                segmentEvery > 0 ? Segmentation.everyK(segmentEvery) : Segmentation.automatic();
+        CheckpointedTrainer trainer = checkpointing ? CheckpointedTrainer.of(net, seg) : null;
+        Runnable step =
+                () -> {
+                    if (trainer != null) {
+                        trainer.fit(data);
+                    } else {
+                        net.fit(data);
+                    }
+                };
+        // persistent training state (flattened gradient view, updater state) is not activation
+        // memory: allocate
+        // it before the baseline (both are otherwise created lazily by the first step)
+        if (net.getFlattenedGradients() == null) {
+            net.initGradientsView();
+        }
+        net.getUpdater();
+        // sampled steps first, in a fresh process: pages freed by earlier steps and kept by the
+        // allocator would
+        // otherwise be reused without showing in the resident set
+        settle();
+        long before = Pointer.physicalBytes();
+        AtomicBoolean running = new AtomicBoolean(true);
+        AtomicLong peak = new AtomicLong(before);
+        AtomicLong samples = new AtomicLong();
+        Thread sampler =
+                new Thread(
+                        () -> {
+                            while (running.get()) {
+                                System.gc();
+                                Pointer.deallocateReferences();
+                                long b = Pointer.physicalBytes();
+                                peak.accumulateAndGet(b, Math::max);
+                                samples.incrementAndGet();
+                                try {
+                                    Thread.sleep(1);
+                                } catch (InterruptedException e) {
+                                    return;
+                                }
+                            }
+                        },
+                        "memory-sampler");
+        sampler.setDaemon(true);
+        sampler.start();
+        for (int i = 0; i < steps; i++) {
+            step.run();
+        }
+        running.set(false);
+        sampler.join();
+
+        long t0 = System.nanoTime();
+        for (int i = 0; i < steps; i++) {
+            step.run();
+        }
+        double stepMs = (System.nanoTime() - t0) / 1e6 / steps;
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("gradientCheckpointing", checkpointing);
+        m.put("peakBytes", peak.get());
+        m.put("activationPeakBytes", Math.max(0, peak.get() - before));
+        m.put("baselineBytes", before);
+        m.put("stepMs", Math.round(stepMs * 10) / 10.0);
+        m.put("segments", trainer == null ? 1 : trainer.segmentStarts(data).length);
+        m.put("samples", samples.get());
+        m.put("layers", layers);
+        m.put("width", width);
+        m.put("batch", batch);
+        m.put("steps", steps);
+        return m;
+    }
+
+    private static void settle() throws InterruptedException {
+        for (int i = 0; i < 3; i++) {
+            System.gc();
+            Thread.sleep(20);
+            Pointer.deallocateReferences();
+        }
+    }
+
+    /**
+     * The deep stack: {@code layers} dense layers of {@code width}, all LoKR-adapted, others
+     * frozen.
+     */
+    private MultiLayerNetwork network() {
+        NeuralNetConfiguration.ListBuilder b =
+                new NeuralNetConfiguration.Builder()
+                        .seed(seed)
+                        .dataType(DataType.FLOAT)
+                        .updater(new Adam(1e-3))
+                        .weightInit(WeightInit.XAVIER)
+                        .activation(Activation.RELU)
+                        .trainingWorkspaceMode(WorkspaceMode.NONE)
+                        .inferenceWorkspaceMode(WorkspaceMode.NONE)
+                        .list();
+        for (int i = 0; i < layers; i++) {
+            b.layer(new DenseLayer.Builder().name("dense_" + i).nIn(width).nOut(width).build());
+        }
+        b.layer(
+                new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT)
+                        .name("out")
+                        .activation(Activation.SOFTMAX)
+                        .nIn(width)
+                        .nOut(CLASSES)
+                        .build());
+        MultiLayerNetwork base = new MultiLayerNetwork(b.build());
+        base.init();
+        MultiLayerNetwork net =
+                LokrNetworks.apply(
+                                LokrAdapter.builder().rank(4).alpha(4).build(),
+                                base,
+                                Targets.types(DenseLayer.class),
+                                true)
+                        .network();
+        net.getLayerWiseConfigurations().setTrainingWorkspaceMode(WorkspaceMode.NONE);
+        net.getLayerWiseConfigurations().setInferenceWorkspaceMode(WorkspaceMode.NONE);
+        return net;
+    }
 }

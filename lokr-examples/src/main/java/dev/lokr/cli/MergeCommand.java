@@ -9,35 +9,59 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /** {@code lokr merge}: bakes an adapter into base weights with {@link AdapterMerge#mergeFile}. */
-@Command(name = "merge", mixinStandardHelpOptions = true,
-    description = "Merge a LoKR adapter (LyCORIS or PEFT layout) into a base safetensors file.")
+@Command(
+        name = "merge",
+        mixinStandardHelpOptions = true,
+        description = "Merge a LoKR adapter (LyCORIS or PEFT layout) into a base safetensors file.")
 final class MergeCommand implements Callable<Integer> {
 
-  @Option(names = "--base", required = true, paramLabel = "FILE", description = "Base model .safetensors.")
-  Path base;
+    @Option(
+            names = "--base",
+            required = true,
+            paramLabel = "FILE",
+            description = "Base model .safetensors.")
+    Path base;
 
-  @Option(names = "--adapter", required = true, paramLabel = "FILE", description = "Adapter .safetensors.")
-  Path adapter;
+    @Option(
+            names = "--adapter",
+            required = true,
+            paramLabel = "FILE",
+            description = "Adapter .safetensors.")
+    Path adapter;
 
-  @Option(names = "--out", required = true, paramLabel = "FILE", description = "Merged output .safetensors.")
-  Path out;
+    @Option(
+            names = "--out",
+            required = true,
+            paramLabel = "FILE",
+            description = "Merged output .safetensors.")
+    Path out;
 
-  @Option(names = "--multiplier", defaultValue = "1.0", paramLabel = "M",
-      description = "Adapter strength (default: ${DEFAULT-VALUE}).")
-  double multiplier;
+    @Option(
+            names = "--multiplier",
+            defaultValue = "1.0",
+            paramLabel = "M",
+            description = "Adapter strength (default: ${DEFAULT-VALUE}).")
+    double multiplier;
 
-  @CommandLine.Spec
-  CommandLine.Model.CommandSpec spec;
+    @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
-  @Override
-  public Integer call() throws Exception {
-    if (!Double.isFinite(multiplier)) {
-      throw new CommandLine.ParameterException(spec.commandLine(), "--multiplier must be finite, got " + multiplier);
+    @Override
+    public Integer call() throws Exception {
+        if (!Double.isFinite(multiplier)) {
+            throw new CommandLine.ParameterException(
+                    spec.commandLine(), "--multiplier must be finite, got " + multiplier);
+        }
+        List<AdapterMerge.Merged> merged =
+                AdapterMerge.mergeFile(
+                        base,
+                        adapter,
+                        out,
+                        multiplier,
+                        line -> spec.commandLine().getOut().println(line));
+        spec.commandLine()
+                .getOut()
+                .println("wrote " + out + " (" + merged.size() + " modules merged)");
+        spec.commandLine().getOut().flush();
+        return 0;
     }
-    List<AdapterMerge.Merged> merged = AdapterMerge.mergeFile(base, adapter, out, multiplier,
-        line -> spec.commandLine().getOut().println(line));
-    spec.commandLine().getOut().println("wrote " + out + " (" + merged.size() + " modules merged)");
-    spec.commandLine().getOut().flush();
-    return 0;
-  }
 }

@@ -28,158 +28,197 @@ import picocli.CommandLine;
 /** Runs the {@code lokr} command line in-process on the parity cases and on bad input. */
 class LokrCliTest {
 
-  record Result(int code, String out, String err) {}
+    record Result(int code, String out, String err) {}
 
-  static Result run(String... args) {
-    CommandLine cl = LokrCli.commandLine();
-    StringWriter out = new StringWriter();
-    StringWriter err = new StringWriter();
-    cl.setOut(new PrintWriter(out, true));
-    cl.setErr(new PrintWriter(err, true));
-    int code = cl.execute(args);
-    return new Result(code, out.toString(), err.toString());
-  }
+    static Result run(String... args) {
+        CommandLine cl = LokrCli.commandLine();
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        cl.setOut(new PrintWriter(out, true));
+        cl.setErr(new PrintWriter(err, true));
+        int code = cl.execute(args);
+        return new Result(code, out.toString(), err.toString());
+    }
 
-  private static Path extracted;
+    private static Path extracted;
 
-  /**
-   * The parity cases from lokr-core's test-jar, copied once to target/parity-cases (a jar entry is not
-   * a file the reader can map).
-   */
-  static synchronized Path parityRoot() throws Exception {
-    if (extracted != null) {
-      return extracted;
-    }
-    URL url = LokrCliTest.class.getResource("/parity-cases");
-    if (url == null) {
-      throw new IllegalStateException("parity-cases not on the test class path (lokr-core test-jar)");
-    }
-    if (!"jar".equals(url.getProtocol())) {
-      extracted = Path.of(url.toURI());
-      return extracted;
-    }
-    Path target = Path.of("target", "parity-cases").toAbsolutePath();
-    try (FileSystem fs = FileSystems.newFileSystem(url.toURI(), Map.of());
-        Stream<Path> walk = Files.walk(fs.getPath("/parity-cases"))) {
-      for (Path p : (Iterable<Path>) walk::iterator) {
-        Path dst = target.resolve(fs.getPath("/parity-cases").relativize(p).toString());
-        if (Files.isDirectory(p)) {
-          Files.createDirectories(dst);
-        } else {
-          Files.copy(p, dst, StandardCopyOption.REPLACE_EXISTING);
+    /**
+     * The parity cases from lokr-core's test-jar, copied once to target/parity-cases (a jar entry
+     * is not a file the reader can map).
+     */
+    static synchronized Path parityRoot() throws Exception {
+        if (extracted != null) {
+            return extracted;
         }
-      }
-    }
-    extracted = target;
-    return extracted;
-  }
-
-  static Stream<Path> cases() throws Exception {
-    try (Stream<Path> s = Files.list(parityRoot())) {
-      return s.filter(Files::isDirectory).sorted().collect(Collectors.toList()).stream();
-    }
-  }
-
-  static Path adapterOf(Path dir) {
-    Path peft = dir.resolve("adapter_model.safetensors");
-    return Files.exists(peft) ? peft : dir.resolve("adapter.safetensors");
-  }
-
-  @ParameterizedTest(name = "{0}")
-  @MethodSource("cases")
-  void mergeReproducesExpected(Path dir, @TempDir Path tmp) throws Exception {
-    String label = "case " + dir.getFileName();
-    Path out = tmp.resolve("merged.safetensors");
-    double m = ((Number) ((Map<?, ?>) Json.parse(Files.readString(dir.resolve("case.json")))).get("multiplier"))
-        .doubleValue();
-    Result r = run("merge", "--base", dir.resolve("base.safetensors").toString(), "--adapter",
-        adapterOf(dir).toString(), "--out", out.toString(), "--multiplier", Double.toString(m));
-    assertEquals(0, r.code(), label + ": " + r.err());
-    assertTrue(r.out().contains("merged "), label + ": " + r.out());
-    int adapted = 0;
-    try (SafetensorsReader e = SafetensorsReader.open(dir.resolve("expected.safetensors"));
-        SafetensorsReader b = SafetensorsReader.open(dir.resolve("base.safetensors"));
-        SafetensorsReader a = SafetensorsReader.open(out)) {
-      assertEquals(e.tensors().size(), a.tensors().size(), label);
-      for (TensorInfo t : e.tensors()) {
-        assertEquals(t.dtype(), a.info(t.name()).dtype(), label + ": dtype of " + t.name());
-        double[] x = a.readDoubles(t.name());
-        double[] y = e.readDoubles(t.name());
-        double[] z = b.readDoubles(t.name());
-        double max = 0;
-        boolean changed = false;
-        for (int i = 0; i < y.length; i++) {
-          max = Math.max(max, Math.abs(y[i]));
-          changed |= y[i] != z[i];
+        URL url = LokrCliTest.class.getResource("/parity-cases");
+        if (url == null) {
+            throw new IllegalStateException(
+                    "parity-cases not on the test class path (lokr-core test-jar)");
         }
-        adapted += changed ? 1 : 0;
-        for (int i = 0; i < x.length; i++) {
-          if (Math.abs(x[i] - y[i]) > 1e-5 * Math.max(Math.abs(y[i]), 0.1 * max)) {
-            throw new AssertionError(label + ": " + t.name() + "[" + i + "] = " + x[i] + ", expected " + y[i]);
-          }
+        if (!"jar".equals(url.getProtocol())) {
+            extracted = Path.of(url.toURI());
+            return extracted;
         }
-      }
+        Path target = Path.of("target", "parity-cases").toAbsolutePath();
+        try (FileSystem fs = FileSystems.newFileSystem(url.toURI(), Map.of());
+                Stream<Path> walk = Files.walk(fs.getPath("/parity-cases"))) {
+            for (Path p : (Iterable<Path>) walk::iterator) {
+                Path dst = target.resolve(fs.getPath("/parity-cases").relativize(p).toString());
+                if (Files.isDirectory(p)) {
+                    Files.createDirectories(dst);
+                } else {
+                    Files.copy(p, dst, StandardCopyOption.REPLACE_EXISTING);
+                }
+            }
+        }
+        extracted = target;
+        return extracted;
     }
-    assertTrue(adapted > 0, label + ": the case adapts at least one tensor");
-  }
 
-  @ParameterizedTest(name = "{0}")
-  @MethodSource("cases")
-  void inspectJsonParses(Path dir) throws Exception {
-    Result r = run("inspect", adapterOf(dir).toString(), "--json");
-    assertEquals(0, r.code(), dir + ": " + r.err());
-    Map<?, ?> root = (Map<?, ?>) Json.parse(r.out());
-    List<?> modules = (List<?>) root.get("modules");
-    assertEquals(1, modules.size(), dir.toString());
-    Map<?, ?> m = (Map<?, ?>) modules.get(0);
-    assertTrue(((Number) m.get("params")).longValue() > 0, dir + ": " + m);
-    assertEquals(root.get("totalParams"), m.get("params"), dir.toString());
-    assertTrue(List.of("LYCORIS", "PEFT").contains(root.get("layout")), dir + ": " + root.get("layout"));
-  }
+    static Stream<Path> cases() throws Exception {
+        try (Stream<Path> s = Files.list(parityRoot())) {
+            return s.filter(Files::isDirectory).sorted().collect(Collectors.toList()).stream();
+        }
+    }
 
-  @Test
-  void inspectTextNamesModules() throws Exception {
-    Result r = run("inspect", parityRoot().resolve("conv_tucker/adapter.safetensors").toString());
-    assertEquals(0, r.code(), r.err());
-    assertTrue(r.out().contains("lycoris_down_conv1") && r.out().contains("TUCKER"), r.out());
-  }
+    static Path adapterOf(Path dir) {
+        Path peft = dir.resolve("adapter_model.safetensors");
+        return Files.exists(peft) ? peft : dir.resolve("adapter.safetensors");
+    }
 
-  @Test
-  void badInputExitsOneWithOneLine(@TempDir Path tmp) throws Exception {
-    Path notThere = tmp.resolve("missing.safetensors");
-    Result r = run("inspect", notThere.toString());
-    assertEquals(1, r.code(), r.err());
-    assertEquals(1, r.err().strip().lines().count(), r.err());
-    assertFalse(r.err().contains("\tat "), r.err());
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("cases")
+    void mergeReproducesExpected(Path dir, @TempDir Path tmp) throws Exception {
+        String label = "case " + dir.getFileName();
+        Path out = tmp.resolve("merged.safetensors");
+        double m =
+                ((Number)
+                                ((Map<?, ?>) Json.parse(Files.readString(dir.resolve("case.json"))))
+                                        .get("multiplier"))
+                        .doubleValue();
+        Result r =
+                run(
+                        "merge",
+                        "--base",
+                        dir.resolve("base.safetensors").toString(),
+                        "--adapter",
+                        adapterOf(dir).toString(),
+                        "--out",
+                        out.toString(),
+                        "--multiplier",
+                        Double.toString(m));
+        assertEquals(0, r.code(), label + ": " + r.err());
+        assertTrue(r.out().contains("merged "), label + ": " + r.out());
+        int adapted = 0;
+        try (SafetensorsReader e = SafetensorsReader.open(dir.resolve("expected.safetensors"));
+                SafetensorsReader b = SafetensorsReader.open(dir.resolve("base.safetensors"));
+                SafetensorsReader a = SafetensorsReader.open(out)) {
+            assertEquals(e.tensors().size(), a.tensors().size(), label);
+            for (TensorInfo t : e.tensors()) {
+                assertEquals(t.dtype(), a.info(t.name()).dtype(), label + ": dtype of " + t.name());
+                double[] x = a.readDoubles(t.name());
+                double[] y = e.readDoubles(t.name());
+                double[] z = b.readDoubles(t.name());
+                double max = 0;
+                boolean changed = false;
+                for (int i = 0; i < y.length; i++) {
+                    max = Math.max(max, Math.abs(y[i]));
+                    changed |= y[i] != z[i];
+                }
+                adapted += changed ? 1 : 0;
+                for (int i = 0; i < x.length; i++) {
+                    if (Math.abs(x[i] - y[i]) > 1e-5 * Math.max(Math.abs(y[i]), 0.1 * max)) {
+                        throw new AssertionError(
+                                label
+                                        + ": "
+                                        + t.name()
+                                        + "["
+                                        + i
+                                        + "] = "
+                                        + x[i]
+                                        + ", expected "
+                                        + y[i]);
+                    }
+                }
+            }
+        }
+        assertTrue(adapted > 0, label + ": the case adapts at least one tensor");
+    }
 
-    Path garbage = tmp.resolve("garbage.safetensors");
-    Files.write(garbage, new byte[] {1, 2, 3});
-    r = run("merge", "--base", garbage.toString(), "--adapter", garbage.toString(), "--out",
-        tmp.resolve("o").toString());
-    assertEquals(1, r.code(), r.err());
-    assertEquals(1, r.err().strip().lines().count(), r.err());
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("cases")
+    void inspectJsonParses(Path dir) throws Exception {
+        Result r = run("inspect", adapterOf(dir).toString(), "--json");
+        assertEquals(0, r.code(), dir + ": " + r.err());
+        Map<?, ?> root = (Map<?, ?>) Json.parse(r.out());
+        List<?> modules = (List<?>) root.get("modules");
+        assertEquals(1, modules.size(), dir.toString());
+        Map<?, ?> m = (Map<?, ?>) modules.get(0);
+        assertTrue(((Number) m.get("params")).longValue() > 0, dir + ": " + m);
+        assertEquals(root.get("totalParams"), m.get("params"), dir.toString());
+        assertTrue(
+                List.of("LYCORIS", "PEFT").contains(root.get("layout")),
+                dir + ": " + root.get("layout"));
+    }
 
-    // A module that matches no base weight: the message names it.
-    Path dir = parityRoot().resolve("linear_plain");
-    r = run("merge", "--base", parityRoot().resolve("linear_dora/base.safetensors").toString(), "--adapter",
-        dir.resolve("adapter.safetensors").toString(), "--out", tmp.resolve("o2").toString());
-    assertEquals(1, r.code(), r.err());
-    assertTrue(r.err().contains("lycoris_blocks_0_attn_q"), r.err());
-    assertEquals(1, r.err().strip().lines().count(), r.err());
+    @Test
+    void inspectTextNamesModules() throws Exception {
+        Result r =
+                run("inspect", parityRoot().resolve("conv_tucker/adapter.safetensors").toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("lycoris_down_conv1") && r.out().contains("TUCKER"), r.out());
+    }
 
-    r = run("--verbose", "inspect", notThere.toString());
-    assertEquals(1, r.code());
-    assertTrue(r.err().contains("\tat "), "--verbose prints the stack trace: " + r.err());
-  }
+    @Test
+    void badInputExitsOneWithOneLine(@TempDir Path tmp) throws Exception {
+        Path notThere = tmp.resolve("missing.safetensors");
+        Result r = run("inspect", notThere.toString());
+        assertEquals(1, r.code(), r.err());
+        assertEquals(1, r.err().strip().lines().count(), r.err());
+        assertFalse(r.err().contains("\tat "), r.err());
 
-  @Test
-  void usageErrorsExitTwo() {
-    Result r = run("merge", "--bogus");
-    assertEquals(2, r.code(), r.err());
-    assertTrue(r.err().contains("Usage"), r.err());
-    assertEquals(2, run("frobnicate").code());
-    assertEquals(2, run().code());
-    assertEquals(2, run("merge", "--base", "b").code(), "missing required options");
-    assertEquals(0, run("--help").code());
-  }
+        Path garbage = tmp.resolve("garbage.safetensors");
+        Files.write(garbage, new byte[] {1, 2, 3});
+        r =
+                run(
+                        "merge",
+                        "--base",
+                        garbage.toString(),
+                        "--adapter",
+                        garbage.toString(),
+                        "--out",
+                        tmp.resolve("o").toString());
+        assertEquals(1, r.code(), r.err());
+        assertEquals(1, r.err().strip().lines().count(), r.err());
+
+        // A module that matches no base weight: the message names it.
+        Path dir = parityRoot().resolve("linear_plain");
+        r =
+                run(
+                        "merge",
+                        "--base",
+                        parityRoot().resolve("linear_dora/base.safetensors").toString(),
+                        "--adapter",
+                        dir.resolve("adapter.safetensors").toString(),
+                        "--out",
+                        tmp.resolve("o2").toString());
+        assertEquals(1, r.code(), r.err());
+        assertTrue(r.err().contains("lycoris_blocks_0_attn_q"), r.err());
+        assertEquals(1, r.err().strip().lines().count(), r.err());
+
+        r = run("--verbose", "inspect", notThere.toString());
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains("\tat "), "--verbose prints the stack trace: " + r.err());
+    }
+
+    @Test
+    void usageErrorsExitTwo() {
+        Result r = run("merge", "--bogus");
+        assertEquals(2, r.code(), r.err());
+        assertTrue(r.err().contains("Usage"), r.err());
+        assertEquals(2, run("frobnicate").code());
+        assertEquals(2, run().code());
+        assertEquals(2, run("merge", "--base", "b").code(), "missing required options");
+        assertEquals(0, run("--help").code());
+    }
 }

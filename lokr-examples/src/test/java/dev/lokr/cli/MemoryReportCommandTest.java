@@ -14,46 +14,63 @@ import picocli.CommandLine;
 /** Runs {@code lokr memory-report} on a tiny stack, with its child JVMs. */
 class MemoryReportCommandTest {
 
-  private static final List<String> KEYS =
-      List.of("gradientCheckpointing", "peakBytes", "activationPeakBytes", "stepMs", "segments");
+    private static final List<String> KEYS =
+            List.of(
+                    "gradientCheckpointing",
+                    "peakBytes",
+                    "activationPeakBytes",
+                    "stepMs",
+                    "segments");
 
-  record Result(int code, String out, String err) {}
+    record Result(int code, String out, String err) {}
 
-  static Result run(String... args) {
-    CommandLine cl = LokrCli.commandLine();
-    StringWriter out = new StringWriter();
-    StringWriter err = new StringWriter();
-    cl.setOut(new PrintWriter(out, true));
-    cl.setErr(new PrintWriter(err, true));
-    int code = cl.execute(args);
-    return new Result(code, out.toString(), err.toString());
-  }
-
-  @Test
-  void tinyRunPrintsOneJsonLinePerSetting() {
-    Result r = run("memory-report", "--json", "--layers", "4", "--width", "64", "--batch", "8", "--steps", "2");
-    assertEquals(0, r.code(), "exit code; stderr: " + r.err() + " stdout: " + r.out());
-    String[] lines = r.out().strip().split("\\R");
-    assertEquals(2, lines.length, "lines: " + r.out());
-    for (int i = 0; i < 2; i++) {
-      @SuppressWarnings("unchecked")
-      Map<String, Object> m = (Map<String, Object>) Json.parse(lines[i]);
-      for (String k : KEYS) {
-        assertTrue(m.containsKey(k), "key " + k + " missing in line " + i + ": " + lines[i]);
-      }
-      assertEquals(i == 1, m.get("gradientCheckpointing"), "line " + i + ": " + lines[i]);
-      assertTrue(((Number) m.get("peakBytes")).longValue() > 0, lines[i]);
-      assertTrue(((Number) m.get("activationPeakBytes")).longValue() >= 0, lines[i]);
-      assertTrue(((Number) m.get("stepMs")).doubleValue() > 0, lines[i]);
-      // 5 layers: one segment off; ceil(sqrt(5)) = 3 layers per segment on
-      assertEquals(i == 1 ? 2L : 1L, ((Number) m.get("segments")).longValue(), lines[i]);
+    static Result run(String... args) {
+        CommandLine cl = LokrCli.commandLine();
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        cl.setOut(new PrintWriter(out, true));
+        cl.setErr(new PrintWriter(err, true));
+        int code = cl.execute(args);
+        return new Result(code, out.toString(), err.toString());
     }
-  }
 
-  @Test
-  void badSizeIsAUsageError() {
-    Result r = run("memory-report", "--layers", "0");
-    assertEquals(LokrCli.EXIT_USAGE, r.code(), r.err());
-    assertTrue(r.err().contains("--layers must be >= 1, got 0"), r.err());
-  }
+    @Test
+    void tinyRunPrintsOneJsonLinePerSetting() {
+        Result r =
+                run(
+                        "memory-report",
+                        "--json",
+                        "--layers",
+                        "4",
+                        "--width",
+                        "64",
+                        "--batch",
+                        "8",
+                        "--steps",
+                        "2");
+        assertEquals(0, r.code(), "exit code; stderr: " + r.err() + " stdout: " + r.out());
+        String[] lines = r.out().strip().split("\\R");
+        assertEquals(2, lines.length, "lines: " + r.out());
+        for (int i = 0; i < 2; i++) {
+            @SuppressWarnings("unchecked")
+            Map<String, Object> m = (Map<String, Object>) Json.parse(lines[i]);
+            for (String k : KEYS) {
+                assertTrue(
+                        m.containsKey(k), "key " + k + " missing in line " + i + ": " + lines[i]);
+            }
+            assertEquals(i == 1, m.get("gradientCheckpointing"), "line " + i + ": " + lines[i]);
+            assertTrue(((Number) m.get("peakBytes")).longValue() > 0, lines[i]);
+            assertTrue(((Number) m.get("activationPeakBytes")).longValue() >= 0, lines[i]);
+            assertTrue(((Number) m.get("stepMs")).doubleValue() > 0, lines[i]);
+            // 5 layers: one segment off; ceil(sqrt(5)) = 3 layers per segment on
+            assertEquals(i == 1 ? 2L : 1L, ((Number) m.get("segments")).longValue(), lines[i]);
+        }
+    }
+
+    @Test
+    void badSizeIsAUsageError() {
+        Result r = run("memory-report", "--layers", "0");
+        assertEquals(LokrCli.EXIT_USAGE, r.code(), r.err());
+        assertTrue(r.err().contains("--layers must be >= 1, got 0"), r.err());
+    }
 }

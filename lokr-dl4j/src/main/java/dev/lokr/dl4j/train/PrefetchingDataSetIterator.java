@@ -17,178 +17,188 @@ import org.nd4j.linalg.dataset.api.iterator.DataSetIterator;
  * With {@code numWorkers == 0} no thread is started and everything happens on the caller's thread.
  *
  * <p>Threads are daemons named {@code lokr-prefetch-<id>-<n>} ({@code n = 0} is the reader). With
- * {@code persistentWorkers} they survive {@link #reset()} and live until {@link #close()}; otherwise
- * they are stopped when an epoch ends, on {@code reset()} and on {@code close()}, and recreated for
- * the next epoch. A failure in the source or a worker is rethrown from {@code hasNext()}/{@code next()}
- * as a {@link PrefetchException} with the original cause, after the batches before it.
+ * {@code persistentWorkers} they survive {@link #reset()} and live until {@link #close()};
+ * otherwise they are stopped when an epoch ends, on {@code reset()} and on {@code close()}, and
+ * recreated for the next epoch. A failure in the source or a worker is rethrown from {@code
+ * hasNext()}/{@code next()} as a {@link PrefetchException} with the original cause, after the
+ * batches before it.
  *
  * <p>{@link #asyncSupported()} is {@code false} so DL4J does not wrap this iterator again; {@code
  * next(int)} is not supported. Iterate, reset and close from one thread.
  */
 public final class PrefetchingDataSetIterator implements DataSetIterator, AutoCloseable {
-  private static final long serialVersionUID = 1L;
+    private static final long serialVersionUID = 1L;
 
-  private final transient DataSetIterator source;
-  private final transient PrefetchEngine<DataSet> engine;
-  private final transient DeviceStaging staging;
-  private volatile transient DataSetPreProcessor preProcessor;
+    private final transient DataSetIterator source;
+    private final transient PrefetchEngine<DataSet> engine;
+    private final transient DeviceStaging staging;
+    private transient volatile DataSetPreProcessor preProcessor;
 
-  /**
-   * Wraps {@code source} with the prefetch settings of {@code options} ({@code numWorkers}, {@code
-   * queueSize}, {@code persistentWorkers}, {@code pinMemory}).
-   *
-   * @param source the iterator to read ahead; not used directly by the caller afterwards
-   * @param options the training options
-   */
-  public PrefetchingDataSetIterator(DataSetIterator source, TrainingOptions options) {
-    this(
-        source,
-        options.numWorkers(),
-        options.queueSize(),
-        options.persistentWorkers(),
-        DeviceStaging.forCurrentBackend(options.pinMemory()));
-  }
-
-  PrefetchingDataSetIterator(
-      DataSetIterator source,
-      int numWorkers,
-      int queueSize,
-      boolean persistentWorkers,
-      DeviceStaging staging) {
-    this.source = Objects.requireNonNull(source, "source");
-    this.staging = Objects.requireNonNull(staging, "staging");
-    this.engine =
-        new PrefetchEngine<>(
-            new PrefetchEngine.Source<>() {
-              @Override
-              public boolean hasNext() {
-                return source.hasNext();
-              }
-
-              @Override
-              public DataSet next() {
-                return source.next();
-              }
-
-              @Override
-              public void reset() {
-                source.reset();
-              }
-            },
-            this::process,
-            numWorkers,
-            queueSize,
-            persistentWorkers);
-  }
-
-  private DataSet process(DataSet ds) {
-    DataSetPreProcessor p = preProcessor;
-    if (p != null) {
-      p.preProcess(ds);
+    /**
+     * Wraps {@code source} with the prefetch settings of {@code options} ({@code numWorkers},
+     * {@code queueSize}, {@code persistentWorkers}, {@code pinMemory}).
+     *
+     * @param source the iterator to read ahead; not used directly by the caller afterwards
+     * @param options the training options
+     */
+    public PrefetchingDataSetIterator(DataSetIterator source, TrainingOptions options) {
+        this(
+                source,
+                options.numWorkers(),
+                options.queueSize(),
+                options.persistentWorkers(),
+                DeviceStaging.forCurrentBackend(options.pinMemory()));
     }
-    staging.stage(
-        ds.getFeatures(), ds.getLabels(), ds.getFeaturesMaskArray(), ds.getLabelsMaskArray());
-    return ds;
-  }
 
-  /**
-   * @return the prefix of this iterator's thread names, {@code "lokr-prefetch-<id>-"}
-   */
-  public String threadNamePrefix() {
-    return engine.threadNamePrefix();
-  }
+    PrefetchingDataSetIterator(
+            DataSetIterator source,
+            int numWorkers,
+            int queueSize,
+            boolean persistentWorkers,
+            DeviceStaging staging) {
+        this.source = Objects.requireNonNull(source, "source");
+        this.staging = Objects.requireNonNull(staging, "staging");
+        this.engine =
+                new PrefetchEngine<>(
+                        new PrefetchEngine.Source<>() {
+                            @Override
+                            public boolean hasNext() {
+                                return source.hasNext();
+                            }
 
-  @Override
-  public boolean hasNext() {
-    return engine.hasNext();
-  }
+                            @Override
+                            public DataSet next() {
+                                return source.next();
+                            }
 
-  @Override
-  public DataSet next() {
-    return engine.next();
-  }
-
-  /**
-   * Not supported: batches are read ahead at the wrapped iterator's batch size.
-   *
-   * @throws UnsupportedOperationException always
-   */
-  @Override
-  public DataSet next(int num) {
-    throw new UnsupportedOperationException(
-        "next(" + num + ") is not supported by a prefetching iterator; use next()");
-  }
-
-  @Override
-  public int inputColumns() {
-    return source.inputColumns();
-  }
-
-  @Override
-  public int totalOutcomes() {
-    return source.totalOutcomes();
-  }
-
-  /** @return whether the wrapped iterator can be reset */
-  @Override
-  public boolean resetSupported() {
-    return source.resetSupported();
-  }
-
-  /** @return {@code false}: this iterator is already asynchronous */
-  @Override
-  public boolean asyncSupported() {
-    return false;
-  }
-
-  /**
-   * Discards batches read ahead, resets the wrapped iterator and starts a new epoch on the next
-   * {@code hasNext()}/{@code next()}.
-   *
-   * @throws UnsupportedOperationException if the wrapped iterator does not support reset
-   * @throws IllegalStateException if this iterator is closed
-   */
-  @Override
-  public void reset() {
-    if (!source.resetSupported()) {
-      throw new UnsupportedOperationException(
-          "the wrapped iterator " + source.getClass().getName() + " does not support reset()");
+                            @Override
+                            public void reset() {
+                                source.reset();
+                            }
+                        },
+                        this::process,
+                        numWorkers,
+                        queueSize,
+                        persistentWorkers);
     }
-    engine.reset();
-  }
 
-  @Override
-  public int batch() {
-    return source.batch();
-  }
+    private DataSet process(DataSet ds) {
+        DataSetPreProcessor p = preProcessor;
+        if (p != null) {
+            p.preProcess(ds);
+        }
+        staging.stage(
+                ds.getFeatures(),
+                ds.getLabels(),
+                ds.getFeaturesMaskArray(),
+                ds.getLabelsMaskArray());
+        return ds;
+    }
 
-  /**
-   * Sets the preprocessor that worker threads apply to each batch (after the wrapped iterator's own
-   * preprocessor). Set it before iterating; batches already read ahead keep the previous one.
-   */
-  @Override
-  public void setPreProcessor(DataSetPreProcessor preProcessor) {
-    this.preProcessor = preProcessor;
-  }
+    /**
+     * @return the prefix of this iterator's thread names, {@code "lokr-prefetch-<id>-"}
+     */
+    public String threadNamePrefix() {
+        return engine.threadNamePrefix();
+    }
 
-  @Override
-  public DataSetPreProcessor getPreProcessor() {
-    return preProcessor;
-  }
+    @Override
+    public boolean hasNext() {
+        return engine.hasNext();
+    }
 
-  @Override
-  public List<String> getLabels() {
-    return source.getLabels();
-  }
+    @Override
+    public DataSet next() {
+        return engine.next();
+    }
 
-  /** Stops and joins all threads; idempotent. Afterwards the iterator cannot be used. */
-  @Override
-  public void close() {
-    engine.close();
-  }
+    /**
+     * Not supported: batches are read ahead at the wrapped iterator's batch size.
+     *
+     * @throws UnsupportedOperationException always
+     */
+    @Override
+    public DataSet next(int num) {
+        throw new UnsupportedOperationException(
+                "next(" + num + ") is not supported by a prefetching iterator; use next()");
+    }
 
-  @Override
-  public String toString() {
-    return "PrefetchingDataSetIterator{" + engine + ", pinMemory=" + staging.pinMemory() + "}";
-  }
+    @Override
+    public int inputColumns() {
+        return source.inputColumns();
+    }
+
+    @Override
+    public int totalOutcomes() {
+        return source.totalOutcomes();
+    }
+
+    /**
+     * @return whether the wrapped iterator can be reset
+     */
+    @Override
+    public boolean resetSupported() {
+        return source.resetSupported();
+    }
+
+    /**
+     * @return {@code false}: this iterator is already asynchronous
+     */
+    @Override
+    public boolean asyncSupported() {
+        return false;
+    }
+
+    /**
+     * Discards batches read ahead, resets the wrapped iterator and starts a new epoch on the next
+     * {@code hasNext()}/{@code next()}.
+     *
+     * @throws UnsupportedOperationException if the wrapped iterator does not support reset
+     * @throws IllegalStateException if this iterator is closed
+     */
+    @Override
+    public void reset() {
+        if (!source.resetSupported()) {
+            throw new UnsupportedOperationException(
+                    "the wrapped iterator "
+                            + source.getClass().getName()
+                            + " does not support reset()");
+        }
+        engine.reset();
+    }
+
+    @Override
+    public int batch() {
+        return source.batch();
+    }
+
+    /**
+     * Sets the preprocessor that worker threads apply to each batch (after the wrapped iterator's
+     * own preprocessor). Set it before iterating; batches already read ahead keep the previous one.
+     */
+    @Override
+    public void setPreProcessor(DataSetPreProcessor preProcessor) {
+        this.preProcessor = preProcessor;
+    }
+
+    @Override
+    public DataSetPreProcessor getPreProcessor() {
+        return preProcessor;
+    }
+
+    @Override
+    public List<String> getLabels() {
+        return source.getLabels();
+    }
+
+    /** Stops and joins all threads; idempotent. Afterwards the iterator cannot be used. */
+    @Override
+    public void close() {
+        engine.close();
+    }
+
+    @Override
+    public String toString() {
+        return "PrefetchingDataSetIterator{" + engine + ", pinMemory=" + staging.pinMemory() + "}";
+    }
 }

@@ -13,154 +13,162 @@ import org.nd4j.linalg.dataset.api.iterator.MultiDataSetIterator;
  * on a CUDA backend.
  */
 public final class PrefetchingMultiDataSetIterator implements MultiDataSetIterator, AutoCloseable {
-  private static final long serialVersionUID = 1L;
+    private static final long serialVersionUID = 1L;
 
-  private final transient MultiDataSetIterator source;
-  private final transient PrefetchEngine<MultiDataSet> engine;
-  private final transient DeviceStaging staging;
-  private volatile transient MultiDataSetPreProcessor preProcessor;
+    private final transient MultiDataSetIterator source;
+    private final transient PrefetchEngine<MultiDataSet> engine;
+    private final transient DeviceStaging staging;
+    private transient volatile MultiDataSetPreProcessor preProcessor;
 
-  /**
-   * Wraps {@code source} with the prefetch settings of {@code options}.
-   *
-   * @param source the iterator to read ahead
-   * @param options the training options
-   */
-  public PrefetchingMultiDataSetIterator(MultiDataSetIterator source, TrainingOptions options) {
-    this(
-        source,
-        options.numWorkers(),
-        options.queueSize(),
-        options.persistentWorkers(),
-        DeviceStaging.forCurrentBackend(options.pinMemory()));
-  }
-
-  PrefetchingMultiDataSetIterator(
-      MultiDataSetIterator source,
-      int numWorkers,
-      int queueSize,
-      boolean persistentWorkers,
-      DeviceStaging staging) {
-    this.source = Objects.requireNonNull(source, "source");
-    this.staging = Objects.requireNonNull(staging, "staging");
-    this.engine =
-        new PrefetchEngine<>(
-            new PrefetchEngine.Source<>() {
-              @Override
-              public boolean hasNext() {
-                return source.hasNext();
-              }
-
-              @Override
-              public MultiDataSet next() {
-                return source.next();
-              }
-
-              @Override
-              public void reset() {
-                source.reset();
-              }
-            },
-            this::process,
-            numWorkers,
-            queueSize,
-            persistentWorkers);
-  }
-
-  private MultiDataSet process(MultiDataSet mds) {
-    MultiDataSetPreProcessor p = preProcessor;
-    if (p != null) {
-      p.preProcess(mds);
+    /**
+     * Wraps {@code source} with the prefetch settings of {@code options}.
+     *
+     * @param source the iterator to read ahead
+     * @param options the training options
+     */
+    public PrefetchingMultiDataSetIterator(MultiDataSetIterator source, TrainingOptions options) {
+        this(
+                source,
+                options.numWorkers(),
+                options.queueSize(),
+                options.persistentWorkers(),
+                DeviceStaging.forCurrentBackend(options.pinMemory()));
     }
-    stageAll(mds.getFeatures());
-    stageAll(mds.getLabels());
-    stageAll(mds.getFeaturesMaskArrays());
-    stageAll(mds.getLabelsMaskArrays());
-    return mds;
-  }
 
-  private void stageAll(INDArray[] arrays) {
-    if (arrays != null) {
-      staging.stage(arrays);
+    PrefetchingMultiDataSetIterator(
+            MultiDataSetIterator source,
+            int numWorkers,
+            int queueSize,
+            boolean persistentWorkers,
+            DeviceStaging staging) {
+        this.source = Objects.requireNonNull(source, "source");
+        this.staging = Objects.requireNonNull(staging, "staging");
+        this.engine =
+                new PrefetchEngine<>(
+                        new PrefetchEngine.Source<>() {
+                            @Override
+                            public boolean hasNext() {
+                                return source.hasNext();
+                            }
+
+                            @Override
+                            public MultiDataSet next() {
+                                return source.next();
+                            }
+
+                            @Override
+                            public void reset() {
+                                source.reset();
+                            }
+                        },
+                        this::process,
+                        numWorkers,
+                        queueSize,
+                        persistentWorkers);
     }
-  }
 
-  /**
-   * @return the prefix of this iterator's thread names, {@code "lokr-prefetch-<id>-"}
-   */
-  public String threadNamePrefix() {
-    return engine.threadNamePrefix();
-  }
-
-  @Override
-  public boolean hasNext() {
-    return engine.hasNext();
-  }
-
-  @Override
-  public MultiDataSet next() {
-    return engine.next();
-  }
-
-  /**
-   * Not supported: batches are read ahead at the wrapped iterator's batch size.
-   *
-   * @throws UnsupportedOperationException always
-   */
-  @Override
-  public MultiDataSet next(int num) {
-    throw new UnsupportedOperationException(
-        "next(" + num + ") is not supported by a prefetching iterator; use next()");
-  }
-
-  /**
-   * Sets the preprocessor that worker threads apply to each batch. Set it before iterating.
-   */
-  @Override
-  public void setPreProcessor(MultiDataSetPreProcessor preProcessor) {
-    this.preProcessor = preProcessor;
-  }
-
-  @Override
-  public MultiDataSetPreProcessor getPreProcessor() {
-    return preProcessor;
-  }
-
-  /** @return whether the wrapped iterator can be reset */
-  @Override
-  public boolean resetSupported() {
-    return source.resetSupported();
-  }
-
-  /** @return {@code false}: this iterator is already asynchronous */
-  @Override
-  public boolean asyncSupported() {
-    return false;
-  }
-
-  /**
-   * Discards batches read ahead, resets the wrapped iterator and starts a new epoch.
-   *
-   * @throws UnsupportedOperationException if the wrapped iterator does not support reset
-   * @throws IllegalStateException if this iterator is closed
-   */
-  @Override
-  public void reset() {
-    if (!source.resetSupported()) {
-      throw new UnsupportedOperationException(
-          "the wrapped iterator " + source.getClass().getName() + " does not support reset()");
+    private MultiDataSet process(MultiDataSet mds) {
+        MultiDataSetPreProcessor p = preProcessor;
+        if (p != null) {
+            p.preProcess(mds);
+        }
+        stageAll(mds.getFeatures());
+        stageAll(mds.getLabels());
+        stageAll(mds.getFeaturesMaskArrays());
+        stageAll(mds.getLabelsMaskArrays());
+        return mds;
     }
-    engine.reset();
-  }
 
-  /** Stops and joins all threads; idempotent. */
-  @Override
-  public void close() {
-    engine.close();
-  }
+    private void stageAll(INDArray[] arrays) {
+        if (arrays != null) {
+            staging.stage(arrays);
+        }
+    }
 
-  @Override
-  public String toString() {
-    return "PrefetchingMultiDataSetIterator{" + engine + ", pinMemory=" + staging.pinMemory() + "}";
-  }
+    /**
+     * @return the prefix of this iterator's thread names, {@code "lokr-prefetch-<id>-"}
+     */
+    public String threadNamePrefix() {
+        return engine.threadNamePrefix();
+    }
+
+    @Override
+    public boolean hasNext() {
+        return engine.hasNext();
+    }
+
+    @Override
+    public MultiDataSet next() {
+        return engine.next();
+    }
+
+    /**
+     * Not supported: batches are read ahead at the wrapped iterator's batch size.
+     *
+     * @throws UnsupportedOperationException always
+     */
+    @Override
+    public MultiDataSet next(int num) {
+        throw new UnsupportedOperationException(
+                "next(" + num + ") is not supported by a prefetching iterator; use next()");
+    }
+
+    /** Sets the preprocessor that worker threads apply to each batch. Set it before iterating. */
+    @Override
+    public void setPreProcessor(MultiDataSetPreProcessor preProcessor) {
+        this.preProcessor = preProcessor;
+    }
+
+    @Override
+    public MultiDataSetPreProcessor getPreProcessor() {
+        return preProcessor;
+    }
+
+    /**
+     * @return whether the wrapped iterator can be reset
+     */
+    @Override
+    public boolean resetSupported() {
+        return source.resetSupported();
+    }
+
+    /**
+     * @return {@code false}: this iterator is already asynchronous
+     */
+    @Override
+    public boolean asyncSupported() {
+        return false;
+    }
+
+    /**
+     * Discards batches read ahead, resets the wrapped iterator and starts a new epoch.
+     *
+     * @throws UnsupportedOperationException if the wrapped iterator does not support reset
+     * @throws IllegalStateException if this iterator is closed
+     */
+    @Override
+    public void reset() {
+        if (!source.resetSupported()) {
+            throw new UnsupportedOperationException(
+                    "the wrapped iterator "
+                            + source.getClass().getName()
+                            + " does not support reset()");
+        }
+        engine.reset();
+    }
+
+    /** Stops and joins all threads; idempotent. */
+    @Override
+    public void close() {
+        engine.close();
+    }
+
+    @Override
+    public String toString() {
+        return "PrefetchingMultiDataSetIterator{"
+                + engine
+                + ", pinMemory="
+                + staging.pinMemory()
+                + "}";
+    }
 }

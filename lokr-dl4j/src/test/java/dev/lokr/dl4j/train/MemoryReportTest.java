@@ -29,162 +29,179 @@ import org.nd4j.linalg.lossfunctions.LossFunctions;
 
 class MemoryReportTest {
 
-  static Stream<Long> seeds() {
-    return Stream.of(1L, 2L, 3L, 4L);
-  }
+    static Stream<Long> seeds() {
+        return Stream.of(1L, 2L, 3L, 4L);
+    }
 
-  private static long dense(long nIn, long nOut) {
-    return nIn * nOut + nOut;
-  }
+    private static long dense(long nIn, long nOut) {
+        return nIn * nOut + nOut;
+    }
 
-  @ParameterizedTest(name = "seed={0}")
-  @MethodSource("seeds")
-  void multiLayerNetworkFrozenTrainableAndAdamState(long seed) {
-    Random r = new Random(seed);
-    int a = 2 + r.nextInt(6);
-    int b = 2 + r.nextInt(6);
-    int c = 2 + r.nextInt(6);
-    int d = 2 + r.nextInt(4);
-    int batch = 1 + r.nextInt(16);
-    DataType dt = r.nextBoolean() ? DataType.FLOAT : DataType.DOUBLE;
-    int w = dt.width();
-    MultiLayerConfiguration conf =
-        new NeuralNetConfiguration.Builder()
-            .seed(seed)
-            .dataType(dt)
-            .updater(new Adam(1e-3))
-            .list()
-            .layer(new DenseLayer.Builder().nIn(a).nOut(b).updater(new NoOp()).build())
-            .layer(new DenseLayer.Builder().nIn(b).nOut(c).activation(Activation.TANH).build())
-            .layer(
-                new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT)
-                    .nIn(c)
-                    .nOut(d)
-                    .activation(Activation.SOFTMAX)
-                    .build())
-            .build();
-    MultiLayerNetwork net = new MultiLayerNetwork(conf);
-    net.init();
-    String ctx = "seed=" + seed + " dims=" + a + "," + b + "," + c + "," + d + " " + dt;
+    @ParameterizedTest(name = "seed={0}")
+    @MethodSource("seeds")
+    void multiLayerNetworkFrozenTrainableAndAdamState(long seed) {
+        Random r = new Random(seed);
+        int a = 2 + r.nextInt(6);
+        int b = 2 + r.nextInt(6);
+        int c = 2 + r.nextInt(6);
+        int d = 2 + r.nextInt(4);
+        int batch = 1 + r.nextInt(16);
+        DataType dt = r.nextBoolean() ? DataType.FLOAT : DataType.DOUBLE;
+        int w = dt.width();
+        MultiLayerConfiguration conf =
+                new NeuralNetConfiguration.Builder()
+                        .seed(seed)
+                        .dataType(dt)
+                        .updater(new Adam(1e-3))
+                        .list()
+                        .layer(new DenseLayer.Builder().nIn(a).nOut(b).updater(new NoOp()).build())
+                        .layer(
+                                new DenseLayer.Builder()
+                                        .nIn(b)
+                                        .nOut(c)
+                                        .activation(Activation.TANH)
+                                        .build())
+                        .layer(
+                                new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT)
+                                        .nIn(c)
+                                        .nOut(d)
+                                        .activation(Activation.SOFTMAX)
+                                        .build())
+                        .build();
+        MultiLayerNetwork net = new MultiLayerNetwork(conf);
+        net.init();
+        String ctx = "seed=" + seed + " dims=" + a + "," + b + "," + c + "," + d + " " + dt;
 
-    MemoryReport m = MemoryReport.of(net, batch);
-    long frozen = dense(a, b);
-    long trainable = dense(b, c) + dense(c, d);
-    assertEquals(frozen, m.frozenParams(), ctx);
-    assertEquals(trainable, m.trainableParams(), ctx);
-    assertEquals(frozen * w, m.frozenParamBytes(), ctx);
-    assertEquals(trainable * w, m.trainableParamBytes(), ctx);
-    assertEquals(net.numParams(), m.frozenParams() + m.trainableParams(), ctx);
-    assertEquals(2 * trainable * w, m.updaterStateBytes(), ctx + ": Adam keeps m and v");
-    assertEquals((long) (b + c + d) * batch * w, m.activationBytes(), ctx + ": activations");
-    assertEquals(-1, m.measuredPeakBytes(), ctx);
-    assertEquals("MultiLayerNetwork", m.modelType());
-    assertEquals(dt.name(), m.dataType());
-    assertEquals(batch, m.batchSize());
-    assertEquals(m, MemoryReport.of(net, batch, InputType.feedForward(a)), ctx + ": explicit input type");
+        MemoryReport m = MemoryReport.of(net, batch);
+        long frozen = dense(a, b);
+        long trainable = dense(b, c) + dense(c, d);
+        assertEquals(frozen, m.frozenParams(), ctx);
+        assertEquals(trainable, m.trainableParams(), ctx);
+        assertEquals(frozen * w, m.frozenParamBytes(), ctx);
+        assertEquals(trainable * w, m.trainableParamBytes(), ctx);
+        assertEquals(net.numParams(), m.frozenParams() + m.trainableParams(), ctx);
+        assertEquals(2 * trainable * w, m.updaterStateBytes(), ctx + ": Adam keeps m and v");
+        assertEquals((long) (b + c + d) * batch * w, m.activationBytes(), ctx + ": activations");
+        assertEquals(-1, m.measuredPeakBytes(), ctx);
+        assertEquals("MultiLayerNetwork", m.modelType());
+        assertEquals(dt.name(), m.dataType());
+        assertEquals(batch, m.batchSize());
+        assertEquals(
+                m,
+                MemoryReport.of(net, batch, InputType.feedForward(a)),
+                ctx + ": explicit input type");
 
-    MemoryReport measured = m.withMeasuredPeak(123_456);
-    assertEquals(123_456, measured.measuredPeakBytes());
-    assertEquals(m.trainableParamBytes(), measured.trainableParamBytes());
+        MemoryReport measured = m.withMeasuredPeak(123_456);
+        assertEquals(123_456, measured.measuredPeakBytes());
+        assertEquals(m.trainableParamBytes(), measured.trainableParamBytes());
 
-    @SuppressWarnings("unchecked")
-    Map<String, Object> json = (Map<String, Object>) Json.parse(measured.toJson());
-    assertEquals(frozen * w, json.get("frozenParamBytes"), ctx);
-    assertEquals(trainable * w, json.get("trainableParamBytes"), ctx);
-    assertEquals(2 * trainable * w, json.get("updaterStateBytes"), ctx);
-    assertEquals(123_456L, json.get("measuredPeakBytes"), ctx);
-    assertEquals(measured.estimatedTotalBytes(), json.get("estimatedTotalBytes"), ctx);
-    assertEquals(
-        m.paramBytes() + m.updaterStateBytes() + m.activationBytes(), m.estimatedTotalBytes(), ctx);
+        @SuppressWarnings("unchecked")
+        Map<String, Object> json = (Map<String, Object>) Json.parse(measured.toJson());
+        assertEquals(frozen * w, json.get("frozenParamBytes"), ctx);
+        assertEquals(trainable * w, json.get("trainableParamBytes"), ctx);
+        assertEquals(2 * trainable * w, json.get("updaterStateBytes"), ctx);
+        assertEquals(123_456L, json.get("measuredPeakBytes"), ctx);
+        assertEquals(measured.estimatedTotalBytes(), json.get("estimatedTotalBytes"), ctx);
+        assertEquals(
+                m.paramBytes() + m.updaterStateBytes() + m.activationBytes(),
+                m.estimatedTotalBytes(),
+                ctx);
 
-    String s = measured.toString();
-    assertTrue(s.contains("trainable params " + trainable), s);
-    assertTrue(s.contains("frozen params " + frozen), s);
-    assertTrue(s.contains("measured peak 120.56 KiB"), s);
-    assertTrue(m.toString().contains("not measured"), m.toString());
-  }
+        String s = measured.toString();
+        assertTrue(s.contains("trainable params " + trainable), s);
+        assertTrue(s.contains("frozen params " + frozen), s);
+        assertTrue(s.contains("measured peak 120.56 KiB"), s);
+        assertTrue(m.toString().contains("not measured"), m.toString());
+    }
 
-  @Test
-  void frozenWrapperAndSgdHaveNoUpdaterState() {
-    MultiLayerConfiguration conf =
-        new NeuralNetConfiguration.Builder()
-            .seed(5)
-            .updater(new Sgd(0.1))
-            .list()
-            .layer(new FrozenLayerWithBackprop(new DenseLayer.Builder().nIn(4).nOut(3).build()))
-            .layer(
-                new OutputLayer.Builder(LossFunctions.LossFunction.MSE)
-                    .nIn(3)
-                    .nOut(2)
-                    .activation(Activation.IDENTITY)
-                    .build())
-            .build();
-    MultiLayerNetwork net = new MultiLayerNetwork(conf);
-    net.init();
-    MemoryReport m = MemoryReport.of(net, 8);
-    assertEquals(dense(4, 3), m.frozenParams());
-    assertEquals(dense(3, 2), m.trainableParams());
-    assertEquals(0, m.updaterStateBytes(), "SGD has no state");
-    assertEquals((3 + 2) * 8 * 4L, m.activationBytes());
-  }
+    @Test
+    void frozenWrapperAndSgdHaveNoUpdaterState() {
+        MultiLayerConfiguration conf =
+                new NeuralNetConfiguration.Builder()
+                        .seed(5)
+                        .updater(new Sgd(0.1))
+                        .list()
+                        .layer(
+                                new FrozenLayerWithBackprop(
+                                        new DenseLayer.Builder().nIn(4).nOut(3).build()))
+                        .layer(
+                                new OutputLayer.Builder(LossFunctions.LossFunction.MSE)
+                                        .nIn(3)
+                                        .nOut(2)
+                                        .activation(Activation.IDENTITY)
+                                        .build())
+                        .build();
+        MultiLayerNetwork net = new MultiLayerNetwork(conf);
+        net.init();
+        MemoryReport m = MemoryReport.of(net, 8);
+        assertEquals(dense(4, 3), m.frozenParams());
+        assertEquals(dense(3, 2), m.trainableParams());
+        assertEquals(0, m.updaterStateBytes(), "SGD has no state");
+        assertEquals((3 + 2) * 8 * 4L, m.activationBytes());
+    }
 
-  @Test
-  void computationGraph() {
-    ComputationGraphConfiguration conf =
-        new NeuralNetConfiguration.Builder()
-            .seed(7)
-            .updater(new Adam(1e-3))
-            .graphBuilder()
-            .addInputs("in")
-            .addLayer("enc", new DenseLayer.Builder().nIn(6).nOut(5).updater(new NoOp()).build(), "in")
-            .addLayer(
-                "out",
-                new OutputLayer.Builder(LossFunctions.LossFunction.MSE)
-                    .nIn(5)
-                    .nOut(3)
-                    .activation(Activation.IDENTITY)
-                    .build(),
-                "enc")
-            .setOutputs("out")
-            .build();
-    ComputationGraph cg = new ComputationGraph(conf);
-    cg.init();
-    MemoryReport m = MemoryReport.of(cg, 4);
-    assertEquals("ComputationGraph", m.modelType());
-    assertEquals(dense(6, 5), m.frozenParams());
-    assertEquals(dense(5, 3), m.trainableParams());
-    assertEquals(dense(5, 3) * 4 * 2, m.updaterStateBytes());
-    assertEquals((5 + 3) * 4 * 4L, m.activationBytes());
-    assertEquals(m, MemoryReport.of(cg, 4, InputType.feedForward(6)));
-    IllegalArgumentException e =
-        assertThrows(
-            IllegalArgumentException.class,
-            () -> MemoryReport.of(cg, 4, InputType.feedForward(6), InputType.feedForward(6)));
-    assertTrue(e.getMessage().contains("has 1 inputs [in], got 2 input types"), e.getMessage());
-  }
+    @Test
+    void computationGraph() {
+        ComputationGraphConfiguration conf =
+                new NeuralNetConfiguration.Builder()
+                        .seed(7)
+                        .updater(new Adam(1e-3))
+                        .graphBuilder()
+                        .addInputs("in")
+                        .addLayer(
+                                "enc",
+                                new DenseLayer.Builder().nIn(6).nOut(5).updater(new NoOp()).build(),
+                                "in")
+                        .addLayer(
+                                "out",
+                                new OutputLayer.Builder(LossFunctions.LossFunction.MSE)
+                                        .nIn(5)
+                                        .nOut(3)
+                                        .activation(Activation.IDENTITY)
+                                        .build(),
+                                "enc")
+                        .setOutputs("out")
+                        .build();
+        ComputationGraph cg = new ComputationGraph(conf);
+        cg.init();
+        MemoryReport m = MemoryReport.of(cg, 4);
+        assertEquals("ComputationGraph", m.modelType());
+        assertEquals(dense(6, 5), m.frozenParams());
+        assertEquals(dense(5, 3), m.trainableParams());
+        assertEquals(dense(5, 3) * 4 * 2, m.updaterStateBytes());
+        assertEquals((5 + 3) * 4 * 4L, m.activationBytes());
+        assertEquals(m, MemoryReport.of(cg, 4, InputType.feedForward(6)));
+        IllegalArgumentException e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () ->
+                                MemoryReport.of(
+                                        cg, 4, InputType.feedForward(6), InputType.feedForward(6)));
+        assertTrue(e.getMessage().contains("has 1 inputs [in], got 2 input types"), e.getMessage());
+    }
 
-  @Test
-  void validation() {
-    MultiLayerNetwork net =
-        new MultiLayerNetwork(
-            new NeuralNetConfiguration.Builder()
-                .list()
-                .layer(
-                    new OutputLayer.Builder(LossFunctions.LossFunction.MSE)
-                        .nIn(2)
-                        .nOut(1)
-                        .activation(Activation.IDENTITY)
-                        .build())
-                .build());
-    net.init();
-    IllegalArgumentException e =
-        assertThrows(IllegalArgumentException.class, () -> MemoryReport.of(net, 0));
-    assertEquals("batchSize must be >= 1, got 0", e.getMessage());
-    MemoryReport m = MemoryReport.of(net, 1);
-    e = assertThrows(IllegalArgumentException.class, () -> m.withMeasuredPeak(-5));
-    assertEquals("peakBytes must be >= 0, got -5", e.getMessage());
-    assertEquals("1.00 KiB", MemoryReport.human(1024));
-    assertEquals("1023 B", MemoryReport.human(1023));
-    assertEquals("1.50 MiB", MemoryReport.human(1024 * 1536));
-  }
+    @Test
+    void validation() {
+        MultiLayerNetwork net =
+                new MultiLayerNetwork(
+                        new NeuralNetConfiguration.Builder()
+                                .list()
+                                .layer(
+                                        new OutputLayer.Builder(LossFunctions.LossFunction.MSE)
+                                                .nIn(2)
+                                                .nOut(1)
+                                                .activation(Activation.IDENTITY)
+                                                .build())
+                                .build());
+        net.init();
+        IllegalArgumentException e =
+                assertThrows(IllegalArgumentException.class, () -> MemoryReport.of(net, 0));
+        assertEquals("batchSize must be >= 1, got 0", e.getMessage());
+        MemoryReport m = MemoryReport.of(net, 1);
+        e = assertThrows(IllegalArgumentException.class, () -> m.withMeasuredPeak(-5));
+        assertEquals("peakBytes must be >= 0, got -5", e.getMessage());
+        assertEquals("1.00 KiB", MemoryReport.human(1024));
+        assertEquals("1023 B", MemoryReport.human(1023));
+        assertEquals("1.50 MiB", MemoryReport.human(1024 * 1536));
+    }
 }

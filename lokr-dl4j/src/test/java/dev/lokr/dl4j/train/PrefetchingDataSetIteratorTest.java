@@ -26,338 +26,407 @@ import org.junit.jupiter.params.provider.MethodSource;
 import org.nd4j.linalg.dataset.DataSet;
 
 class PrefetchingDataSetIteratorTest {
-  private static final Duration NO_HANG = Duration.ofSeconds(10);
+    private static final Duration NO_HANG = Duration.ofSeconds(10);
 
-  private static DeviceStaging noStaging() {
-    return new DeviceStaging(false, false, msg -> {
-      throw new AssertionError("unexpected notice: " + msg);
-    });
-  }
-
-  static Stream<Arguments> orderCases() {
-    List<Arguments> out = new ArrayList<>();
-    long seed = 11;
-    for (int workers : new int[] {0, 1, 2, 4}) {
-      for (boolean persistent : new boolean[] {true, false}) {
-        for (int queue : new int[] {1, 3}) {
-          out.add(Arguments.of(seed++, workers, persistent, queue));
-        }
-      }
+    private static DeviceStaging noStaging() {
+        return new DeviceStaging(
+                false,
+                false,
+                msg -> {
+                    throw new AssertionError("unexpected notice: " + msg);
+                });
     }
-    return out.stream();
-  }
 
-  @ParameterizedTest(name = "seed={0} workers={1} persistent={2} queue={3}")
-  @MethodSource("orderCases")
-  void deliversSourceOrderOverEpochs(long seed, int workers, boolean persistent, int queue) {
-    String ctx = "seed=" + seed + " workers=" + workers + " persistent=" + persistent + " queue=" + queue;
-    int batches = 13;
-    List<DataSet> ref = reference(seed, batches, 3, 5);
-    SeededIterator src = new SeededIterator(seed, batches, 3, 5);
-    try (PrefetchingDataSetIterator it =
-        new PrefetchingDataSetIterator(src, workers, queue, persistent, noStaging())) {
-      it.setPreProcessor(jitterDouble(seed));
-      assertTimeoutPreemptively(
-          NO_HANG,
-          () -> {
-            for (int epoch = 0; epoch < 3; epoch++) {
-              if (epoch > 0) {
+    static Stream<Arguments> orderCases() {
+        List<Arguments> out = new ArrayList<>();
+        long seed = 11;
+        for (int workers : new int[] {0, 1, 2, 4}) {
+            for (boolean persistent : new boolean[] {true, false}) {
+                for (int queue : new int[] {1, 3}) {
+                    out.add(Arguments.of(seed++, workers, persistent, queue));
+                }
+            }
+        }
+        return out.stream();
+    }
+
+    @ParameterizedTest(name = "seed={0} workers={1} persistent={2} queue={3}")
+    @MethodSource("orderCases")
+    void deliversSourceOrderOverEpochs(long seed, int workers, boolean persistent, int queue) {
+        String ctx =
+                "seed="
+                        + seed
+                        + " workers="
+                        + workers
+                        + " persistent="
+                        + persistent
+                        + " queue="
+                        + queue;
+        int batches = 13;
+        List<DataSet> ref = reference(seed, batches, 3, 5);
+        SeededIterator src = new SeededIterator(seed, batches, 3, 5);
+        try (PrefetchingDataSetIterator it =
+                new PrefetchingDataSetIterator(src, workers, queue, persistent, noStaging())) {
+            it.setPreProcessor(jitterDouble(seed));
+            assertTimeoutPreemptively(
+                    NO_HANG,
+                    () -> {
+                        for (int epoch = 0; epoch < 3; epoch++) {
+                            if (epoch > 0) {
+                                it.reset();
+                            }
+                            for (int i = 0; i < batches; i++) {
+                                assertTrue(
+                                        it.hasNext(),
+                                        ctx + " epoch=" + epoch + " batch=" + i + ": hasNext");
+                                DataSet got = it.next();
+                                DataSet want = ref.get(i);
+                                assertEquals(
+                                        want.getFeatures().mul(2).putScalar(0, i),
+                                        got.getFeatures(),
+                                        ctx + " epoch=" + epoch + " batch=" + i + ": features");
+                                assertEquals(
+                                        want.getLabels(),
+                                        got.getLabels(),
+                                        ctx + " epoch=" + epoch + " batch=" + i);
+                            }
+                            assertFalse(it.hasNext(), ctx + " epoch=" + epoch + ": exhausted");
+                            assertFalse(
+                                    it.hasNext(), ctx + " epoch=" + epoch + ": still exhausted");
+                            assertThrows(NoSuchElementException.class, it::next, ctx);
+                        }
+                    },
+                    ctx);
+            assertEquals(2, src.resets, ctx + ": source resets");
+        }
+    }
+
+    @ParameterizedTest(name = "seed={0}")
+    @MethodSource("seeds")
+    void resetMidEpochRestartsFromTheFirstBatch(long seed) {
+        List<DataSet> ref = reference(seed, 10, 2, 4);
+        try (PrefetchingDataSetIterator it =
+                new PrefetchingDataSetIterator(
+                        new SeededIterator(seed, 10, 2, 4), 2, 2, seed % 2 == 0, noStaging())) {
+            assertTimeoutPreemptively(
+                    NO_HANG,
+                    () -> {
+                        for (int i = 0; i < 3; i++) {
+                            it.next();
+                        }
+                        it.reset();
+                        int n = 0;
+                        while (it.hasNext()) {
+                            assertEquals(
+                                    ref.get(n).getFeatures(),
+                                    it.next().getFeatures(),
+                                    "seed=" + seed + " batch=" + n);
+                            n++;
+                        }
+                        assertEquals(10, n, "seed=" + seed);
+                    });
+        }
+    }
+
+    static Stream<Long> seeds() {
+        return Stream.of(3L, 4L, 5L, 6L);
+    }
+
+    @Test
+    void persistentWorkersSurviveReset() throws Exception {
+        try (PrefetchingDataSetIterator it =
+                new PrefetchingDataSetIterator(
+                        new SeededIterator(1, 6, 2, 3), 3, 2, true, noStaging())) {
+            String prefix = it.threadNamePrefix();
+            assertTrue(liveThreads(prefix).isEmpty(), "no thread before the first hasNext()");
+            drain(it);
+            Set<Thread> first = liveThreads(prefix);
+            assertEquals(4, first.size(), "reader + 3 workers after epoch 1: " + first);
+            for (Thread t : first) {
+                assertTrue(t.isDaemon(), t.getName() + " must be a daemon");
+                assertTrue(t.getName().matches("lokr-prefetch-\\d+-\\d+"), t.getName());
+            }
+            for (int epoch = 1; epoch < 3; epoch++) {
                 it.reset();
-              }
-              for (int i = 0; i < batches; i++) {
-                assertTrue(it.hasNext(), ctx + " epoch=" + epoch + " batch=" + i + ": hasNext");
-                DataSet got = it.next();
-                DataSet want = ref.get(i);
+                drain(it);
+                assertEquals(first, liveThreads(prefix), "same threads after epoch " + (epoch + 1));
+            }
+            it.close();
+            assertEquals(Set.of(), awaitNoThreads(prefix, 5_000), "threads left after close()");
+        }
+    }
+
+    @Test
+    void nonPersistentWorkersStopAtEpochEndAndAreRecreated() throws Exception {
+        try (PrefetchingDataSetIterator it =
+                new PrefetchingDataSetIterator(
+                        new SeededIterator(2, 6, 2, 3), 2, 2, false, noStaging())) {
+            String prefix = it.threadNamePrefix();
+            Set<Thread> seen = new HashSet<>();
+            for (int epoch = 0; epoch < 3; epoch++) {
+                if (epoch > 0) {
+                    it.reset();
+                    assertEquals(
+                            Set.of(),
+                            liveThreads(prefix),
+                            "no thread after reset before epoch " + epoch);
+                }
+                it.next();
+                Set<Thread> during = liveThreads(prefix);
                 assertEquals(
-                    want.getFeatures().mul(2).putScalar(0, i),
-                    got.getFeatures(),
-                    ctx + " epoch=" + epoch + " batch=" + i + ": features");
-                assertEquals(want.getLabels(), got.getLabels(), ctx + " epoch=" + epoch + " batch=" + i);
-              }
-              assertFalse(it.hasNext(), ctx + " epoch=" + epoch + ": exhausted");
-              assertFalse(it.hasNext(), ctx + " epoch=" + epoch + ": still exhausted");
-              assertThrows(NoSuchElementException.class, it::next, ctx);
+                        3,
+                        during.size(),
+                        "reader + 2 workers during epoch " + epoch + ": " + during);
+                for (Thread t : during) {
+                    assertTrue(seen.add(t), "thread " + t.getName() + " reused in epoch " + epoch);
+                }
+                while (it.hasNext()) {
+                    it.next();
+                }
+                assertEquals(
+                        Set.of(),
+                        awaitNoThreads(prefix, 5_000),
+                        "threads left at end of epoch " + epoch);
             }
-          },
-          ctx);
-      assertEquals(2, src.resets, ctx + ": source resets");
-    }
-  }
-
-  @ParameterizedTest(name = "seed={0}")
-  @MethodSource("seeds")
-  void resetMidEpochRestartsFromTheFirstBatch(long seed) {
-    List<DataSet> ref = reference(seed, 10, 2, 4);
-    try (PrefetchingDataSetIterator it =
-        new PrefetchingDataSetIterator(new SeededIterator(seed, 10, 2, 4), 2, 2, seed % 2 == 0, noStaging())) {
-      assertTimeoutPreemptively(
-          NO_HANG,
-          () -> {
-            for (int i = 0; i < 3; i++) {
-              it.next();
-            }
+            // a reset in the middle of an epoch also stops them
             it.reset();
-            int n = 0;
-            while (it.hasNext()) {
-              assertEquals(ref.get(n).getFeatures(), it.next().getFeatures(), "seed=" + seed + " batch=" + n);
-              n++;
-            }
-            assertEquals(10, n, "seed=" + seed);
-          });
-    }
-  }
-
-  static Stream<Long> seeds() {
-    return Stream.of(3L, 4L, 5L, 6L);
-  }
-
-  @Test
-  void persistentWorkersSurviveReset() throws Exception {
-    try (PrefetchingDataSetIterator it =
-        new PrefetchingDataSetIterator(new SeededIterator(1, 6, 2, 3), 3, 2, true, noStaging())) {
-      String prefix = it.threadNamePrefix();
-      assertTrue(liveThreads(prefix).isEmpty(), "no thread before the first hasNext()");
-      drain(it);
-      Set<Thread> first = liveThreads(prefix);
-      assertEquals(4, first.size(), "reader + 3 workers after epoch 1: " + first);
-      for (Thread t : first) {
-        assertTrue(t.isDaemon(), t.getName() + " must be a daemon");
-        assertTrue(t.getName().matches("lokr-prefetch-\\d+-\\d+"), t.getName());
-      }
-      for (int epoch = 1; epoch < 3; epoch++) {
-        it.reset();
-        drain(it);
-        assertEquals(first, liveThreads(prefix), "same threads after epoch " + (epoch + 1));
-      }
-      it.close();
-      assertEquals(Set.of(), awaitNoThreads(prefix, 5_000), "threads left after close()");
-    }
-  }
-
-  @Test
-  void nonPersistentWorkersStopAtEpochEndAndAreRecreated() throws Exception {
-    try (PrefetchingDataSetIterator it =
-        new PrefetchingDataSetIterator(new SeededIterator(2, 6, 2, 3), 2, 2, false, noStaging())) {
-      String prefix = it.threadNamePrefix();
-      Set<Thread> seen = new HashSet<>();
-      for (int epoch = 0; epoch < 3; epoch++) {
-        if (epoch > 0) {
-          it.reset();
-          assertEquals(Set.of(), liveThreads(prefix), "no thread after reset before epoch " + epoch);
+            it.next();
+            assertFalse(liveThreads(prefix).isEmpty());
+            it.reset();
+            assertEquals(Set.of(), liveThreads(prefix), "threads left after a mid-epoch reset");
         }
+    }
+
+    @Test
+    void zeroWorkersStartsNoThread() {
+        try (PrefetchingDataSetIterator it =
+                new PrefetchingDataSetIterator(
+                        new SeededIterator(3, 4, 2, 3), 0, 1, true, noStaging())) {
+            drain(it);
+            assertEquals(Set.of(), liveThreads(it.threadNamePrefix()));
+        }
+    }
+
+    static Stream<Arguments> failureCases() {
+        List<Arguments> out = new ArrayList<>();
+        long seed = 100;
+        for (int workers : new int[] {0, 1, 3}) {
+            for (int failAt : new int[] {0, 4}) {
+                for (boolean inWorker : new boolean[] {false, true}) {
+                    out.add(Arguments.of(seed++, workers, failAt, inWorker));
+                }
+            }
+        }
+        return out.stream();
+    }
+
+    @ParameterizedTest(name = "seed={0} workers={1} failAt={2} inWorker={3}")
+    @MethodSource("failureCases")
+    void failurePropagatesWithCauseInOrderAndWithoutHang(
+            long seed, int workers, int failAt, boolean inWorker) throws Exception {
+        String ctx =
+                "seed="
+                        + seed
+                        + " workers="
+                        + workers
+                        + " failAt="
+                        + failAt
+                        + " inWorker="
+                        + inWorker;
+        IllegalStateException boom = new IllegalStateException("boom " + ctx);
+        SeededIterator src =
+                inWorker
+                        ? new SeededIterator(seed, 8, 2, 3)
+                        : new SeededIterator(seed, 8, 2, 3, failAt, boom, true);
+        PrefetchingDataSetIterator it =
+                new PrefetchingDataSetIterator(src, workers, 2, seed % 2 == 0, noStaging());
+        if (inWorker) {
+            it.setPreProcessor(
+                    ds -> {
+                        if (ds.getFeatures().getFloat(0) == failAt) {
+                            throw boom;
+                        }
+                    });
+        }
+        String prefix = it.threadNamePrefix();
+        List<DataSet> ref = reference(seed, 8, 2, 3);
+        assertTimeoutPreemptively(
+                NO_HANG,
+                () -> {
+                    for (int i = 0; i < failAt; i++) {
+                        assertEquals(
+                                ref.get(i).getFeatures(),
+                                it.next().getFeatures(),
+                                ctx + " batch=" + i);
+                    }
+                    PrefetchException e = assertThrows(PrefetchException.class, it::next, ctx);
+                    assertSame(boom, e.getCause(), ctx + ": cause");
+                    assertEquals(failAt, e.batchIndex(), ctx + ": batch index");
+                    assertTrue(
+                            e.getMessage().contains("batch " + failAt),
+                            ctx + ": " + e.getMessage());
+                    if (workers > 0) {
+                        // The failure is sticky until reset().
+                        PrefetchException again =
+                                assertThrows(PrefetchException.class, it::hasNext, ctx);
+                        assertSame(boom, again.getCause(), ctx);
+                    }
+                },
+                ctx);
+        it.close();
+        assertEquals(Set.of(), awaitNoThreads(prefix, 5_000), ctx + ": threads left after close()");
+    }
+
+    @Test
+    void failureIsClearedByReset() {
+        IllegalStateException boom = new IllegalStateException("once");
+        boolean[] thrown = {false};
+        try (PrefetchingDataSetIterator it =
+                new PrefetchingDataSetIterator(
+                        new SeededIterator(9, 5, 2, 3), 2, 2, true, noStaging())) {
+            it.setPreProcessor(
+                    ds -> {
+                        if (!thrown[0] && ds.getFeatures().getFloat(0) == 2) {
+                            thrown[0] = true;
+                            throw boom;
+                        }
+                    });
+            assertTimeoutPreemptively(
+                    NO_HANG,
+                    () -> {
+                        it.next();
+                        it.next();
+                        assertSame(
+                                boom, assertThrows(PrefetchException.class, it::next).getCause());
+                        it.reset();
+                        assertEquals(5, drain(it), "a full epoch after reset");
+                    });
+        }
+    }
+
+    @ParameterizedTest(name = "persistent={0}")
+    @MethodSource("booleans")
+    void closeMidEpochLeavesNoThread(boolean persistent) throws Exception {
+        PrefetchingDataSetIterator it =
+                new PrefetchingDataSetIterator(
+                        new SeededIterator(5, 50, 2, 3), 4, 2, persistent, noStaging());
+        it.setPreProcessor(jitterDouble(5));
+        String prefix = it.threadNamePrefix();
         it.next();
-        Set<Thread> during = liveThreads(prefix);
-        assertEquals(3, during.size(), "reader + 2 workers during epoch " + epoch + ": " + during);
-        for (Thread t : during) {
-          assertTrue(seen.add(t), "thread " + t.getName() + " reused in epoch " + epoch);
+        assertEquals(5, liveThreads(prefix).size(), "reader + 4 workers running");
+        assertTimeoutPreemptively(NO_HANG, it::close);
+        assertEquals(Set.of(), awaitNoThreads(prefix, 5_000), "threads left after close()");
+        it.close(); // idempotent
+        assertThrows(IllegalStateException.class, it::hasNext);
+        assertThrows(IllegalStateException.class, it::reset);
+    }
+
+    static Stream<Boolean> booleans() {
+        return Stream.of(true, false);
+    }
+
+    @Test
+    void pinMemoryOnCpuNotifiesOnceAndChangesNothing() {
+        List<String> notices = new ArrayList<>();
+        List<DataSet> ref = reference(21, 6, 3, 4);
+        try (PrefetchingDataSetIterator it =
+                new PrefetchingDataSetIterator(
+                        new SeededIterator(21, 6, 3, 4),
+                        2,
+                        2,
+                        true,
+                        new DeviceStaging(true, false, notices::add))) {
+            assertTimeoutPreemptively(
+                    NO_HANG,
+                    () -> {
+                        for (int epoch = 0; epoch < 3; epoch++) {
+                            if (epoch > 0) {
+                                it.reset();
+                            }
+                            int i = 0;
+                            while (it.hasNext()) {
+                                DataSet got = it.next();
+                                assertEquals(
+                                        ref.get(i).getFeatures(),
+                                        got.getFeatures(),
+                                        "epoch=" + epoch + " batch=" + i);
+                                assertEquals(
+                                        ref.get(i).getLabels(),
+                                        got.getLabels(),
+                                        "epoch=" + epoch + " batch=" + i);
+                                i++;
+                            }
+                            assertEquals(6, i);
+                        }
+                    });
         }
+        assertEquals(1, notices.size(), "one notice for the iterator: " + notices);
+        assertTrue(notices.get(0).contains("pinMemory=true has no effect"), notices.get(0));
+    }
+
+    @Test
+    void pinMemoryOffNeverNotifies() {
+        List<String> notices = new ArrayList<>();
+        try (PrefetchingDataSetIterator it =
+                new PrefetchingDataSetIterator(
+                        new SeededIterator(22, 3, 2, 2),
+                        1,
+                        1,
+                        true,
+                        new DeviceStaging(false, false, notices::add))) {
+            assertEquals(3, drain(it));
+        }
+        assertEquals(List.of(), notices);
+    }
+
+    @Test
+    void iteratorContract() {
+        SeededIterator src = new SeededIterator(7, 3, 4, 6);
+        try (PrefetchingDataSetIterator it =
+                new PrefetchingDataSetIterator(src, 1, 1, true, noStaging())) {
+            assertFalse(
+                    it.asyncSupported(),
+                    "asyncSupported must be false so DL4J does not wrap again");
+            assertTrue(it.resetSupported());
+            assertEquals(6, it.inputColumns());
+            assertEquals(2, it.totalOutcomes());
+            assertEquals(4, it.batch());
+            assertEquals(List.of("a", "b"), it.getLabels());
+            UnsupportedOperationException e =
+                    assertThrows(UnsupportedOperationException.class, () -> it.next(2));
+            assertTrue(e.getMessage().contains("next(2)"), e.getMessage());
+        }
+        SeededIterator once = new SeededIterator(7, 3, 4, 6, -1, null, false);
+        try (PrefetchingDataSetIterator it =
+                new PrefetchingDataSetIterator(once, 1, 1, true, noStaging())) {
+            assertFalse(it.resetSupported());
+            UnsupportedOperationException e =
+                    assertThrows(UnsupportedOperationException.class, it::reset);
+            assertTrue(e.getMessage().contains("does not support reset"), e.getMessage());
+        }
+    }
+
+    @Test
+    void rejectsBadSettings() {
+        SeededIterator src = new SeededIterator(1, 1, 1, 1);
+        IllegalArgumentException e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> new PrefetchingDataSetIterator(src, -1, 1, true, noStaging()));
+        assertEquals("numWorkers must be >= 0, got -1", e.getMessage());
+        e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> new PrefetchingDataSetIterator(src, 1, 0, true, noStaging()));
+        assertEquals("queueSize must be >= 1, got 0", e.getMessage());
+    }
+
+    private static int drain(PrefetchingDataSetIterator it) {
+        int n = 0;
         while (it.hasNext()) {
-          it.next();
-        }
-        assertEquals(Set.of(), awaitNoThreads(prefix, 5_000), "threads left at end of epoch " + epoch);
-      }
-      // a reset in the middle of an epoch also stops them
-      it.reset();
-      it.next();
-      assertFalse(liveThreads(prefix).isEmpty());
-      it.reset();
-      assertEquals(Set.of(), liveThreads(prefix), "threads left after a mid-epoch reset");
-    }
-  }
-
-  @Test
-  void zeroWorkersStartsNoThread() {
-    try (PrefetchingDataSetIterator it =
-        new PrefetchingDataSetIterator(new SeededIterator(3, 4, 2, 3), 0, 1, true, noStaging())) {
-      drain(it);
-      assertEquals(Set.of(), liveThreads(it.threadNamePrefix()));
-    }
-  }
-
-  static Stream<Arguments> failureCases() {
-    List<Arguments> out = new ArrayList<>();
-    long seed = 100;
-    for (int workers : new int[] {0, 1, 3}) {
-      for (int failAt : new int[] {0, 4}) {
-        for (boolean inWorker : new boolean[] {false, true}) {
-          out.add(Arguments.of(seed++, workers, failAt, inWorker));
-        }
-      }
-    }
-    return out.stream();
-  }
-
-  @ParameterizedTest(name = "seed={0} workers={1} failAt={2} inWorker={3}")
-  @MethodSource("failureCases")
-  void failurePropagatesWithCauseInOrderAndWithoutHang(
-      long seed, int workers, int failAt, boolean inWorker) throws Exception {
-    String ctx = "seed=" + seed + " workers=" + workers + " failAt=" + failAt + " inWorker=" + inWorker;
-    IllegalStateException boom = new IllegalStateException("boom " + ctx);
-    SeededIterator src =
-        inWorker
-            ? new SeededIterator(seed, 8, 2, 3)
-            : new SeededIterator(seed, 8, 2, 3, failAt, boom, true);
-    PrefetchingDataSetIterator it =
-        new PrefetchingDataSetIterator(src, workers, 2, seed % 2 == 0, noStaging());
-    if (inWorker) {
-      it.setPreProcessor(
-          ds -> {
-            if (ds.getFeatures().getFloat(0) == failAt) {
-              throw boom;
-            }
-          });
-    }
-    String prefix = it.threadNamePrefix();
-    List<DataSet> ref = reference(seed, 8, 2, 3);
-    assertTimeoutPreemptively(
-        NO_HANG,
-        () -> {
-          for (int i = 0; i < failAt; i++) {
-            assertEquals(ref.get(i).getFeatures(), it.next().getFeatures(), ctx + " batch=" + i);
-          }
-          PrefetchException e = assertThrows(PrefetchException.class, it::next, ctx);
-          assertSame(boom, e.getCause(), ctx + ": cause");
-          assertEquals(failAt, e.batchIndex(), ctx + ": batch index");
-          assertTrue(e.getMessage().contains("batch " + failAt), ctx + ": " + e.getMessage());
-          if (workers > 0) {
-            // The failure is sticky until reset().
-            PrefetchException again = assertThrows(PrefetchException.class, it::hasNext, ctx);
-            assertSame(boom, again.getCause(), ctx);
-          }
-        },
-        ctx);
-    it.close();
-    assertEquals(Set.of(), awaitNoThreads(prefix, 5_000), ctx + ": threads left after close()");
-  }
-
-  @Test
-  void failureIsClearedByReset() {
-    IllegalStateException boom = new IllegalStateException("once");
-    boolean[] thrown = {false};
-    try (PrefetchingDataSetIterator it =
-        new PrefetchingDataSetIterator(new SeededIterator(9, 5, 2, 3), 2, 2, true, noStaging())) {
-      it.setPreProcessor(
-          ds -> {
-            if (!thrown[0] && ds.getFeatures().getFloat(0) == 2) {
-              thrown[0] = true;
-              throw boom;
-            }
-          });
-      assertTimeoutPreemptively(
-          NO_HANG,
-          () -> {
             it.next();
-            it.next();
-            assertSame(boom, assertThrows(PrefetchException.class, it::next).getCause());
-            it.reset();
-            assertEquals(5, drain(it), "a full epoch after reset");
-          });
+            n++;
+        }
+        return n;
     }
-  }
-
-  @ParameterizedTest(name = "persistent={0}")
-  @MethodSource("booleans")
-  void closeMidEpochLeavesNoThread(boolean persistent) throws Exception {
-    PrefetchingDataSetIterator it =
-        new PrefetchingDataSetIterator(new SeededIterator(5, 50, 2, 3), 4, 2, persistent, noStaging());
-    it.setPreProcessor(jitterDouble(5));
-    String prefix = it.threadNamePrefix();
-    it.next();
-    assertEquals(5, liveThreads(prefix).size(), "reader + 4 workers running");
-    assertTimeoutPreemptively(NO_HANG, it::close);
-    assertEquals(Set.of(), awaitNoThreads(prefix, 5_000), "threads left after close()");
-    it.close(); // idempotent
-    assertThrows(IllegalStateException.class, it::hasNext);
-    assertThrows(IllegalStateException.class, it::reset);
-  }
-
-  static Stream<Boolean> booleans() {
-    return Stream.of(true, false);
-  }
-
-  @Test
-  void pinMemoryOnCpuNotifiesOnceAndChangesNothing() {
-    List<String> notices = new ArrayList<>();
-    List<DataSet> ref = reference(21, 6, 3, 4);
-    try (PrefetchingDataSetIterator it =
-        new PrefetchingDataSetIterator(
-            new SeededIterator(21, 6, 3, 4), 2, 2, true, new DeviceStaging(true, false, notices::add))) {
-      assertTimeoutPreemptively(
-          NO_HANG,
-          () -> {
-            for (int epoch = 0; epoch < 3; epoch++) {
-              if (epoch > 0) {
-                it.reset();
-              }
-              int i = 0;
-              while (it.hasNext()) {
-                DataSet got = it.next();
-                assertEquals(ref.get(i).getFeatures(), got.getFeatures(), "epoch=" + epoch + " batch=" + i);
-                assertEquals(ref.get(i).getLabels(), got.getLabels(), "epoch=" + epoch + " batch=" + i);
-                i++;
-              }
-              assertEquals(6, i);
-            }
-          });
-    }
-    assertEquals(1, notices.size(), "one notice for the iterator: " + notices);
-    assertTrue(notices.get(0).contains("pinMemory=true has no effect"), notices.get(0));
-  }
-
-  @Test
-  void pinMemoryOffNeverNotifies() {
-    List<String> notices = new ArrayList<>();
-    try (PrefetchingDataSetIterator it =
-        new PrefetchingDataSetIterator(
-            new SeededIterator(22, 3, 2, 2), 1, 1, true, new DeviceStaging(false, false, notices::add))) {
-      assertEquals(3, drain(it));
-    }
-    assertEquals(List.of(), notices);
-  }
-
-  @Test
-  void iteratorContract() {
-    SeededIterator src = new SeededIterator(7, 3, 4, 6);
-    try (PrefetchingDataSetIterator it =
-        new PrefetchingDataSetIterator(src, 1, 1, true, noStaging())) {
-      assertFalse(it.asyncSupported(), "asyncSupported must be false so DL4J does not wrap again");
-      assertTrue(it.resetSupported());
-      assertEquals(6, it.inputColumns());
-      assertEquals(2, it.totalOutcomes());
-      assertEquals(4, it.batch());
-      assertEquals(List.of("a", "b"), it.getLabels());
-      UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class, () -> it.next(2));
-      assertTrue(e.getMessage().contains("next(2)"), e.getMessage());
-    }
-    SeededIterator once = new SeededIterator(7, 3, 4, 6, -1, null, false);
-    try (PrefetchingDataSetIterator it = new PrefetchingDataSetIterator(once, 1, 1, true, noStaging())) {
-      assertFalse(it.resetSupported());
-      UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class, it::reset);
-      assertTrue(e.getMessage().contains("does not support reset"), e.getMessage());
-    }
-  }
-
-  @Test
-  void rejectsBadSettings() {
-    SeededIterator src = new SeededIterator(1, 1, 1, 1);
-    IllegalArgumentException e =
-        assertThrows(
-            IllegalArgumentException.class,
-            () -> new PrefetchingDataSetIterator(src, -1, 1, true, noStaging()));
-    assertEquals("numWorkers must be >= 0, got -1", e.getMessage());
-    e =
-        assertThrows(
-            IllegalArgumentException.class,
-            () -> new PrefetchingDataSetIterator(src, 1, 0, true, noStaging()));
-    assertEquals("queueSize must be >= 1, got 0", e.getMessage());
-  }
-
-  private static int drain(PrefetchingDataSetIterator it) {
-    int n = 0;
-    while (it.hasNext()) {
-      it.next();
-      n++;
-    }
-    return n;
-  }
 }

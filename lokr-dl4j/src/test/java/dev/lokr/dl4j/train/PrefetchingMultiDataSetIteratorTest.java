@@ -31,113 +31,131 @@ import org.nd4j.linalg.learning.config.Sgd;
 import org.nd4j.linalg.lossfunctions.LossFunctions;
 
 class PrefetchingMultiDataSetIteratorTest {
-  private static final Duration NO_HANG = Duration.ofSeconds(10);
+    private static final Duration NO_HANG = Duration.ofSeconds(10);
 
-  static Stream<Arguments> cases() {
-    List<Arguments> out = new ArrayList<>();
-    long seed = 40;
-    for (int workers : new int[] {1, 2, 4}) {
-      for (boolean persistent : new boolean[] {true, false}) {
-        out.add(Arguments.of(seed++, workers, persistent));
-      }
-    }
-    return out.stream();
-  }
-
-  @ParameterizedTest(name = "seed={0} workers={1} persistent={2}")
-  @MethodSource("cases")
-  void deliversSourceOrderOverEpochs(long seed, int workers, boolean persistent)
-      throws InterruptedException {
-    String ctx = "seed=" + seed + " workers=" + workers + " persistent=" + persistent;
-    List<DataSet> ref = reference(seed, 9, 2, 3);
-    MultiDataSetIteratorAdapter src = new MultiDataSetIteratorAdapter(new SeededIterator(seed, 9, 2, 3));
-    List<String> notices = new ArrayList<>();
-    try (PrefetchingMultiDataSetIterator it =
-        new PrefetchingMultiDataSetIterator(
-            src, workers, 2, persistent, new DeviceStaging(true, false, notices::add))) {
-      it.setPreProcessor(
-          mds -> {
-            long idx = (long) mds.getFeatures(0).getFloat(0);
-            try {
-              Thread.sleep(new Random(seed ^ idx).nextInt(3));
-            } catch (InterruptedException e) {
-              Thread.currentThread().interrupt();
+    static Stream<Arguments> cases() {
+        List<Arguments> out = new ArrayList<>();
+        long seed = 40;
+        for (int workers : new int[] {1, 2, 4}) {
+            for (boolean persistent : new boolean[] {true, false}) {
+                out.add(Arguments.of(seed++, workers, persistent));
             }
-            mds.getLabels(0).addi(1);
-          });
-      String prefix = it.threadNamePrefix();
-      assertTimeoutPreemptively(
-          NO_HANG,
-          () -> {
-            for (int epoch = 0; epoch < 3; epoch++) {
-              if (epoch > 0) {
-                it.reset();
-              }
-              for (int i = 0; i < 9; i++) {
-                MultiDataSet got = it.next();
-                assertEquals(ref.get(i).getFeatures(), got.getFeatures(0), ctx + " epoch=" + epoch + " batch=" + i);
-                assertEquals(ref.get(i).getLabels().add(1), got.getLabels(0), ctx + " epoch=" + epoch + " batch=" + i);
-              }
-              assertFalse(it.hasNext(), ctx);
-            }
-          },
-          ctx);
-      assertFalse(it.asyncSupported(), ctx);
-      assertEquals(1, notices.size(), ctx + ": " + notices);
-      it.close();
-      assertEquals(Set.of(), awaitNoThreads(prefix, 5_000), ctx + ": threads left");
+        }
+        return out.stream();
     }
-  }
 
-  @Test
-  void workerFailureReachesCaller() {
-    IllegalArgumentException boom = new IllegalArgumentException("bad batch");
-    try (PrefetchingMultiDataSetIterator it =
-        new PrefetchingMultiDataSetIterator(
-            new MultiDataSetIteratorAdapter(new SeededIterator(3, 6, 2, 3)),
-            3,
-            2,
-            true,
-            new DeviceStaging(false, false, s -> {}))) {
-      it.setPreProcessor(
-          mds -> {
-            if (mds.getFeatures(0).getFloat(0) == 1) {
-              throw boom;
-            }
-          });
-      assertTimeoutPreemptively(
-          NO_HANG,
-          () -> {
-            it.next();
-            PrefetchException e = assertThrows(PrefetchException.class, it::hasNext);
-            assertSame(boom, e.getCause());
-            assertEquals(1, e.batchIndex());
-          });
+    @ParameterizedTest(name = "seed={0} workers={1} persistent={2}")
+    @MethodSource("cases")
+    void deliversSourceOrderOverEpochs(long seed, int workers, boolean persistent)
+            throws InterruptedException {
+        String ctx = "seed=" + seed + " workers=" + workers + " persistent=" + persistent;
+        List<DataSet> ref = reference(seed, 9, 2, 3);
+        MultiDataSetIteratorAdapter src =
+                new MultiDataSetIteratorAdapter(new SeededIterator(seed, 9, 2, 3));
+        List<String> notices = new ArrayList<>();
+        try (PrefetchingMultiDataSetIterator it =
+                new PrefetchingMultiDataSetIterator(
+                        src,
+                        workers,
+                        2,
+                        persistent,
+                        new DeviceStaging(true, false, notices::add))) {
+            it.setPreProcessor(
+                    mds -> {
+                        long idx = (long) mds.getFeatures(0).getFloat(0);
+                        try {
+                            Thread.sleep(new Random(seed ^ idx).nextInt(3));
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                        }
+                        mds.getLabels(0).addi(1);
+                    });
+            String prefix = it.threadNamePrefix();
+            assertTimeoutPreemptively(
+                    NO_HANG,
+                    () -> {
+                        for (int epoch = 0; epoch < 3; epoch++) {
+                            if (epoch > 0) {
+                                it.reset();
+                            }
+                            for (int i = 0; i < 9; i++) {
+                                MultiDataSet got = it.next();
+                                assertEquals(
+                                        ref.get(i).getFeatures(),
+                                        got.getFeatures(0),
+                                        ctx + " epoch=" + epoch + " batch=" + i);
+                                assertEquals(
+                                        ref.get(i).getLabels().add(1),
+                                        got.getLabels(0),
+                                        ctx + " epoch=" + epoch + " batch=" + i);
+                            }
+                            assertFalse(it.hasNext(), ctx);
+                        }
+                    },
+                    ctx);
+            assertFalse(it.asyncSupported(), ctx);
+            assertEquals(1, notices.size(), ctx + ": " + notices);
+            it.close();
+            assertEquals(Set.of(), awaitNoThreads(prefix, 5_000), ctx + ": threads left");
+        }
     }
-  }
 
-  @Test
-  void dl4jFitsFromAWrappedIterator() throws Exception {
-    MultiLayerConfiguration conf =
-        new NeuralNetConfiguration.Builder()
-            .seed(12)
-            .updater(new Sgd(0.1))
-            .list()
-            .layer(
-                new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT)
-                    .nIn(3)
-                    .nOut(2)
-                    .activation(Activation.SOFTMAX)
-                    .build())
-            .build();
-    MultiLayerNetwork net = new MultiLayerNetwork(conf);
-    net.init();
-    try (PrefetchingDataSetIterator it =
-        new PrefetchingDataSetIterator(
-            new SeededIterator(12, 5, 4, 3), 2, 2, false, new DeviceStaging(false, false, s -> {}))) {
-      assertTimeoutPreemptively(NO_HANG, () -> net.fit(it, 3));
-      assertEquals(15, net.getIterationCount(), "5 batches x 3 epochs");
-      assertEquals(Set.of(), awaitNoThreads(it.threadNamePrefix(), 5_000), "non-persistent threads stop");
+    @Test
+    void workerFailureReachesCaller() {
+        IllegalArgumentException boom = new IllegalArgumentException("bad batch");
+        try (PrefetchingMultiDataSetIterator it =
+                new PrefetchingMultiDataSetIterator(
+                        new MultiDataSetIteratorAdapter(new SeededIterator(3, 6, 2, 3)),
+                        3,
+                        2,
+                        true,
+                        new DeviceStaging(false, false, s -> {}))) {
+            it.setPreProcessor(
+                    mds -> {
+                        if (mds.getFeatures(0).getFloat(0) == 1) {
+                            throw boom;
+                        }
+                    });
+            assertTimeoutPreemptively(
+                    NO_HANG,
+                    () -> {
+                        it.next();
+                        PrefetchException e = assertThrows(PrefetchException.class, it::hasNext);
+                        assertSame(boom, e.getCause());
+                        assertEquals(1, e.batchIndex());
+                    });
+        }
     }
-  }
+
+    @Test
+    void dl4jFitsFromAWrappedIterator() throws Exception {
+        MultiLayerConfiguration conf =
+                new NeuralNetConfiguration.Builder()
+                        .seed(12)
+                        .updater(new Sgd(0.1))
+                        .list()
+                        .layer(
+                                new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT)
+                                        .nIn(3)
+                                        .nOut(2)
+                                        .activation(Activation.SOFTMAX)
+                                        .build())
+                        .build();
+        MultiLayerNetwork net = new MultiLayerNetwork(conf);
+        net.init();
+        try (PrefetchingDataSetIterator it =
+                new PrefetchingDataSetIterator(
+                        new SeededIterator(12, 5, 4, 3),
+                        2,
+                        2,
+                        false,
+                        new DeviceStaging(false, false, s -> {}))) {
+            assertTimeoutPreemptively(NO_HANG, () -> net.fit(it, 3));
+            assertEquals(15, net.getIterationCount(), "5 batches x 3 epochs");
+            assertEquals(
+                    Set.of(),
+                    awaitNoThreads(it.threadNamePrefix(), 5_000),
+                    "non-persistent threads stop");
+        }
+    }
 }
