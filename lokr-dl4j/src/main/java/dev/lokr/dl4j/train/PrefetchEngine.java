@@ -3,6 +3,7 @@ package dev.lokr.dl4j.train;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.NoSuchElementException;
@@ -46,6 +47,26 @@ final class PrefetchEngine<T> implements AutoCloseable {
         T next();
 
         void reset();
+
+        /** A source over a resettable iterator (both DL4J iterator kinds are one). */
+        static <T> Source<T> of(Iterator<T> iterator, Runnable reset) {
+            return new Source<>() {
+                @Override
+                public boolean hasNext() {
+                    return iterator.hasNext();
+                }
+
+                @Override
+                public T next() {
+                    return iterator.next();
+                }
+
+                @Override
+                public void reset() {
+                    reset.run();
+                }
+            };
+        }
     }
 
     private static final class Task<T> {

@@ -60,22 +60,7 @@ public final class PrefetchingDataSetIterator implements DataSetIterator, AutoCl
         this.staging = Objects.requireNonNull(staging, "staging");
         this.engine =
                 new PrefetchEngine<>(
-                        new PrefetchEngine.Source<>() {
-                            @Override
-                            public boolean hasNext() {
-                                return source.hasNext();
-                            }
-
-                            @Override
-                            public DataSet next() {
-                                return source.next();
-                            }
-
-                            @Override
-                            public void reset() {
-                                source.reset();
-                            }
-                        },
+                        PrefetchEngine.Source.of(source, source::reset),
                         this::process,
                         numWorkers,
                         queueSize,

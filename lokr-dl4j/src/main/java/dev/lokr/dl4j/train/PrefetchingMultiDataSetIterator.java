@@ -45,22 +45,7 @@ public final class PrefetchingMultiDataSetIterator implements MultiDataSetIterat
         this.staging = Objects.requireNonNull(staging, "staging");
         this.engine =
                 new PrefetchEngine<>(
-                        new PrefetchEngine.Source<>() {
-                            @Override
-                            public boolean hasNext() {
-                                return source.hasNext();
-                            }
-
-                            @Override
-                            public MultiDataSet next() {
-                                return source.next();
-                            }
-
-                            @Override
-                            public void reset() {
-                                source.reset();
-                            }
-                        },
+                        PrefetchEngine.Source.of(source, source::reset),
                         this::process,
                         numWorkers,
                         queueSize,
