@@ -36,9 +36,6 @@ final class Gemm {
     }
 
     private static INDArray cOrder(INDArray w) {
-        if (w.ordering() == 'c' && w.stride(1) == 1 && w.stride(0) == w.size(1)) {
-            return w;
-        }
-        return w.dup('c');
+        return HostArrays.direct(w) ? w : w.dup('c');
     }
 }

@@ -68,8 +68,7 @@ public final class LokrInit {
      */
     public static INDArray baseNorms(LokrLayout layout, INDArray weight) {
         LokrWeights.checkBase(layout, weight);
-        INDArray w = weight.castTo(weight.dataType());
-        return org.nd4j.linalg.factory.Nd4j.math().sqrt(LokrWeights.reduceAxis(layout, w.mul(w)));
+        return org.nd4j.linalg.factory.Nd4j.math().sqrt(LokrWeights.reduceAxis(layout, weight.mul(weight)));
     }
 
     private static void kaiming(INDArray arr, long seed, LokrParam p) {
