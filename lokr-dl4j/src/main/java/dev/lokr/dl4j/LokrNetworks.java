@@ -360,8 +360,8 @@ public final class LokrNetworks {
 
     /** A layer configuration whose parameters never change in fit: zero-rate updaters, no regularization or constraints. */
     private static BaseLayer frozen(BaseLayer conf) {
-        conf.setIUpdater(new Sgd(0.0));
-        conf.setBiasUpdater(new Sgd(0.0));
+        conf.setIUpdater(Frozen.updater());
+        conf.setBiasUpdater(Frozen.updater());
         conf.setRegularization(new ArrayList<>());
         conf.setRegularizationBias(new ArrayList<>());
         conf.setConstraints(null);

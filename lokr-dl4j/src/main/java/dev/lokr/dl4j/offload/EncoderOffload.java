@@ -1,5 +1,6 @@
 package dev.lokr.dl4j.offload;
 
+import dev.lokr.dl4j.Frozen;
 import org.deeplearning4j.nn.conf.BackpropType;
 import org.deeplearning4j.nn.conf.InputPreProcessor;
 import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
@@ -14,7 +15,6 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.DataSet;
 import org.nd4j.linalg.dataset.api.iterator.DataSetIterator;
 import org.nd4j.linalg.factory.Nd4j;
-import org.nd4j.linalg.learning.config.IUpdater;
 import org.nd4j.linalg.learning.config.NoOp;
 import org.nd4j.linalg.learning.config.Sgd;
 import org.slf4j.Logger;
@@ -210,24 +210,12 @@ public final class EncoderOffload {
     /** @return the first parameter of layer i that trains, or null if the layer is frozen */
     static String trainableParam(MultiLayerNetwork net, int i) {
         Layer lc = layerConf(net, i);
-        if (lc instanceof FrozenLayer || lc instanceof FrozenLayerWithBackprop) {
-            return null;
-        }
         for (String p : net.getLayer(i).paramTable().keySet()) {
-            if (!isFrozenUpdater(lc.getUpdaterByParam(p))) {
+            if (!Frozen.isFrozen(lc, p)) {
                 return p;
             }
         }
         return null;
-    }
-
-    /** @return true for NoOp and for a schedule-free Sgd with learning rate 0 */
-    static boolean isFrozenUpdater(IUpdater u) {
-        if (u instanceof NoOp) {
-            return true;
-        }
-        return u instanceof Sgd && ((Sgd) u).getLearningRateSchedule() == null
-                && ((Sgd) u).getLearningRate() == 0.0;
     }
 
     private static boolean frozenByNoOp(MultiLayerNetwork net, int i) {

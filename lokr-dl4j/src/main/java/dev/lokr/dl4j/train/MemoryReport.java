@@ -1,5 +1,6 @@
 package dev.lokr.dl4j.train;
 
+import dev.lokr.dl4j.Frozen;
 import dev.lokr.io.Json;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -22,7 +23,6 @@ import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.learning.config.IUpdater;
 import org.nd4j.linalg.learning.config.NoOp;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -33,7 +33,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>A parameter is <b>frozen</b> when its layer is a {@code FrozenLayer}/{@code
  * FrozenLayerWithBackprop} or its updater ({@code conf.getLayer().getUpdaterByParam(name)}) is
- * {@link NoOp}; every other parameter is trainable. Bytes are element counts times the element
+ * {@link NoOp} or a zero-rate {@code Sgd} (the rule of {@link dev.lokr.dl4j.Frozen}); every other
+ * parameter is trainable. Bytes are element counts times the element
  * width of the array's data type.
  *
  * @param modelType simple class name of the network ({@code MultiLayerNetwork}, {@code
@@ -152,8 +153,7 @@ public record MemoryReport(
         for (Layer layer : layers) {
             org.deeplearning4j.nn.conf.layers.Layer cfg = layer.conf().getLayer();
             boolean frozenLayer =
-                    cfg instanceof FrozenLayer
-                            || cfg instanceof FrozenLayerWithBackprop
+                    Frozen.isFrozenLayer(cfg)
                             || layer instanceof org.deeplearning4j.nn.layers.FrozenLayer
                             || layer
                                     instanceof org.deeplearning4j.nn.layers.FrozenLayerWithBackprop;
@@ -161,7 +161,7 @@ public record MemoryReport(
                 INDArray p = e.getValue();
                 long n = p.length();
                 long bytes = n * p.dataType().width();
-                if (frozenLayer || isNoOp(cfg, e.getKey())) {
+                if (frozenLayer || Frozen.isFrozen(cfg, e.getKey())) {
                     frozen += n;
                     frozenBytes += bytes;
                 } else {
@@ -189,10 +189,6 @@ public record MemoryReport(
                 -1);
     }
 
-    private static boolean isNoOp(org.deeplearning4j.nn.conf.layers.Layer cfg, String param) {
-        IUpdater u = cfg.getUpdaterByParam(param);
-        return u instanceof NoOp;
-    }
 
     private static long activationElements(MultiLayerConfiguration conf, InputType[] given) {
         InputType input;

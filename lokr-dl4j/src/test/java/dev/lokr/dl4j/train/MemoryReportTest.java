@@ -4,6 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.lokr.LokrAdapter;
+import dev.lokr.dl4j.LokrNetwork;
+import dev.lokr.dl4j.LokrNetworks;
+import dev.lokr.dl4j.Targets;
 import dev.lokr.io.Json;
 import java.util.Map;
 import java.util.Random;
@@ -138,6 +142,34 @@ class MemoryReportTest {
         assertEquals(dense(3, 2), m.trainableParams());
         assertEquals(0, m.updaterStateBytes(), "SGD has no state");
         assertEquals((3 + 2) * 8 * 4L, m.activationBytes());
+    }
+
+    @Test
+    void layersFrozenByFreezeOthersCountAsFrozen() {
+        MultiLayerConfiguration conf =
+                new NeuralNetConfiguration.Builder()
+                        .seed(6)
+                        .updater(new Adam(1e-3))
+                        .list()
+                        .layer(new DenseLayer.Builder().name("dense_0").nIn(8).nOut(8).build())
+                        .layer(new DenseLayer.Builder().name("other").nIn(8).nOut(6).build())
+                        .layer(
+                                new OutputLayer.Builder(LossFunctions.LossFunction.MSE)
+                                        .name("out")
+                                        .nIn(6)
+                                        .nOut(2)
+                                        .activation(Activation.IDENTITY)
+                                        .build())
+                        .build();
+        MultiLayerNetwork net = new MultiLayerNetwork(conf);
+        net.init();
+        LokrNetwork<MultiLayerNetwork> adapted =
+                LokrNetworks.apply(
+                        LokrAdapter.builder().rank(1).build(), net, Targets.names("dense_0"), true);
+        MemoryReport m = MemoryReport.of(adapted.network(), 4);
+        // trainable: only the adapter; frozen: dense_0's W and b, and every parameter of "other" and "out"
+        assertEquals(adapted.adapterParamCount(), m.trainableParams());
+        assertEquals(dense(8, 8) + dense(8, 6) + dense(6, 2), m.frozenParams());
     }
 
     @Test

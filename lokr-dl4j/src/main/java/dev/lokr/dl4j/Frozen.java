@@ -1,0 +1,57 @@
+package dev.lokr.dl4j;
+
+import org.deeplearning4j.nn.conf.layers.Layer;
+import org.deeplearning4j.nn.conf.layers.misc.FrozenLayer;
+import org.deeplearning4j.nn.conf.layers.misc.FrozenLayerWithBackprop;
+import org.nd4j.linalg.learning.config.IUpdater;
+import org.nd4j.linalg.learning.config.NoOp;
+import org.nd4j.linalg.learning.config.Sgd;
+
+/**
+ * The one rule for "this parameter does not train", shared by {@code freezeOthers}, the memory
+ * report and encoder offload: the layer is a {@link FrozenLayer} or {@link FrozenLayerWithBackprop},
+ * or the parameter's updater is {@link NoOp} or a schedule-free {@link Sgd} with learning rate 0 (how
+ * {@link LokrNetworks} freezes layers).
+ *
+ * <p>Note that in DL4J 1.0.0-M2.1 a {@code NoOp} updater alone does not keep a parameter fixed during
+ * {@code fit}: the gradient is applied unscaled. lokr's adapter layers also give their frozen
+ * {@code W} and {@code b} a zero gradient, and {@code freezeOthers} uses {@link #updater()}.
+ */
+public final class Frozen {
+
+    private Frozen() {
+    }
+
+    /** @return the updater {@code freezeOthers} gives frozen parameters: {@code Sgd(0)} */
+    public static IUpdater updater() {
+        return new Sgd(0.0);
+    }
+
+    /**
+     * @param u an updater, or null
+     * @return true for {@link NoOp} and for a schedule-free {@link Sgd} with learning rate 0
+     */
+    public static boolean isFrozenUpdater(IUpdater u) {
+        if (u instanceof NoOp) {
+            return true;
+        }
+        return u instanceof Sgd && ((Sgd) u).getLearningRateSchedule() == null && ((Sgd) u).getLearningRate() == 0.0;
+    }
+
+    /**
+     * @param conf a layer configuration
+     * @return whether it is a frozen wrapper ({@link FrozenLayer} or {@link FrozenLayerWithBackprop})
+     */
+    public static boolean isFrozenLayer(Layer conf) {
+        return conf instanceof FrozenLayer || conf instanceof FrozenLayerWithBackprop;
+    }
+
+    /**
+     * @param conf  a layer configuration
+     * @param param one of its parameter names
+     * @return whether that parameter does not train
+     */
+    public static boolean isFrozen(Layer conf, String param) {
+        return isFrozenLayer(conf) || isFrozenUpdater(conf.getUpdaterByParam(param));
+    }
+}
