@@ -2,8 +2,6 @@ package dev.lokr.io;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.net.URISyntaxException;
-import java.net.URL;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -33,15 +31,7 @@ final class IoTestSupport {
 
     /** The folder of the parity cases on the test class path. */
     static Path parityRoot() {
-        URL url = IoTestSupport.class.getResource("/parity-cases");
-        if (url == null) {
-            throw new IllegalStateException("parity-cases not on the test class path");
-        }
-        try {
-            return Path.of(url.toURI());
-        } catch (URISyntaxException e) {
-            throw new IllegalStateException(e);
-        }
+        return ParityCases.root();
     }
 
     /** Every parity case folder, sorted. */

@@ -1,5 +1,6 @@
 package dev.lokr.dl4j;
 
+import dev.lokr.io.ParityCases;
 import dev.lokr.LokrAdapter;
 import dev.lokr.io.AdapterFile;
 import dev.lokr.io.Json;
@@ -19,12 +20,8 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.learning.config.Sgd;
 
-import java.net.URL;
-import java.nio.file.FileSystem;
-import java.nio.file.FileSystems;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -53,28 +50,8 @@ class ParityTest {
         root = parityRoot();
     }
 
-    /** The parity cases from lokr-core's test-jar, copied to target/ (the reader maps files, not jar entries). */
-    private static synchronized Path parityRoot() throws Exception {
-        URL url = ParityTest.class.getResource("/parity-cases");
-        if (url == null) {
-            throw new IllegalStateException("parity-cases not on the test class path (lokr-core test-jar)");
-        }
-        if (!"jar".equals(url.getProtocol())) {
-            return Path.of(url.toURI());
-        }
-        Path target = Path.of("target", "parity-cases-dl4j").toAbsolutePath();
-        try (FileSystem fs = FileSystems.newFileSystem(url.toURI(), Map.of());
-             Stream<Path> walk = Files.walk(fs.getPath("/parity-cases"))) {
-            for (Path p : (Iterable<Path>) walk::iterator) {
-                Path dst = target.resolve(fs.getPath("/parity-cases").relativize(p).toString());
-                if (Files.isDirectory(p)) {
-                    Files.createDirectories(dst);
-                } else {
-                    Files.copy(p, dst, StandardCopyOption.REPLACE_EXISTING);
-                }
-            }
-        }
-        return target;
+    private static Path parityRoot() {
+        return ParityCases.root();
     }
 
     static Stream<String> cases() throws Exception {

@@ -1,5 +1,6 @@
 package dev.lokr.cli;
 
+import dev.lokr.io.ParityCases;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -9,11 +10,7 @@ import dev.lokr.io.SafetensorsReader;
 import dev.lokr.io.TensorInfo;
 import java.io.PrintWriter;
 import java.io.StringWriter;
-import java.net.URL;
-import java.nio.file.FileSystem;
-import java.nio.file.FileSystems;
 import java.nio.file.Files;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
@@ -40,39 +37,8 @@ class LokrCliTest {
         return new Result(code, out.toString(), err.toString());
     }
 
-    private static Path extracted;
-
-    /**
-     * The parity cases from lokr-core's test-jar, copied once to target/parity-cases (a jar entry
-     * is not a file the reader can map).
-     */
-    static synchronized Path parityRoot() throws Exception {
-        if (extracted != null) {
-            return extracted;
-        }
-        URL url = LokrCliTest.class.getResource("/parity-cases");
-        if (url == null) {
-            throw new IllegalStateException(
-                    "parity-cases not on the test class path (lokr-core test-jar)");
-        }
-        if (!"jar".equals(url.getProtocol())) {
-            extracted = Path.of(url.toURI());
-            return extracted;
-        }
-        Path target = Path.of("target", "parity-cases").toAbsolutePath();
-        try (FileSystem fs = FileSystems.newFileSystem(url.toURI(), Map.of());
-                Stream<Path> walk = Files.walk(fs.getPath("/parity-cases"))) {
-            for (Path p : (Iterable<Path>) walk::iterator) {
-                Path dst = target.resolve(fs.getPath("/parity-cases").relativize(p).toString());
-                if (Files.isDirectory(p)) {
-                    Files.createDirectories(dst);
-                } else {
-                    Files.copy(p, dst, StandardCopyOption.REPLACE_EXISTING);
-                }
-            }
-        }
-        extracted = target;
-        return extracted;
+    static Path parityRoot() {
+        return ParityCases.root();
     }
 
     static Stream<Path> cases() throws Exception {

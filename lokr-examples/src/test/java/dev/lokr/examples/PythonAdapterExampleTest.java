@@ -1,36 +1,23 @@
 package dev.lokr.examples;
 
+import dev.lokr.io.ParityCases;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.InputStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /** Runs {@link PythonAdapterExample} on lokr-core's parity case {@code linear_plain}. */
 class PythonAdapterExampleTest {
 
-    private static final String CASE = "/parity-cases/linear_plain/";
+    private static Path dir;
 
-    @TempDir
-    static Path dir;
-
-    /** Copies the case out of lokr-core's test-jar (a jar entry is not a file the reader can map). */
     @BeforeAll
-    static void extract() throws Exception {
+    static void setUp() {
         RunChecks.singleThreaded();
-        for (String f : new String[] {"base.safetensors", "adapter.safetensors", "expected.safetensors"}) {
-            try (InputStream in = PythonAdapterExampleTest.class.getResourceAsStream(CASE + f)) {
-                if (in == null) {
-                    throw new IllegalStateException(CASE + f + " not on the test class path (lokr-core test-jar)");
-                }
-                Files.copy(in, dir.resolve(f));
-            }
-        }
+        dir = ParityCases.root().resolve("linear_plain");
     }
 
     @Test
