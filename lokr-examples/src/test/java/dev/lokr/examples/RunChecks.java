@@ -3,7 +3,6 @@ package dev.lokr.examples;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import org.nd4j.linalg.factory.Nd4j;
 
 /** Checks every adapt-train-merge example must pass. */
 final class RunChecks {
@@ -16,8 +15,7 @@ final class RunChecks {
 
     /** Tiny networks: one OpenMP thread avoids spinning threads on small shared machines. */
     static void singleThreaded() {
-        Nd4j.getEnvironment().setMaxThreads(1);
-        Nd4j.getEnvironment().setMaxMasterThreads(1);
+        ExampleSupport.tinyNetworkThreads();
     }
 
     /** Loss decreased clearly, the adapter changed outputs, merge equals adapted, the base stayed frozen. */
