@@ -10,8 +10,9 @@ import java.util.stream.IntStream;
 
 /**
  * DoRA norms of {@code V = W + dW} computed from the factors, without building {@code dW} or any
- * {@code out x in} temporary: one pass over the frozen {@code W} in forward, and one more in
- * backward for the gradient through the norm (none when the norm is detached).
+ * {@code out x in} temporary. On the output axis one pass over the frozen {@code W} in forward serves
+ * both the norms and their gradient; on the input axis the gradient through the norm takes one more
+ * pass in backward (none when the norm is detached).
  *
  * <p>With {@code dW[(p,q),(k,l)] = s * M[p,q] * w1[p,k] * w2[q,l]} ({@code M} the rank-dropout row
  * mask, 1 without dropout):
@@ -24,8 +25,9 @@ import java.util.stream.IntStream;
  * Given {@code g_u = (dL/dn_u) / n_u}, the gradient through the norms is
  * {@code dw1[p,k] = s sum_q g M A + s^2 w1[p,k] sum_q g M^2 ||w2[q]||^2},
  * {@code dw2[q,l] = s H[q,l] + s^2 w2[q,l] sum_p g M^2 ||w1[p]||^2} with
- * {@code H[q,l] = sum_{p,k} g_pq M_pq w1[p,k] W[(p,q),(k,l)]} (output axis), and symmetrically on the
- * input axis. The passes over {@code W} run on the common fork-join pool, a chunk of rows per
+ * {@code H[q,l] = sum_{p,k} g_pq M_pq w1[p,k] W[(p,q),(k,l)] = sum_p g_pq M_pq V[(p,q),l]} (output
+ * axis), where the forward pass also keeps {@code V[(p,q),l] = sum_k w1[p,k] W[(p,q),(k,l)]}
+ * ({@code out x d} values) because {@code g} is only known in backward; symmetrically on the input axis. The passes over {@code W} run on the common fork-join pool, a chunk of rows per
  * worker. Dense weights only ({@code kh = kw = 1}).
  */
 final class DoraNorms {
@@ -40,6 +42,8 @@ final class DoraNorms {
     private final double[] inner;   // <W, kron> per unit, with mask
     private final double[] kk;      // ||kron||^2 per unit, with mask^2
     private final double[] norm;
+    /** Output axis with a gradient: {@code V[i, l] = sum_k w1[p,k] W[(p,q),(k,l)]} ({@code [out*d]}), else null. */
+    private double[] rowProducts;
 
     private DoraNorms(LokrLayout layout, double[] w1, double[] w2, double[] mask, double s) {
         this.layout = layout;
@@ -56,23 +60,26 @@ final class DoraNorms {
     }
 
     /**
-     * One pass over {@code weight}.
+     * One pass over {@code weight}: the norms and, when {@code withGradient}, everything their gradient
+     * needs, so that on the output axis {@link #backward} reads {@code W} no more.
      *
-     * @param layout  dense layout with DoRA
-     * @param weight  {@code [out, in]}, any strides (a transposed view is fine), not modified
-     * @param w1      full {@code w1 [a, c]}, not modified
-     * @param w2      full {@code w2 [b, d]}, not modified
-     * @param rowMask {@code [out]} or null, not modified
-     * @param s       the coefficient of {@code kron} in {@code dW}
+     * @param layout       dense layout with DoRA
+     * @param weight       {@code [out, in]}, any strides (a transposed view is fine), not modified
+     * @param w1           full {@code w1 [a, c]}, not modified
+     * @param w2           full {@code w2 [b, d]}, not modified
+     * @param rowMask      {@code [out]} or null, not modified
+     * @param s            the coefficient of {@code kron} in {@code dW}
+     * @param withGradient whether {@link #backward} will be called
      * @return the norms and what their gradient needs
      */
-    static DoraNorms compute(LokrLayout layout, INDArray weight, INDArray w1, INDArray w2, INDArray rowMask, double s) {
+    static DoraNorms compute(LokrLayout layout, INDArray weight, INDArray w1, INDArray w2, INDArray rowMask, double s,
+                             boolean withGradient) {
         if (weight.dataType() != DataType.FLOAT && weight.dataType() != DataType.DOUBLE) {
             throw new IllegalArgumentException("base weight must be FLOAT or DOUBLE, got " + weight.dataType());
         }
         double[] m = rowMask == null ? null : HostArrays.toDoubles(rowMask);
         DoraNorms n = new DoraNorms(layout, HostArrays.toDoubles(w1), HostArrays.toDoubles(w2), m, s);
-        n.forwardPass(weight);
+        n.forwardPass(weight, withGradient);
         n.finish();
         return n;
     }
@@ -91,7 +98,11 @@ final class DoraNorms {
         void row(int p, int q, double[] w, double[] acc);
     }
 
-    /** Runs {@code task} over every row of {@code weight} in parallel chunks and sums the accumulators. */
+    /**
+     * Runs {@code task} over every row of {@code weight} in parallel chunks and sums the per-chunk
+     * accumulators of {@code accSize} doubles; with {@code accSize == 0} the task gets a null
+     * accumulator, must write only its own row's slots, and null is returned.
+     */
     private double[] rowPass(INDArray weight, int accSize, RowTask task) {
         int out = layout.outDim();
         int in = layout.inDim();
@@ -104,7 +115,7 @@ final class DoraNorms {
         // floats()/doubles() slice at the array's offset: indices below are relative to it
         int chunks = Math.max(1, Math.min(Math.min(out, 8), ForkJoinPool.getCommonPoolParallelism() + 1));
         double[][] partial = IntStream.range(0, chunks).parallel().mapToObj(t -> {
-            double[] acc = new double[accSize];
+            double[] acc = accSize == 0 ? null : new double[accSize];
             double[] w = new double[in];
             float[] fl = isFloat && s1 == 1 ? new float[in] : null;
             int from = (int) ((long) out * t / chunks);
@@ -129,7 +140,7 @@ final class DoraNorms {
             return acc;
         }).toArray(double[][]::new);
         double[] sum = partial[0];
-        for (int t = 1; t < partial.length; t++) {
+        for (int t = 1; t < partial.length && sum != null; t++) {
             for (int k = 0; k < accSize; k++) {
                 sum[k] += partial[t][k];
             }
@@ -137,27 +148,36 @@ final class DoraNorms {
         return sum;
     }
 
-    private void forwardPass(INDArray weight) {
-        int out = layout.outDim();
+    private void forwardPass(INDArray weight, boolean withGradient) {
         int in = layout.inDim();
         int b = layout.b();
         int c = layout.c();
         int d = layout.d();
-        double[] acc;
         if (outAxis) {
-            acc = rowPass(weight, out + out * c, (p, q, w, a) -> {
+            // rows are disjoint between workers: every row writes only its own slots
+            this.rowProducts = withGradient ? new double[layout.outDim() * d] : null;
+            double[] v = rowProducts;
+            rowPass(weight, 0, (p, q, w, unused) -> {
                 int i = p * b + q;
-                a[i] += dot(w, 0, w, 0, in);
+                norm[i] = dot(w, 0, w, 0, in);
                 int w2row = q * d;
-                int base = out + i * c;
+                int base = i * c;
                 for (int k = 0; k < c; k++) {
-                    a[base + k] += dot(w, k * d, w2, w2row, d);
+                    first[base + k] = dot(w, k * d, w2, w2row, d);
+                }
+                if (v != null) {
+                    int vBase = i * d;
+                    for (int k = 0; k < c; k++) {
+                        double coef = w1[p * c + k];
+                        int col = k * d;
+                        for (int l = 0; l < d; l++) {
+                            v[vBase + l] += coef * w[col + l];
+                        }
+                    }
                 }
             });
-            System.arraycopy(acc, 0, norm, 0, out);
-            System.arraycopy(acc, out, first, 0, first.length);
         } else {
-            acc = rowPass(weight, in + b * in, (p, q, w, a) -> {
+            double[] acc = rowPass(weight, in + b * in, (p, q, w, a) -> {
                 double mi = maskAt(p * b + q);
                 for (int j = 0; j < in; j++) {
                     a[j] += w[j] * w[j];
@@ -264,7 +284,8 @@ final class DoraNorms {
     }
 
     /**
-     * Gradients through the norms, given {@code g[u] = (dL/dn_u) / n_u}: one more pass over W.
+     * Gradients through the norms, given {@code g[u] = (dL/dn_u) / n_u}. On the output axis this reads
+     * only what {@link #compute} kept; on the input axis it takes one more pass over W.
      *
      * @param weight the frozen weight used in {@link #compute}, not modified
      * @param g      per-unit coefficients, {@code [out]} or {@code [in]}
@@ -298,20 +319,21 @@ final class DoraNorms {
                     }
                 }
             }
-            // H[q, l] = sum_{p,k} g_pq M_pq w1[p,k] W[(p,q),(k,l)]
-            double[] h = rowPass(weight, b * d, (p, q, w, acc) -> {
-                double gm = g[p * b + q] * maskAt(p * b + q);
+            // H[q, l] = sum_{p,k} g_pq M_pq w1[p,k] W[(p,q),(k,l)] = sum_p g_pq M_pq V[(p,q), l]
+            if (rowProducts == null) {
+                throw new IllegalStateException("DoRA norms were computed without a gradient");
+            }
+            double[] h = new double[b * d];
+            for (int i = 0; i < g.length; i++) {
+                double gm = g[i] * maskAt(i);
                 if (gm == 0) {
-                    return;
+                    continue;
                 }
-                for (int k = 0; k < c; k++) {
-                    double coef = gm * w1[p * c + k];
-                    int col = k * d;
-                    for (int l = 0; l < d; l++) {
-                        acc[q * d + l] += coef * w[col + l];
-                    }
+                int q = i % b;
+                for (int l = 0; l < d; l++) {
+                    h[q * d + l] += gm * rowProducts[i * d + l];
                 }
-            });
+            }
             for (int i = 0; i < dW2.length; i++) {
                 dW2[i] += s * h[i];
             }

@@ -5,6 +5,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 import java.util.Arrays;
+import java.util.concurrent.ForkJoinPool;
+import java.util.concurrent.ForkJoinTask;
 
 /**
  * The adapted dense layer {@code y = x W'^T (+ bias)} computed without building {@code dW}, by the
@@ -85,9 +87,19 @@ public final class LokrDense {
         }
         DoraNorms norms = null;
         double[] rho = null;
+        ForkJoinTask<DoraNorms> pendingNorms = null;
         if (layout.dora()) {
-            norms = DoraNorms.compute(layout, weight, w1, Factors.w2(params), mask, coef);
-            rho = LokrWeights.ratio(HostArrays.toDoubles(params.get(LokrParam.MAGNITUDE)), norms.norms(), multiplier);
+            INDArray w2 = Factors.w2(params);
+            INDArray normMask = mask;
+            boolean withGradient = cache != null && !layout.detachNorm();
+            if (layout.doraAxis() == DoraAxis.INPUT) {
+                norms = DoraNorms.compute(layout, weight, w1, w2, normMask, coef, withGradient);
+                rho = LokrWeights.ratio(HostArrays.toDoubles(params.get(LokrParam.MAGNITUDE)), norms.norms(), multiplier);
+            } else {
+                // the output-axis scale applies after the products: overlap the pass over W with the GEMMs
+                pendingNorms = ForkJoinPool.commonPool().submit(
+                        () -> DoraNorms.compute(layout, weight, w1, w2, normMask, coef, withGradient));
+            }
         }
         INDArray xin = xc;
         if (layout.doraAxis() == DoraAxis.INPUT) {
@@ -100,6 +112,10 @@ public final class LokrDense {
             HostArrays.mulColumns(y, maskValues, y);
         }
         Gemm.xWt(xin, weight.castTo(type), y, 1.0, 1.0);
+        if (pendingNorms != null) {
+            norms = pendingNorms.join();
+            rho = LokrWeights.ratio(HostArrays.toDoubles(params.get(LokrParam.MAGNITUDE)), norms.norms(), multiplier);
+        }
         INDArray z = null;
         if (layout.doraAxis() == DoraAxis.OUTPUT) {
             z = cache != null ? y.dup('c') : null;
