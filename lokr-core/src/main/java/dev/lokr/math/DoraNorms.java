@@ -74,14 +74,32 @@ final class DoraNorms {
      */
     static DoraNorms compute(LokrLayout layout, INDArray weight, INDArray w1, INDArray w2, INDArray rowMask, double s,
                              boolean withGradient) {
+        return prepare(layout, weight, w1, w2, rowMask, s).pass(weight, withGradient);
+    }
+
+    /**
+     * The ND4J part of {@link #compute}: checks the weight and copies the small factors to the heap. Call it
+     * on the thread that owns the arrays; {@link #pass} then reads only {@code weight}'s buffer, from any
+     * thread.
+     */
+    static DoraNorms prepare(LokrLayout layout, INDArray weight, INDArray w1, INDArray w2, INDArray rowMask,
+                             double s) {
         if (weight.dataType() != DataType.FLOAT && weight.dataType() != DataType.DOUBLE) {
             throw new IllegalArgumentException("base weight must be FLOAT or DOUBLE, got " + weight.dataType());
         }
         double[] m = rowMask == null ? null : HostArrays.toDoubles(rowMask);
-        DoraNorms n = new DoraNorms(layout, HostArrays.toDoubles(w1), HostArrays.toDoubles(w2), m, s);
-        n.forwardPass(weight, withGradient);
-        n.finish();
-        return n;
+        return new DoraNorms(layout, HostArrays.toDoubles(w1), HostArrays.toDoubles(w2), m, s);
+    }
+
+    /**
+     * The pass over {@code weight} of {@link #compute}, after {@link #prepare}; call it once.
+     *
+     * @return this
+     */
+    DoraNorms pass(INDArray weight, boolean withGradient) {
+        forwardPass(weight, withGradient);
+        finish();
+        return this;
     }
 
     /** @return the norms {@code ||V||} per unit ({@code [out]} or {@code [in]}); the live array */

@@ -28,7 +28,9 @@ import java.util.concurrent.ForkJoinTask;
  * threads on small machines; the coefficient rides on the GEMMs' {@code alpha}, and every gradient
  * is written with {@code beta = 0}, so nothing is zeroed first. Cost
  * {@code O(N (c r2 d + r2 c a + a r2 b))} instead of {@code O(N out in)}. No array of size
- * {@code out x in} is allocated. DoRA uses {@link DoraNorms} for the norms.
+ * {@code out x in} is allocated. DoRA uses {@link DoraNorms} for the norms; on the output axis their pass
+ * over {@code W} runs as a task on the common fork-join pool while the calling thread does the delta and base
+ * GEMMs (the scale applies after both), and the backward reads {@code W} only for {@code dL/dx}.
  *
  * <p>Shapes: {@code x [N, in]}, {@code weight [out, in]} (any strides; DL4J's {@code [nIn, nOut]}
  * transposed is fine), {@code bias [out]} or null, {@code y [N, out]}.
@@ -90,15 +92,14 @@ public final class LokrDense {
         ForkJoinTask<DoraNorms> pendingNorms = null;
         if (layout.dora()) {
             INDArray w2 = Factors.w2(params);
-            INDArray normMask = mask;
             boolean withGradient = cache != null && !layout.detachNorm();
             if (layout.doraAxis() == DoraAxis.INPUT) {
-                norms = DoraNorms.compute(layout, weight, w1, w2, normMask, coef, withGradient);
+                norms = DoraNorms.compute(layout, weight, w1, w2, mask, coef, withGradient);
                 rho = LokrWeights.ratio(HostArrays.toDoubles(params.get(LokrParam.MAGNITUDE)), norms.norms(), multiplier);
             } else {
                 // the output-axis scale applies after the products: overlap the pass over W with the GEMMs
-                pendingNorms = ForkJoinPool.commonPool().submit(
-                        () -> DoraNorms.compute(layout, weight, w1, w2, normMask, coef, withGradient));
+                DoraNorms prepared = DoraNorms.prepare(layout, weight, w1, w2, mask, coef);
+                pendingNorms = ForkJoinPool.commonPool().submit(() -> prepared.pass(weight, withGradient));
             }
         }
         INDArray xin = xc;
