@@ -1,6 +1,7 @@
 package dev.lokr.dl4j.checkpoint;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -19,7 +20,16 @@ class SegmentationTest {
         assertArrayEquals(new int[] {0}, Segmentation.everyK(10).resolve(new long[8]));
         assertArrayEquals(new int[] {0, 1, 2}, Segmentation.everyK(1).resolve(new long[3]));
         // ceil(sqrt(10)) = 4
-        assertArrayEquals(new int[] {0, 4, 8}, Segmentation.automatic().resolve(new long[10]));
+        assertArrayEquals(new int[] {0, 4, 8}, Segmentation.sqrt().resolve(new long[10]));
+        assertArrayEquals(new int[] {0}, Segmentation.sqrt().resolve(new long[1]));
+        // quarters of ceil(n/4) from the end, the remainder first (the last segment is not recomputed)
+        assertArrayEquals(new int[] {0, 4, 11, 18}, Segmentation.automatic().resolve(new long[25]));
+        assertArrayEquals(new int[] {0, 2, 5, 8}, Segmentation.automatic().resolve(new long[11]));
+        assertArrayEquals(new int[] {0, 2, 4, 6}, Segmentation.automatic().resolve(new long[8]));
+        assertArrayEquals(new int[] {0, 2, 4}, Segmentation.automatic().resolve(new long[6]));
+        assertArrayEquals(new int[] {0, 1, 3}, Segmentation.automatic().resolve(new long[5]));
+        assertArrayEquals(new int[] {0, 1, 2, 3}, Segmentation.automatic().resolve(new long[4]));
+        assertArrayEquals(new int[] {0, 1}, Segmentation.automatic().resolve(new long[2]));
         assertArrayEquals(new int[] {0}, Segmentation.automatic().resolve(new long[1]));
     }
 
@@ -53,6 +63,29 @@ class SegmentationTest {
             if (s + 1 < starts.length) {
                 // greedy: the next unit did not fit
                 assertTrue(sum > 0 && sum + bytes[to] > budget, ctx + ": segment " + s + " could have grown");
+            }
+        }
+    }
+
+    static IntStream unitCounts() {
+        return IntStream.rangeClosed(1, 300);
+    }
+
+    @ParameterizedTest
+    @MethodSource("unitCounts")
+    void automaticIsAtMostFourSegmentsWithTheLastOnesFull(int n) {
+        int[] starts = Segmentation.automatic().resolve(new long[n]);
+        String ctx = "n " + n + " starts " + Arrays.toString(starts);
+        int m = (n + 3) / 4;
+        assertTrue(starts.length >= 1 && starts.length <= 4 && starts[0] == 0, ctx);
+        assertEquals(Math.min(4, (n + m - 1) / m), starts.length, ctx);
+        for (int s = 0; s < starts.length; s++) {
+            int to = s + 1 < starts.length ? starts[s + 1] : n;
+            assertTrue(to > starts[s], ctx + ": empty segment " + s);
+            if (s > 0) {
+                assertEquals(m, to - starts[s], ctx + ": segment " + s + " must hold ceil(n/4) units");
+            } else {
+                assertTrue(to - starts[s] <= m, ctx + ": the first segment holds at most ceil(n/4) units");
             }
         }
     }
