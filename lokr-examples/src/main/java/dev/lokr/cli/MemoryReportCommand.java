@@ -12,6 +12,7 @@ import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -54,16 +55,22 @@ import picocli.CommandLine.Option;
                     + " MALLOC_MMAP_THRESHOLD_=65536 so that glibc returns freed activation buffers to the OS at once."
                     + " Networks use no DL4J workspaces. The gradient array and updater state are allocated first; then,"
                     + " after a collection, the process resident set (JavaCPP Pointer.physicalBytes()) is the baseline."
-                    + " The first --steps steps run while a sampler thread repeatedly calls System.gc(), reads the"
+                    + " --steps steps run while a sampler thread repeatedly calls System.gc(), reads the"
                     + " resident set and pauses 1 ms (a sample every few ms). ND4J's CPU buffers are freed when their"
                     + " Java objects are collected, so a sample is the live off-heap memory plus the JVM's own."
                     + " peakBytes is the largest sample; activationPeakBytes is peakBytes minus the baseline: the memory"
                     + " the steps themselves needed (activations and temporaries). Samples are discrete, so a spike"
                     + " shorter than a sampling cycle can be missed, and pages the allocator keeps after a free still"
-                    + " count. Then --steps more steps, without the sampler, give stepMs (mean wall time per step).",
+                    + " count.",
+            "stepMs comes from one more child JVM, started without the allocator setting (which turns every"
+                    + " large allocation into an mmap and would tax the setting that allocates more): it builds both"
+                    + " networks, runs one warm-up step each, then max(--steps, 5) rounds of one step without and one"
+                    + " step with checkpointing back to back (a collection before each, outside the timed region, frees"
+                    + " the previous step's buffers), and reports each setting's median step time.",
             "Off: DL4J's own MultiLayerNetwork.fit(DataSet). On: CheckpointedTrainer.fit(DataSet) with"
-                    + " Segmentation.automatic() (a segment every ceil(sqrt(layers + 1)) layers, the output layer"
-                    + " included) unless --segment-every is given."
+                    + " Segmentation.automatic() (up to four segments of the layers + 1 units, the output layer"
+                    + " included: the last three of ceil(units / 4), the remainder first) unless --segment-every is"
+                    + " given."
         })
 final class MemoryReportCommand implements Callable<Integer> {
 
@@ -87,14 +94,14 @@ final class MemoryReportCommand implements Callable<Integer> {
 
     @Option(
             names = "--steps",
-            description = "Timed steps and sampled steps per setting (default ${DEFAULT-VALUE}).",
+            description = "Sampled steps per setting, and timed rounds (at least 5) (default ${DEFAULT-VALUE}).",
             defaultValue = "3")
     int steps;
 
     @Option(
             names = "--segment-every",
             description =
-                    "Layers per checkpointed segment; 0 = ceil(sqrt(layers + 1)) (default ${DEFAULT-VALUE}).",
+                    "Layers per checkpointed segment; 0 = Segmentation.automatic() (default ${DEFAULT-VALUE}).",
             defaultValue = "0")
     int segmentEvery;
 
@@ -129,18 +136,21 @@ final class MemoryReportCommand implements Callable<Integer> {
                     spec.commandLine(), "--segment-every must be >= 0, got " + segmentEvery);
         }
         if (setting != null) {
-            if (!setting.equals("on") && !setting.equals("off")) {
+            if (!setting.equals("on") && !setting.equals("off") && !setting.equals("time")) {
                 throw new CommandLine.ParameterException(
-                        spec.commandLine(), "--setting must be on or off, got " + setting);
+                        spec.commandLine(), "--setting must be on, off or time, got " + setting);
             }
-            out.println(Json.write(measure(setting.equals("on"))));
+            out.println(Json.write(setting.equals("time") ? time() : measure(setting.equals("on"))));
             out.flush();
             return 0;
         }
         List<Map<String, Object>> results = new ArrayList<>();
         for (String s : new String[] {"off", "on"}) {
-            results.add(runChild(s));
+            results.add(runChild(s, true));
         }
+        Map<String, Object> times = runChild("time", false);
+        results.get(0).put("stepMs", times.get("offStepMs"));
+        results.get(1).put("stepMs", times.get("onStepMs"));
         for (Map<String, Object> r : results) {
             out.println(json ? Json.write(r) : text(r));
         }
@@ -176,8 +186,14 @@ final class MemoryReportCommand implements Callable<Integer> {
                 ((Number) r.get("stepMs")).doubleValue());
     }
 
-    /** Runs one setting in a child JVM and parses its JSON line. */
-    private Map<String, Object> runChild(String s) throws Exception {
+    /**
+     * Runs one setting in a child JVM and parses its JSON line.
+     *
+     * @param s the internal setting: off, on (memory) or time
+     * @param returnFreedPages whether glibc should return freed buffers to the OS at once (for the
+     *     memory samples; it makes every large allocation an mmap, so timing runs without it)
+     */
+    private Map<String, Object> runChild(String s, boolean returnFreedPages) throws Exception {
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         List<String> cmd =
                 new ArrayList<>(
@@ -203,7 +219,11 @@ final class MemoryReportCommand implements Callable<Integer> {
                                 "--seed",
                                 "" + seed));
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
-        pb.environment().put("MALLOC_MMAP_THRESHOLD_", "65536");
+        if (returnFreedPages) {
+            pb.environment().put("MALLOC_MMAP_THRESHOLD_", "65536");
+        } else {
+            pb.environment().remove("MALLOC_MMAP_THRESHOLD_");
+        }
         Process p = pb.start();
         String last = null;
         StringBuilder all = new StringBuilder();
@@ -235,25 +255,9 @@ final class MemoryReportCommand implements Callable<Integer> {
     /** Measures one setting in this JVM. */
     Map<String, Object> measure(boolean checkpointing) throws InterruptedException {
         MultiLayerNetwork net = network();
-        Nd4j.getRandom().setSeed(seed);
-        INDArray features = Nd4j.rand(DataType.FLOAT, batch, width).subi(0.5);
-        INDArray labels = Nd4j.zeros(DataType.FLOAT, batch, CLASSES);
-        java.util.Random r = new java.util.Random(seed);
-        for (int i = 0; i < batch; i++) {
-            labels.putScalar(i, r.nextInt(CLASSES), 1f);
-        }
-        DataSet data = new DataSet(features, labels);
-        Segmentation seg =
-                segmentEvery > 0 ? Segmentation.everyK(segmentEvery) : Segmentation.automatic();
-        CheckpointedTrainer trainer = checkpointing ? CheckpointedTrainer.of(net, seg) : null;
-        Runnable step =
-                () -> {
-                    if (trainer != null) {
-                        trainer.fit(data);
-                    } else {
-                        net.fit(data);
-                    }
-                };
+        DataSet data = batchData();
+        CheckpointedTrainer trainer = checkpointing ? CheckpointedTrainer.of(net, segmentation()) : null;
+        Runnable step = step(net, trainer, data);
         // persistent training state (flattened gradient view, updater state) is not activation
         // memory: allocate
         // it before the baseline (both are otherwise created lazily by the first step)
@@ -294,17 +298,11 @@ final class MemoryReportCommand implements Callable<Integer> {
         running.set(false);
         sampler.join();
 
-        long t0 = System.nanoTime();
-        for (int i = 0; i < steps; i++) {
-            step.run();
-        }
-        double stepMs = (System.nanoTime() - t0) / 1e6 / steps;
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("gradientCheckpointing", checkpointing);
         m.put("peakBytes", peak.get());
         m.put("activationPeakBytes", Math.max(0, peak.get() - before));
         m.put("baselineBytes", before);
-        m.put("stepMs", Math.round(stepMs * 10) / 10.0);
         m.put("segments", trainer == null ? 1 : trainer.segmentStarts(data).length);
         m.put("samples", samples.get());
         m.put("layers", layers);
@@ -312,6 +310,79 @@ final class MemoryReportCommand implements Callable<Integer> {
         m.put("batch", batch);
         m.put("steps", steps);
         return m;
+    }
+
+    /**
+     * Times both settings in this JVM on two identical networks: one warm-up step each, then
+     * {@code max(steps, 5)} rounds of one step without and one step with checkpointing, back to back, so
+     * that drifting machine load hits both alike; each timed step starts after a collection.
+     *
+     * @return {@code offStepMs} and {@code onStepMs}, the median wall time of a step
+     */
+    Map<String, Object> time() {
+        DataSet data = batchData();
+        MultiLayerNetwork plain = network();
+        MultiLayerNetwork checkpointed = network();
+        Runnable off = step(plain, null, data);
+        Runnable on = step(checkpointed, CheckpointedTrainer.of(checkpointed, segmentation()), data);
+        off.run();
+        on.run();
+        int rounds = Math.max(steps, 5);
+        double[] offMs = new double[rounds];
+        double[] onMs = new double[rounds];
+        for (int i = 0; i < rounds; i++) {
+            offMs[i] = millis(off);
+            onMs[i] = millis(on);
+        }
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("offStepMs", median(offMs));
+        m.put("onStepMs", median(onMs));
+        return m;
+    }
+
+    private static double millis(Runnable step) {
+        // networks use no workspaces: collect the last step's buffers outside the timed region, so that
+        // neither setting pays for the other's garbage (or for JavaCPP's wait-and-collect at its limit)
+        System.gc();
+        Pointer.deallocateReferences();
+        long t0 = System.nanoTime();
+        step.run();
+        return (System.nanoTime() - t0) / 1e6;
+    }
+
+    private static double median(double[] v) {
+        double[] sorted = v.clone();
+        Arrays.sort(sorted);
+        int n = sorted.length;
+        double m = n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+        return Math.round(m * 10) / 10.0;
+    }
+
+    /** One batch of {@code --batch} random features and one-hot labels from {@code --seed}. */
+    private DataSet batchData() {
+        Nd4j.getRandom().setSeed(seed);
+        INDArray features = Nd4j.rand(DataType.FLOAT, batch, width).subi(0.5);
+        INDArray labels = Nd4j.zeros(DataType.FLOAT, batch, CLASSES);
+        java.util.Random r = new java.util.Random(seed);
+        for (int i = 0; i < batch; i++) {
+            labels.putScalar(i, r.nextInt(CLASSES), 1f);
+        }
+        return new DataSet(features, labels);
+    }
+
+    private Segmentation segmentation() {
+        return segmentEvery > 0 ? Segmentation.everyK(segmentEvery) : Segmentation.automatic();
+    }
+
+    /** A training step: {@code trainer.fit} when there is a trainer, else DL4J's {@code net.fit}. */
+    private static Runnable step(MultiLayerNetwork net, CheckpointedTrainer trainer, DataSet data) {
+        return () -> {
+            if (trainer != null) {
+                trainer.fit(data);
+            } else {
+                net.fit(data);
+            }
+        };
     }
 
     private static void settle() throws InterruptedException {

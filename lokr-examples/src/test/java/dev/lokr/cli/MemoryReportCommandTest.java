@@ -62,8 +62,8 @@ class MemoryReportCommandTest {
             assertTrue(((Number) m.get("peakBytes")).longValue() > 0, lines[i]);
             assertTrue(((Number) m.get("activationPeakBytes")).longValue() >= 0, lines[i]);
             assertTrue(((Number) m.get("stepMs")).doubleValue() > 0, lines[i]);
-            // 5 layers: one segment off; ceil(sqrt(5)) = 3 layers per segment on
-            assertEquals(i == 1 ? 2L : 1L, ((Number) m.get("segments")).longValue(), lines[i]);
+            // 5 units: one segment off; Segmentation.automatic() gives 1 + 2 + 2 units on
+            assertEquals(i == 1 ? 3L : 1L, ((Number) m.get("segments")).longValue(), lines[i]);
         }
     }
 
