@@ -27,8 +27,9 @@ import java.util.stream.IntStream;
  * {@code dw2[q,l] = s H[q,l] + s^2 w2[q,l] sum_p g M^2 ||w1[p]||^2} with
  * {@code H[q,l] = sum_{p,k} g_pq M_pq w1[p,k] W[(p,q),(k,l)] = sum_p g_pq M_pq V[(p,q),l]} (output
  * axis), where the forward pass also keeps {@code V[(p,q),l] = sum_k w1[p,k] W[(p,q),(k,l)]}
- * ({@code out x d} values) because {@code g} is only known in backward; symmetrically on the input axis. The passes over {@code W} run on the common fork-join pool, a chunk of rows per
- * worker. Dense weights only ({@code kh = kw = 1}).
+ * ({@code out x d} values) because {@code g} is only known in backward; symmetrically on the input
+ * axis. The passes over {@code W} run on the common fork-join pool, a chunk of rows per worker. Dense
+ * weights only ({@code kh = kw = 1}).
  */
 final class DoraNorms {
 
