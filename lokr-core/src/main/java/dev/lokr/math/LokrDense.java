@@ -95,7 +95,7 @@ public final class LokrDense {
             boolean withGradient = cache != null && !layout.detachNorm();
             if (layout.doraAxis() == DoraAxis.INPUT) {
                 norms = DoraNorms.compute(layout, weight, w1, w2, mask, coef, withGradient);
-                rho = LokrWeights.ratio(HostArrays.toDoubles(params.get(LokrParam.MAGNITUDE)), norms.norms(), multiplier);
+                rho = LokrWeights.ratio(params, norms.norms(), multiplier);
             } else {
                 // the output-axis scale applies after the products: overlap the pass over W with the GEMMs
                 DoraNorms prepared = DoraNorms.prepare(layout, weight, w1, w2, mask, coef);
@@ -115,7 +115,7 @@ public final class LokrDense {
         Gemm.xWt(xin, weight.castTo(type), y, 1.0, 1.0);
         if (pendingNorms != null) {
             norms = pendingNorms.join();
-            rho = LokrWeights.ratio(HostArrays.toDoubles(params.get(LokrParam.MAGNITUDE)), norms.norms(), multiplier);
+            rho = LokrWeights.ratio(params, norms.norms(), multiplier);
         }
         INDArray z = null;
         if (layout.doraAxis() == DoraAxis.OUTPUT) {

@@ -201,19 +201,20 @@ public final class LokrWeights {
     static DoraState dora(LokrParams params, INDArray v, double multiplier) {
         LokrLayout layout = params.layout();
         double[] norm = HostArrays.toDoubles(Nd4j.math().sqrt(reduceAxis(layout, v.mul(v))));
-        double[] rho = ratio(HostArrays.toDoubles(params.get(LokrParam.MAGNITUDE)), norm, multiplier);
+        double[] rho = ratio(params, norm, multiplier);
         return new DoraState(norm, rho);
     }
 
     /**
      * The DoRA ratio per unit: {@code rho = m * (magnitude / (norm + eps) - 1) + 1}.
      *
-     * @param magnitude  per-unit magnitudes, not modified
+     * @param params     the module tensors, whose {@code magnitude} is read, not modified
      * @param norm       per-unit norms of {@code W + dW}, not modified
      * @param multiplier {@code m}
      * @return a new array of ratios
      */
-    static double[] ratio(double[] magnitude, double[] norm, double multiplier) {
+    static double[] ratio(LokrParams params, double[] norm, double multiplier) {
+        double[] magnitude = HostArrays.toDoubles(params.get(LokrParam.MAGNITUDE));
         double[] rho = new double[norm.length];
         for (int u = 0; u < rho.length; u++) {
             double r = magnitude[u] / (norm[u] + DORA_EPS);
