@@ -277,8 +277,7 @@ final class MemoryReportCommand implements Callable<Integer> {
                 new Thread(
                         () -> {
                             while (running.get()) {
-                                System.gc();
-                                Pointer.deallocateReferences();
+                                collect();
                                 long b = Pointer.physicalBytes();
                                 peak.accumulateAndGet(b, Math::max);
                                 samples.incrementAndGet();
@@ -343,8 +342,7 @@ final class MemoryReportCommand implements Callable<Integer> {
     private static double millis(Runnable step) {
         // networks use no workspaces: collect the last step's buffers outside the timed region, so that
         // neither setting pays for the other's garbage (or for JavaCPP's wait-and-collect at its limit)
-        System.gc();
-        Pointer.deallocateReferences();
+        collect();
         long t0 = System.nanoTime();
         step.run();
         return (System.nanoTime() - t0) / 1e6;
@@ -388,9 +386,15 @@ final class MemoryReportCommand implements Callable<Integer> {
     private static void settle() throws InterruptedException {
         for (int i = 0; i < 3; i++) {
             System.gc();
-            Thread.sleep(20);
+            Thread.sleep(20); // let the collector enqueue the references before JavaCPP drains them
             Pointer.deallocateReferences();
         }
+    }
+
+    /** A collection, then JavaCPP frees the native buffers of the arrays it found unreachable. */
+    private static void collect() {
+        System.gc();
+        Pointer.deallocateReferences();
     }
 
     /**
