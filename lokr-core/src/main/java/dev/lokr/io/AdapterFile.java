@@ -369,6 +369,24 @@ public final class AdapterFile implements Closeable {
         return new AdapterFormatException(path, module, problem);
     }
 
+    /** Refuses a low-rank pair {@code name_a [x, r] @ name_b [r, ...]} whose inner dims differ. */
+    private void requireInnerDims(String module, String name, TensorInfo a, TensorInfo b)
+            throws AdapterFormatException {
+        if (a.shape()[1] != b.shape()[0]) {
+            throw bad(
+                    module,
+                    name + "_a " + shape(a) + " and " + name + "_b " + shape(b)
+                            + " do not multiply (inner dims differ)");
+        }
+    }
+
+    /** The error for a module with only one half of the low-rank pair {@code name_a}, {@code name_b}. */
+    private AdapterFormatException halfAPair(String module, String name, boolean hasA) {
+        String present = name + (hasA ? "_a" : "_b");
+        String missing = name + (hasA ? "_b" : "_a");
+        return bad(module, "has " + present + " but no " + missing);
+    }
+
     private static String shape(TensorInfo t) {
         return Arrays.toString(t.shape());
     }
@@ -398,23 +416,11 @@ public final class AdapterFile implements Closeable {
         } else if (w1a != null && w1b != null) {
             requireDims(module, w1a, 2);
             requireDims(module, w1b, 2);
-            if (w1a.shape()[1] != w1b.shape()[0]) {
-                throw bad(
-                        module,
-                        "lokr_w1_a "
-                                + shape(w1a)
-                                + " and lokr_w1_b "
-                                + shape(w1b)
-                                + " do not multiply (inner dims differ)");
-            }
+            requireInnerDims(module, "lokr_w1", w1a, w1b);
             w1Mode = FactorMode.LOW_RANK;
             r1 = (int) w1b.shape()[0];
         } else if (w1a != null || w1b != null) {
-            throw bad(
-                    module,
-                    (w1a != null
-                            ? "has lokr_w1_a but no lokr_w1_b"
-                            : "has lokr_w1_b but no lokr_w1_a"));
+            throw halfAPair(module, "lokr_w1", w1a != null);
         } else {
             throw bad(module, "has no lokr_w1 (nor lokr_w1_a + lokr_w1_b)");
         }
@@ -459,24 +465,12 @@ public final class AdapterFile implements Closeable {
                             "lokr_w2_b must be [r, d], [r, d*kh*kw] or [r, d, kh, kw], got "
                                     + shape(w2b));
                 }
-                if (w2a.shape()[1] != w2b.shape()[0]) {
-                    throw bad(
-                            module,
-                            "lokr_w2_a "
-                                    + shape(w2a)
-                                    + " and lokr_w2_b "
-                                    + shape(w2b)
-                                    + " do not multiply (inner dims differ)");
-                }
+                requireInnerDims(module, "lokr_w2", w2a, w2b);
                 w2Mode = FactorMode.LOW_RANK;
             }
             r2 = (int) w2b.shape()[0];
         } else if (w2a != null || w2b != null) {
-            throw bad(
-                    module,
-                    (w2a != null
-                            ? "has lokr_w2_a but no lokr_w2_b"
-                            : "has lokr_w2_b but no lokr_w2_a"));
+            throw halfAPair(module, "lokr_w2", w2a != null);
         } else {
             throw bad(module, "has no lokr_w2 (nor lokr_w2_a + lokr_w2_b)");
         }
