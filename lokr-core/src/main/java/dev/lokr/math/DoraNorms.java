@@ -5,6 +5,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.nio.DoubleBuffer;
 import java.nio.FloatBuffer;
+import java.util.Arrays;
 import java.util.concurrent.ForkJoinPool;
 import java.util.stream.IntStream;
 
@@ -115,6 +116,17 @@ final class DoraNorms {
     /** Visits one row {@code (p, q)} of W (values in {@code w}) and adds into {@code acc}. */
     private interface RowTask {
         void row(int p, int q, double[] w, double[] acc);
+
+        /**
+         * The same row of a FLOAT weight read without widening ({@code w}); {@code wide} is scratch of the
+         * same length. By default widens into {@code wide} and calls {@link #row(int, int, double[], double[])}.
+         */
+        default void row(int p, int q, float[] w, double[] wide, double[] acc) {
+            for (int j = 0; j < w.length; j++) {
+                wide[j] = w[j];
+            }
+            row(p, q, wide, acc);
+        }
     }
 
     /**
@@ -143,10 +155,10 @@ final class DoraNorms {
                 long rowBase = i * s0;
                 if (fl != null) {
                     fb.get((int) rowBase, fl);
-                    for (int j = 0; j < in; j++) {
-                        w[j] = fl[j];
-                    }
-                } else if (!isFloat && s1 == 1) {
+                    task.row(i / b, i % b, fl, w, acc);
+                    continue;
+                }
+                if (!isFloat && s1 == 1) {
                     db.get((int) rowBase, w);
                 } else {
                     for (int j = 0; j < in; j++) {
@@ -174,25 +186,23 @@ final class DoraNorms {
         int d = layout.d();
         if (outAxis) {
             // rows are disjoint between workers: every row writes only its own slots
-            this.rowProducts = withGradient ? new double[layout.outDim() * d] : null;
-            double[] v = rowProducts;
-            rowPass(weight, 0, (p, q, w, unused) -> {
-                int i = p * b + q;
-                norm[i] = dot(w, 0, w, 0, in);
-                int w2row = q * d;
-                int base = i * c;
-                for (int k = 0; k < c; k++) {
-                    first[base + k] = dot(w, k * d, w2, w2row, d);
+            // V comes out of the fused loop anyway; without a gradient it goes to the worker's accumulator,
+            // used as scratch and discarded
+            double[] v = withGradient ? new double[layout.outDim() * d] : null;
+            this.rowProducts = v;
+            rowPass(weight, withGradient ? 0 : d, new RowTask() {
+                @Override
+                public void row(int p, int q, double[] w, double[] scratch) {
+                    int i = p * b + q;
+                    norm[i] = outputRow(w, c, d, w1, p * c, w2, q * d, first, i * c, v == null ? scratch : v,
+                            v == null ? 0 : i * d);
                 }
-                if (v != null) {
-                    int vBase = i * d;
-                    for (int k = 0; k < c; k++) {
-                        double coef = w1[p * c + k];
-                        int col = k * d;
-                        for (int l = 0; l < d; l++) {
-                            v[vBase + l] += coef * w[col + l];
-                        }
-                    }
+
+                @Override
+                public void row(int p, int q, float[] w, double[] wide, double[] scratch) {
+                    int i = p * b + q;
+                    norm[i] = outputRow(w, c, d, w1, p * c, w2, q * d, first, i * c, v == null ? scratch : v,
+                            v == null ? 0 : i * d);
                 }
             });
         } else {
@@ -265,6 +275,129 @@ final class DoraNorms {
         for (int u = 0; u < norm.length; u++) {
             norm[u] = Math.sqrt(Math.max(0.0, norm[u] + 2 * s * inner[u] + s * s * kk[u]));
         }
+    }
+
+    /**
+     * One row {@code W_i} of the output-axis pass, {@code r} holding {@code c} blocks of {@code d}:
+     * writes {@code A[k] = sum_l r[k,l] w2[w2o + l]} to {@code a[ao + k]} and
+     * {@code V[l] = sum_k w1[w1o + k] r[k,l]} to {@code v[vo + l]} (both overwritten) and returns
+     * {@code ||W_i||^2}. One sweep over the row, four {@code k} blocks at a time, so that every value is
+     * loaded once and the sums run as independent add chains (a loop of {@code d} is too short for the
+     * JIT to vectorize). The float twin reads a FLOAT weight's row without widening it first.
+     */
+    static double outputRow(double[] r, int c, int d, double[] w1, int w1o, double[] w2, int w2o, double[] a, int ao,
+                            double[] v, int vo) {
+        Arrays.fill(v, vo, vo + d, 0.0);
+        double s0 = 0;
+        double s1 = 0;
+        double s2 = 0;
+        double s3 = 0;
+        int k = 0;
+        for (; k + 3 < c; k += 4) {
+            int o0 = k * d;
+            int o1 = o0 + d;
+            int o2 = o1 + d;
+            int o3 = o2 + d;
+            double c0 = w1[w1o + k];
+            double c1 = w1[w1o + k + 1];
+            double c2 = w1[w1o + k + 2];
+            double c3 = w1[w1o + k + 3];
+            double a0 = 0;
+            double a1 = 0;
+            double a2 = 0;
+            double a3 = 0;
+            for (int l = 0; l < d; l++) {
+                double m0 = r[o0 + l];
+                double m1 = r[o1 + l];
+                double m2 = r[o2 + l];
+                double m3 = r[o3 + l];
+                double z = w2[w2o + l];
+                a0 += m0 * z;
+                a1 += m1 * z;
+                a2 += m2 * z;
+                a3 += m3 * z;
+                s0 += m0 * m0;
+                s1 += m1 * m1;
+                s2 += m2 * m2;
+                s3 += m3 * m3;
+                v[vo + l] += (c0 * m0 + c1 * m1) + (c2 * m2 + c3 * m3);
+            }
+            a[ao + k] = a0;
+            a[ao + k + 1] = a1;
+            a[ao + k + 2] = a2;
+            a[ao + k + 3] = a3;
+        }
+        for (; k < c; k++) {
+            int o = k * d;
+            double ck = w1[w1o + k];
+            double ak = 0;
+            for (int l = 0; l < d; l++) {
+                double m = r[o + l];
+                ak += m * w2[w2o + l];
+                s0 += m * m;
+                v[vo + l] += ck * m;
+            }
+            a[ao + k] = ak;
+        }
+        return (s0 + s1) + (s2 + s3);
+    }
+
+    /** {@link #outputRow(double[], int, int, double[], int, double[], int, double[], int, double[], int)} on a float row. */
+    static double outputRow(float[] r, int c, int d, double[] w1, int w1o, double[] w2, int w2o, double[] a, int ao,
+                            double[] v, int vo) {
+        Arrays.fill(v, vo, vo + d, 0.0);
+        double s0 = 0;
+        double s1 = 0;
+        double s2 = 0;
+        double s3 = 0;
+        int k = 0;
+        for (; k + 3 < c; k += 4) {
+            int o0 = k * d;
+            int o1 = o0 + d;
+            int o2 = o1 + d;
+            int o3 = o2 + d;
+            double c0 = w1[w1o + k];
+            double c1 = w1[w1o + k + 1];
+            double c2 = w1[w1o + k + 2];
+            double c3 = w1[w1o + k + 3];
+            double a0 = 0;
+            double a1 = 0;
+            double a2 = 0;
+            double a3 = 0;
+            for (int l = 0; l < d; l++) {
+                double m0 = r[o0 + l];
+                double m1 = r[o1 + l];
+                double m2 = r[o2 + l];
+                double m3 = r[o3 + l];
+                double z = w2[w2o + l];
+                a0 += m0 * z;
+                a1 += m1 * z;
+                a2 += m2 * z;
+                a3 += m3 * z;
+                s0 += m0 * m0;
+                s1 += m1 * m1;
+                s2 += m2 * m2;
+                s3 += m3 * m3;
+                v[vo + l] += (c0 * m0 + c1 * m1) + (c2 * m2 + c3 * m3);
+            }
+            a[ao + k] = a0;
+            a[ao + k + 1] = a1;
+            a[ao + k + 2] = a2;
+            a[ao + k + 3] = a3;
+        }
+        for (; k < c; k++) {
+            int o = k * d;
+            double ck = w1[w1o + k];
+            double ak = 0;
+            for (int l = 0; l < d; l++) {
+                double m = r[o + l];
+                ak += m * w2[w2o + l];
+                s0 += m * m;
+                v[vo + l] += ck * m;
+            }
+            a[ao + k] = ak;
+        }
+        return (s0 + s1) + (s2 + s3);
     }
 
     /**
