@@ -72,7 +72,7 @@ public final class Factors {
      */
     public static void addW1Grad(LokrParams params, INDArray dW1, LokrParams grads) {
         if (params.layout().w1Mode() == FactorMode.FULL) {
-            grads.get(LokrParam.W1).addi(dW1);
+            HostArrays.axpy(1.0, dW1, grads.get(LokrParam.W1));
             return;
         }
         INDArray w1a = params.get(LokrParam.W1_A);
@@ -111,10 +111,11 @@ public final class Factors {
         LokrLayout layout = params.layout();
         switch (layout.w2Mode()) {
             case FULL:
-                grads.get(LokrParam.W2).addi(dW2.reshape(layout.w2Shape()));
+                HostArrays.axpy(1.0, dW2, grads.get(LokrParam.W2));
                 return;
             case LOW_RANK: {
-                INDArray g = dW2.dup('c').reshape('c', layout.b(), (long) layout.d() * layout.kernelSize());
+                INDArray g = (HostArrays.direct(dW2) ? dW2 : dW2.dup('c'))
+                        .reshape('c', layout.b(), (long) layout.d() * layout.kernelSize());
                 Nd4j.gemm(g, params.get(LokrParam.W2_B), grads.get(LokrParam.W2_A), false, true, 1.0, 1.0);
                 Nd4j.gemm(params.get(LokrParam.W2_A), g, grads.get(LokrParam.W2_B), true, false, 1.0, 1.0);
                 return;

@@ -9,6 +9,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.DoubleBuffer;
 import java.nio.FloatBuffer;
+import java.util.Arrays;
 
 /**
  * Plain-Java loops over the host memory of small and medium arrays on the dense hot path.
@@ -208,7 +209,74 @@ final class HostArrays {
 
     /** The values of a small array as doubles, 'c' order. */
     static double[] toDoubles(INDArray x) {
-        return x.castTo(DataType.DOUBLE).dup('c').data().asDouble();
+        if (!direct(x)) {
+            return x.castTo(DataType.DOUBLE).dup('c').data().asDouble();
+        }
+        double[] out = new double[(int) x.length()];
+        if (x.dataType() == DataType.FLOAT) {
+            FloatBuffer f = floats(x);
+            for (int i = 0; i < out.length; i++) {
+                out[i] = f.get(i);
+            }
+        } else {
+            doubles(x).get(0, out);
+        }
+        return out;
+    }
+
+    /**
+     * A new 'c'-order array of {@code type} and {@code shape} holding {@code values} (rounded to float for
+     * FLOAT), written through its buffer.
+     *
+     * @param values 'c'-order values, as many as the shape holds; not modified
+     * @param type   the element type
+     * @param shape  the shape
+     * @return a new array
+     */
+    static INDArray fromDoubles(double[] values, DataType type, long... shape) {
+        if (type != DataType.FLOAT && type != DataType.DOUBLE) {
+            return Nd4j.create(values, shape, DataType.DOUBLE).castTo(type);
+        }
+        INDArray out = Nd4j.createUninitialized(type, shape);
+        if (out.length() != values.length) {
+            throw new IllegalArgumentException("shape " + Arrays.toString(shape) + " holds " + out.length()
+                    + " values, got " + values.length);
+        }
+        if (type == DataType.FLOAT) {
+            FloatBuffer f = floats(out);
+            for (int i = 0; i < values.length; i++) {
+                f.put(i, (float) values[i]);
+            }
+        } else {
+            doubles(out).put(0, values);
+        }
+        written(out);
+        return out;
+    }
+
+    /**
+     * A 'c'-order copy of {@code x} made through the buffers.
+     *
+     * @param x any array, not modified
+     * @return a new array with {@code x}'s shape, type and values
+     */
+    static INDArray copy(INDArray x) {
+        if (!direct(x)) {
+            return x.dup('c');
+        }
+        INDArray out = Nd4j.createUninitialized(x.dataType(), x.shape());
+        int n = (int) x.length();
+        if (x.dataType() == DataType.FLOAT) {
+            FloatBuffer src = floats(x);
+            src.limit(n);
+            floats(out).put(src);
+        } else {
+            DoubleBuffer src = doubles(x);
+            src.limit(n);
+            doubles(out).put(src);
+        }
+        written(out);
+        return out;
     }
 
     /**

@@ -119,7 +119,7 @@ public final class LokrDense {
         }
         INDArray z = null;
         if (layout.doraAxis() == DoraAxis.OUTPUT) {
-            z = cache != null ? y.dup('c') : null;
+            z = cache != null ? HostArrays.copy(y) : null;
             HostArrays.mulColumns(y, rho, y);
         }
         if (bias != null) {
@@ -285,13 +285,13 @@ public final class LokrDense {
         double[] dMag = new double[mag.length];
         double[] gn = new double[mag.length];
         LokrWeights.ratioBackward(dRho, mag, norm, m, dMag, gn);
-        grads.get(LokrParam.MAGNITUDE).assign(LokrWeights.vector(dMag, type));
+        HostArrays.scaledCopy(1.0, LokrWeights.vector(dMag, type), grads.get(LokrParam.MAGNITUDE));
         if (layout.detachNorm()) {
             return 0.0;
         }
         double[][] nb = cache.norms.backward(weight, gn);
-        Factors.addW1Grad(params, Nd4j.create(nb[0], new long[] {layout.a(), layout.c()}, DataType.DOUBLE).castTo(type), grads);
-        Factors.addW2Grad(params, Nd4j.create(nb[1], new long[] {layout.b(), layout.d()}, DataType.DOUBLE).castTo(type), grads);
+        Factors.addW1Grad(params, HostArrays.fromDoubles(nb[0], type, layout.a(), layout.c()), grads);
+        Factors.addW2Grad(params, HostArrays.fromDoubles(nb[1], type, layout.b(), layout.d()), grads);
         return nb[2][0];
     }
 

@@ -248,7 +248,7 @@ public final class LokrWeights {
 
     /** A 1-D array of {@code type} holding {@code values}. */
     static INDArray vector(double[] values, DataType type) {
-        return Nd4j.create(values, new long[] {values.length}, DataType.DOUBLE).castTo(type);
+        return HostArrays.fromDoubles(values, type, values.length);
     }
 
     /** Sum of {@code x} over the dims that DoRA normalises: gives {@code [out]} or {@code [in]}. */

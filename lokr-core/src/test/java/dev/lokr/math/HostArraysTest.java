@@ -1,0 +1,83 @@
+package dev.lokr.math;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The buffer-level helpers agree with ND4J on contiguous arrays, views at an offset and strided views. */
+class HostArraysTest {
+
+    /** A 5x4 matrix of distinct values 0.5, 1.5, ... in 'c' order. */
+    private static INDArray matrix(DataType type) {
+        double[] v = new double[20];
+        for (int i = 0; i < v.length; i++) {
+            v[i] = i + 0.5;
+        }
+        return Nd4j.create(v, new long[] {5, 4}, DataType.DOUBLE).castTo(type);
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = DataType.class, names = {"FLOAT", "DOUBLE", "HALF"})
+    void toDoublesReadsContiguousOffsetAndStridedArrays(DataType type) {
+        INDArray m = matrix(type);
+        INDArray row = m.get(NDArrayIndex.point(3), NDArrayIndex.all());       // offset view, contiguous
+        INDArray column = m.get(NDArrayIndex.all(), NDArrayIndex.point(2));    // strided view
+        assertArrayEquals(m.castTo(DataType.DOUBLE).data().asDouble(), HostArrays.toDoubles(m), 0.0, type.toString());
+        assertArrayEquals(new double[] {12.5, 13.5, 14.5, 15.5}, HostArrays.toDoubles(row), 0.0, type + " row");
+        assertArrayEquals(new double[] {2.5, 6.5, 10.5, 14.5, 18.5}, HostArrays.toDoubles(column), 0.0, type + " column");
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = DataType.class, names = {"FLOAT", "DOUBLE", "HALF"})
+    void fromDoublesBuildsTheArrayInCOrder(DataType type) {
+        double[] values = {1.25, -2.5, 3.0, 0.125, 7.0, -0.5};
+        INDArray x = HostArrays.fromDoubles(values, type, 2, 3);
+        assertEquals(type, x.dataType());
+        assertArrayEquals(new long[] {2, 3}, x.shape());
+        assertEquals(-0.5, x.getDouble(1, 2), 0.0);
+        assertEquals(-2.5, x.getDouble(0, 1), 0.0);
+        assertArrayEquals(values, x.castTo(DataType.DOUBLE).dup('c').data().asDouble(), 0.0);
+    }
+
+    @Test
+    void fromDoublesRoundsToFloat() {
+        INDArray x = HostArrays.fromDoubles(new double[] {0.1}, DataType.FLOAT, 1);
+        assertEquals((float) 0.1, x.getFloat(0), 0.0f);
+    }
+
+    @Test
+    void fromDoublesRejectsAValueCountThatDoesNotFitTheShape() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> HostArrays.fromDoubles(new double[5], DataType.FLOAT, 2, 3));
+        assertTrue(e.getMessage().contains("[2, 3]") && e.getMessage().contains("6") && e.getMessage().contains("5"),
+                e.getMessage());
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = DataType.class, names = {"FLOAT", "DOUBLE", "HALF"})
+    void copyIsAnIndependentCOrderCopy(DataType type) {
+        INDArray m = matrix(type);
+        INDArray rows = m.get(NDArrayIndex.interval(1, 3), NDArrayIndex.all());   // offset view, contiguous
+        INDArray transposed = m.transpose();                                      // strided
+        for (INDArray src : new INDArray[] {m, rows, transposed}) {
+            INDArray before = src.dup();
+            INDArray copy = HostArrays.copy(src);
+            assertNotSame(src, copy);
+            assertEquals(type, copy.dataType());
+            assertEquals('c', copy.ordering());
+            assertEquals(before, copy, type + " " + java.util.Arrays.toString(src.shape()));
+            copy.addi(1.0);
+            assertEquals(before, src, "copy must not share the source's buffer");
+        }
+    }
+}
