@@ -255,31 +255,6 @@ final class HostArrays {
     }
 
     /**
-     * A 'c'-order copy of {@code x} made through the buffers.
-     *
-     * @param x any array, not modified
-     * @return a new array with {@code x}'s shape, type and values
-     */
-    static INDArray copy(INDArray x) {
-        if (!direct(x)) {
-            return x.dup('c');
-        }
-        INDArray out = Nd4j.createUninitialized(x.dataType(), x.shape());
-        int n = (int) x.length();
-        if (x.dataType() == DataType.FLOAT) {
-            FloatBuffer src = floats(x);
-            src.limit(n);
-            floats(out).put(src);
-        } else {
-            DoubleBuffer src = doubles(x);
-            src.limit(n);
-            doubles(out).put(src);
-        }
-        written(out);
-        return out;
-    }
-
-    /**
      * {@code y += alpha * x} over two arrays of the same length.
      *
      * @param alpha the factor

@@ -119,8 +119,14 @@ public final class LokrDense {
         }
         INDArray z = null;
         if (layout.doraAxis() == DoraAxis.OUTPUT) {
-            z = cache != null ? HostArrays.copy(y) : null;
-            HostArrays.mulColumns(y, rho, y);
+            // the backward needs the unscaled product: keep it and scale into a new array
+            INDArray scaled = y;
+            if (cache != null) {
+                z = y;
+                scaled = Nd4j.createUninitialized(type, n, layout.outDim());
+            }
+            HostArrays.mulColumns(y, rho, scaled);
+            y = scaled;
         }
         if (bias != null) {
             HostArrays.addColumns(y, bias.reshape(layout.outDim()));

@@ -10,7 +10,6 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -61,23 +60,5 @@ class HostArraysTest {
                 () -> HostArrays.fromDoubles(new double[5], DataType.FLOAT, 2, 3));
         assertTrue(e.getMessage().contains("[2, 3]") && e.getMessage().contains("6") && e.getMessage().contains("5"),
                 e.getMessage());
-    }
-
-    @ParameterizedTest
-    @EnumSource(value = DataType.class, names = {"FLOAT", "DOUBLE", "HALF"})
-    void copyIsAnIndependentCOrderCopy(DataType type) {
-        INDArray m = matrix(type);
-        INDArray rows = m.get(NDArrayIndex.interval(1, 3), NDArrayIndex.all());   // offset view, contiguous
-        INDArray transposed = m.transpose();                                      // strided
-        for (INDArray src : new INDArray[] {m, rows, transposed}) {
-            INDArray before = src.dup();
-            INDArray copy = HostArrays.copy(src);
-            assertNotSame(src, copy);
-            assertEquals(type, copy.dataType());
-            assertEquals('c', copy.ordering());
-            assertEquals(before, copy, type + " " + java.util.Arrays.toString(src.shape()));
-            copy.addi(1.0);
-            assertEquals(before, src, "copy must not share the source's buffer");
-        }
     }
 }
