@@ -5,8 +5,16 @@ import dev.lokr.math.LokrDense;
 import dev.lokr.math.LokrLayout;
 import dev.lokr.math.LokrParams;
 import dev.lokr.math.LokrWeights;
+import org.nd4j.linalg.api.memory.MemoryWorkspace;
+import org.nd4j.linalg.api.memory.conf.WorkspaceConfiguration;
+import org.nd4j.linalg.api.memory.enums.AllocationPolicy;
+import org.nd4j.linalg.api.memory.enums.LearningPolicy;
+import org.nd4j.linalg.api.memory.enums.ResetPolicy;
+import org.nd4j.linalg.api.memory.enums.SpillPolicy;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
+
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * One training step of one dense layer with a frozen weight {@code W [out, in]}: the forward
@@ -16,7 +24,8 @@ import org.nd4j.linalg.factory.Nd4j;
  *   <li>{@link #frozen()}: the base layer alone, {@code y = x W^T}, {@code dx = dy W}, two GEMMs with
  *       transpose flags into preallocated 'c' outputs (the fastest ND4J allows; the honest baseline);</li>
  *   <li>{@link #factored()}: {@link LokrDense#forward} and {@link LokrDense#backward}, never building
- *       {@code dW};</li>
+ *       {@code dW}; {@link #factoredInWorkspace()} is the same step with its arrays taken from an ND4J
+ *       workspace, as DL4J runs a layer;</li>
  *   <li>{@link #materialized()}: the Python reference's default, building the effective weight every
  *       step: {@code W' = LokrWeights.effectiveWeight}, {@code y = x W'^T}, {@code dL/dW' = dy^T x},
  *       {@link LokrWeights#backward}, {@code dx = dy W'}; GEMMs into preallocated outputs.</li>
@@ -27,6 +36,19 @@ public final class DenseStep {
 
     /** The strength {@code m} of every step. */
     public static final double MULTIPLIER = 1.0;
+
+    /** Learns its size in the first step, then reuses one block step after step. */
+    private static final WorkspaceConfiguration WORKSPACE = WorkspaceConfiguration.builder()
+            .initialSize(0)
+            .policyLearning(LearningPolicy.FIRST_LOOP)
+            .policyAllocation(AllocationPolicy.OVERALLOCATE)
+            .overallocationLimit(0.2)
+            .policyReset(ResetPolicy.BLOCK_LEFT)
+            .policySpill(SpillPolicy.REALLOCATE)
+            .build();
+    private static final AtomicLong WORKSPACE_IDS = new AtomicLong();
+
+    private final String workspaceId = "lokr-bench-dense-step-" + WORKSPACE_IDS.incrementAndGet();
 
     private final DenseInputs inputs;
     private final LokrParams params;
@@ -100,6 +122,25 @@ public final class DenseStep {
         INDArray out = LokrDense.forward(params, inputs.weight(), null, inputs.x(), MULTIPLIER, null, cache);
         INDArray in = LokrDense.backward(inputs.weight(), inputs.dy(), cache, grads, true);
         return new StepResult(out, in, grads);
+    }
+
+    /**
+     * {@link #factored()} with every array it allocates taken from an ND4J workspace of this object that is
+     * reused step after step, as DL4J's workspace mode runs a layer's forward and backward; the output and
+     * the input gradient are then copied (a plain memory copy) into this object's buffers, as the frozen
+     * step writes into preallocated outputs. Without a workspace each step's arrays are freed through the
+     * garbage collector, which on a small machine adds collection and allocation time that DL4J training
+     * does not pay.
+     *
+     * @return {@code y} and {@code dx} (this object's buffers) and this object's gradient tensors
+     */
+    public StepResult factoredInWorkspace() {
+        try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().getAndActivateWorkspace(WORKSPACE, workspaceId)) {
+            StepResult r = factored();
+            Nd4j.getMemoryManager().memcpy(y.data(), r.y().data());
+            Nd4j.getMemoryManager().memcpy(dx.data(), r.dx().data());
+        }
+        return new StepResult(y, dx, grads);
     }
 
     /**

@@ -19,7 +19,9 @@ import java.util.concurrent.TimeUnit;
 /**
  * One training step of one float32 dense layer (forward, then backward to the input and to every
  * trainable tensor), frozen base against the LoKR variants. See {@link DenseStep} for what each
- * way computes.
+ * way computes. The frozen step writes into preallocated outputs; the factored LoKR steps take their
+ * arrays from an ND4J workspace, as DL4J runs a layer ({@link DenseStep#factoredInWorkspace()}); the
+ * materialized steps, the Python references' way, allocate as they go.
  *
  * <p>Targets: {@code lokrFactored / frozenBase <= 1.10}, {@code lokrDora / frozenBase <= 1.15},
  * {@code lokrMaterialized / lokrFactored >= 3}. Example:
@@ -81,7 +83,7 @@ public class TrainStepBenchmark {
     /** @return the factored plain LoKR step */
     @Benchmark
     public StepResult lokrFactored() {
-        return plain.factored();
+        return plain.factoredInWorkspace();
     }
 
     /** @return the plain LoKR step building {@code W'} every step */
@@ -93,19 +95,19 @@ public class TrainStepBenchmark {
     /** @return the factored step with both factors low-rank */
     @Benchmark
     public StepResult lokrDecomposeBoth() {
-        return decomposeBoth.factored();
+        return decomposeBoth.factoredInWorkspace();
     }
 
     /** @return the factored step with a learned scalar */
     @Benchmark
     public StepResult lokrScalar() {
-        return scalar.factored();
+        return scalar.factoredInWorkspace();
     }
 
     /** @return the factored DoRA step */
     @Benchmark
     public StepResult lokrDora() {
-        return dora.factored();
+        return dora.factoredInWorkspace();
     }
 
     /** @return the DoRA step building {@code W'} every step */
