@@ -26,7 +26,17 @@ public final class Factors {
         if (params.layout().w1Mode() == FactorMode.FULL) {
             return params.get(LokrParam.W1);
         }
-        return params.get(LokrParam.W1_A).mmul(params.get(LokrParam.W1_B));
+        return product(params.get(LokrParam.W1_A), params.get(LokrParam.W1_B));
+    }
+
+    /**
+     * {@code a @ b} into a new 'c'-order array by a direct GEMM call ({@code INDArray.mmul} goes through
+     * ND4J's op machinery, which costs milliseconds on a busy two-core machine even for 64x8 factors).
+     */
+    private static INDArray product(INDArray a, INDArray b) {
+        INDArray out = Nd4j.createUninitialized(a.dataType(), a.size(0), b.size(1));
+        Nd4j.gemm(a, b, out, false, false, 1.0, 0.0);
+        return out;
     }
 
     /**
@@ -39,7 +49,7 @@ public final class Factors {
             case FULL:
                 return params.get(LokrParam.W2);
             case LOW_RANK:
-                return params.get(LokrParam.W2_A).mmul(params.get(LokrParam.W2_B)).reshape('c', layout.w2Shape());
+                return product(params.get(LokrParam.W2_A), params.get(LokrParam.W2_B)).reshape('c', layout.w2Shape());
             case TUCKER:
                 return tucker(params);
             default:
