@@ -201,7 +201,7 @@ public final class LokrDense {
             dCoef += doraBackward(params, weight, cache, dRho, grads);
         }
         if (layout.scalar()) {
-            grads.get(LokrParam.SCALAR).assign(dCoef * LokrWeights.coefficientPerScalar(params, cache.multiplier));
+            grads.get(LokrParam.SCALAR).putScalar(0, dCoef * LokrWeights.coefficientPerScalar(params, cache.multiplier));
         }
         return inputGradient ? dx : null;
     }

@@ -148,7 +148,7 @@ public final class LokrWeights {
         double coef = coefficient(params, multiplier);
         if (layout.scalar()) {
             double dCoef = dk[0].mul(w1).sumNumber().doubleValue();
-            grads.get(LokrParam.SCALAR).assign(dCoef * coefficientPerScalar(params, multiplier));
+            grads.get(LokrParam.SCALAR).putScalar(0, dCoef * coefficientPerScalar(params, multiplier));
         }
         Factors.addW1Grad(params, dk[0].muli(coef), grads);
         Factors.addW2Grad(params, dk[1].muli(coef), grads);
