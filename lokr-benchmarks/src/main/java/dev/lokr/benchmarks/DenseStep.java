@@ -30,9 +30,10 @@ import java.util.concurrent.atomic.AtomicLong;
  *       step: {@code W' = LokrWeights.effectiveWeight}, {@code y = x W'^T}, {@code dL/dW' = dy^T x},
  *       {@link LokrWeights#backward}, {@code dx = dy W'}; GEMMs into preallocated outputs.</li>
  * </ul>
- * The multiplier is 1, there is no bias, no rank dropout. Not thread-safe.
+ * The multiplier is 1, there is no bias, no rank dropout. Not thread-safe; {@link #close()} frees the
+ * workspace of {@link #factoredInWorkspace()}.
  */
-public final class DenseStep {
+public final class DenseStep implements AutoCloseable {
 
     /** The strength {@code m} of every step. */
     public static final double MULTIPLIER = 1.0;
@@ -137,10 +138,40 @@ public final class DenseStep {
     public StepResult factoredInWorkspace() {
         try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().getAndActivateWorkspace(WORKSPACE, workspaceId)) {
             StepResult r = factored();
-            Nd4j.getMemoryManager().memcpy(y.data(), r.y().data());
-            Nd4j.getMemoryManager().memcpy(dx.data(), r.dx().data());
+            copyInto(r.y(), y);
+            copyInto(r.dx(), dx);
         }
         return new StepResult(y, dx, grads);
+    }
+
+    /**
+     * @return the bytes the workspace of {@link #factoredInWorkspace()} holds on the calling thread (0 before
+     *         its first step has been learned)
+     */
+    public long workspaceBytes() {
+        return Nd4j.getWorkspaceManager().checkIfWorkspaceExists(workspaceId)
+                ? Nd4j.getWorkspaceManager().getWorkspaceForCurrentThread(workspaceId).getCurrentSize()
+                : 0L;
+    }
+
+    /** Frees the workspace of {@link #factoredInWorkspace()} on the calling thread; the step stays usable. */
+    @Override
+    public void close() {
+        if (Nd4j.getWorkspaceManager().checkIfWorkspaceExists(workspaceId)) {
+            Nd4j.getWorkspaceManager().destroyWorkspace(Nd4j.getWorkspaceManager().getWorkspaceForCurrentThread(workspaceId));
+        }
+    }
+
+    /** A raw copy where it is safe (same type and length, both 'c'-contiguous from offset 0), else an assign. */
+    private static void copyInto(INDArray src, INDArray dst) {
+        boolean raw = src.dataType() == dst.dataType() && src.length() == dst.length()
+                && src.ordering() == 'c' && dst.ordering() == 'c' && !src.isView() && !dst.isView()
+                && src.offset() == 0 && dst.offset() == 0 && src.data().length() == src.length();
+        if (raw) {
+            Nd4j.getMemoryManager().memcpy(dst.data(), src.data());
+        } else {
+            dst.assign(src);
+        }
     }
 
     /**

@@ -52,6 +52,9 @@ public final class PairedRatios {
                 }
             }
         }
+        for (DenseStep step : steps) {
+            step.close();
+        }
         for (int i = 0; i < variants.length; i++) {
             double[] sorted = ratio[i].clone();
             Arrays.sort(sorted);

@@ -12,6 +12,7 @@ import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
 import java.util.concurrent.TimeUnit;
@@ -72,6 +73,14 @@ public class TrainStepBenchmark {
         decomposeBoth = new DenseStep(Variant.DECOMPOSE_BOTH.options(rank, alpha, -1), inputs, false, 7);
         scalar = new DenseStep(Variant.SCALAR.options(rank, alpha, -1), inputs, false, 7);
         dora = new DenseStep(Variant.DORA.options(rank, alpha, -1), inputs, true, 7);
+    }
+
+    /** Frees the factored steps' workspaces (those of the calling thread). */
+    @TearDown(Level.Trial)
+    public void tearDown() {
+        for (DenseStep step : new DenseStep[] {plain, decomposeBoth, scalar, dora}) {
+            step.close();
+        }
     }
 
     /** @return the frozen step ({@code y = x W^T}, {@code dx = dy W}) */

@@ -79,23 +79,26 @@ class DenseStepTest {
     void workspaceStepMatchesThePlainStep(Variant variant, DataType type, char order, long seed) {
         String id = "variant " + variant + ", type " + type + ", order " + order + ", seed " + seed;
         DenseInputs inputs = DenseInputs.random(OUT, IN, BATCH, type, order, seed);
-        DenseStep step = new DenseStep(variant.options(RANK, ALPHA, -1), inputs, false, seed + 100);
-        StepResult plain = step.factored();
-        double[] y = Naive.flat(plain.y());
-        double[] dx = Naive.flat(plain.dx());
-        LokrParams grads = plain.grads().copy();
-        double tol = type == DataType.DOUBLE ? 1e-12 : 1e-6;
-        // the first step learns the workspace's size, the second reuses its memory
-        for (int k = 0; k < 2; k++) {
-            String run = id + ", workspace step " + k;
-            StepResult ws = step.factoredInWorkspace();
-            assertTrue(!ws.y().isAttached() && !ws.dx().isAttached(), run + ": results must outlive the workspace");
-            assertNull(Naive.compare(run + " y", Naive.flat(ws.y()), y, tol));
-            assertNull(Naive.compare(run + " dx", Naive.flat(ws.dx()), dx, tol));
-            for (LokrParam p : step.layout().params()) {
-                assertNull(Naive.compare(run + " grad " + p.key(), Naive.flat(ws.grads().get(p)),
-                        Naive.flat(grads.get(p)), tol));
+        try (DenseStep step = new DenseStep(variant.options(RANK, ALPHA, -1), inputs, false, seed + 100)) {
+            StepResult plain = step.factored();
+            double[] y = Naive.flat(plain.y());
+            double[] dx = Naive.flat(plain.dx());
+            LokrParams grads = plain.grads().copy();
+            double tol = type == DataType.DOUBLE ? 1e-12 : 1e-6;
+            // the first step learns the workspace's size, the second runs in its memory
+            for (int k = 0; k < 2; k++) {
+                String run = id + ", workspace step " + k;
+                StepResult ws = step.factoredInWorkspace();
+                assertNull(Naive.compare(run + " y", Naive.flat(ws.y()), y, tol));
+                assertNull(Naive.compare(run + " dx", Naive.flat(ws.dx()), dx, tol));
+                for (LokrParam p : step.layout().params()) {
+                    assertNull(Naive.compare(run + " grad " + p.key(), Naive.flat(ws.grads().get(p)),
+                            Naive.flat(grads.get(p)), tol));
+                }
             }
+            assertTrue(step.workspaceBytes() > 0, id + ": the step's arrays must come from its workspace");
+            step.close();
+            assertEquals(0L, step.workspaceBytes(), id + ": close() must free the workspace");
         }
     }
 

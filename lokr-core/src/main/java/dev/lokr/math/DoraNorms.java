@@ -113,7 +113,10 @@ final class DoraNorms {
         return mask == null ? 1.0 : mask[i];
     }
 
-    /** Visits one row {@code (p, q)} of W (values in {@code w}) and adds into {@code acc}. */
+    /**
+     * Visits one row {@code (p, q)} of W (values in {@code w}) and adds into {@code acc}, the calling worker's
+     * accumulator (a caller that ignores {@link #rowPass}'s sum may use it as per-worker scratch).
+     */
     private interface RowTask {
         void row(int p, int q, double[] w, double[] acc);
 

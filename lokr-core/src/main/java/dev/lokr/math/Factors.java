@@ -30,8 +30,10 @@ public final class Factors {
     }
 
     /**
-     * {@code a @ b} into a new 'c'-order array by a direct GEMM call ({@code INDArray.mmul} goes through
-     * ND4J's op machinery, which costs milliseconds on a busy two-core machine even for 64x8 factors).
+     * {@code a @ b} by {@code Nd4j.gemm} into a new 'c'-order array. Measured on two cores: 27–80 us per
+     * 64x8x64 product against 60–360 us for {@code INDArray.mmul}, and in the dense training step, where
+     * such small ops wait behind OpenBLAS's threads, {@code decomposeBoth}'s step went from about 1.3x to
+     * about 1.1x the frozen step.
      */
     private static INDArray product(INDArray a, INDArray b) {
         INDArray out = Nd4j.createUninitialized(a.dataType(), a.size(0), b.size(1));
