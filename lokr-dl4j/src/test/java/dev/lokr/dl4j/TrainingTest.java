@@ -6,6 +6,7 @@ import dev.lokr.dl4j.layers.BaseLokrLayerImpl;
 import org.deeplearning4j.datasets.iterator.utilty.ListDataSetIterator;
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.api.Model;
+import org.deeplearning4j.nn.conf.GradientNormalization;
 import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
 import org.deeplearning4j.nn.conf.WorkspaceMode;
 import org.deeplearning4j.nn.conf.inputs.InputType;
@@ -160,6 +161,35 @@ class TrainingTest {
             a.network().fit(x, y);
         }
         assertOnlyAdaptersChanged(before, a.network(), "l2 + weight decay");
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @EnumSource(value = GradientNormalization.class, names = {"RenormalizeL2PerLayer", "ClipElementWiseAbsoluteValue",
+        "ClipL2PerParamType"})
+    void frozenGradientViewsStayZeroAcrossSteps(GradientNormalization normalization) {
+        MultiLayerConfiguration conf = Fixtures.base(DataType.FLOAT, WorkspaceMode.ENABLED, new Adam(1e-2), 455)
+                .l2(0.5).weightDecay(0.1).gradientNormalization(normalization).gradientNormalizationThreshold(0.5)
+                .list()
+                .layer(new DenseLayer.Builder().name("dense_0").nIn(Fixtures.DENSE_IN).nOut(Fixtures.DENSE_HIDDEN)
+                        .activation(Activation.TANH).build())
+                .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).name("out").nIn(Fixtures.DENSE_HIDDEN)
+                        .nOut(Fixtures.CLASSES).activation(Activation.SOFTMAX).build())
+                .build();
+        MultiLayerNetwork net = new MultiLayerNetwork(conf);
+        net.init();
+        LokrNetwork<MultiLayerNetwork> a = LokrNetworks.apply(LokrAdapter.builder().rank(2).dora(true).build(), net,
+                Targets.all());
+        Map<String, INDArray> before = snapshot(a.network());
+        INDArray x = Fixtures.denseInput(6, DataType.FLOAT, 456);
+        INDArray y = Fixtures.labels(6, DataType.FLOAT, 457);
+        for (int i = 0; i < 5; i++) {
+            a.network().fit(x, y);
+            for (String key : new String[] {"0_W", "0_b", "1_W", "1_b"}) {
+                INDArray view = a.network().gradient().gradientForVariable().get(key);
+                assertEquals(0.0, view.amaxNumber().doubleValue(), key + " gradient after step " + i + ", " + normalization);
+            }
+        }
+        assertOnlyAdaptersChanged(before, a.network(), normalization.toString());
     }
 
     @ParameterizedTest(name = "{0} seed={1}")

@@ -197,16 +197,16 @@ public abstract class BaseLokrLayerImpl extends AbstractLayer<LokrLayer> {
     }
 
     /**
-     * Builds the gradient of one backward pass: zeroes the views of the frozen parameters and lists every view.
+     * Builds the gradient of one backward pass: lists every view. The views of the frozen parameters hold
+     * zeros: {@link #setBackpropGradientsViewArray} zeroes them and nothing writes them after (as DL4J's own
+     * {@code FrozenLayer} leaves its views), so they are not cleared again every step, which for a 4096x4096
+     * weight cost 5–15 ms per step on two cores.
      *
      * @return the gradient, whose arrays are the layer's gradient views
      */
     protected Gradient collectGradient() {
         Gradient g = new DefaultGradient(gradientsFlattened);
         for (Map.Entry<String, INDArray> e : gradientViews.entrySet()) {
-            if (!LokrLayer.isAdapterParam(e.getKey())) {
-                e.getValue().assign(0);
-            }
             g.gradientForVariable().put(e.getKey(), e.getValue());
         }
         this.gradient = g;
