@@ -8,6 +8,7 @@ import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.api.Model;
 import org.deeplearning4j.nn.conf.GradientNormalization;
 import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
+import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.conf.WorkspaceMode;
 import org.deeplearning4j.nn.conf.inputs.InputType;
 import org.deeplearning4j.nn.conf.layers.ConvolutionLayer;
@@ -142,15 +143,8 @@ class TrainingTest {
 
     @Test
     void regularizationNeverTouchesTheFrozenBase() {
-        MultiLayerConfiguration conf = Fixtures.base(DataType.FLOAT, WorkspaceMode.ENABLED, new Adam(1e-2), 451)
-                .l2(0.5).l2Bias(0.5).weightDecay(0.1).list()
-                .layer(new DenseLayer.Builder().name("dense_0").nIn(Fixtures.DENSE_IN).nOut(Fixtures.DENSE_HIDDEN)
-                        .activation(Activation.TANH).build())
-                .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).name("out").nIn(Fixtures.DENSE_HIDDEN)
-                        .nOut(Fixtures.CLASSES).activation(Activation.SOFTMAX).build())
-                .build();
-        MultiLayerNetwork net = new MultiLayerNetwork(conf);
-        net.init();
+        MultiLayerNetwork net = denseClassifier(Fixtures.base(DataType.FLOAT, WorkspaceMode.ENABLED, new Adam(1e-2), 451)
+                .l2(0.5).l2Bias(0.5).weightDecay(0.1));
         LokrNetwork<MultiLayerNetwork> a = LokrNetworks.apply(LokrAdapter.builder().rank(2).scalar(true).build(), net, Targets.all());
         assertTrue(a.layerConf("dense_0").getRegularizationByParam("W").isEmpty());
         assertEquals(2, a.layerConf("dense_0").getRegularizationByParam(LokrLayer.paramKey(dev.lokr.math.LokrParam.W1)).size());
@@ -167,16 +161,8 @@ class TrainingTest {
     @EnumSource(value = GradientNormalization.class, names = {"RenormalizeL2PerLayer", "ClipElementWiseAbsoluteValue",
         "ClipL2PerParamType"})
     void frozenGradientViewsStayZeroAcrossSteps(GradientNormalization normalization) {
-        MultiLayerConfiguration conf = Fixtures.base(DataType.FLOAT, WorkspaceMode.ENABLED, new Adam(1e-2), 455)
-                .l2(0.5).weightDecay(0.1).gradientNormalization(normalization).gradientNormalizationThreshold(0.5)
-                .list()
-                .layer(new DenseLayer.Builder().name("dense_0").nIn(Fixtures.DENSE_IN).nOut(Fixtures.DENSE_HIDDEN)
-                        .activation(Activation.TANH).build())
-                .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).name("out").nIn(Fixtures.DENSE_HIDDEN)
-                        .nOut(Fixtures.CLASSES).activation(Activation.SOFTMAX).build())
-                .build();
-        MultiLayerNetwork net = new MultiLayerNetwork(conf);
-        net.init();
+        MultiLayerNetwork net = denseClassifier(Fixtures.base(DataType.FLOAT, WorkspaceMode.ENABLED, new Adam(1e-2), 455)
+                .l2(0.5).weightDecay(0.1).gradientNormalization(normalization).gradientNormalizationThreshold(0.5));
         LokrNetwork<MultiLayerNetwork> a = LokrNetworks.apply(LokrAdapter.builder().rank(2).dora(true).build(), net,
                 Targets.all());
         Map<String, INDArray> before = snapshot(a.network());
@@ -190,6 +176,19 @@ class TrainingTest {
             }
         }
         assertOnlyAdaptersChanged(before, a.network(), normalization.toString());
+    }
+
+    /** A tanh dense layer and a softmax output layer on {@code base}'s settings, initialised. */
+    private static MultiLayerNetwork denseClassifier(NeuralNetConfiguration.Builder base) {
+        MultiLayerConfiguration conf = base.list()
+                .layer(new DenseLayer.Builder().name("dense_0").nIn(Fixtures.DENSE_IN).nOut(Fixtures.DENSE_HIDDEN)
+                        .activation(Activation.TANH).build())
+                .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).name("out").nIn(Fixtures.DENSE_HIDDEN)
+                        .nOut(Fixtures.CLASSES).activation(Activation.SOFTMAX).build())
+                .build();
+        MultiLayerNetwork net = new MultiLayerNetwork(conf);
+        net.init();
+        return net;
     }
 
     @ParameterizedTest(name = "{0} seed={1}")
