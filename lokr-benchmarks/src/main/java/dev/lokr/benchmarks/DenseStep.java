@@ -149,17 +149,24 @@ public final class DenseStep implements AutoCloseable {
      *         its first step has been learned)
      */
     public long workspaceBytes() {
-        return Nd4j.getWorkspaceManager().checkIfWorkspaceExists(workspaceId)
-                ? Nd4j.getWorkspaceManager().getWorkspaceForCurrentThread(workspaceId).getCurrentSize()
-                : 0L;
+        MemoryWorkspace ws = existingWorkspace();
+        return ws == null ? 0L : ws.getCurrentSize();
     }
 
     /** Frees the workspace of {@link #factoredInWorkspace()} on the calling thread; the step stays usable. */
     @Override
     public void close() {
-        if (Nd4j.getWorkspaceManager().checkIfWorkspaceExists(workspaceId)) {
-            Nd4j.getWorkspaceManager().destroyWorkspace(Nd4j.getWorkspaceManager().getWorkspaceForCurrentThread(workspaceId));
+        MemoryWorkspace ws = existingWorkspace();
+        if (ws != null) {
+            Nd4j.getWorkspaceManager().destroyWorkspace(ws);
         }
+    }
+
+    /** @return this step's workspace on the calling thread, or null if it has none (looking does not create one) */
+    private MemoryWorkspace existingWorkspace() {
+        return Nd4j.getWorkspaceManager().checkIfWorkspaceExists(workspaceId)
+                ? Nd4j.getWorkspaceManager().getWorkspaceForCurrentThread(workspaceId)
+                : null;
     }
 
     /** A raw copy where it is safe (same type and length, both 'c'-contiguous from offset 0), else an assign. */

@@ -126,8 +126,7 @@ public final class Factors {
                 HostArrays.axpy(1.0, dW2, grads.get(LokrParam.W2));
                 return;
             case LOW_RANK: {
-                INDArray g = (HostArrays.direct(dW2) ? dW2 : dW2.dup('c'))
-                        .reshape('c', layout.b(), (long) layout.d() * layout.kernelSize());
+                INDArray g = HostArrays.cOrder(dW2).reshape('c', layout.b(), (long) layout.d() * layout.kernelSize());
                 Nd4j.gemm(g, params.get(LokrParam.W2_B), grads.get(LokrParam.W2_A), false, true, 1.0, 1.0);
                 Nd4j.gemm(params.get(LokrParam.W2_A), g, grads.get(LokrParam.W2_B), true, false, 1.0, 1.0);
                 return;

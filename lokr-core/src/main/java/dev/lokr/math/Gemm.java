@@ -18,7 +18,7 @@ final class Gemm {
         if (isTransposedC(w)) {
             Nd4j.gemm(x, w.transpose(), y, false, false, alpha, beta);
         } else {
-            Nd4j.gemm(x, cOrder(w), y, false, true, alpha, beta);
+            Nd4j.gemm(x, HostArrays.cOrder(w), y, false, true, alpha, beta);
         }
     }
 
@@ -27,15 +27,11 @@ final class Gemm {
         if (isTransposedC(w)) {
             Nd4j.gemm(g, w.transpose(), dx, false, true, alpha, beta);
         } else {
-            Nd4j.gemm(g, cOrder(w), dx, false, false, alpha, beta);
+            Nd4j.gemm(g, HostArrays.cOrder(w), dx, false, false, alpha, beta);
         }
     }
 
     private static boolean isTransposedC(INDArray w) {
         return w.rank() == 2 && w.stride(0) == 1 && w.stride(1) == w.size(0) && w.size(1) > 1;
-    }
-
-    private static INDArray cOrder(INDArray w) {
-        return HostArrays.direct(w) ? w : w.dup('c');
     }
 }

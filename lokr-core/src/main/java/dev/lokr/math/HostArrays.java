@@ -238,11 +238,27 @@ final class HostArrays {
             return Nd4j.create(values, shape, DataType.DOUBLE).castTo(type);
         }
         INDArray out = Nd4j.createUninitialized(type, shape);
+        write(values, out);
+        return out;
+    }
+
+    /**
+     * Overwrites {@code out} with {@code values} in 'c' order (rounded to float for FLOAT), through its buffer
+     * when it is direct.
+     *
+     * @param values as many values as {@code out} holds, not modified
+     * @param out    the array to overwrite
+     */
+    static void write(double[] values, INDArray out) {
         if (out.length() != values.length) {
-            throw new IllegalArgumentException("shape " + Arrays.toString(shape) + " holds " + out.length()
+            throw new IllegalArgumentException("shape " + Arrays.toString(out.shape()) + " holds " + out.length()
                     + " values, got " + values.length);
         }
-        if (type == DataType.FLOAT) {
+        if (!direct(out)) {
+            out.assign(Nd4j.create(values, out.shape(), DataType.DOUBLE).castTo(out.dataType()));
+            return;
+        }
+        if (out.dataType() == DataType.FLOAT) {
             FloatBuffer f = floats(out);
             for (int i = 0; i < values.length; i++) {
                 f.put(i, (float) values[i]);
@@ -251,7 +267,14 @@ final class HostArrays {
             doubles(out).put(0, values);
         }
         written(out);
-        return out;
+    }
+
+    /**
+     * @param x any array
+     * @return {@code x} itself when it is a direct ('c'-contiguous FLOAT or DOUBLE) array, else a 'c'-order copy
+     */
+    static INDArray cOrder(INDArray x) {
+        return direct(x) ? x : x.dup('c');
     }
 
     /**

@@ -291,7 +291,7 @@ public final class LokrDense {
         double[] dMag = new double[mag.length];
         double[] gn = new double[mag.length];
         LokrWeights.ratioBackward(dRho, mag, norm, m, dMag, gn);
-        HostArrays.scaledCopy(1.0, LokrWeights.vector(dMag, type), grads.get(LokrParam.MAGNITUDE));
+        HostArrays.write(dMag, grads.get(LokrParam.MAGNITUDE));
         if (layout.detachNorm()) {
             return 0.0;
         }

@@ -131,7 +131,7 @@ public final class LokrWeights {
             double[] normCoef = new double[dRho.length];
             ratioBackward(dRho, HostArrays.toDoubles(params.get(LokrParam.MAGNITUDE)), st.norm, multiplier, dMag,
                     normCoef);
-            grads.get(LokrParam.MAGNITUDE).assign(vector(dMag, params.dataType()));
+            HostArrays.write(dMag, grads.get(LokrParam.MAGNITUDE));
             scaleAxis(layout, gDelta, vector(st.rho, params.dataType()));
             if (!layout.detachNorm()) {
                 // dn/dV = V / n

@@ -61,4 +61,23 @@ class HostArraysTest {
         assertTrue(e.getMessage().contains("[2, 3]") && e.getMessage().contains("6") && e.getMessage().contains("5"),
                 e.getMessage());
     }
+
+    @ParameterizedTest
+    @EnumSource(value = DataType.class, names = {"FLOAT", "DOUBLE", "HALF"})
+    void writeOverwritesContiguousOffsetAndStridedArraysOnly(DataType type) {
+        INDArray m = matrix(type);
+        INDArray row = m.get(NDArrayIndex.point(3), NDArrayIndex.all());       // offset view, contiguous
+        INDArray column = m.get(NDArrayIndex.all(), NDArrayIndex.point(2));    // strided view
+        HostArrays.write(new double[] {-1, -2, -3, -4}, row);
+        HostArrays.write(new double[] {10, 20, 30, 40, 50}, column);
+        double[] expected = HostArrays.toDoubles(matrix(type));
+        for (int j = 0; j < 4; j++) {
+            expected[3 * 4 + j] = -(j + 1);
+        }
+        for (int i = 0; i < 5; i++) {
+            expected[i * 4 + 2] = 10 * (i + 1);
+        }
+        assertArrayEquals(expected, HostArrays.toDoubles(m), 0.0, type.toString());
+        assertThrows(IllegalArgumentException.class, () -> HostArrays.write(new double[3], row));
+    }
 }

@@ -206,9 +206,7 @@ public abstract class BaseLokrLayerImpl extends AbstractLayer<LokrLayer> {
      */
     protected Gradient collectGradient() {
         Gradient g = new DefaultGradient(gradientsFlattened);
-        for (Map.Entry<String, INDArray> e : gradientViews.entrySet()) {
-            g.gradientForVariable().put(e.getKey(), e.getValue());
-        }
+        g.gradientForVariable().putAll(gradientViews);
         this.gradient = g;
         return g;
     }
