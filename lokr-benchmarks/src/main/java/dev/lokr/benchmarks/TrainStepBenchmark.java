@@ -26,12 +26,15 @@ import java.util.concurrent.TimeUnit;
  *
  * <p>Targets: {@code lokrFactored / frozenBase <= 1.10}, {@code lokrDora / frozenBase <= 1.15},
  * {@code lokrMaterialized / lokrFactored >= 3}. Example:
- * {@code java -jar benchmarks.jar TrainStepBenchmark -p dims=4096x4096 -p batch=256 -f 1 -wi 2 -i 5}.
+ * {@code java -jar benchmarks.jar TrainStepBenchmark -p dims=4096x4096 -p batch=256 -f 1 -wi 2 -i 5}. The fork
+ * adds {@code --add-modules=jdk.incubator.vector}, so that DoRA's pass over the weight runs on SIMD lanes, as
+ * it does in an application started with that flag.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
-@Fork(1)
+// the SIMD DoRA row kernel runs only with the Vector API module (dev.lokr.math.SimdSupport)
+@Fork(value = 1, jvmArgsAppend = "--add-modules=jdk.incubator.vector")
 @Warmup(iterations = 3)
 @Measurement(iterations = 5)
 public class TrainStepBenchmark {

@@ -31,6 +31,11 @@ import java.util.stream.IntStream;
  * ({@code out x d} values) because {@code g} is only known in backward; symmetrically on the input
  * axis. The passes over {@code W} run on the common fork-join pool, a chunk of rows per worker. Dense
  * weights only ({@code kh = kw = 1}).
+ *
+ * <p>On the output axis, a FLOAT weight with contiguous rows and FLOAT factors goes through the SIMD row
+ * kernel {@link VectorRows} when {@link SimdSupport#ENABLED}; everything else through the scalar
+ * {@code outputRow} loops, which sum in double. The pass is bound by reading {@code W} (64 MB at
+ * 4096x4096 float32), so the two agree to float precision and differ in speed by about two.
  */
 final class DoraNorms {
 
@@ -40,15 +45,21 @@ final class DoraNorms {
     private final double[] w2;
     private final double[] mask;
     private final double s;
+    /** Float copies of w1 and w2 for the SIMD row kernel, or null when it is not used. */
+    private final float[] w1f;
+    private final float[] w2f;
     private final double[] first;   // A [a*b*c] (out) or C [b*c*d] (in)
     private final double[] inner;   // <W, kron> per unit, with mask
     private final double[] kk;      // ||kron||^2 per unit, with mask^2
     private final double[] norm;
     /** Output axis with a gradient: {@code V[i, l] = sum_k w1[p,k] W[(p,q),(k,l)]} ({@code [out*d]}), else null. */
     private double[] rowProducts;
+    private boolean finished;
 
-    private DoraNorms(LokrLayout layout, double[] w1, double[] w2, double[] mask, double s) {
+    private DoraNorms(LokrLayout layout, double[] w1, double[] w2, double[] mask, double s, boolean simd) {
         this.layout = layout;
+        this.w1f = simd ? narrow(w1) : null;
+        this.w2f = simd ? narrow(w2) : null;
         this.outAxis = layout.doraAxis() == DoraAxis.OUTPUT;
         this.w1 = w1;
         this.w2 = w2;
@@ -76,7 +87,13 @@ final class DoraNorms {
      */
     static DoraNorms compute(LokrLayout layout, INDArray weight, INDArray w1, INDArray w2, INDArray rowMask, double s,
                              boolean withGradient) {
-        return prepare(layout, weight, w1, w2, rowMask, s).pass(weight, withGradient);
+        return compute(layout, weight, w1, w2, rowMask, s, withGradient, SimdSupport.ENABLED);
+    }
+
+    /** {@link #compute} with the SIMD row kernel allowed or not ({@code simd}); for tests of both. */
+    static DoraNorms compute(LokrLayout layout, INDArray weight, INDArray w1, INDArray w2, INDArray rowMask, double s,
+                             boolean withGradient, boolean simd) {
+        return prepare(layout, weight, w1, w2, rowMask, s, simd).pass(weight, withGradient);
     }
 
     /**
@@ -86,11 +103,23 @@ final class DoraNorms {
      */
     static DoraNorms prepare(LokrLayout layout, INDArray weight, INDArray w1, INDArray w2, INDArray rowMask,
                              double s) {
+        return prepare(layout, weight, w1, w2, rowMask, s, SimdSupport.ENABLED);
+    }
+
+    /**
+     * {@link #prepare} with the SIMD row kernel allowed or not. It runs only on the output axis, for a FLOAT
+     * weight with contiguous rows and FLOAT factors: a float model gets float-precision norms (the squared
+     * norm still summed in double), a double model keeps the double loops.
+     */
+    static DoraNorms prepare(LokrLayout layout, INDArray weight, INDArray w1, INDArray w2, INDArray rowMask,
+                             double s, boolean simd) {
         if (weight.dataType() != DataType.FLOAT && weight.dataType() != DataType.DOUBLE) {
             throw new IllegalArgumentException("base weight must be FLOAT or DOUBLE, got " + weight.dataType());
         }
         double[] m = rowMask == null ? null : HostArrays.toDoubles(rowMask);
-        return new DoraNorms(layout, HostArrays.toDoubles(w1), HostArrays.toDoubles(w2), m, s);
+        boolean useSimd = simd && layout.doraAxis() == DoraAxis.OUTPUT && weight.dataType() == DataType.FLOAT
+                && weight.stride(1) == 1 && w1.dataType() == DataType.FLOAT && w2.dataType() == DataType.FLOAT;
+        return new DoraNorms(layout, HostArrays.toDoubles(w1), HostArrays.toDoubles(w2), m, s, useSimd);
     }
 
     /**
@@ -99,9 +128,12 @@ final class DoraNorms {
      * @return this
      */
     DoraNorms pass(INDArray weight, boolean withGradient) {
-        forwardPass(weight, withGradient);
-        finish();
-        return this;
+        if (outAxis) {
+            outputRows(weight, withGradient, 0, layout.outDim());
+        } else {
+            inputPass(weight);
+        }
+        return finish();
     }
 
     /** @return the norms {@code ||V||} per unit ({@code [out]} or {@code [in]}); the live array */
@@ -121,10 +153,11 @@ final class DoraNorms {
         void row(int p, int q, double[] w, double[] acc);
 
         /**
-         * The same row of a FLOAT weight read without widening ({@code w}); {@code wide} is scratch of the
-         * same length. By default widens into {@code wide} and calls {@link #row(int, int, double[], double[])}.
+         * The same row of a FLOAT weight read without widening ({@code w}); {@code wide} and {@code narrow}
+         * are scratch of the same length. By default widens into {@code wide} and calls
+         * {@link #row(int, int, double[], double[])}.
          */
-        default void row(int p, int q, float[] w, double[] wide, double[] acc) {
+        default void row(int p, int q, float[] w, double[] wide, float[] narrow, double[] acc) {
             for (int j = 0; j < w.length; j++) {
                 wide[j] = w[j];
             }
@@ -138,7 +171,12 @@ final class DoraNorms {
      * accumulator, must write only its own row's slots, and null is returned.
      */
     private double[] rowPass(INDArray weight, int accSize, RowTask task) {
-        int out = layout.outDim();
+        return rowPass(weight, 0, layout.outDim(), accSize, task);
+    }
+
+    /** {@link #rowPass(INDArray, int, RowTask)} over rows {@code [rowFrom, rowTo)} only. */
+    private double[] rowPass(INDArray weight, int rowFrom, int rowTo, int accSize, RowTask task) {
+        int rows = rowTo - rowFrom;
         int in = layout.inDim();
         int b = layout.b();
         long s0 = weight.stride(0);
@@ -147,18 +185,19 @@ final class DoraNorms {
         FloatBuffer fb = isFloat ? HostArrays.floats(weight) : null;
         DoubleBuffer db = isFloat ? null : HostArrays.doubles(weight);
         // floats()/doubles() slice at the array's offset: indices below are relative to it
-        int chunks = Math.max(1, Math.min(Math.min(out, 8), ForkJoinPool.getCommonPoolParallelism() + 1));
+        int chunks = Math.max(1, Math.min(Math.min(rows, 8), ForkJoinPool.getCommonPoolParallelism() + 1));
         double[][] partial = IntStream.range(0, chunks).parallel().mapToObj(t -> {
             double[] acc = accSize == 0 ? null : new double[accSize];
             double[] w = new double[in];
             float[] fl = isFloat && s1 == 1 ? new float[in] : null;
-            int from = (int) ((long) out * t / chunks);
-            int to = (int) ((long) out * (t + 1) / chunks);
+            float[] narrow = fl == null ? null : new float[in];
+            int from = rowFrom + (int) ((long) rows * t / chunks);
+            int to = rowFrom + (int) ((long) rows * (t + 1) / chunks);
             for (int i = from; i < to; i++) {
                 long rowBase = i * s0;
                 if (fl != null) {
                     fb.get((int) rowBase, fl);
-                    task.row(i / b, i % b, fl, w, acc);
+                    task.row(i / b, i % b, fl, w, narrow, acc);
                     continue;
                 }
                 if (!isFloat && s1 == 1) {
@@ -182,57 +221,86 @@ final class DoraNorms {
         return sum;
     }
 
-    private void forwardPass(INDArray weight, boolean withGradient) {
+    /**
+     * Output axis: the fused row kernel over rows {@code [from, to)} of {@code weight}. The pass over all of
+     * {@code W} may come in blocks, in any order, each row exactly once, all with the same
+     * {@code withGradient}; then {@link #finish}. Rows are disjoint between workers: every row writes only
+     * its own slots.
+     *
+     * @param weight the full {@code [out, in]} weight, not modified
+     */
+    void outputRows(INDArray weight, boolean withGradient, int from, int to) {
+        if (!outAxis || finished) {
+            throw new IllegalStateException("outputRows is for an unfinished output-axis pass");
+        }
+        if (from < 0 || to > layout.outDim() || from > to) {
+            throw new IllegalArgumentException("rows [" + from + ", " + to + ") outside [0, " + layout.outDim() + ")");
+        }
+        int b = layout.b();
+        int c = layout.c();
+        int d = layout.d();
+        if (withGradient && rowProducts == null) {
+            rowProducts = new double[layout.outDim() * d];
+        }
+        // V comes out of the fused loop anyway; without a gradient it goes to the worker's accumulator,
+        // used as scratch and discarded
+        double[] v = withGradient ? rowProducts : null;
+        rowPass(weight, from, to, withGradient ? 0 : d, new RowTask() {
+            @Override
+            public void row(int p, int q, double[] w, double[] scratch) {
+                int i = p * b + q;
+                norm[i] = outputRow(w, c, d, w1, p * c, w2, q * d, first, i * c, v == null ? scratch : v,
+                        v == null ? 0 : i * d);
+            }
+
+            @Override
+            public void row(int p, int q, float[] w, double[] wide, float[] narrow, double[] scratch) {
+                int i = p * b + q;
+                double[] vOut = v == null ? scratch : v;
+                int vo = v == null ? 0 : i * d;
+                norm[i] = w1f != null
+                        ? VectorRows.outputRow(w, c, d, w1f, p * c, w2f, q * d, first, i * c, vOut, vo, narrow)
+                        : outputRow(w, c, d, w1, p * c, w2, q * d, first, i * c, vOut, vo);
+            }
+        });
+    }
+
+    private void inputPass(INDArray weight) {
         int in = layout.inDim();
         int b = layout.b();
         int c = layout.c();
         int d = layout.d();
-        if (outAxis) {
-            // rows are disjoint between workers: every row writes only its own slots
-            // V comes out of the fused loop anyway; without a gradient it goes to the worker's accumulator,
-            // used as scratch and discarded
-            double[] v = withGradient ? new double[layout.outDim() * d] : null;
-            this.rowProducts = v;
-            rowPass(weight, withGradient ? 0 : d, new RowTask() {
-                @Override
-                public void row(int p, int q, double[] w, double[] scratch) {
-                    int i = p * b + q;
-                    norm[i] = outputRow(w, c, d, w1, p * c, w2, q * d, first, i * c, v == null ? scratch : v,
-                            v == null ? 0 : i * d);
+        double[] acc = rowPass(weight, in + b * in, (p, q, w, a) -> {
+            double mi = maskAt(p * b + q);
+            for (int j = 0; j < in; j++) {
+                a[j] += w[j] * w[j];
+            }
+            if (mi == 0) {
+                return;
+            }
+            for (int k = 0; k < c; k++) {
+                double coef = w1[p * c + k] * mi;
+                int base = in + (q * c + k) * d;
+                int col = k * d;
+                for (int l = 0; l < d; l++) {
+                    a[base + l] += w[col + l] * coef;
                 }
-
-                @Override
-                public void row(int p, int q, float[] w, double[] wide, double[] scratch) {
-                    int i = p * b + q;
-                    norm[i] = outputRow(w, c, d, w1, p * c, w2, q * d, first, i * c, v == null ? scratch : v,
-                            v == null ? 0 : i * d);
-                }
-            });
-        } else {
-            double[] acc = rowPass(weight, in + b * in, (p, q, w, a) -> {
-                double mi = maskAt(p * b + q);
-                for (int j = 0; j < in; j++) {
-                    a[j] += w[j] * w[j];
-                }
-                if (mi == 0) {
-                    return;
-                }
-                for (int k = 0; k < c; k++) {
-                    double coef = w1[p * c + k] * mi;
-                    int base = in + (q * c + k) * d;
-                    int col = k * d;
-                    for (int l = 0; l < d; l++) {
-                        a[base + l] += w[col + l] * coef;
-                    }
-                }
-            });
-            System.arraycopy(acc, 0, norm, 0, in);
-            System.arraycopy(acc, in, first, 0, first.length);
-        }
+            }
+        });
+        System.arraycopy(acc, 0, norm, 0, in);
+        System.arraycopy(acc, in, first, 0, first.length);
     }
 
-    /** norm currently holds ||W||^2 per unit; adds the delta terms and takes the root. */
-    private void finish() {
+    /**
+     * Ends the pass: {@code norm} holds {@code ||W||^2} per unit; adds the delta terms and takes the root.
+     *
+     * @return this
+     */
+    DoraNorms finish() {
+        if (finished) {
+            throw new IllegalStateException("the DoRA norms are already finished");
+        }
+        finished = true;
         int a = layout.a();
         int b = layout.b();
         int c = layout.c();
@@ -278,6 +346,7 @@ final class DoraNorms {
         for (int u = 0; u < norm.length; u++) {
             norm[u] = Math.sqrt(Math.max(0.0, norm[u] + 2 * s * inner[u] + s * s * kk[u]));
         }
+        return this;
     }
 
     /**
@@ -423,6 +492,14 @@ final class DoraNorms {
             s0 += x[xo + t] * y[yo + t];
         }
         return (s0 + s1) + (s2 + s3);
+    }
+
+    private static float[] narrow(double[] x) {
+        float[] out = new float[x.length];
+        for (int i = 0; i < x.length; i++) {
+            out[i] = (float) x[i];
+        }
+        return out;
     }
 
     private static double[] rowSquares(double[] m, int rows, int cols) {

@@ -1,6 +1,7 @@
 package dev.lokr.math;
 
 import dev.lokr.LokrAdapter;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -10,14 +11,82 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Seeded randomized tests of the output-axis row kernel of {@link DoraNorms} against naive sums, and of
- * its three ways of reading the weight (FLOAT rows, DOUBLE rows, a strided view) against each other.
+ * Seeded randomized tests of the output-axis row kernels of {@link DoraNorms} (scalar and SIMD) against
+ * naive sums, of its three ways of reading the weight (FLOAT rows, DOUBLE rows, a strided view) against
+ * each other, of the SIMD pass against the scalar one, and of a pass in row blocks against one pass.
  */
 class DoraNormsTest {
+
+    @Test
+    void simdKernelsAreOnInTheseTests() {
+        assertTrue(SimdSupport.ENABLED, "lokr-core's tests run with --add-modules jdk.incubator.vector, yet the"
+                + " SIMD kernels are off: the SIMD tests below would test the scalar path twice");
+        assertTrue(VectorRows.lanes() >= 4, "lanes " + VectorRows.lanes());
+    }
+
+    static List<RowCase> vectorRowCases() {
+        Random r = new Random(20261129L);
+        List<RowCase> list = new ArrayList<>();
+        for (int n = 0; n < 300; n++) {
+            list.add(new RowCase(r.nextLong(), 1 + r.nextInt(9), 1 + r.nextInt(70), r.nextInt(5), r.nextInt(5),
+                    r.nextInt(5), r.nextInt(5)));
+        }
+        return list;
+    }
+
+    /**
+     * The SIMD kernel against sums in double of the same float values, within the float error bound of a
+     * sum of {@code n} products in any order ({@link #gamma}) times the sum of absolute terms, and no slot
+     * outside the row written.
+     */
+    @ParameterizedTest
+    @MethodSource("vectorRowCases")
+    void vectorRowMatchesNaiveSums(RowCase rc) {
+        Random r = new Random(rc.seed());
+        int c = rc.c();
+        int d = rc.d();
+        float[] row = new float[c * d];
+        for (int j = 0; j < row.length; j++) {
+            row[j] = (float) r.nextGaussian();
+        }
+        float[] w1 = new float[rc.w1o() + c + 2];
+        float[] w2 = new float[rc.w2o() + d + 2];
+        for (int j = 0; j < w1.length; j++) {
+            w1[j] = (float) r.nextGaussian();
+        }
+        for (int j = 0; j < w2.length; j++) {
+            w2[j] = (float) r.nextGaussian();
+        }
+        double[] a = new double[c];
+        double[] aAbs = new double[c];
+        double[] v = new double[d];
+        double[] vAbs = new double[d];
+        double sq = 0;
+        for (int k = 0; k < c; k++) {
+            for (int l = 0; l < d; l++) {
+                double m = row[k * d + l];
+                a[k] += m * w2[rc.w2o() + l];
+                aAbs[k] += Math.abs(m * w2[rc.w2o() + l]);
+                v[l] += w1[rc.w1o() + k] * m;
+                vAbs[l] += Math.abs(w1[rc.w1o() + k] * m);
+                sq += m * m;
+            }
+        }
+        double[] aOut = sentinels(rc.ao() + c + 3);
+        double[] vOut = sentinels(rc.vo() + d + 3);
+        float[] scratch = new float[d + 5];
+        double got = VectorRows.outputRow(row, c, d, w1, rc.w1o(), w2, rc.w2o(), aOut, rc.ao(), vOut, rc.vo(), scratch);
+        String msg = rc + " lanes " + VectorRows.lanes();
+        assertEquals(sq, got, gamma(c * d) * sq + 1e-30, msg + " ||W_i||^2");
+        checkSlots(a, aAbs, gamma(d), aOut, rc.ao(), msg + " A");
+        checkSlots(v, vAbs, gamma(c), vOut, rc.vo(), msg + " V");
+    }
 
     /** One row-kernel case: {@code c} blocks of {@code d} and the offsets into the shared arrays. */
     record RowCase(long seed, int c, int d, int w1o, int w2o, int ao, int vo) {
@@ -111,6 +180,87 @@ class DoraNormsTest {
         }
     }
 
+    /** The SIMD pass (FLOAT weight and factors) against the scalar pass, within float rounding. */
+    @ParameterizedTest
+    @MethodSource("doraCases")
+    void simdPassMatchesTheScalarPass(LokrCases.Case c) {
+        LokrLayout l = c.options().layoutFor(c.shape());
+        Random r = new Random(c.seed());
+        INDArray weight = LokrCases.random(r, DataType.FLOAT, c.shape());
+        INDArray w1 = LokrCases.random(r, DataType.FLOAT, l.a(), l.c());
+        INDArray w2 = LokrCases.random(r, DataType.FLOAT, l.b(), l.d());
+        INDArray mask = c.mask() ? LokrCases.mask(r, l.outDim(), DataType.FLOAT) : null;
+        double s = 0.75;
+        double[] g = gaussian(r, l.outDim());
+        DoraNorms ref = DoraNorms.compute(l, weight, w1, w2, mask, s, true, false);
+        DoraNorms got = DoraNorms.compute(l, weight, w1, w2, mask, s, true, true);
+        String msg = c + " lanes " + VectorRows.lanes();
+        assertNear(ref.norms(), got.norms(), msg + " norms");
+        double[][] refGrad = ref.backward(weight, g);
+        double[][] grad = got.backward(weight, g);
+        for (int t = 0; t < refGrad.length; t++) {
+            assertNear(refGrad[t], grad[t], msg + " gradient " + t);
+        }
+        assertNear(ref.norms(), DoraNorms.compute(l, weight, w1, w2, mask, s, false, true).norms(),
+                msg + " norms without gradient");
+    }
+
+    /** A pass in row blocks, in any order, equals one pass exactly (scalar and SIMD). */
+    @ParameterizedTest
+    @MethodSource("doraCases")
+    void rowBlocksInAnyOrderEqualOnePass(LokrCases.Case c) {
+        LokrLayout l = c.options().layoutFor(c.shape());
+        Random r = new Random(c.seed());
+        INDArray weight = LokrCases.random(r, DataType.FLOAT, c.shape());
+        INDArray w1 = LokrCases.random(r, DataType.FLOAT, l.a(), l.c());
+        INDArray w2 = LokrCases.random(r, DataType.FLOAT, l.b(), l.d());
+        double[] g = gaussian(r, l.outDim());
+        int out = l.outDim();
+        int cut1 = r.nextInt(out + 1);
+        int cut2 = cut1 + r.nextInt(out - cut1 + 1);
+        for (boolean simd : new boolean[] {false, true}) {
+            DoraNorms whole = DoraNorms.compute(l, weight, w1, w2, null, 0.5, true, simd);
+            DoraNorms blocks = DoraNorms.prepare(l, weight, w1, w2, null, 0.5, simd);
+            blocks.outputRows(weight, true, cut2, out);
+            blocks.outputRows(weight, true, 0, cut1);
+            blocks.outputRows(weight, true, cut1, cut2);
+            blocks.finish();
+            String msg = c + " simd " + simd + " blocks at " + cut1 + ", " + cut2;
+            assertArrayEquals(whole.norms(), blocks.norms(), msg);
+            double[][] expected = whole.backward(weight, g);
+            double[][] actual = blocks.backward(weight, g);
+            for (int t = 0; t < expected.length; t++) {
+                assertArrayEquals(expected[t], actual[t], msg + " gradient " + t);
+            }
+            assertThrows(IllegalStateException.class, blocks::finish, msg + ": finish twice");
+        }
+    }
+
+    @Test
+    void outputRowsRejectsBadRanges() {
+        LokrLayout l = LokrAdapter.builder().rank(2).dora(true).build().layoutFor(new long[] {8, 8});
+        INDArray weight = LokrCases.random(new Random(1), DataType.FLOAT, 8, 8);
+        INDArray w1 = LokrCases.random(new Random(2), DataType.FLOAT, l.a(), l.c());
+        INDArray w2 = LokrCases.random(new Random(3), DataType.FLOAT, l.b(), l.d());
+        DoraNorms norms = DoraNorms.prepare(l, weight, w1, w2, null, 0.5);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> norms.outputRows(weight, true, 3, 9));
+        assertTrue(e.getMessage().contains("[3, 9)"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> norms.outputRows(weight, true, 5, 4));
+    }
+
+    private static void assertNear(double[] expected, double[] actual, String msg) {
+        assertEquals(expected.length, actual.length, msg);
+        double scale = 0;
+        for (double e : expected) {
+            scale = Math.max(scale, Math.abs(e));
+        }
+        for (int i = 0; i < expected.length; i++) {
+            assertEquals(expected[i], actual[i], 2e-5 * (Math.abs(expected[i]) + 1e-2 * scale) + 1e-30,
+                    msg + " [" + i + "]");
+        }
+    }
+
     private static double[] gaussian(Random r, int n) {
         double[] x = new double[n];
         for (int i = 0; i < n; i++) {
@@ -123,6 +273,26 @@ class DoraNormsTest {
         double[] x = new double[n];
         java.util.Arrays.fill(x, Double.NaN);
         return x;
+    }
+
+    /**
+     * {@code (n + 2) u}, {@code u = 2^-24}: a bound on the relative error, against the sum of absolute
+     * terms, of {@code n} float products summed in any order.
+     */
+    private static double gamma(int n) {
+        return (n + 2) * 0x1p-24;
+    }
+
+    /** {@code out[off ..]} equals {@code expected} within {@code rel * abs}; every other slot is still NaN. */
+    private static void checkSlots(double[] expected, double[] abs, double rel, double[] out, int off, String msg) {
+        for (int i = 0; i < out.length; i++) {
+            if (i < off || i >= off + expected.length) {
+                assertTrue(Double.isNaN(out[i]), msg + ": slot " + i + " outside the row was written");
+            } else {
+                double e = expected[i - off];
+                assertEquals(e, out[i], rel * abs[i - off] + 1e-30, msg + " [" + (i - off) + "]");
+            }
+        }
     }
 
     /** {@code out[off ..]} equals {@code expected}; every other slot is still NaN. */

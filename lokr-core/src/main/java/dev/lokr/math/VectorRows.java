@@ -1,0 +1,136 @@
+package dev.lokr.math;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The output-axis DoRA row kernel of {@link DoraNorms} for FLOAT weights, on SIMD lanes through the JDK's
+ * incubating Vector API ({@code jdk.incubator.vector}). Only {@link SimdSupport} loads this class, and
+ * only when that module is in the boot layer ({@code --add-modules jdk.incubator.vector}); without it
+ * {@link DoraNorms} keeps its scalar loops.
+ *
+ * <p>Same results as {@link DoraNorms#outputRow(float[], int, int, double[], int, double[], int, double[],
+ * int, double[], int)} to float precision: the products and the short sums run in float lanes, and the
+ * squared norm is carried in double across groups of at most four {@code d}-blocks, so its error does not
+ * grow with the row length.
+ */
+final class VectorRows {
+
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+
+    private VectorRows() {
+    }
+
+    /** @return the number of float lanes of the preferred species on this machine */
+    static int lanes() {
+        return F.length();
+    }
+
+    /**
+     * One row {@code r} ({@code c} blocks of {@code d}) of a FLOAT weight: writes
+     * {@code A[k] = sum_l r[k,l] w2[w2o + l]} to {@code a[ao + k]} and {@code V[l] = sum_k w1[w1o + k] r[k,l]}
+     * to {@code v[vo + l]} (both overwritten) and returns {@code ||r||^2}.
+     *
+     * @param vs float scratch of at least {@code d}
+     */
+    static double outputRow(float[] r, int c, int d, float[] w1, int w1o, float[] w2, int w2o, double[] a, int ao,
+                            double[] v, int vo, float[] vs) {
+        int lanes = F.length();
+        int dv = d - d % lanes;
+        java.util.Arrays.fill(vs, 0, d, 0f);
+        double total = 0;
+        int k = 0;
+        for (; k + 3 < c; k += 4) {
+            int o0 = k * d;
+            int o1 = o0 + d;
+            int o2 = o1 + d;
+            int o3 = o2 + d;
+            float c0 = w1[w1o + k];
+            float c1 = w1[w1o + k + 1];
+            float c2 = w1[w1o + k + 2];
+            float c3 = w1[w1o + k + 3];
+            FloatVector b0 = FloatVector.broadcast(F, c0);
+            FloatVector b1 = FloatVector.broadcast(F, c1);
+            FloatVector b2 = FloatVector.broadcast(F, c2);
+            FloatVector b3 = FloatVector.broadcast(F, c3);
+            FloatVector a0 = FloatVector.zero(F);
+            FloatVector a1 = a0;
+            FloatVector a2 = a0;
+            FloatVector a3 = a0;
+            FloatVector q0 = a0;
+            FloatVector q1 = a0;
+            for (int l = 0; l < dv; l += lanes) {
+                FloatVector m0 = FloatVector.fromArray(F, r, o0 + l);
+                FloatVector m1 = FloatVector.fromArray(F, r, o1 + l);
+                FloatVector m2 = FloatVector.fromArray(F, r, o2 + l);
+                FloatVector m3 = FloatVector.fromArray(F, r, o3 + l);
+                FloatVector z = FloatVector.fromArray(F, w2, w2o + l);
+                a0 = m0.fma(z, a0);
+                a1 = m1.fma(z, a1);
+                a2 = m2.fma(z, a2);
+                a3 = m3.fma(z, a3);
+                q0 = m0.fma(m0, q0);
+                q1 = m1.fma(m1, q1);
+                q0 = m2.fma(m2, q0);
+                q1 = m3.fma(m3, q1);
+                FloatVector acc = FloatVector.fromArray(F, vs, l);
+                acc = m0.fma(b0, acc);
+                acc = m1.fma(b1, acc);
+                acc = m2.fma(b2, acc);
+                acc = m3.fma(b3, acc);
+                acc.intoArray(vs, l);
+            }
+            float s0 = a0.reduceLanes(VectorOperators.ADD);
+            float s1 = a1.reduceLanes(VectorOperators.ADD);
+            float s2 = a2.reduceLanes(VectorOperators.ADD);
+            float s3 = a3.reduceLanes(VectorOperators.ADD);
+            float sq = q0.add(q1).reduceLanes(VectorOperators.ADD);
+            for (int l = dv; l < d; l++) {
+                float m0 = r[o0 + l];
+                float m1 = r[o1 + l];
+                float m2 = r[o2 + l];
+                float m3 = r[o3 + l];
+                float z = w2[w2o + l];
+                s0 += m0 * z;
+                s1 += m1 * z;
+                s2 += m2 * z;
+                s3 += m3 * z;
+                sq += (m0 * m0 + m1 * m1) + (m2 * m2 + m3 * m3);
+                vs[l] += (c0 * m0 + c1 * m1) + (c2 * m2 + c3 * m3);
+            }
+            a[ao + k] = s0;
+            a[ao + k + 1] = s1;
+            a[ao + k + 2] = s2;
+            a[ao + k + 3] = s3;
+            total += sq;
+        }
+        for (; k < c; k++) {
+            int o = k * d;
+            float ck = w1[w1o + k];
+            FloatVector bk = FloatVector.broadcast(F, ck);
+            FloatVector ak = FloatVector.zero(F);
+            FloatVector qk = ak;
+            for (int l = 0; l < dv; l += lanes) {
+                FloatVector m = FloatVector.fromArray(F, r, o + l);
+                ak = m.fma(FloatVector.fromArray(F, w2, w2o + l), ak);
+                qk = m.fma(m, qk);
+                m.fma(bk, FloatVector.fromArray(F, vs, l)).intoArray(vs, l);
+            }
+            float sk = ak.reduceLanes(VectorOperators.ADD);
+            float sq = qk.reduceLanes(VectorOperators.ADD);
+            for (int l = dv; l < d; l++) {
+                float m = r[o + l];
+                sk += m * w2[w2o + l];
+                sq += m * m;
+                vs[l] += ck * m;
+            }
+            a[ao + k] = sk;
+            total += sq;
+        }
+        for (int l = 0; l < d; l++) {
+            v[vo + l] = vs[l];
+        }
+        return total;
+    }
+}
