@@ -18,7 +18,13 @@ public final class PairedRatios {
     private static final int BATCH = 256;
     private static final int RANK = 8;
     private static final double ALPHA = 8;
-    private static final int WARMUP_ROUNDS = 3;
+    /**
+     * Unmeasured rounds first, for at least this long: on two cores the JIT's compiler threads compete with
+     * OpenBLAS for the CPU, and the step's small Java loops took 2–5 ms more per step after a few rounds
+     * than after half a minute.
+     */
+    private static final long WARMUP_NANOS = 30_000_000_000L;
+    private static final int MIN_WARMUP_ROUNDS = 3;
 
     private PairedRatios() {
     }
@@ -40,16 +46,21 @@ public final class PairedRatios {
         }
         DenseStep frozen = steps[0];
         double[][] ratio = new double[variants.length][rounds];
-        for (int r = -WARMUP_ROUNDS; r < rounds; r++) {
+        long warmupStart = System.nanoTime();
+        for (int w = 0; w < MIN_WARMUP_ROUNDS || System.nanoTime() - warmupStart < WARMUP_NANOS; w++) {
+            for (DenseStep step : steps) {
+                frozen.frozen();
+                step.factoredInWorkspace();
+            }
+        }
+        for (int r = 0; r < rounds; r++) {
             for (int i = 0; i < variants.length; i++) {
                 long t0 = System.nanoTime();
                 frozen.frozen();
                 long t1 = System.nanoTime();
                 steps[i].factoredInWorkspace();
                 long t2 = System.nanoTime();
-                if (r >= 0) {
-                    ratio[i][r] = (double) (t2 - t1) / (t1 - t0);
-                }
+                ratio[i][r] = (double) (t2 - t1) / (t1 - t0);
             }
         }
         for (DenseStep step : steps) {

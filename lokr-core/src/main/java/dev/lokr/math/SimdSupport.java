@@ -1,14 +1,23 @@
 package dev.lokr.math;
 
+import com.sun.management.HotSpotDiagnosticMXBean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+
+import java.lang.management.ManagementFactory;
 
 /**
  * Whether this JVM runs the SIMD kernels of {@link VectorRows}. They need the JDK's incubating Vector API
  * in the boot layer: start the JVM with {@code --add-modules jdk.incubator.vector} (the JVM then prints a
- * one-line warning that an incubating module is in use). Without it, or with
- * {@code -Dlokr.simd=false}, or on a machine with fewer than four float lanes, the scalar loops run; the
- * results agree to float precision either way.
+ * one-line warning that an incubating module is in use). The scalar loops run instead, with results that
+ * agree to float precision, when any of these holds, because the Vector API would then fall back to
+ * lane-by-lane Java code far slower than the scalar loops:
+ * <ul>
+ *   <li>the module is not in the boot layer, or {@code -Dlokr.simd=false};</li>
+ *   <li>the preferred float species has fewer than four lanes;</li>
+ *   <li>the VM is not HotSpot with its C2 compiler: {@code UseFMA} off, {@code TieredStopAtLevel} below 4,
+ *       a JVMCI compiler, or no {@code HotSpotDiagnosticMXBean} to ask.</li>
+ * </ul>
  */
 final class SimdSupport {
 
@@ -32,6 +41,11 @@ final class SimdSupport {
             log.debug("SIMD kernels off: start the JVM with --add-modules jdk.incubator.vector to use them");
             return false;
         }
+        String vm = hotSpotC2();
+        if (vm != null) {
+            log.debug("SIMD kernels off: {}", vm);
+            return false;
+        }
         try {
             int lanes = VectorRows.lanes();
             if (lanes < 4) {
@@ -42,6 +56,36 @@ final class SimdSupport {
             return true;
         } catch (LinkageError e) {
             log.debug("SIMD kernels off: {}", e.toString());
+            return false;
+        }
+    }
+
+    /** @return null when this is HotSpot with C2 and hardware FMA, else why not */
+    private static String hotSpotC2() {
+        try {
+            HotSpotDiagnosticMXBean bean = ManagementFactory.getPlatformMXBean(HotSpotDiagnosticMXBean.class);
+            if (bean == null) {
+                return "no HotSpotDiagnosticMXBean";
+            }
+            if (!"true".equals(bean.getVMOption("UseFMA").getValue())) {
+                return "UseFMA is off";
+            }
+            if (Integer.parseInt(bean.getVMOption("TieredStopAtLevel").getValue()) < 4) {
+                return "TieredStopAtLevel is below 4 (no C2)";
+            }
+            if (optionIsTrue(bean, "UseJVMCICompiler")) {
+                return "a JVMCI compiler instead of C2";
+            }
+            return null;
+        } catch (RuntimeException | LinkageError e) {
+            return "cannot read the VM options: " + e;
+        }
+    }
+
+    private static boolean optionIsTrue(HotSpotDiagnosticMXBean bean, String name) {
+        try {
+            return "true".equals(bean.getVMOption(name).getValue());
+        } catch (IllegalArgumentException absent) {
             return false;
         }
     }

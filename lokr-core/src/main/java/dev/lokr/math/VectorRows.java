@@ -11,9 +11,10 @@ import jdk.incubator.vector.VectorSpecies;
  * {@link DoraNorms} keeps its scalar loops.
  *
  * <p>Same results as {@link DoraNorms#outputRow(float[], int, int, double[], int, double[], int, double[],
- * int, double[], int)} to float precision: the products and the short sums run in float lanes, and the
- * squared norm is carried in double across groups of at most four {@code d}-blocks, so its error does not
- * grow with the row length.
+ * int, double[], int)} to float precision. The products and sums run in float lanes: each {@code A[k]}
+ * sums {@code d} products, each {@code V[l]} sums {@code c}; the squared norm is summed in float over
+ * groups of at most four blocks ({@code 4 d} values) and the groups in double, so its error grows with
+ * {@code d}, not with the row length {@code c d}.
  */
 final class VectorRows {
 

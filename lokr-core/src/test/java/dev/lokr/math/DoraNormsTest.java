@@ -11,15 +11,13 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Seeded randomized tests of the output-axis row kernels of {@link DoraNorms} (scalar and SIMD) against
  * naive sums, of its three ways of reading the weight (FLOAT rows, DOUBLE rows, a strided view) against
- * each other, of the SIMD pass against the scalar one, and of a pass in row blocks against one pass.
+ * each other, and of the SIMD pass against the scalar one.
  */
 class DoraNormsTest {
 
@@ -81,6 +79,7 @@ class DoraNormsTest {
         double[] aOut = sentinels(rc.ao() + c + 3);
         double[] vOut = sentinels(rc.vo() + d + 3);
         float[] scratch = new float[d + 5];
+        java.util.Arrays.fill(scratch, Float.NaN);   // the kernel must clear what it accumulates into
         double got = VectorRows.outputRow(row, c, d, w1, rc.w1o(), w2, rc.w2o(), aOut, rc.ao(), vOut, rc.vo(), scratch);
         String msg = rc + " lanes " + VectorRows.lanes();
         assertEquals(sq, got, gamma(c * d) * sq + 1e-30, msg + " ||W_i||^2");
@@ -205,50 +204,10 @@ class DoraNormsTest {
                 msg + " norms without gradient");
     }
 
-    /** A pass in row blocks, in any order, equals one pass exactly (scalar and SIMD). */
-    @ParameterizedTest
-    @MethodSource("doraCases")
-    void rowBlocksInAnyOrderEqualOnePass(LokrCases.Case c) {
-        LokrLayout l = c.options().layoutFor(c.shape());
-        Random r = new Random(c.seed());
-        INDArray weight = LokrCases.random(r, DataType.FLOAT, c.shape());
-        INDArray w1 = LokrCases.random(r, DataType.FLOAT, l.a(), l.c());
-        INDArray w2 = LokrCases.random(r, DataType.FLOAT, l.b(), l.d());
-        double[] g = gaussian(r, l.outDim());
-        int out = l.outDim();
-        int cut1 = r.nextInt(out + 1);
-        int cut2 = cut1 + r.nextInt(out - cut1 + 1);
-        for (boolean simd : new boolean[] {false, true}) {
-            DoraNorms whole = DoraNorms.compute(l, weight, w1, w2, null, 0.5, true, simd);
-            DoraNorms blocks = DoraNorms.prepare(l, weight, w1, w2, null, 0.5, simd);
-            blocks.outputRows(weight, true, cut2, out);
-            blocks.outputRows(weight, true, 0, cut1);
-            blocks.outputRows(weight, true, cut1, cut2);
-            blocks.finish();
-            String msg = c + " simd " + simd + " blocks at " + cut1 + ", " + cut2;
-            assertArrayEquals(whole.norms(), blocks.norms(), msg);
-            double[][] expected = whole.backward(weight, g);
-            double[][] actual = blocks.backward(weight, g);
-            for (int t = 0; t < expected.length; t++) {
-                assertArrayEquals(expected[t], actual[t], msg + " gradient " + t);
-            }
-            assertThrows(IllegalStateException.class, blocks::finish, msg + ": finish twice");
-        }
-    }
-
-    @Test
-    void outputRowsRejectsBadRanges() {
-        LokrLayout l = LokrAdapter.builder().rank(2).dora(true).build().layoutFor(new long[] {8, 8});
-        INDArray weight = LokrCases.random(new Random(1), DataType.FLOAT, 8, 8);
-        INDArray w1 = LokrCases.random(new Random(2), DataType.FLOAT, l.a(), l.c());
-        INDArray w2 = LokrCases.random(new Random(3), DataType.FLOAT, l.b(), l.d());
-        DoraNorms norms = DoraNorms.prepare(l, weight, w1, w2, null, 0.5);
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> norms.outputRows(weight, true, 3, 9));
-        assertTrue(e.getMessage().contains("[3, 9)"), e.getMessage());
-        assertThrows(IllegalArgumentException.class, () -> norms.outputRows(weight, true, 5, 4));
-    }
-
+    /**
+     * Within float rounding: {@code 2e-5} of each value plus {@code 1e-5} of the largest, since a value that
+     * is a sum with cancellation carries the rounding of its larger terms.
+     */
     private static void assertNear(double[] expected, double[] actual, String msg) {
         assertEquals(expected.length, actual.length, msg);
         double scale = 0;
@@ -256,7 +215,7 @@ class DoraNormsTest {
             scale = Math.max(scale, Math.abs(e));
         }
         for (int i = 0; i < expected.length; i++) {
-            assertEquals(expected[i], actual[i], 2e-5 * (Math.abs(expected[i]) + 1e-2 * scale) + 1e-30,
+            assertEquals(expected[i], actual[i], 2e-5 * Math.abs(expected[i]) + 1e-5 * scale + 1e-30,
                     msg + " [" + i + "]");
         }
     }
