@@ -28,14 +28,9 @@ class DoraNormsTest {
         assertTrue(VectorRows.lanes() >= 4, "lanes " + VectorRows.lanes());
     }
 
+    /** {@code d} up to 70: below, at and above multiples of any lane count (4 to 16). */
     static List<RowCase> vectorRowCases() {
-        Random r = new Random(20261129L);
-        List<RowCase> list = new ArrayList<>();
-        for (int n = 0; n < 300; n++) {
-            list.add(new RowCase(r.nextLong(), 1 + r.nextInt(9), 1 + r.nextInt(70), r.nextInt(5), r.nextInt(5),
-                    r.nextInt(5), r.nextInt(5)));
-        }
-        return list;
+        return rowCases(20261129L, 9, 70);
     }
 
     /**
@@ -92,10 +87,15 @@ class DoraNormsTest {
     }
 
     static List<RowCase> rowCases() {
-        Random r = new Random(20261128L);
+        return rowCases(20261128L, 13, 13);
+    }
+
+    /** 300 cases from {@code seed}: {@code c} in {@code [1, maxC]}, {@code d} in {@code [1, maxD]}, offsets below 5. */
+    private static List<RowCase> rowCases(long seed, int maxC, int maxD) {
+        Random r = new Random(seed);
         List<RowCase> list = new ArrayList<>();
         for (int n = 0; n < 300; n++) {
-            list.add(new RowCase(r.nextLong(), 1 + r.nextInt(13), 1 + r.nextInt(13), r.nextInt(5), r.nextInt(5),
+            list.add(new RowCase(r.nextLong(), 1 + r.nextInt(maxC), 1 + r.nextInt(maxD), r.nextInt(5), r.nextInt(5),
                     r.nextInt(5), r.nextInt(5)));
         }
         return list;
