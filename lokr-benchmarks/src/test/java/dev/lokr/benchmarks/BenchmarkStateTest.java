@@ -11,6 +11,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import java.util.function.Supplier;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 
 /**
@@ -83,5 +84,23 @@ class BenchmarkStateTest {
         INDArray start = b.base().dup();
         INDArray expected = LokrWeights.effectiveWeight(b.params(), start, 1.0, null);
         assertNull(Naive.compare("dora merge", Naive.flat(b.merge()), Naive.flat(expected), 1e-6));
+    }
+
+    /** The DoRA pass benchmark computes the row norms of {@code W + dW}, with and without SIMD allowed. */
+    @ParameterizedTest(name = "simd {0}")
+    @ValueSource(booleans = {true, false})
+    void doraPassGivesTheRowNormsOfTheAdaptedWeight(boolean simd) {
+        DoraPassBenchmark b = new DoraPassBenchmark();
+        b.dims = "36x48";
+        b.simd = simd;
+        b.setup();
+        double[] norms = b.pass();
+        INDArray v = b.weight().castTo(org.nd4j.linalg.api.buffer.DataType.DOUBLE)
+                .add(LokrWeights.deltaWeight(b.params(), 1.0, null).castTo(org.nd4j.linalg.api.buffer.DataType.DOUBLE));
+        assertEquals(36, norms.length, "simd " + simd);
+        for (int i = 0; i < 36; i++) {
+            double expected = v.getRow(i).norm2Number().doubleValue();
+            assertEquals(expected, norms[i], 1e-5 * expected, "simd " + simd + " row " + i);
+        }
     }
 }

@@ -35,8 +35,8 @@ import java.util.stream.IntStream;
  * <p>On the output axis, a FLOAT weight with contiguous rows and FLOAT factors goes through the SIMD row
  * kernel {@link VectorRows} when {@link SimdSupport#ENABLED}; everything else through the scalar
  * {@code outputRow} loops, which sum in double; the two agree to float precision. At 4096x4096 float32
- * on two AVX-512 cores the pass took 5.2 ms with the SIMD kernel against 9.1 ms with the scalar loops
- * (medians); it is then bound by reading the 64 MB of {@code W}.
+ * on two AVX-512 cores the pass took 7.0 ms with the SIMD kernel against 13.8 ms with the scalar loops
+ * ({@code DoraPassBenchmark}); it is then bound by reading the 64 MB of {@code W}.
  */
 final class DoraNorms {
 

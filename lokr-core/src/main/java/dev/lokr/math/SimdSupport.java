@@ -15,8 +15,8 @@ import java.lang.management.ManagementFactory;
  * <ul>
  *   <li>the module is not in the boot layer, or {@code -Dlokr.simd=false};</li>
  *   <li>the preferred float species has fewer than four lanes;</li>
- *   <li>the VM is not HotSpot with its C2 compiler: {@code UseFMA} off, {@code TieredStopAtLevel} below 4,
- *       a JVMCI compiler, or no {@code HotSpotDiagnosticMXBean} to ask.</li>
+ *   <li>the VM is not HotSpot with its C2 compiler: the JIT off ({@code -Xint}), {@code UseFMA} off,
+ *       {@code TieredStopAtLevel} below 4, a JVMCI compiler, or no {@code HotSpotDiagnosticMXBean} to ask.</li>
  * </ul>
  */
 final class SimdSupport {
@@ -66,6 +66,9 @@ final class SimdSupport {
             HotSpotDiagnosticMXBean bean = ManagementFactory.getPlatformMXBean(HotSpotDiagnosticMXBean.class);
             if (bean == null) {
                 return "no HotSpotDiagnosticMXBean";
+            }
+            if (!"true".equals(bean.getVMOption("UseCompiler").getValue())) {
+                return "the JIT is off (-Xint or -XX:-UseCompiler)";
             }
             if (!"true".equals(bean.getVMOption("UseFMA").getValue())) {
                 return "UseFMA is off";

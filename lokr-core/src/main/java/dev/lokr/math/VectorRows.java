@@ -6,9 +6,9 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * The output-axis DoRA row kernel of {@link DoraNorms} for FLOAT weights, on SIMD lanes through the JDK's
- * incubating Vector API ({@code jdk.incubator.vector}). Only {@link SimdSupport} loads this class, and
- * only when that module is in the boot layer ({@code --add-modules jdk.incubator.vector}); without it
- * {@link DoraNorms} keeps its scalar loops.
+ * incubating Vector API ({@code jdk.incubator.vector}). Library code reaches it only when
+ * {@link SimdSupport#ENABLED}, which needs that module in the boot layer
+ * ({@code --add-modules jdk.incubator.vector}); otherwise {@link DoraNorms} keeps its scalar loops.
  *
  * <p>Same results as {@link DoraNorms#outputRow(float[], int, int, double[], int, double[], int, double[],
  * int, double[], int)} to float precision. The products and sums run in float lanes: each {@code A[k]}

@@ -9,8 +9,8 @@
  *   <li>{@link dev.lokr.math.LokrDense}: the dense layer forward and backward by the Kronecker identity, never building {@code dW};</li>
  *   <li>{@link dev.lokr.math.Kron}, {@link dev.lokr.math.Factors}, {@link dev.lokr.math.LokrDropout}: the building blocks.</li>
  * </ul>
- * DoRA's pass over the frozen weight uses SIMD lanes (the JDK's incubating Vector API) when the JVM runs
- * with {@code --add-modules jdk.incubator.vector}, and scalar loops otherwise.
+ * DoRA's pass over the frozen weight can use SIMD lanes (the JDK's incubating Vector API) when the JVM
+ * runs with {@code --add-modules jdk.incubator.vector}; see {@code SimdSupport} for the other conditions.
  * Every path computes the semantic of the LoKR spec: {@code y = x W'^T (+ bias)}; forward, backward,
  * merge and export agree within float tolerance.
  */
