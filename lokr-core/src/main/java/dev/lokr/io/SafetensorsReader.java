@@ -637,27 +637,50 @@ public final class SafetensorsReader implements Closeable {
     /** Decodes elements [first, first + count) of t into out[0, count). */
     private void decodeFloats(TensorInfo t, long first, int count, float[] out) throws IOException {
         DType dt = t.dtype();
-        int perMap = (int) (MAX_MAP_BYTES / dt.byteSize());
-        int done = 0;
-        while (done < count) {
-            int k = Math.min(count - done, perMap);
-            ByteBuffer b =
-                    region(
-                            t.byteOffset() - dataStart + (first + done) * dt.byteSize(),
-                            k * dt.byteSize());
-            if (dt == DType.F32) {
-                b.asFloatBuffer().get(out, done, k);
-            } else {
-                for (int i = 0; i < k; i++) {
-                    out[done + i] = dt.getFloat(b, i);
-                }
-            }
-            done += k;
-        }
+        forEachRegion(
+                t,
+                first,
+                count,
+                (b, done, k) -> {
+                    if (dt == DType.F32) {
+                        b.asFloatBuffer().get(out, done, k);
+                    } else {
+                        for (int i = 0; i < k; i++) {
+                            out[done + i] = dt.getFloat(b, i);
+                        }
+                    }
+                });
     }
 
     /** Decodes elements [first, first + count) of t into out[0, count). */
     private void decodeDoubles(TensorInfo t, long first, int count, double[] out)
+            throws IOException {
+        DType dt = t.dtype();
+        forEachRegion(
+                t,
+                first,
+                count,
+                (b, done, k) -> {
+                    if (dt == DType.F64) {
+                        b.asDoubleBuffer().get(out, done, k);
+                    } else {
+                        for (int i = 0; i < k; i++) {
+                            out[done + i] = dt.getDouble(b, i);
+                        }
+                    }
+                });
+    }
+
+    /** Receives elements [done, done + k) of a decode, starting at element 0 of {@code b}. */
+    private interface RegionDecoder {
+        void decode(ByteBuffer b, int done, int k);
+    }
+
+    /**
+     * Walks elements [first, first + count) of t in regions of at most one mapping each and hands
+     * every region to {@code decoder}.
+     */
+    private void forEachRegion(TensorInfo t, long first, int count, RegionDecoder decoder)
             throws IOException {
         DType dt = t.dtype();
         int perMap = (int) (MAX_MAP_BYTES / dt.byteSize());
@@ -668,13 +691,7 @@ public final class SafetensorsReader implements Closeable {
                     region(
                             t.byteOffset() - dataStart + (first + done) * dt.byteSize(),
                             k * dt.byteSize());
-            if (dt == DType.F64) {
-                b.asDoubleBuffer().get(out, done, k);
-            } else {
-                for (int i = 0; i < k; i++) {
-                    out[done + i] = dt.getDouble(b, i);
-                }
-            }
+            decoder.decode(b, done, k);
             done += k;
         }
     }
