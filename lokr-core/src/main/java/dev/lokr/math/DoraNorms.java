@@ -155,9 +155,9 @@ final class DoraNorms {
         void row(int p, int q, double[] w, double[] acc);
 
         /**
-         * The same row of a FLOAT weight read without widening ({@code w}); {@code wide} and {@code narrow}
-         * are scratch of the same length. By default widens into {@code wide} and calls
-         * {@link #row(int, int, double[], double[])}.
+         * The same row of a FLOAT weight read without widening ({@code w}); {@code wide} is scratch of the
+         * same length, {@code narrow} float scratch of {@code d} values for the SIMD kernel (null when it
+         * does not run). By default widens into {@code wide} and calls {@link #row(int, int, double[], double[])}.
          */
         default void row(int p, int q, float[] w, double[] wide, float[] narrow, double[] acc) {
             for (int j = 0; j < w.length; j++) {
@@ -187,7 +187,7 @@ final class DoraNorms {
             double[] acc = accSize == 0 ? null : new double[accSize];
             double[] w = new double[in];
             float[] fl = isFloat && s1 == 1 ? new float[in] : null;
-            float[] narrow = fl == null ? null : new float[in];
+            float[] narrow = fl == null || w1f == null ? null : new float[layout.d()];
             int from = (int) ((long) out * t / chunks);
             int to = (int) ((long) out * (t + 1) / chunks);
             for (int i = from; i < to; i++) {

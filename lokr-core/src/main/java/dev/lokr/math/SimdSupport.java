@@ -67,10 +67,10 @@ final class SimdSupport {
             if (bean == null) {
                 return "no HotSpotDiagnosticMXBean";
             }
-            if (!"true".equals(bean.getVMOption("UseCompiler").getValue())) {
+            if (!optionIsTrue(bean, "UseCompiler")) {
                 return "the JIT is off (-Xint or -XX:-UseCompiler)";
             }
-            if (!"true".equals(bean.getVMOption("UseFMA").getValue())) {
+            if (!optionIsTrue(bean, "UseFMA")) {
                 return "UseFMA is off";
             }
             if (Integer.parseInt(bean.getVMOption("TieredStopAtLevel").getValue()) < 4) {
@@ -85,6 +85,7 @@ final class SimdSupport {
         }
     }
 
+    /** @return whether the VM option {@code name} is {@code true}; false when this VM has no such option */
     private static boolean optionIsTrue(HotSpotDiagnosticMXBean bean, String name) {
         try {
             return "true".equals(bean.getVMOption(name).getValue());
