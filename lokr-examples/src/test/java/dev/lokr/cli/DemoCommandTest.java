@@ -22,34 +22,16 @@ class DemoCommandTest {
     private static final List<String> KEYS = List.of("baseAccuracy", "adaptedAccuracy", "fullFinetuneAccuracy",
             "trainableParams", "totalParams", "mergeMaxAbsDiff", "adapterFile");
 
-    private static final class Outcome {
-        final int code;
-        final String out;
-        final String err;
-
-        Outcome(int code, String out, String err) {
-            this.code = code;
-            this.out = out;
-            this.err = err;
-        }
-    }
-
-    private static Outcome run(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        CommandLine cl = new CommandLine(new DemoCommand());
-        cl.setOut(new PrintWriter(out, true));
-        cl.setErr(new PrintWriter(err, true));
-        int code = cl.execute(args);
-        return new Outcome(code, out.toString(), err.toString());
+    private static LokrCliTest.Result run(String... args) {
+        return LokrCliTest.run(new CommandLine(new DemoCommand()), args);
     }
 
     @Test
     void quickDemoAdaptsMergesSavesAndReports(@TempDir Path dir) throws Exception {
         Path report = dir.resolve("report");
-        Outcome o = run("--quick", "--no-progress", "--out", report.toString());
-        assertEquals(0, o.code, "exit code; stderr: " + o.err);
-        String[] lines = o.out.strip().split("\\R");
+        LokrCliTest.Result o = run("--quick", "--no-progress", "--out", report.toString());
+        assertEquals(0, o.code(), "exit code; stderr: " + o.err());
+        String[] lines = o.out().strip().split("\\R");
         @SuppressWarnings("unchecked")
         Map<String, Object> json = (Map<String, Object>) Json.parse(lines[lines.length - 1]);
         for (String k : KEYS) {
@@ -87,25 +69,21 @@ class DemoCommandTest {
 
     @Test
     void badOptionExitsWithUsage() {
-        Outcome o = run("--rank", "0");
-        assertEquals(2, o.code, "exit code; stderr: " + o.err);
-        assertTrue(o.err.contains("--rank must be at least 1, got 0"), "stderr: " + o.err);
-        assertTrue(o.err.contains("Usage:"), "usage missing from stderr: " + o.err);
+        LokrCliTest.Result o = run("--rank", "0");
+        assertEquals(2, o.code(), "exit code; stderr: " + o.err());
+        assertTrue(o.err().contains("--rank must be at least 1, got 0"), "stderr: " + o.err());
+        assertTrue(o.err().contains("Usage:"), "usage missing from stderr: " + o.err());
 
-        Outcome unknown = run("--no-such-option");
-        assertEquals(2, unknown.code, "exit code; stderr: " + unknown.err);
+        LokrCliTest.Result unknown = run("--no-such-option");
+        assertEquals(2, unknown.code(), "exit code; stderr: " + unknown.err());
     }
 
     @Test
     void demoIsASubcommandOfTheLokrCli() {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
         CommandLine cl = LokrCli.commandLine();
-        cl.setOut(new PrintWriter(out, true));
-        cl.setErr(new PrintWriter(err, true));
-        int code = cl.execute("demo", "--rank", "0");
-        assertEquals(2, code, "exit code; stderr: " + err);
-        assertTrue(err.toString().contains("--rank must be at least 1, got 0"), "stderr: " + err);
+        LokrCliTest.Result r = LokrCliTest.run(cl, "demo", "--rank", "0");
+        assertEquals(2, r.code(), "exit code; stderr: " + r.err());
+        assertTrue(r.err().contains("--rank must be at least 1, got 0"), "stderr: " + r.err());
         assertTrue(cl.getSubcommands().containsKey("demo"), "subcommands: " + cl.getSubcommands().keySet());
     }
 
@@ -113,10 +91,10 @@ class DemoCommandTest {
     void failureExitsOneWithOneLineReason(@TempDir Path dir) throws Exception {
         Path file = dir.resolve("not-a-dir");
         Files.writeString(file, "x");
-        Outcome o = run("--quick", "--no-progress", "--out", file.toString());
-        assertEquals(1, o.code, "exit code; stderr: " + o.err);
-        assertTrue(o.err.startsWith("demo failed: ") && o.err.strip().lines().count() == 1,
-                "stderr must be one line starting 'demo failed: ', got: " + o.err);
+        LokrCliTest.Result o = run("--quick", "--no-progress", "--out", file.toString());
+        assertEquals(1, o.code(), "exit code; stderr: " + o.err());
+        assertTrue(o.err().startsWith("demo failed: ") && o.err().strip().lines().count() == 1,
+                "stderr must be one line starting 'demo failed: ', got: " + o.err());
 
         StringWriter err = new StringWriter();
         CommandLine cli = LokrCli.commandLine();

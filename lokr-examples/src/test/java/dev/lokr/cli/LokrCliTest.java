@@ -28,7 +28,11 @@ class LokrCliTest {
     record Result(int code, String out, String err) {}
 
     static Result run(String... args) {
-        CommandLine cl = LokrCli.commandLine();
+        return run(LokrCli.commandLine(), args);
+    }
+
+    /** Runs {@code cl} with {@code args}, capturing its exit code, stdout and stderr. */
+    static Result run(CommandLine cl, String... args) {
         StringWriter out = new StringWriter();
         StringWriter err = new StringWriter();
         cl.setOut(new PrintWriter(out, true));

@@ -4,12 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.lokr.io.Json;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
-import picocli.CommandLine;
 
 /** Runs {@code lokr memory-report} on a tiny stack, with its child JVMs. */
 class MemoryReportCommandTest {
@@ -22,22 +19,11 @@ class MemoryReportCommandTest {
                     "stepMs",
                     "segments");
 
-    record Result(int code, String out, String err) {}
-
-    static Result run(String... args) {
-        CommandLine cl = LokrCli.commandLine();
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        cl.setOut(new PrintWriter(out, true));
-        cl.setErr(new PrintWriter(err, true));
-        int code = cl.execute(args);
-        return new Result(code, out.toString(), err.toString());
-    }
 
     @Test
     void tinyRunPrintsOneJsonLinePerSetting() {
-        Result r =
-                run(
+        LokrCliTest.Result r =
+                LokrCliTest.run(
                         "memory-report",
                         "--json",
                         "--layers",
@@ -69,7 +55,7 @@ class MemoryReportCommandTest {
 
     @Test
     void badSizeIsAUsageError() {
-        Result r = run("memory-report", "--layers", "0");
+        LokrCliTest.Result r = LokrCliTest.run("memory-report", "--layers", "0");
         assertEquals(LokrCli.EXIT_USAGE, r.code(), r.err());
         assertTrue(r.err().contains("--layers must be >= 1, got 0"), r.err());
     }
