@@ -155,14 +155,22 @@ public final class LokrWeights {
     }
 
     /**
-     * Merges the adapter into a base weight: {@code base <- W'}.
+     * Merges the adapter into a base weight: {@code base <- W'}. A DOUBLE weight is merged in double
+     * even when the tensors are FLOAT, so it is never rounded to float.
      *
      * @param params     the module tensors, not modified
      * @param base       the weight, modified in place
      * @param multiplier the strength {@code m}
      */
     public static void merge(LokrParams params, INDArray base, double multiplier) {
-        base.assign(effectiveWeight(params, base, multiplier, null).reshape(base.shape()));
+        LokrParams p = atLeastAsWide(params, base);
+        base.assign(effectiveWeight(p, base, multiplier, null).reshape(base.shape()));
+    }
+
+    /** {@code params} in DOUBLE when the weight is DOUBLE and they are not, so a merge never rounds the weight to float. */
+    private static LokrParams atLeastAsWide(LokrParams params, INDArray weight) {
+        return weight.dataType() == DataType.DOUBLE && params.dataType() != DataType.DOUBLE
+                ? params.castTo(DataType.DOUBLE) : params;
     }
 
     /**
@@ -180,7 +188,8 @@ public final class LokrWeights {
                     + "when it is normalised to the magnitude; keep a copy of the base weight instead");
         }
         checkBase(params.layout(), merged);
-        merged.subi(deltaWeight(params, multiplier, null).castTo(merged.dataType()).reshape(merged.shape()));
+        LokrParams p = atLeastAsWide(params, merged);
+        merged.subi(deltaWeight(p, multiplier, null).castTo(merged.dataType()).reshape(merged.shape()));
     }
 
     private static long[] kronGradShape(LokrLayout layout) {

@@ -141,6 +141,26 @@ class LokrPropertyTest {
 
     @ParameterizedTest
     @MethodSource("denseCases")
+    void aFloatAdapterMergesIntoADoubleWeightInDouble(Case c) {
+        Random r = new Random(c.seed() + 4);
+        LokrLayout l = c.options().layoutFor(c.shape());
+        LokrParams p = LokrParams.zeros(l, DataType.DOUBLE);
+        LokrCases.randomize(p, c.seed());
+        LokrParams p32 = p.castTo(DataType.FLOAT);
+        INDArray base = LokrCases.random(r, DataType.DOUBLE, c.shape());
+        INDArray merged = base.dup();
+        LokrWeights.merge(p32, merged, c.multiplier());
+        // the same float32 tensors, widened exactly: the merge must not round the double weight to float
+        INDArray expected = LokrWeights.effectiveWeight(p32.castTo(DataType.DOUBLE), base, c.multiplier(), null);
+        assertClose(NaiveLokr.flat(expected), NaiveLokr.flat(merged), 1e-12, c + " merge in double");
+        if (!l.dora()) {
+            LokrWeights.unmerge(p32, merged, c.multiplier());
+            assertClose(NaiveLokr.flat(base), NaiveLokr.flat(merged), 1e-12, c + " unmerge in double");
+        }
+    }
+
+    @ParameterizedTest
+    @MethodSource("denseCases")
     void float32AgreesWithFloat64(Case c) {
         Random r = new Random(c.seed() + 2);
         LokrLayout l = c.options().layoutFor(c.shape());
