@@ -31,6 +31,7 @@ import org.nd4j.linalg.learning.config.NoOp;
 import org.nd4j.linalg.learning.regularization.Regularization;
 import org.nd4j.shade.jackson.annotation.JsonIgnore;
 
+import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Collections;
 import java.util.List;
@@ -267,6 +268,7 @@ public class LokrLayer extends Layer {
                     + networkDataType);
         }
         options();
+        requireBaseSettings();
         BaseLokrLayerImplFactory factory = base instanceof ConvolutionLayer ? LokrConvolutionLayerImpl::new
                 : base instanceof OutputLayer ? LokrOutputLayerImpl::new : LokrDenseLayerImpl::new;
         org.deeplearning4j.nn.api.Layer ret = factory.create(conf, networkDataType);
@@ -277,6 +279,36 @@ public class LokrLayer extends Layer {
         ret.setParamTable(paramTable);
         ret.setConf(conf);
         return ret;
+    }
+
+    /**
+     * Refuses a base layer without the settings that {@code NeuralNetConfiguration.Builder} would have
+     * given it: DL4J copies the builder's defaults (weight init, activation, updater, convolution mode)
+     * only onto its own layer types, so a base wrapped in a LoKR layer by hand keeps nulls and would
+     * fail later with a bare NullPointerException.
+     */
+    private void requireBaseSettings() {
+        List<String> missing = new ArrayList<>();
+        if (base instanceof BaseLayer bl) {
+            if (bl.getWeightInitFn() == null) {
+                missing.add("weightInit");
+            }
+            if (bl.getActivationFn() == null) {
+                missing.add("activation");
+            }
+            if (bl.getIUpdater() == null && updater == null) {
+                missing.add("updater");
+            }
+        }
+        if (base instanceof ConvolutionLayer conv && conv.getConvolutionMode() == null) {
+            missing.add("convolutionMode");
+        }
+        if (!missing.isEmpty()) {
+            throw new IllegalArgumentException("layer '" + layerName + "': the base " + base.getClass().getSimpleName()
+                    + " has no " + String.join(", ", missing) + ". DL4J does not copy NeuralNetConfiguration.Builder"
+                    + " defaults into a layer wrapped by LokrLayer: set them on the base layer's own builder, or"
+                    + " adapt a built network with LokrNetworks.adapt");
+        }
     }
 
     /** Creates the runtime layer for one base type. */

@@ -5,6 +5,7 @@ import dev.lokr.dl4j.params.LokrParamInitializer;
 import dev.lokr.math.LokrDropout;
 import dev.lokr.math.LokrParams;
 import dev.lokr.math.LokrWeights;
+import org.deeplearning4j.nn.api.layers.LayerConstraint;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.gradient.DefaultGradient;
 import org.deeplearning4j.nn.gradient.Gradient;
@@ -17,8 +18,10 @@ import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.learning.regularization.Regularization;
 
 import java.util.Arrays;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.function.DoubleSupplier;
 import java.util.function.Supplier;
 
@@ -334,6 +337,37 @@ public abstract class BaseLokrLayerImpl extends AbstractLayer<LokrLayer> {
             }
         }
         return sum;
+    }
+
+    /**
+     * Applies the layer's constraints to the adapter tensors only. DL4J gives a layer's weight and bias
+     * constraints every key of its {@code weightKeys}/{@code biasKeys}, which include the frozen
+     * {@code W} and {@code b}; a constraint must never rewrite them.
+     */
+    @Override
+    public void applyConstraints(int iteration, int epoch) {
+        List<LayerConstraint> constraints = layerConf().getConstraints();
+        if (constraints == null) {
+            return;
+        }
+        for (LayerConstraint c : constraints) {
+            Set<String> keys = c.getParams();
+            if (keys != null && keys.stream().allMatch(LokrLayer::isAdapterParam)) {
+                c.applyConstraint(this, iteration, epoch);
+                continue;
+            }
+            Set<String> adapterKeys = new HashSet<>();
+            for (String k : keys == null ? params.keySet() : keys) {
+                if (LokrLayer.isAdapterParam(k)) {
+                    adapterKeys.add(k);
+                }
+            }
+            if (!adapterKeys.isEmpty()) {
+                LayerConstraint onAdapter = c.clone();
+                onAdapter.setParams(adapterKeys);
+                onAdapter.applyConstraint(this, iteration, epoch);
+            }
+        }
     }
 
     @Override
