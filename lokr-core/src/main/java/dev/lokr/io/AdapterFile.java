@@ -7,6 +7,9 @@ import dev.lokr.math.LokrParam;
 import dev.lokr.math.LokrParams;
 import java.io.Closeable;
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -22,6 +25,8 @@ import java.util.regex.Pattern;
 import java.util.regex.PatternSyntaxException;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.indexing.BooleanIndexing;
+import org.nd4j.linalg.indexing.conditions.Conditions;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -206,7 +211,20 @@ public final class AdapterFile implements Closeable {
                 format = Format.PEFT;
                 cfg = readPeftConfig(path, config);
             }
-            return new AdapterFile(path, reader, format, cfg);
+            AdapterFile file = new AdapterFile(path, reader, format, cfg);
+            if (file.modules.isEmpty()) {
+                throw new AdapterFormatException(
+                        path,
+                        null,
+                        "has no LoKR module (no tensor named <module>.lokr_*; "
+                                + reader.tensors().size()
+                                + " tensors"
+                                + (reader.tensors().isEmpty()
+                                        ? ""
+                                        : ", first " + Json.quote(reader.tensors().get(0).name()))
+                                + ")");
+            }
+            return file;
         } catch (IOException | RuntimeException e) {
             reader.close();
             throw e;
@@ -226,7 +244,7 @@ public final class AdapterFile implements Closeable {
         }
         Object parsed;
         try {
-            parsed = Json.parse(Files.readString(config, StandardCharsets.UTF_8));
+            parsed = Json.parse(readConfigText(config));
         } catch (JsonException e) {
             throw new AdapterFormatException(
                     config, null, "adapter_config.json is not valid JSON: " + e.getMessage());
@@ -278,6 +296,32 @@ public final class AdapterFile implements Closeable {
             }
         }
         return cfg;
+    }
+
+    /** The largest {@code adapter_config.json} read; PEFT's are a few kilobytes. */
+    static final long MAX_CONFIG_BYTES = 16L << 20;
+
+    private static String readConfigText(Path config) throws IOException {
+        SafetensorsReader.requireRegularFile(config);
+        long size = Files.size(config);
+        if (size > MAX_CONFIG_BYTES) {
+            throw new AdapterFormatException(
+                    config,
+                    null,
+                    "adapter_config.json is " + size + " bytes, more than the limit of "
+                            + MAX_CONFIG_BYTES);
+        }
+        try {
+            return StandardCharsets.UTF_8
+                    .newDecoder()
+                    .onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT)
+                    .decode(ByteBuffer.wrap(Files.readAllBytes(config)))
+                    .toString();
+        } catch (CharacterCodingException e) {
+            throw new AdapterFormatException(
+                    config, null, "adapter_config.json is not valid UTF-8: " + e);
+        }
     }
 
     private static double number(Path config, Map<String, Object> cfg, String key, double fallback)
@@ -349,8 +393,26 @@ public final class AdapterFile implements Closeable {
         try {
             Object parsed = Json.parse(json);
             if (parsed instanceof Map) {
-                return (Map<String, Map<String, Object>>) parsed;
+                Map<String, Map<String, Object>> out = new LinkedHashMap<>();
+                for (Map.Entry<String, Object> e : ((Map<String, Object>) parsed).entrySet()) {
+                    if (e.getValue() instanceof Map) {
+                        out.put(e.getKey(), (Map<String, Object>) e.getValue());
+                    } else {
+                        log.warn(
+                                "{}: metadata {} entry {} is {}, not an object; ignored",
+                                path,
+                                META_MODULES,
+                                Json.quote(e.getKey()),
+                                Json.typeName(e.getValue()));
+                    }
+                }
+                return out;
             }
+            log.warn(
+                    "{}: metadata {} is {}, not an object; ignored",
+                    path,
+                    META_MODULES,
+                    Json.typeName(parsed));
         } catch (JsonException e) {
             log.warn(
                     "{}: metadata {} is not valid JSON, ignored: {}",
@@ -359,6 +421,19 @@ public final class AdapterFile implements Closeable {
                     e.getMessage());
         }
         return Map.of();
+    }
+
+    /** The DoRA axis lokr's writer recorded for a module, or null when it recorded none. */
+    private DoraAxis writtenAxis(String module) {
+        Map<String, Object> written = writtenOptions.get(module);
+        Object v = written == null ? null : written.get("dora");
+        if ("INPUT".equals(v)) {
+            return DoraAxis.INPUT;
+        }
+        if ("OUTPUT".equals(v)) {
+            return DoraAxis.OUTPUT;
+        }
+        return null;
     }
 
     private String fileKey(String module, String suffix) {
@@ -504,10 +579,29 @@ public final class AdapterFile implements Closeable {
             if (alphaT != null) {
                 throw bad(module, "PEFT files store alpha in adapter_config.json, not as a tensor");
             }
-            rank = (int) peftValue("rank_pattern", "r", module, 8);
+            double r = peftValue("rank_pattern", "r", module, 8);
             alpha = peftValue("alpha_pattern", "alpha", module, 8);
-            if (rank <= 0) {
-                throw bad(module, "PEFT rank r must be positive, got " + rank);
+            if (!(r >= 1 && r <= Integer.MAX_VALUE && r == Math.rint(r))) {
+                throw bad(
+                        module,
+                        "PEFT rank r must be a whole number from 1 to "
+                                + Integer.MAX_VALUE
+                                + ", got "
+                                + r);
+            }
+            rank = (int) r;
+            int stored = r1 > 0 ? r1 : r2;
+            if (stored > 0 && stored != rank) {
+                throw bad(
+                        module,
+                        "adapter_config.json gives rank r = "
+                                + rank
+                                + " but the low-rank factors have rank "
+                                + stored
+                                + " (check r and rank_pattern)");
+            }
+            if (!Double.isFinite(alpha)) {
+                throw bad(module, "PEFT alpha must be finite, got " + alpha);
             }
             scale = alpha / rank;
         } else {
@@ -536,7 +630,11 @@ public final class AdapterFile implements Closeable {
             for (int i = 2; i < s.length; i++) {
                 restOnes &= s[i] == 1;
             }
-            if (s.length == 1 || (s.length >= 2 && s[1] == 1 && restOnes)) {
+            if (s.length >= 2 && s[0] == 1 && s[1] == 1 && restOnes) {
+                // [1, 1(, 1, 1)] fits both axes (a layer with one output or one input): the
+                // writer's record decides here, the target weight in resolve
+                axis = writtenAxis(module) == DoraAxis.INPUT ? DoraAxis.INPUT : DoraAxis.OUTPUT;
+            } else if (s.length == 1 || (s.length >= 2 && s[1] == 1 && restOnes)) {
                 axis = DoraAxis.OUTPUT;
             } else if (s.length >= 2 && s[0] == 1 && restOnes) {
                 axis = DoraAxis.INPUT;
@@ -841,12 +939,16 @@ public final class AdapterFile implements Closeable {
         }
         DoraAxis axis = info.doraAxis();
         if (axis != DoraAxis.NONE) {
-            long n = axis == DoraAxis.OUTPUT ? out : in;
             long[] s = ts.get("dora_scale").shape();
             long numel = 1;
             for (long v : s) {
                 numel *= v;
             }
+            if (numel == 1 && s.length >= 2 && writtenAxis(module) == null) {
+                // one magnitude for [1, 1(, 1, 1)]: the axis whose length is 1
+                axis = out == 1 ? DoraAxis.OUTPUT : in == 1 ? DoraAxis.INPUT : axis;
+            }
+            long n = axis == DoraAxis.OUTPUT ? out : in;
             if (numel != n) {
                 throw bad(
                         module,
@@ -901,8 +1003,25 @@ public final class AdapterFile implements Closeable {
         return Math.max(1, info.rank());
     }
 
+    /** Reads one tensor, refusing NaN and infinities (which would spread through every merged weight). */
     private INDArray read(String module, String suffix, DataType type) throws IOException {
-        return reader.read(fileKey(module, suffix), type);
+        INDArray values = reader.read(fileKey(module, suffix), type);
+        if (BooleanIndexing.or(values, Conditions.isNan())
+                || BooleanIndexing.or(values, Conditions.isInfinite())) {
+            double[] flat = values.dup('c').data().asDouble();
+            int at = 0;
+            while (at < flat.length && Double.isFinite(flat[at])) {
+                at++;
+            }
+            throw bad(
+                    module,
+                    suffix
+                            + " holds a non-finite value ("
+                            + (at < flat.length ? flat[at] + " at flat index " + at : "?")
+                            + (type == DataType.FLOAT ? ", read as float32" : "")
+                            + "); an adapter's factors must be finite");
+        }
+        return values;
     }
 
     /**

@@ -63,12 +63,10 @@ public final class AdapterMerge {
         if (!Double.isFinite(multiplier)) {
             throw new IllegalArgumentException("multiplier must be finite, got " + multiplier);
         }
+        // fail before the work, not at the end
+        SafetensorsWriter.requireWritableFolder(out, out.toAbsolutePath().getParent());
         try (SafetensorsReader in = SafetensorsReader.open(base);
                 AdapterFile file = AdapterFile.read(adapter)) {
-            if (file.modules().isEmpty()) {
-                throw new AdapterFormatException(
-                        adapter, null, "has no LoKR module (no tensor named <module>.lokr_*)");
-            }
             Map<String, String> targets = match(file, in, adapter);
             Map<String, INDArray> replaced = new HashMap<>();
             List<Merged> merged = new ArrayList<>();

@@ -64,8 +64,27 @@ public final class Json {
    * @throws NullPointerException if {@code text} is null
    */
   public static Object parse(String text) {
+    return parse(text, Integer.MAX_VALUE);
+  }
+
+  /**
+   * Parses one JSON text whose arrays hold at most {@code maxArrayLength} elements: for formats
+   * whose arrays are known to be short (a safetensors header's shapes), so that a hostile text
+   * cannot make the parser build a huge list.
+   *
+   * @param text the whole JSON text (surrounding whitespace is allowed)
+   * @param maxArrayLength the most elements any array may hold, at least 0
+   * @return as {@link #parse(String)}
+   * @throws JsonException as {@link #parse(String)}, or if an array holds more than {@code
+   *     maxArrayLength} elements
+   * @throws IllegalArgumentException if {@code maxArrayLength} is negative
+   */
+  public static Object parse(String text, int maxArrayLength) {
     Objects.requireNonNull(text, "text");
-    Parser p = new Parser(text);
+    if (maxArrayLength < 0) {
+      throw new IllegalArgumentException("maxArrayLength must be at least 0, got " + maxArrayLength);
+    }
+    Parser p = new Parser(text, maxArrayLength);
     p.skipWhitespace();
     if (p.pos >= p.len) {
       throw p.error(p.pos, "empty input, expected a JSON value");
@@ -164,11 +183,13 @@ public final class Json {
   private static final class Parser {
     private final String s;
     private final int len;
+    private final int maxArrayLength;
     private int pos;
 
-    Parser(String s) {
+    Parser(String s, int maxArrayLength) {
       this.s = s;
       this.len = s.length();
+      this.maxArrayLength = maxArrayLength;
     }
 
     void skipWhitespace() {
@@ -284,6 +305,10 @@ public final class Json {
         }
         if (s.charAt(pos) == ']' && !list.isEmpty()) {
           throw error(pos, "trailing comma before ']'");
+        }
+        if (list.size() == maxArrayLength) {
+          throw error(
+              pos, "array started at " + where(open) + " has more than " + maxArrayLength + " elements");
         }
         list.add(value(depth));
         skipWhitespace();

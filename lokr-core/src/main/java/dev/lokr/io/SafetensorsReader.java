@@ -13,6 +13,7 @@ import java.nio.charset.CharsetDecoder;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.MalformedInputException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
@@ -45,12 +46,15 @@ import org.slf4j.LoggerFactory;
  * <ul>
  *   <li>the file has at least 8 bytes; the little-endian unsigned header length is not 0, not
  *       larger than the rest of the file and not larger than {@value #MAX_HEADER_BYTES} bytes
- *       (checked before anything is allocated);
+ *       (checked before anything is allocated), and the JVM has {@value #HEAP_PER_HEADER_BYTE}
+ *       bytes of free heap per header byte (what parsing a hostile header of tiny entries may need;
+ *       a real header of a few thousand tensors is well under a megabyte);
  *   <li>the header is valid UTF-8 and strict JSON ({@link Json}), and a JSON object whose names are
  *       unique and non-empty;
  *   <li>the optional {@code __metadata__} entry is an object of string values;
  *   <li>every other entry is an object with exactly the keys {@code dtype} (a string naming a
- *       supported {@link DType}), {@code shape} (an array of non-negative integers whose product,
+ *       supported {@link DType}), {@code shape} (an array of at most {@value #MAX_RANK}
+ *       non-negative integers whose product,
  *       times the dtype size, fits in a long) and {@code data_offsets} (two integers {@code [begin,
  *       end]} with {@code 0 <= begin <= end <= data length});
  *   <li>{@code end - begin} equals the element count times the dtype size;
@@ -68,6 +72,12 @@ import org.slf4j.LoggerFactory;
 public final class SafetensorsReader implements Closeable {
     /** The largest header length accepted: 100 MiB. */
     public static final long MAX_HEADER_BYTES = 100L * 1024 * 1024;
+
+    /** Heap bytes per header byte that parsing a header may need at worst; see {@link #requireHeap}. */
+    static final int HEAP_PER_HEADER_BYTE = 24;
+
+    /** The most dimensions a tensor may have: ND4J's own limit. */
+    public static final int MAX_RANK = 32;
 
     /** The key of the optional string-to-string metadata entry in a header. */
     public static final String METADATA_KEY = "__metadata__";
@@ -119,10 +129,12 @@ public final class SafetensorsReader implements Closeable {
      * @return an open reader; close it when done
      * @throws SafetensorsFormatException if the file is not a valid safetensors file (see the class
      *     description for every check); the message names the file, the tensor and the problem
-     * @throws IOException if the file cannot be opened or read
+     * @throws IOException if the file cannot be opened or read, or is not a regular file (a
+     *     directory, a named pipe, a device)
      */
     public static SafetensorsReader open(Path path) throws IOException {
         Objects.requireNonNull(path, "path");
+        requireRegularFile(path);
         FileChannel ch = FileChannel.open(path, StandardOpenOption.READ);
         try {
             SafetensorsReader r = parse(path, ch);
@@ -142,6 +154,24 @@ public final class SafetensorsReader implements Closeable {
             }
             throw t;
         }
+    }
+
+    /**
+     * Refuses what is not a regular file before opening it: opening a named pipe for reading blocks
+     * until a writer comes, and a directory or device has no usable size.
+     *
+     * @throws java.nio.file.NoSuchFileException if nothing is at {@code path}
+     * @throws IOException naming the path and what it is, if it is not a regular file
+     */
+    static void requireRegularFile(Path path) throws IOException {
+        if (Files.isRegularFile(path)) {
+            return;
+        }
+        if (!Files.exists(path)) {
+            throw new java.nio.file.NoSuchFileException(path.toString());
+        }
+        String kind = Files.isDirectory(path) ? "a directory" : "a pipe, device or other special file";
+        throw new IOException(path + ": not a regular file (" + kind + ")");
     }
 
     private static SafetensorsReader parse(Path path, FileChannel ch) throws IOException {
@@ -177,6 +207,8 @@ public final class SafetensorsReader implements Closeable {
                             + MAX_HEADER_BYTES
                             + " bytes");
         }
+        Runtime rt = Runtime.getRuntime();
+        requireHeap(path, headerLength, rt.maxMemory() - (rt.totalMemory() - rt.freeMemory()));
         ByteBuffer headerBytes = ByteBuffer.allocate((int) headerLength);
         readFully(ch, headerBytes, 8, path);
         headerBytes.flip();
@@ -201,7 +233,8 @@ public final class SafetensorsReader implements Closeable {
 
         Object root;
         try {
-            root = Json.parse(text);
+            // the only arrays in a header are shapes (rank at most MAX_RANK) and data_offsets (2)
+            root = Json.parse(text, MAX_RANK);
         } catch (JsonException e) {
             throw new SafetensorsFormatException(
                     path, null, "header is not valid JSON: " + e.getMessage(), e);
@@ -363,6 +396,32 @@ public final class SafetensorsReader implements Closeable {
     }
 
     /** Reads a JSON array of integers (of length {@code expected}, unless -1). */
+    /**
+     * Refuses a header whose parse could exhaust the heap: a hostile header within {@link
+     * #MAX_HEADER_BYTES} made of tiny entries needs up to {@value #HEAP_PER_HEADER_BYTE} bytes of
+     * heap per header byte (measured: a 100 MB header of 1.7 million empty tensors failed with a
+     * 1 GB heap and passed with 2 GB).
+     *
+     * @param headerLength the header's length in bytes
+     * @param freeHeap the heap the JVM can still allocate, in bytes
+     * @throws SafetensorsFormatException if {@code headerLength * HEAP_PER_HEADER_BYTE > freeHeap}
+     */
+    static void requireHeap(Path path, long headerLength, long freeHeap)
+            throws SafetensorsFormatException {
+        long need = headerLength * HEAP_PER_HEADER_BYTE;
+        if (need > freeHeap) {
+            throw new SafetensorsFormatException(
+                    path,
+                    "header of "
+                            + headerLength
+                            + " bytes may need up to "
+                            + (need >> 20)
+                            + " MiB of heap to parse, but only "
+                            + (Math.max(0, freeHeap) >> 20)
+                            + " MiB are free; give the JVM more (-Xmx) to read this file");
+        }
+    }
+
     private static long[] integers(Path path, String name, String what, Object value, int expected)
             throws SafetensorsFormatException {
         String want =

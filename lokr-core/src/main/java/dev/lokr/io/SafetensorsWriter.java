@@ -37,13 +37,18 @@ import org.slf4j.LoggerFactory;
  * back to back in the order of the list. Tensors are converted and written in chunks of at most
  * about 1 MiB, so the writer needs little memory beyond the tensors themselves.
  *
- * <p>Everything is written to a temporary file in the target's folder ({@code
- * Files.createTempFile(dir, name, ".tmp")}), forced to disk, then moved over the target with {@link
- * StandardCopyOption#ATOMIC_MOVE}: readers see either the old file or the complete new one. If
- * anything fails, the temporary file is deleted and an existing target is left untouched.
+ * <p>Everything is written to a temporary file in the target's folder ({@code .lokr-<random>.tmp}),
+ * forced to disk, given the permissions of the file it replaces (or {@code rw-r--r--}), then moved
+ * over the target with {@link StandardCopyOption#ATOMIC_MOVE}: readers see either the old file or the
+ * complete new one. A target that is a symbolic link to an existing file replaces that file and keeps
+ * the link. If anything fails, the temporary file is deleted and an existing target is left
+ * untouched.
  */
 public final class SafetensorsWriter {
   private static final Logger log = LoggerFactory.getLogger(SafetensorsWriter.class);
+
+  /** The name prefix of the temporary file written beside the target. */
+  static final String TEMP_PREFIX = ".lokr-";
 
   /** Bytes converted and written per chunk. */
   private static final int CHUNK_BYTES = 1 << 20;
@@ -250,12 +255,13 @@ public final class SafetensorsWriter {
     Objects.requireNonNull(tensors, "tensors");
     byte[] header = header(metadata, tensors);
 
-    Path absolute = target.toAbsolutePath();
+    Path absolute = realTarget(target.toAbsolutePath());
     Path dir = absolute.getParent();
-    Path tmp = Files.createTempFile(dir, absolute.getFileName().toString() + ".", ".tmp");
+    requireWritableFolder(target, dir);
+    // a short fixed prefix: the target's own name may already be as long as the file system allows
+    Path tmp = Files.createTempFile(dir, TEMP_PREFIX, ".tmp");
     boolean moved = false;
     try {
-      matchPermissions(tmp, absolute);
       try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
         ByteBuffer prefix = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, header.length);
         writeFully(ch, prefix);
@@ -270,6 +276,8 @@ public final class SafetensorsWriter {
         }
         ch.force(true);
       }
+      // only now: a read-only target's permissions would have stopped the writes above
+      matchPermissions(tmp, absolute);
       try {
         Files.move(tmp, absolute, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
       } catch (AtomicMoveNotSupportedException e) {
@@ -392,6 +400,36 @@ public final class SafetensorsWriter {
     while (src.hasRemaining()) {
       ch.write(src);
     }
+  }
+
+  /**
+   * Refuses a target whose folder is missing or not writable, naming the target (not the
+   * temporary file that would fail later).
+   *
+   * @param target the file to write, as given
+   * @param dir its folder
+   * @throws IOException naming {@code target} and the problem
+   */
+  static void requireWritableFolder(Path target, Path dir) throws IOException {
+    if (dir == null || !Files.isDirectory(dir)) {
+      throw new java.nio.file.NoSuchFileException(
+          target.toString(), null, "its folder " + dir + " does not exist");
+    }
+    if (Files.isDirectory(target)) {
+      throw new IOException(target + ": is a directory, cannot write a file there");
+    }
+    if (!Files.isWritable(dir)) {
+      throw new java.nio.file.AccessDeniedException(
+          target.toString(), null, "cannot create files in its folder " + dir);
+    }
+  }
+
+  /** The file a symbolic link points to, when it exists; otherwise {@code target} itself. */
+  private static Path realTarget(Path target) throws IOException {
+    if (Files.isSymbolicLink(target) && Files.exists(target)) {
+      return target.toRealPath();
+    }
+    return target;
   }
 
   /**

@@ -187,6 +187,59 @@ class AtomicWriteTest {
                                         SafetensorsWriter.Tensor.of(
                                                 "x", Nd4j.createFromArray(1f), DType.F32))));
         assertFalse(Files.exists(nowhere.getParent()));
+        NoSuchFileException e =
+                assertThrows(
+                        NoSuchFileException.class,
+                        () -> SafetensorsWriter.write(nowhere, null, List.of(one())));
+        assertTrue(
+                e.getMessage().contains(nowhere.toString()) && e.getMessage().contains("does not exist")
+                        && !e.getMessage().contains(".tmp"),
+                "the message names the target, not a temporary file: " + e.getMessage());
+    }
+
+    private static SafetensorsWriter.Tensor one() {
+        return SafetensorsWriter.Tensor.of("x", Nd4j.createFromArray(1f), DType.F32);
+    }
+
+    @Test
+    void aTargetNameAsLongAsTheFileSystemAllowsCanBeWritten() throws IOException {
+        Path longName = dir.resolve("w".repeat(255 - ".safetensors".length()) + ".safetensors");
+        SafetensorsWriter.write(longName, null, List.of(one()));
+        SafetensorsWriter.write(longName, null, List.of(one()));
+        try (SafetensorsReader in = SafetensorsReader.open(longName)) {
+            assertEquals(1, in.tensors().size());
+        }
+        assertEquals(List.of(), IoTestSupport.tmpFiles(dir));
+    }
+
+    @Test
+    void aReadOnlyTargetIsReplacedAndStaysReadOnly() throws IOException {
+        Assumptions.assumeTrue(
+                Files.getFileStore(dir).supportsFileAttributeView(java.nio.file.attribute.PosixFileAttributeView.class));
+        Set<java.nio.file.attribute.PosixFilePermission> readOnly =
+                java.nio.file.attribute.PosixFilePermissions.fromString("r--r--r--");
+        Files.setPosixFilePermissions(target, readOnly);
+        SafetensorsWriter.write(target, null, List.of(one()));
+        assertEquals(readOnly, Files.getPosixFilePermissions(target));
+        try (SafetensorsReader in = SafetensorsReader.open(target)) {
+            assertEquals(List.of("x"), in.tensors().stream().map(TensorInfo::name).toList());
+        }
+    }
+
+    @Test
+    void aSymbolicLinkTargetReplacesTheFileItPointsTo() throws IOException {
+        Path link = dir.resolve("link.safetensors");
+        try {
+            Files.createSymbolicLink(link, target.getFileName());
+        } catch (UnsupportedOperationException | IOException e) {
+            Assumptions.abort("no symbolic links here: " + e);
+        }
+        SafetensorsWriter.write(link, null, List.of(one()));
+        assertTrue(Files.isSymbolicLink(link), "the link is kept");
+        try (SafetensorsReader in = SafetensorsReader.open(target)) {
+            assertEquals(List.of("x"), in.tensors().stream().map(TensorInfo::name).toList());
+        }
+        assertEquals(List.of(), IoTestSupport.tmpFiles(dir));
     }
 
     @Test

@@ -363,6 +363,63 @@ class BadFilesTest {
     }
 
     @Test
+    void aShapeOfMoreThan32DimensionsIsRejectedWhileParsing() throws IOException {
+        String dims = String.join(",", java.util.Collections.nCopies(33, "1"));
+        Path file = dir.resolve("rank33.safetensors");
+        Files.write(file, IoTestSupport.file(entryHeader("x", entry("F32", "[" + dims + "]", "[0,4]")), new byte[4]));
+        SafetensorsFormatException e =
+                assertThrows(SafetensorsFormatException.class, () -> SafetensorsReader.open(file));
+        assertTrue(e.getMessage().contains("more than " + SafetensorsReader.MAX_RANK + " elements"), e.getMessage());
+        String ok = String.join(",", java.util.Collections.nCopies(32, "1"));
+        Files.write(file, IoTestSupport.file(entryHeader("x", entry("F32", "[" + ok + "]", "[0,4]")), new byte[4]));
+        try (SafetensorsReader in = SafetensorsReader.open(file)) {
+            assertEquals(32, in.info("x").rank());
+        }
+    }
+
+    private static String entryHeader(String name, String entry) {
+        return "{\"" + name + "\":" + entry + "}";
+    }
+
+    @Test
+    void aHeaderThatCouldExhaustTheHeapIsRefusedWithTheNeed() throws IOException {
+        Path file = dir.resolve("big.safetensors");
+        SafetensorsReader.requireHeap(file, 1000, 1000L * SafetensorsReader.HEAP_PER_HEADER_BYTE);
+        SafetensorsFormatException e =
+                assertThrows(
+                        SafetensorsFormatException.class,
+                        () -> SafetensorsReader.requireHeap(file, 100L << 20, 512L << 20));
+        assertTrue(
+                e.getMessage().contains("header of 104857600 bytes")
+                        && e.getMessage().contains("only 512 MiB are free")
+                        && e.getMessage().contains("-Xmx"),
+                e.getMessage());
+    }
+
+    @Test
+    void aFolderIsNotOpened() throws IOException {
+        Path folder = Files.createDirectory(dir.resolve("folder.safetensors"));
+        IOException e = assertThrows(IOException.class, () -> SafetensorsReader.open(folder));
+        assertTrue(e.getMessage().contains(folder + ": not a regular file (a directory)"), e.getMessage());
+    }
+
+    @Test
+    void aNamedPipeIsRefusedWithoutBlocking() throws Exception {
+        Path fifo = dir.resolve("pipe.safetensors");
+        try {
+            Process p = new ProcessBuilder("mkfifo", fifo.toString()).start();
+            org.junit.jupiter.api.Assumptions.assumeTrue(p.waitFor() == 0 && Files.exists(fifo), "mkfifo failed");
+        } catch (IOException noMkfifo) {
+            org.junit.jupiter.api.Assumptions.abort("no mkfifo here: " + noMkfifo);
+        }
+        IOException e =
+                assertTimeoutPreemptively(
+                        Duration.ofSeconds(20),
+                        () -> assertThrows(IOException.class, () -> SafetensorsReader.open(fifo)));
+        assertTrue(e.getMessage().contains("not a regular file (a pipe, device or other special file)"), e.getMessage());
+    }
+
+    @Test
     void jsonCauseIsKept() throws IOException {
         Path file = dir.resolve("bad.safetensors");
         Files.write(file, IoTestSupport.file("{\"a\":tru}", new byte[0]));

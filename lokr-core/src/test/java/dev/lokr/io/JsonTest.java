@@ -25,6 +25,15 @@ import org.junit.jupiter.params.provider.ValueSource;
 class JsonTest {
 
     @Test
+    void arraysCanBeCappedInLength() {
+        assertEquals(java.util.List.of(1L, 2L), Json.parse("[1,2]", 2));
+        assertEquals(java.util.List.of(), Json.parse("[]", 0));
+        JsonException e = assertThrows(JsonException.class, () -> Json.parse("{\"a\":[[1],[1,2,3]]}", 2));
+        assertTrue(e.getMessage().contains("has more than 2 elements"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> Json.parse("[]", -1));
+    }
+
+    @Test
     void parsesEveryKindOfValue() {
         Object v =
                 Json.parse(

@@ -1,0 +1,275 @@
+package dev.lokr.io;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.lokr.LokrAdapter;
+import dev.lokr.math.DoraAxis;
+import dev.lokr.math.LokrInit;
+import dev.lokr.math.LokrLayout;
+import dev.lokr.math.LokrParam;
+import dev.lokr.math.LokrParams;
+import dev.lokr.math.LokrWeights;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/** Adapter files that are valid safetensors but bad, or unusual, as LoKR adapters. */
+class AdapterInputTest {
+    @TempDir Path dir;
+
+    // ---- PEFT config ----
+
+    /** A PEFT adapter whose w2 is low-rank with rank 2 (w1 [2, 2], w2_a [3, 2], w2_b [2, 3]). */
+    private Path lowRankPeft(String config) throws Exception {
+        String m = "base_model.model.fc.";
+        Path file = dir.resolve("adapter_model.safetensors");
+        SafetensorsWriter.write(
+                file,
+                null,
+                List.of(
+                        SafetensorsWriter.Tensor.of(m + "lokr_w1", Nd4j.ones(DataType.FLOAT, 2, 2), DType.F32),
+                        SafetensorsWriter.Tensor.of(m + "lokr_w2_a", Nd4j.ones(DataType.FLOAT, 3, 2), DType.F32),
+                        SafetensorsWriter.Tensor.of(m + "lokr_w2_b", Nd4j.ones(DataType.FLOAT, 2, 3), DType.F32)));
+        Files.writeString(dir.resolve("adapter_config.json"), config);
+        return file;
+    }
+
+    static Stream<Arguments> badPeftRanks() {
+        return Stream.of(
+                Arguments.of("{\"r\":4.5,\"alpha\":9}", "whole number", "4.5"),
+                Arguments.of("{\"r\":1e10,\"alpha\":9}", "whole number", "1.0E10"),
+                Arguments.of("{\"r\":0,\"alpha\":9}", "whole number", "0"),
+                Arguments.of("{\"r\":2,\"rank_pattern\":{\"fc\":2.9}}", "whole number", "2.9"),
+                Arguments.of("{\"r\":8,\"alpha\":8}", "rank r = 8", "rank 2"),
+                Arguments.of("{\"r\":2,\"rank_pattern\":{\"other\":2,\"fc\":4}}", "rank r = 4", "rank 2"));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("badPeftRanks")
+    void aPeftRankThatIsNotTheTensorsWholeRankIsRefused(String config, String rule, String value)
+            throws Exception {
+        Path file = lowRankPeft(config);
+        AdapterFormatException e =
+                assertThrows(AdapterFormatException.class, () -> AdapterFile.read(file), config);
+        assertTrue(e.getMessage().contains(rule) && e.getMessage().contains(value), e.getMessage());
+        assertEquals("fc", e.module(), config);
+    }
+
+    @Test
+    void aMatchingPeftRankIsAccepted() throws Exception {
+        try (AdapterFile f = AdapterFile.read(lowRankPeft("{\"r\":2,\"alpha\":3}"))) {
+            assertEquals(2, f.moduleInfo("fc").rank());
+            assertEquals(1.5, f.moduleInfo("fc").scale());
+        }
+    }
+
+    @Test
+    void aConfigThatIsNotUtf8IsRefusedByName() throws Exception {
+        Path file = lowRankPeft("{}");
+        Files.write(dir.resolve("adapter_config.json"), new byte[] {'{', (byte) 0xFF, '}'});
+        AdapterFormatException e =
+                assertThrows(AdapterFormatException.class, () -> AdapterFile.read(file));
+        assertTrue(
+                e.getMessage().contains("adapter_config.json") && e.getMessage().contains("UTF-8"),
+                e.getMessage());
+    }
+
+    @Test
+    void anOversizedConfigIsRefusedBeforeItIsRead() throws Exception {
+        Path file = lowRankPeft("{}");
+        Path config = dir.resolve("adapter_config.json");
+        try (var ch = java.nio.channels.FileChannel.open(config, java.nio.file.StandardOpenOption.WRITE)) {
+            ch.write(java.nio.ByteBuffer.wrap(new byte[] {' '}), AdapterFile.MAX_CONFIG_BYTES); // sparse
+        }
+        AdapterFormatException e =
+                assertThrows(AdapterFormatException.class, () -> AdapterFile.read(file));
+        assertTrue(e.getMessage().contains("more than the limit"), e.getMessage());
+    }
+
+    @Test
+    void aConfigThatIsAFolderIsRefusedByName() throws Exception {
+        Path file = lowRankPeft("{}");
+        Files.delete(dir.resolve("adapter_config.json"));
+        Files.createDirectory(dir.resolve("adapter_config.json"));
+        Exception e = assertThrows(java.io.IOException.class, () -> AdapterFile.read(file));
+        assertTrue(e.getMessage().contains("not a regular file (a directory)"), e.getMessage());
+    }
+
+    // ---- lokr's own metadata ----
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("strangeModuleMetadata")
+    void badlyTypedWriterMetadataIsIgnored(String json) throws Exception {
+        Path file = dir.resolve("a.safetensors");
+        SafetensorsWriter.write(
+                file,
+                Map.of(AdapterFile.META_MODULES, json),
+                List.of(
+                        SafetensorsWriter.Tensor.of("lycoris_fc.lokr_w1", Nd4j.ones(DataType.FLOAT, 2, 2), DType.F32),
+                        SafetensorsWriter.Tensor.of("lycoris_fc.lokr_w2", Nd4j.ones(DataType.FLOAT, 2, 2), DType.F32)));
+        try (AdapterFile f = AdapterFile.read(file)) {
+            LokrParams p = f.resolve("lycoris_fc", new long[] {4, 4}, DataType.FLOAT);
+            assertEquals(1.0, p.layout().scale(), json);
+            assertTrue(!p.layout().detachNorm(), json);
+        }
+    }
+
+    static Stream<String> strangeModuleMetadata() {
+        return Stream.of(
+                "{\"lycoris_fc\":1}",
+                "{\"lycoris_fc\":[1,2]}",
+                "{\"lycoris_fc\":\"x\"}",
+                "{\"lycoris_fc\":{\"rank\":\"two\",\"detachNorm\":\"yes\",\"dora\":5}}",
+                "[1,2,3]",
+                "not json");
+    }
+
+    // ---- values ----
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("nonFinite")
+    void nonFiniteFactorsAreRefusedAtResolveAndMerge(String tensor, double value) throws Exception {
+        Path adapter = dir.resolve("adapter.safetensors");
+        INDArray w1 = Nd4j.ones(DataType.DOUBLE, 2, 2);
+        INDArray w2 = Nd4j.ones(DataType.DOUBLE, 3, 3);
+        INDArray dora = Nd4j.ones(DataType.DOUBLE, 6, 1);
+        (tensor.equals("lokr_w1") ? w1 : tensor.equals("lokr_w2") ? w2 : dora).putScalar(1, value);
+        SafetensorsWriter.write(
+                adapter,
+                null,
+                List.of(
+                        SafetensorsWriter.Tensor.of("lycoris_fc.lokr_w1", w1, DType.F64),
+                        SafetensorsWriter.Tensor.of("lycoris_fc.lokr_w2", w2, DType.F64),
+                        SafetensorsWriter.Tensor.of("lycoris_fc.dora_scale", dora, DType.F64)));
+        try (AdapterFile f = AdapterFile.read(adapter)) {
+            for (DataType t : new DataType[] {DataType.FLOAT, DataType.DOUBLE}) {
+                AdapterFormatException e =
+                        assertThrows(
+                                AdapterFormatException.class,
+                                () -> f.resolve("lycoris_fc", new long[] {6, 6}, t));
+                assertTrue(
+                        e.getMessage().contains(tensor) && e.getMessage().contains("non-finite")
+                                && e.getMessage().contains("flat index 1"),
+                        e.getMessage());
+            }
+        }
+        Path base = dir.resolve("base.safetensors");
+        SafetensorsWriter.write(
+                base, null, List.of(SafetensorsWriter.Tensor.of("fc.weight", Nd4j.ones(DataType.FLOAT, 6, 6), DType.F32)));
+        Path out = dir.resolve("out.safetensors");
+        assertThrows(
+                AdapterFormatException.class, () -> AdapterMerge.mergeFile(base, adapter, out, 1.0, null));
+        assertTrue(!Files.exists(out));
+    }
+
+    static Stream<Arguments> nonFinite() {
+        return Stream.of(
+                Arguments.of("lokr_w1", Double.NaN),
+                Arguments.of("lokr_w2", Double.POSITIVE_INFINITY),
+                Arguments.of("dora_scale", Double.NEGATIVE_INFINITY));
+    }
+
+    @Test
+    void aDoubleTooLargeForFloatIsRefusedWhenReadAsFloat() throws Exception {
+        Path adapter = dir.resolve("adapter.safetensors");
+        INDArray w1 = Nd4j.ones(DataType.DOUBLE, 2, 2).putScalar(0, 1e300);
+        SafetensorsWriter.write(
+                adapter,
+                null,
+                List.of(
+                        SafetensorsWriter.Tensor.of("lycoris_fc.lokr_w1", w1, DType.F64),
+                        SafetensorsWriter.Tensor.of("lycoris_fc.lokr_w2", Nd4j.ones(DataType.DOUBLE, 2, 2), DType.F64)));
+        try (AdapterFile f = AdapterFile.read(adapter)) {
+            f.resolve("lycoris_fc", new long[] {4, 4}, DataType.DOUBLE);
+            AdapterFormatException e =
+                    assertThrows(
+                            AdapterFormatException.class,
+                            () -> f.resolve("lycoris_fc", new long[] {4, 4}, DataType.FLOAT));
+            assertTrue(e.getMessage().contains("read as float32"), e.getMessage());
+        }
+    }
+
+    @Test
+    void aFileWithoutLokrModulesIsRefusedAtRead() throws Exception {
+        Path file = dir.resolve("lora.safetensors");
+        SafetensorsWriter.write(
+                file,
+                null,
+                List.of(SafetensorsWriter.Tensor.of("lora_unet_x.lora_up.weight", Nd4j.ones(DataType.FLOAT, 2, 2), DType.F32)));
+        AdapterFormatException e = assertThrows(AdapterFormatException.class, () -> AdapterFile.read(file));
+        assertTrue(
+                e.getMessage().contains("has no LoKR module") && e.getMessage().contains("lora_unet_x.lora_up.weight"),
+                e.getMessage());
+    }
+
+    // ---- DoRA with one input or one output ----
+
+    static Stream<Arguments> oneWideDoraLayers() {
+        return Stream.of(
+                Arguments.of(new long[] {16, 1}, true),
+                Arguments.of(new long[] {16, 1, 3, 3}, true),
+                Arguments.of(new long[] {1, 16}, false),
+                Arguments.of(new long[] {1, 16, 3, 3}, false),
+                Arguments.of(new long[] {16, 1}, false),
+                Arguments.of(new long[] {1, 16}, true));
+    }
+
+    /**
+     * A magnitude of one value ({@code [1, 1(, 1, 1)]}) fits both axes; the writer's record, else the
+     * target weight, decides.
+     */
+    @ParameterizedTest(name = "{0} onInput={1}")
+    @MethodSource("oneWideDoraLayers")
+    void doraOnALayerWithOneInputOrOutputRoundTrips(long[] shape, boolean onInput) throws Exception {
+        LokrLayout layout =
+                LokrLayout.plan(LokrAdapter.builder().rank(2).alpha(2).dora(true).doraOnInput(onInput).build(), shape);
+        LokrParams p = LokrParams.zeros(layout, DataType.DOUBLE);
+        INDArray base = Nd4j.rand(DataType.DOUBLE, shape).subi(0.5);
+        LokrInit.initialize(p, base, 7);
+        p.get(layout.w2Mode() == dev.lokr.math.FactorMode.FULL ? LokrParam.W2 : LokrParam.W2_B)
+                .assign(Nd4j.rand(DataType.DOUBLE, p.get(layout.w2Mode() == dev.lokr.math.FactorMode.FULL
+                        ? LokrParam.W2 : LokrParam.W2_B).shape()));
+        Path file = dir.resolve("dora.safetensors");
+        LycorisWriter.save(file, Map.of("fc", p), null, DType.F64);
+        DoraAxis expected = onInput ? DoraAxis.INPUT : DoraAxis.OUTPUT;
+        try (AdapterFile f = AdapterFile.read(file)) {
+            LokrParams back = f.resolve("lycoris_fc", shape, DataType.DOUBLE);
+            assertEquals(expected, back.layout().doraAxis());
+            INDArray a = LokrWeights.effectiveWeight(p, base, 1.0, null);
+            INDArray b = LokrWeights.effectiveWeight(back, base, 1.0, null);
+            assertTrue(a.equalsWithEps(b, 1e-12), a + " vs " + b);
+        }
+        // without lokr's record, the target decides: the axis of length 1
+        Path stripped = dir.resolve("stripped.safetensors");
+        try (SafetensorsReader in = SafetensorsReader.open(file)) {
+            List<SafetensorsWriter.Tensor> ts = new java.util.ArrayList<>();
+            for (TensorInfo t : in.tensors()) {
+                ts.add(SafetensorsWriter.Tensor.raw(t.name(), t.dtype(), t.shape(), in.raw(t.name())));
+            }
+            SafetensorsWriter.write(stripped, null, ts);
+        }
+        try (AdapterFile f = AdapterFile.read(stripped)) {
+            LokrParams back = f.resolve("lycoris_fc", shape, DataType.DOUBLE);
+            boolean oneMagnitude = (onInput ? shape[1] : shape[0]) == 1;
+            DoraAxis byTarget = shape[0] == 1 ? DoraAxis.OUTPUT : DoraAxis.INPUT;
+            assertEquals(oneMagnitude ? byTarget : expected, back.layout().doraAxis());
+        }
+    }
+
+    static byte[] utf8(String s) {
+        return s.getBytes(StandardCharsets.UTF_8);
+    }
+}
