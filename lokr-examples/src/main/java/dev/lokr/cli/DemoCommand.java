@@ -98,7 +98,10 @@ public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--factor", defaultValue = "-1", description = "LoKR factor, -1 for balanced (default: ${DEFAULT-VALUE}).")
     private int factor;
 
-    @Option(names = "--steps", description = "Adaptation steps (default: 100 with --quick, else 400).")
+    /** The most adaptation steps {@code --steps} accepts. */
+    static final int MAX_STEPS = 1_000_000;
+
+    @Option(names = "--steps", description = "Adaptation steps, 1 to 1000000 (default: 100 with --quick, else 400).")
     private Integer steps;
 
     @Option(names = "--no-progress", description = "Do not draw progress bars on standard error.")
@@ -123,7 +126,7 @@ public final class DemoCommand implements Callable<Integer> {
             stdout.println(Json.write(result));
             stdout.flush();
             return 0;
-        } catch (Exception | LinkageError e) {
+        } catch (Exception | Error e) {
             log.debug("demo failed", e);
             String msg = e.getMessage() == null ? e.getClass().getSimpleName()
                     : e.getClass().getSimpleName() + ": " + e.getMessage();
@@ -145,8 +148,9 @@ public final class DemoCommand implements Callable<Integer> {
         if (factor != -1 && factor < 1) {
             throw new CommandLine.ParameterException(cl, "--factor must be -1 or at least 1, got " + factor);
         }
-        if (steps != null && steps < 1) {
-            throw new CommandLine.ParameterException(cl, "--steps must be at least 1, got " + steps);
+        if (steps != null && (steps < 1 || steps > MAX_STEPS)) {
+            throw new CommandLine.ParameterException(
+                    cl, "--steps must be from 1 to " + MAX_STEPS + ", got " + steps);
         }
     }
 

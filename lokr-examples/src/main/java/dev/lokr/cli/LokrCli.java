@@ -16,7 +16,7 @@ import picocli.CommandLine.ScopeType;
 @Command(
         name = "lokr",
         mixinStandardHelpOptions = true,
-        version = "lokr 0.1.0",
+        versionProvider = LokrCli.Version.class,
         description =
                 "LoKR (Kronecker adapter) tools: merge adapters into base weights, inspect adapter files.",
         subcommands = {
@@ -87,17 +87,56 @@ public final class LokrCli implements Runnable {
         return cl;
     }
 
+    /** The version from the packaged jar's manifest. */
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            String v = LokrCli.class.getPackage().getImplementationVersion();
+            return new String[] {"lokr " + (v == null ? "(unknown version: not run from the packaged jar)" : v)};
+        }
+    }
+
     /**
-     * Runs the command line and exits with its code.
+     * Runs the command line and exits with its code. Errors that picocli does not handle (an
+     * {@link OutOfMemoryError}, for one) also end with a one-line reason and exit code 1.
      *
      * @param args the arguments
      */
     public static void main(String[] args) {
-        // ND4J logs its backend banner at INFO on stderr; keep stderr for errors unless the user
-        // asks.
+        quietLogs(java.util.Arrays.asList(args).contains("--verbose"));
+        int code;
+        try {
+            code = commandLine().execute(args);
+        } catch (Throwable t) {
+            System.err.println("lokr: error: " + describe(t));
+            if (java.util.Arrays.asList(args).contains("--verbose")) {
+                t.printStackTrace();
+            }
+            code = EXIT_BAD_INPUT;
+        }
+        System.exit(code);
+    }
+
+    /**
+     * ND4J logs its backend banner at INFO and lokr its warnings on stderr; keep stderr for errors
+     * (the commands report what they ignore on stdout) unless {@code --verbose} or the user's own
+     * {@code org.slf4j.simpleLogger.*} properties ask otherwise.
+     */
+    static void quietLogs(boolean verbose) {
         if (System.getProperty("org.slf4j.simpleLogger.log.org.nd4j") == null) {
             System.setProperty("org.slf4j.simpleLogger.log.org.nd4j", "warn");
         }
-        System.exit(commandLine().execute(args));
+        if (!verbose && System.getProperty("org.slf4j.simpleLogger.log.dev.lokr") == null) {
+            System.setProperty("org.slf4j.simpleLogger.log.dev.lokr", "error");
+        }
+    }
+
+    /** One line for an error that escaped the commands. */
+    static String describe(Throwable t) {
+        if (t instanceof OutOfMemoryError) {
+            return "out of memory (" + t.getMessage() + "); give the JVM more heap with -Xmx";
+        }
+        String msg = t.getMessage() == null ? "" : ": " + t.getMessage();
+        return (t.getClass().getSimpleName() + msg).replaceAll("[\\r\\n]+", " ");
     }
 }

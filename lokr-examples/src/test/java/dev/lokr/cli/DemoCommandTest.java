@@ -79,6 +79,13 @@ class DemoCommandTest {
     }
 
     @Test
+    void tooManyStepsAreAUsageError() {
+        LokrCliTest.Result o = run("--steps", "1000001");
+        assertEquals(2, o.code(), o.err());
+        assertTrue(o.err().contains("--steps must be from 1 to 1000000, got 1000001"), "stderr: " + o.err());
+    }
+
+    @Test
     void demoIsASubcommandOfTheLokrCli() {
         CommandLine cl = LokrCli.commandLine();
         LokrCliTest.Result r = LokrCliTest.run(cl, "demo", "--rank", "0");

@@ -182,6 +182,39 @@ class LokrCliTest {
     }
 
     @Test
+    void whatIsNotARegularFileOrFolderIsNamedBeforeAnyWork(@TempDir Path tmp) throws Exception {
+        Result r = run("inspect", tmp.toString());
+        assertEquals(1, r.code(), r.err());
+        assertTrue(r.err().contains(tmp + ": not a regular file (a directory)"), r.err());
+        assertEquals(1, r.err().strip().lines().count(), r.err());
+
+        Path dir = parityRoot().resolve("linear_plain");
+        Path out = tmp.resolve("missing").resolve("out.safetensors");
+        r = run("merge", "--base", dir.resolve("base.safetensors").toString(),
+                "--adapter", dir.resolve("adapter.safetensors").toString(), "--out", out.toString());
+        assertEquals(1, r.code(), r.err());
+        assertTrue(r.err().contains(out.toString()) && r.err().contains("does not exist") && !r.err().contains(".tmp"),
+                r.err());
+        assertEquals("", r.out(), "nothing is merged before the output folder is checked");
+    }
+
+    @Test
+    void errorsThatEscapeTheCommandsAreOneLine() {
+        String oom = LokrCli.describe(new OutOfMemoryError("Java heap space"));
+        assertTrue(oom.contains("out of memory (Java heap space)") && oom.contains("-Xmx"), oom);
+        assertEquals("StackOverflowError", LokrCli.describe(new StackOverflowError()));
+        assertEquals("IllegalStateException: a b", LokrCli.describe(new IllegalStateException("a\nb")));
+    }
+
+    @Test
+    void theVersionLineNamesLokr() {
+        Result r = run("--version");
+        assertEquals(0, r.code(), r.err());
+        // run from classes, not the packaged jar: no manifest version to report, and it says so
+        assertEquals("lokr (unknown version: not run from the packaged jar)", r.out().strip());
+    }
+
+    @Test
     void usageErrorsExitTwo() {
         Result r = run("merge", "--bogus");
         assertEquals(2, r.code(), r.err());
