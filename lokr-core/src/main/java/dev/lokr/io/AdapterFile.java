@@ -562,6 +562,17 @@ public final class AdapterFile implements Closeable {
                             + "; one module has one rank");
         }
 
+        for (Map.Entry<String, TensorInfo> e : ts.entrySet()) {
+            if (!e.getValue().dtype().readable()) {
+                throw bad(
+                        module,
+                        e.getKey()
+                                + " has dtype "
+                                + e.getValue().dtype()
+                                + "; LoKR tensors must be "
+                                + DType.READABLE);
+            }
+        }
         DType dtype = (w1 != null ? w1 : w1a).dtype();
         long params = 0;
         for (Map.Entry<String, TensorInfo> e : ts.entrySet()) {

@@ -108,9 +108,7 @@ public final class AdapterMerge {
                 if (v != null) {
                     tensors.add(SafetensorsWriter.Tensor.of(t.name(), v, t.dtype()));
                 } else {
-                    tensors.add(
-                            SafetensorsWriter.Tensor.raw(
-                                    t.name(), t.dtype(), t.shape(), in.raw(t.name())));
+                    tensors.add(SafetensorsWriter.Tensor.copied(in, t.name()));
                 }
             }
             SafetensorsWriter.write(out, in.metadata(), tensors);

@@ -6,8 +6,10 @@ import java.util.Objects;
 import org.nd4j.linalg.api.buffer.DataType;
 
 /**
- * The floating-point element types this package reads and writes in safetensors files, with their
- * safetensors names ({@link #name()}), sizes, ND4J equivalents and bit-exact conversions.
+ * The element types of safetensors files, with their safetensors names ({@link #name()}) and
+ * sizes. This package reads and writes the values of the floating-point ones below, with their
+ * ND4J equivalents and bit-exact conversions; the others (integers, booleans, 8-bit floats) are
+ * carried byte for byte only (see {@link #readable()}).
  *
  * <ul>
  *   <li>{@link #F32}: IEEE 754 binary32, 4 bytes;
@@ -40,7 +42,34 @@ public enum DType {
     /** bfloat16: sign, 8 exponent bits, 7 mantissa bits (the top half of a binary32). */
     BF16(2, DataType.BFLOAT16),
     /** IEEE 754 binary64. */
-    F64(8, DataType.DOUBLE);
+    F64(8, DataType.DOUBLE),
+    /** Boolean, one byte; copied byte for byte only. */
+    BOOL(1, null),
+    /** Unsigned 8-bit integer; copied byte for byte only. */
+    U8(1, null),
+    /** Signed 8-bit integer; copied byte for byte only. */
+    I8(1, null),
+    /** 8-bit float with 5 exponent bits; copied byte for byte only. */
+    F8_E5M2(1, null),
+    /** 8-bit float with 4 exponent bits; copied byte for byte only. */
+    F8_E4M3(1, null),
+    /** 8-bit exponent-only scale; copied byte for byte only. */
+    F8_E8M0(1, null),
+    /** Signed 16-bit integer; copied byte for byte only. */
+    I16(2, null),
+    /** Unsigned 16-bit integer; copied byte for byte only. */
+    U16(2, null),
+    /** Signed 32-bit integer; copied byte for byte only. */
+    I32(4, null),
+    /** Unsigned 32-bit integer; copied byte for byte only. */
+    U32(4, null),
+    /** Signed 64-bit integer (token ids, position ids); copied byte for byte only. */
+    I64(8, null),
+    /** Unsigned 64-bit integer; copied byte for byte only. */
+    U64(8, null);
+
+    /** The dtypes whose values this package converts, as a list for messages. */
+    static final String READABLE = "F32, F16, BF16, F64";
 
     private final int byteSize;
     private final DataType nd4j;
@@ -51,9 +80,28 @@ public enum DType {
     }
 
     /**
+     * Whether this package converts values of this dtype to and from numbers: F32, F16, BF16 and
+     * F64. The other dtypes of the format (integers, booleans, 8-bit floats) can be opened and are
+     * carried byte for byte ({@link SafetensorsWriter.Tensor#raw}, {@link
+     * SafetensorsWriter.Tensor#copied}, merges), but {@link SafetensorsReader#read} and the element
+     * accessors refuse them.
+     *
+     * @return true for F32, F16, BF16, F64
+     */
+    public boolean readable() {
+        return nd4j != null;
+    }
+
+    private UnsupportedOperationException notReadable() {
+        return new UnsupportedOperationException(
+                "dtype " + this + " is only copied byte for byte; values can be read and written as "
+                        + READABLE);
+    }
+
+    /**
      * The size of one element in bytes.
      *
-     * @return 4, 2, 2 or 8
+     * @return 1, 2, 4 or 8
      */
     public int byteSize() {
         return byteSize;
@@ -63,20 +111,23 @@ public enum DType {
      * The matching ND4J data type: FLOAT, HALF, BFLOAT16 or DOUBLE.
      *
      * @return the ND4J data type
+     * @throws UnsupportedOperationException for a dtype that is not {@link #readable()}
      */
     public DataType toNd4j() {
+        if (nd4j == null) {
+            throw notReadable();
+        }
         return nd4j;
     }
 
     /**
-     * Looks up a dtype by its safetensors name ({@code "F32"}, {@code "F16"}, {@code "BF16"},
-     * {@code "F64"}; case-sensitive, as in the format).
+     * Looks up a dtype by its safetensors name ({@code "F32"}, {@code "I64"} ...; case-sensitive,
+     * as in the format).
      *
      * @param name the name as written in a safetensors header
      * @return the dtype
-     * @throws IllegalArgumentException for any other name (including valid safetensors dtypes this
-     *     package does not support, such as {@code I8}); the message names the dtype and the
-     *     supported ones
+     * @throws IllegalArgumentException for any other name (including the sub-byte dtypes {@code F4},
+     *     {@code F6_E2M3} and {@code F6_E3M2}); the message names the dtype and the supported ones
      * @throws NullPointerException if {@code name} is null
      */
     public static DType fromName(String name) {
@@ -87,7 +138,12 @@ public enum DType {
             }
         }
         throw new IllegalArgumentException(
-                "unsupported dtype " + Json.quote(name) + " (supported: F32, F16, BF16, F64)");
+                "unsupported dtype "
+                        + Json.quote(name)
+                        + " (supported: "
+                        + READABLE
+                        + "; copied unchanged: BOOL, U8, I8, F8_E5M2, F8_E4M3, F8_E8M0, I16, U16,"
+                        + " I32, U32, I64, U64)");
     }
 
     /**
@@ -122,6 +178,7 @@ public enum DType {
      * @param index the element index (absolute, not relative to the position)
      * @return the value
      * @throws IndexOutOfBoundsException if the element is not entirely inside the buffer
+     * @throws UnsupportedOperationException if this dtype is not {@link #readable()}
      */
     public float getFloat(ByteBuffer buf, int index) {
         int at = byteIndex(index);
@@ -137,6 +194,7 @@ public enum DType {
                     (float)
                             Double.longBitsToDouble(
                                     swap ? Long.reverseBytes(buf.getLong(at)) : buf.getLong(at));
+            default -> throw notReadable();
         };
     }
 
@@ -147,8 +205,12 @@ public enum DType {
      * @param index the element index (absolute, not relative to the position)
      * @return the value
      * @throws IndexOutOfBoundsException if the element is not entirely inside the buffer
+     * @throws UnsupportedOperationException if this dtype is not {@link #readable()}
      */
     public double getDouble(ByteBuffer buf, int index) {
+        if (!readable()) {
+            throw notReadable();
+        }
         if (this == F64) {
             int at = byteIndex(index);
             long bits = buf.getLong(at);
@@ -166,6 +228,7 @@ public enum DType {
      * @param index the element index (absolute, not relative to the position)
      * @param value the value
      * @throws IndexOutOfBoundsException if the element is not entirely inside the buffer
+     * @throws UnsupportedOperationException if this dtype is not {@link #readable()}
      * @throws java.nio.ReadOnlyBufferException if the buffer is read-only
      */
     public void putFloat(ByteBuffer buf, int index, float value) {
@@ -188,6 +251,7 @@ public enum DType {
                 long bits = Double.doubleToRawLongBits(value);
                 buf.putLong(at, swap ? Long.reverseBytes(bits) : bits);
             }
+            default -> throw notReadable();
         }
     }
 
@@ -199,6 +263,7 @@ public enum DType {
      * @param index the element index (absolute, not relative to the position)
      * @param value the value
      * @throws IndexOutOfBoundsException if the element is not entirely inside the buffer
+     * @throws UnsupportedOperationException if this dtype is not {@link #readable()}
      * @throws java.nio.ReadOnlyBufferException if the buffer is read-only
      */
     public void putDouble(ByteBuffer buf, int index, double value) {
@@ -221,6 +286,7 @@ public enum DType {
                 long bits = Double.doubleToRawLongBits(value);
                 buf.putLong(at, swap ? Long.reverseBytes(bits) : bits);
             }
+            default -> throw notReadable();
         }
     }
 

@@ -8,6 +8,7 @@ import java.nio.ByteOrder;
 import java.nio.CharBuffer;
 import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.channels.WritableByteChannel;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CharsetDecoder;
 import java.nio.charset.CodingErrorAction;
@@ -53,8 +54,8 @@ import org.slf4j.LoggerFactory;
  *       unique and non-empty;
  *   <li>the optional {@code __metadata__} entry is an object of string values;
  *   <li>every other entry is an object with exactly the keys {@code dtype} (a string naming a
- *       supported {@link DType}), {@code shape} (an array of at most {@value #MAX_RANK}
- *       non-negative integers whose product,
+ *       {@link DType}; tensors whose dtype is not {@link DType#readable()} can only be copied),
+ *       {@code shape} (an array of at most {@value #MAX_RANK} non-negative integers whose product,
  *       times the dtype size, fits in a long) and {@code data_offsets} (two integers {@code [begin,
  *       end]} with {@code 0 <= begin <= end <= data length});
  *   <li>{@code end - begin} equals the element count times the dtype size;
@@ -581,6 +582,7 @@ public final class SafetensorsReader implements Closeable {
      * @return a new array that does not share memory with the file
      * @throws NoSuchElementException if there is no such tensor
      * @throws IllegalArgumentException if {@code as} is neither FLOAT nor DOUBLE
+     * @throws UnsupportedOperationException if the tensor's dtype is not {@link DType#readable()}
      * @throws IllegalStateException if the reader is closed
      * @throws IOException if mapping the file fails
      */
@@ -597,7 +599,7 @@ public final class SafetensorsReader implements Closeable {
         if (as != DataType.FLOAT && as != DataType.DOUBLE) {
             throw new IllegalArgumentException("can only read as FLOAT or DOUBLE, not " + as);
         }
-        TensorInfo t = info(name);
+        TensorInfo t = readableInfo(name);
         ensureOpen();
         long n = t.numel();
         long[] shape = t.shape();
@@ -643,12 +645,12 @@ public final class SafetensorsReader implements Closeable {
      * @return a new array of {@code numel()} values (one value for a 0-d tensor)
      * @throws NoSuchElementException if there is no such tensor
      * @throws UnsupportedOperationException if the tensor has more elements than a Java array can
-     *     hold
+     *     hold, or its dtype is not {@link DType#readable()}
      * @throws IllegalStateException if the reader is closed
      * @throws IOException if mapping the file fails
      */
     public double[] readDoubles(String name) throws IOException {
-        TensorInfo t = info(name);
+        TensorInfo t = readableInfo(name);
         ensureOpen();
         long n = t.numel();
         if (n > MAX_ARRAY) {
@@ -691,6 +693,48 @@ public final class SafetensorsReader implements Closeable {
                             + " bytes, more than one buffer can hold; use read(name, type)");
         }
         return region(t.byteOffset() - dataStart, (int) t.byteLength());
+    }
+
+    /**
+     * Writes the tensor's stored bytes to {@code out}, in pieces of any size (no 2 GiB limit), by the
+     * file system's own copy where it has one.
+     *
+     * @throws IOException if reading or writing fails, or the file is shorter than its header says
+     */
+    void transferRaw(String name, WritableByteChannel out) throws IOException {
+        TensorInfo t = info(name);
+        long at = t.byteOffset();
+        long left = t.byteLength();
+        while (left > 0) {
+            long n;
+            synchronized (mapLock) {
+                ensureOpen();
+                n = channel.transferTo(at, left, out);
+            }
+            if (n <= 0) {
+                throw new IOException(
+                        path + ": tensor " + Json.quote(name) + " ends early: the file changed while it was copied");
+            }
+            at += n;
+            left -= n;
+        }
+    }
+
+    /** The tensor's info, refusing a dtype whose values are not read (an integer or boolean tensor). */
+    private TensorInfo readableInfo(String name) {
+        TensorInfo t = info(name);
+        if (!t.dtype().readable()) {
+            throw new UnsupportedOperationException(
+                    path
+                            + ": tensor "
+                            + Json.quote(name)
+                            + " has dtype "
+                            + t.dtype()
+                            + "; values can be read only from "
+                            + DType.READABLE
+                            + " tensors (copy others with raw or SafetensorsWriter.Tensor.copied)");
+        }
+        return t;
     }
 
     /** Decodes elements [first, first + count) of t into out[0, count). */

@@ -57,8 +57,10 @@ public final class SafetensorsWriter {
 
   /**
    * One tensor to write: either {@code values} (converted to {@code dtype} while writing) or {@code
-   * raw} bytes (written as they are), never both. Use the factories {@link #of(String, INDArray,
-   * DType)}, {@link #of(String, INDArray)} and {@link #raw(String, DType, long[], ByteBuffer)}.
+   * raw} bytes (written as they are) or a {@code source} reader whose tensor of the same name is
+   * copied byte for byte; exactly one of the three. Use the factories {@link #of(String, INDArray,
+   * DType)}, {@link #of(String, INDArray)}, {@link #raw(String, DType, long[], ByteBuffer)} and
+   * {@link #copied(SafetensorsReader, String)}.
    *
    * <p>{@link #shape()} and {@link #raw()} return copies/duplicates, so a Tensor's description cannot
    * be changed after construction; the bytes and values it refers to are read only when the file is
@@ -71,8 +73,25 @@ public final class SafetensorsWriter {
    *     (its own shape may differ); null when {@code raw} is given
    * @param raw the bytes from position to limit, already little-endian {@code dtype} values in C
    *     order; their count must be numel x dtype size; null when {@code values} is given
+   * @param source an open reader holding a tensor {@code name} of this dtype and shape, copied when
+   *     the file is written; or null
    */
-  public record Tensor(String name, DType dtype, long[] shape, INDArray values, ByteBuffer raw) {
+  public record Tensor(
+      String name, DType dtype, long[] shape, INDArray values, ByteBuffer raw, SafetensorsReader source) {
+
+    /**
+     * A tensor of values or of raw bytes (no reader source).
+     *
+     * @param name the tensor's name
+     * @param dtype the element type in the file
+     * @param shape the dimensions (copied)
+     * @param values the values, or null
+     * @param raw the bytes, or null
+     * @throws IllegalArgumentException as the canonical constructor
+     */
+    public Tensor(String name, DType dtype, long[] shape, INDArray values, ByteBuffer raw) {
+      this(name, dtype, shape, values, raw, null);
+    }
 
     /**
      * Validates and copies.
@@ -84,9 +103,11 @@ public final class SafetensorsWriter {
      * @param raw the bytes, or null (a read-only view of position..limit is kept; the buffer's own
      *     position is not changed)
      * @throws NullPointerException if name, dtype or shape is null
+     * @param source the reader to copy from, or null
      * @throws IllegalArgumentException if the name is empty or {@code __metadata__}; the shape has a
-     *     negative dimension or too many elements; not exactly one of values and raw is given; or the
-     *     element or byte count does not match the shape
+     *     negative dimension or too many elements; not exactly one of values, raw and source is given;
+     *     values are given for a dtype that is not {@link DType#readable()}; the element or byte
+     *     count does not match the shape; or the source's tensor has another dtype or shape
      */
     public Tensor {
       Objects.requireNonNull(name, "name");
@@ -98,8 +119,13 @@ public final class SafetensorsWriter {
       if (SafetensorsReader.METADATA_KEY.equals(name)) {
         throw new IllegalArgumentException("'" + SafetensorsReader.METADATA_KEY + "' cannot be a tensor name");
       }
-      if ((values == null) == (raw == null)) {
-        throw new IllegalArgumentException("tensor " + Json.quote(name) + ": give exactly one of values and raw");
+      if ((values != null ? 1 : 0) + (raw != null ? 1 : 0) + (source != null ? 1 : 0) != 1) {
+        throw new IllegalArgumentException(
+            "tensor " + Json.quote(name) + ": give exactly one of values, raw and source");
+      }
+      if (values != null && !dtype.readable()) {
+        throw new IllegalArgumentException("tensor " + Json.quote(name) + ": values cannot be written as "
+            + dtype + " (only " + DType.READABLE + "); copy such tensors as raw bytes");
       }
       shape = shape.clone();
       long numel = TensorInfo.numel(shape);
@@ -115,6 +141,12 @@ public final class SafetensorsWriter {
         if (raw.remaining() != bytes) {
           throw new IllegalArgumentException("tensor " + Json.quote(name) + ": raw buffer has " + raw.remaining()
               + " bytes but shape " + Arrays.toString(shape) + " x " + dtype + " needs " + bytes);
+        }
+      } else if (source != null) {
+        TensorInfo from = source.info(name);
+        if (from.dtype() != dtype || !Arrays.equals(from.shape(), shape)) {
+          throw new IllegalArgumentException("tensor " + Json.quote(name) + ": the source holds " + from.dtype()
+              + " " + Arrays.toString(from.shape()) + ", not " + dtype + " " + Arrays.toString(shape));
         }
       } else {
         checkNumeric(name, values.dataType());
@@ -173,6 +205,22 @@ public final class SafetensorsWriter {
     }
 
     /**
+     * The tensor {@code name} of an open reader, copied byte for byte whatever its size or dtype
+     * (tensors over 2 GiB, which {@link SafetensorsReader#raw(String)} cannot hold in one buffer,
+     * included). The bytes are read when the file is written: keep the reader open until then.
+     *
+     * @param from an open reader
+     * @param name a tensor of {@code from}; the copy has the same name, dtype and shape
+     * @return the tensor
+     * @throws java.util.NoSuchElementException if {@code from} has no such tensor
+     */
+    public static Tensor copied(SafetensorsReader from, String name) {
+      Objects.requireNonNull(from, "from");
+      TensorInfo t = from.info(name);
+      return new Tensor(name, t.dtype(), t.shape(), null, null, from);
+    }
+
+    /**
      * The dimensions.
      *
      * @return a copy of the shape
@@ -217,7 +265,8 @@ public final class SafetensorsWriter {
           && dtype == t.dtype
           && Arrays.equals(shape, t.shape)
           && Objects.equals(values, t.values)
-          && Objects.equals(raw, t.raw);
+          && Objects.equals(raw, t.raw)
+          && source == t.source;
     }
 
     @Override
@@ -227,7 +276,8 @@ public final class SafetensorsWriter {
 
     @Override
     public String toString() {
-      return "Tensor[" + name + ", " + dtype + ", " + Arrays.toString(shape) + (raw != null ? ", raw" : ", values") + "]";
+      return "Tensor[" + name + ", " + dtype + ", " + Arrays.toString(shape)
+          + (raw != null ? ", raw" : source != null ? ", copied from " + source.path() : ", values") + "]";
     }
 
     private static void checkNumeric(String name, DataType type) {
@@ -268,7 +318,9 @@ public final class SafetensorsWriter {
         writeFully(ch, ByteBuffer.wrap(header));
         ByteBuffer scratch = ByteBuffer.allocate(CHUNK_BYTES).order(ByteOrder.LITTLE_ENDIAN);
         for (Tensor t : tensors) {
-          if (t.raw != null) {
+          if (t.source != null) {
+            t.source.transferRaw(t.name, ch);
+          } else if (t.raw != null) {
             writeFully(ch, t.raw.duplicate());
           } else {
             writeValues(ch, t, scratch);

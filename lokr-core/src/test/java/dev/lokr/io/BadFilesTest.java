@@ -165,17 +165,17 @@ class BadFilesTest {
                         "x",
                         "data_offsets [8, 4] have begin > end"),
                 badHeader(
-                        "dtype I8",
-                        "{\"x\":" + entry("I8", "[2]", "[0,2]") + "}",
-                        2,
+                        "sub-byte dtype F4",
+                        "{\"x\":" + entry("F4", "[2]", "[0,1]") + "}",
+                        1,
                         "x",
-                        "unsupported dtype 'I8'"),
+                        "unsupported dtype 'F4'"),
                 badHeader(
                         "dtype XYZ",
                         "{\"x\":" + entry("XYZ", "[2]", "[0,2]") + "}",
                         2,
                         "x",
-                        "unsupported dtype 'XYZ' (supported: F32, F16, BF16, F64)"),
+                        "unsupported dtype 'XYZ' (supported: F32, F16, BF16, F64; copied unchanged: BOOL"),
                 badHeader(
                         "dtype not a string",
                         "{\"x\":{\"dtype\":4,\"shape\":[1],\"data_offsets\":[0,4]}}",

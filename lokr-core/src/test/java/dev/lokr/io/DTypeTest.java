@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.math.BigDecimal;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.List;
 import java.util.SplittableRandom;
 import java.util.stream.LongStream;
 import org.junit.jupiter.api.Test;
@@ -26,14 +27,30 @@ class DTypeTest {
         assertEquals(8, DType.F64.byteSize());
         for (DType t : DType.values()) {
             assertEquals(t, DType.fromName(t.name()));
-            assertEquals(t, DType.fromNd4j(t.toNd4j()));
+            if (t.readable()) {
+                assertEquals(t, DType.fromNd4j(t.toNd4j()));
+            } else {
+                UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class, t::toNd4j);
+                assertTrue(e.getMessage().contains(t.name()) && e.getMessage().contains("byte for byte"), e.getMessage());
+                java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(8);
+                assertThrows(UnsupportedOperationException.class, () -> t.getFloat(b, 0));
+                assertThrows(UnsupportedOperationException.class, () -> t.getDouble(b, 0));
+                assertThrows(UnsupportedOperationException.class, () -> t.putFloat(b, 0, 1f));
+                assertThrows(UnsupportedOperationException.class, () -> t.putDouble(b, 0, 1.0));
+            }
         }
+        assertEquals(List.of(DType.F32, DType.F16, DType.BF16, DType.F64),
+                java.util.Arrays.stream(DType.values()).filter(DType::readable).toList());
+        assertEquals(8, DType.I64.byteSize());
+        assertEquals(1, DType.BOOL.byteSize());
+        assertEquals(2, DType.U16.byteSize());
+        assertEquals(4, DType.I32.byteSize());
         assertEquals(DataType.FLOAT, DType.F32.toNd4j());
         assertEquals(DataType.HALF, DType.F16.toNd4j());
         assertEquals(DType.F16, DType.fromNd4j(DataType.FLOAT16));
         assertEquals(DataType.BFLOAT16, DType.BF16.toNd4j());
         assertEquals(DataType.DOUBLE, DType.F64.toNd4j());
-        for (String bad : new String[] {"I8", "XYZ", "f32", "U8", "F8_E4M3", ""}) {
+        for (String bad : new String[] {"F4", "XYZ", "f32", "i64", "F6_E2M3", ""}) {
             IllegalArgumentException e =
                     assertThrows(IllegalArgumentException.class, () -> DType.fromName(bad));
             assertTrue(

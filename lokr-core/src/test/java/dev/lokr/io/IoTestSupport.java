@@ -15,6 +15,11 @@ import java.util.stream.Stream;
 final class IoTestSupport {
     private IoTestSupport() {}
 
+    /** The dtypes whose values are read and written: F32, F16, BF16, F64. */
+    static List<DType> readableDTypes() {
+        return java.util.Arrays.stream(DType.values()).filter(DType::readable).collect(Collectors.toList());
+    }
+
     /** Bytes of a file with the given header text (not padded) and data section. */
     static byte[] file(String header, byte[] data) {
         byte[] h = header.getBytes(StandardCharsets.UTF_8);

@@ -78,7 +78,7 @@ class LycorisRoundTripTest {
         List<Arguments> out = new ArrayList<>();
         long seed = 1000;
         for (Combo c : combos()) {
-            for (DType dt : DType.values()) {
+            for (DType dt : IoTestSupport.readableDTypes()) {
                 out.add(Arguments.of(c.name(), c, dt, seed++));
             }
         }

@@ -41,7 +41,7 @@ class SafetensorsRoundTripTest {
 
     static Stream<Arguments> seedsAndTypes() {
         List<Arguments> out = new ArrayList<>();
-        for (DType t : DType.values()) {
+        for (DType t : IoTestSupport.readableDTypes()) {
             for (long i = 0; i < 6; i++) {
                 out.add(Arguments.of(0xF11E_0000L + i * 16 + t.ordinal(), t));
             }
@@ -56,6 +56,7 @@ class SafetensorsRoundTripTest {
             case F16 -> DType.halfToFloat(DType.doubleToHalf(v));
             case BF16 -> DType.bf16ToFloat(DType.doubleToBf16(v));
             case F64 -> v;
+            default -> throw new IllegalArgumentException("no values for " + t);
         };
     }
 
@@ -332,7 +333,7 @@ class SafetensorsRoundTripTest {
     @Test
     void chunkedReadMatchesDirectRead() throws IOException {
         SplittableRandom r = new SplittableRandom(0xC4C4L);
-        for (DType t : DType.values()) {
+        for (DType t : IoTestSupport.readableDTypes()) {
             double[] values = new double[3 * 5 * 7];
             for (int i = 0; i < values.length; i++) {
                 values[i] = quantize(r.nextGaussian(), t);
