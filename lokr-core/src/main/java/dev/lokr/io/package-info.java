@@ -18,11 +18,11 @@
  *       tensors from a read-only memory mapping into ND4J arrays, {@code double[]} or raw buffers;
  *       works for files over 2 GiB.
  *   <li>{@link dev.lokr.io.SafetensorsWriter}: writes a file atomically (temporary file, fsync,
- *       atomic rename), streaming tensors from ND4J arrays (converted to the file's dtype) or raw
- *       bytes (copied unchanged).
+ *       atomic rename), streaming tensors from ND4J arrays (converted to the file's dtype), raw
+ *       bytes, or another open reader's tensors (copied unchanged, of any size).
  *   <li>{@link dev.lokr.io.TensorInfo}: one tensor's header entry (name, dtype, shape, location).
- *   <li>{@link dev.lokr.io.DType}: the supported element types F32, F16, BF16, F64 and bit-exact
- *       conversions to and from float/double.
+ *   <li>{@link dev.lokr.io.DType}: the format's element types; bit-exact conversions to and from
+ *       float/double for F32, F16, BF16 and F64, the others only carried byte for byte.
  *   <li>{@link dev.lokr.io.SafetensorsFormatException}: the single exception for a malformed file;
  *       its message names the file, the tensor and the problem.
  *   <li>{@link dev.lokr.io.AdapterFile}: reads a LoKR adapter in the LyCORIS or the PEFT layout
@@ -44,14 +44,16 @@
  *   INDArray w1 = in.read("lycoris_proj.lokr_w1", DataType.FLOAT);
  *   List<SafetensorsWriter.Tensor> out = new ArrayList<>();
  *   out.add(SafetensorsWriter.Tensor.of("proj.weight", merged, DType.F32));
- *   for (TensorInfo t : in.tensors()) {  // copy the rest unchanged
- *     out.add(SafetensorsWriter.Tensor.raw(t.name(), t.dtype(), t.shape(), in.raw(t.name())));
+ *   for (TensorInfo t : in.tensors()) {  // copy the rest unchanged, whatever their dtype and size
+ *     out.add(SafetensorsWriter.Tensor.copied(in, t.name()));
  *   }
  *   SafetensorsWriter.write(Path.of("merged.safetensors"), in.metadata(), out);
  * }
  * }</pre>
  *
- * <p>Only F32, F16, BF16 and F64 tensors are supported; a file with any other dtype (for example
- * {@code I8}) is rejected when opened, with a message naming the dtype.
+ * <p>Values are read and written as F32, F16, BF16 and F64. Tensors of the format's other whole-byte
+ * dtypes ({@code I64}, {@code BOOL}, {@code F8_E4M3} ...) open and can be copied; reading their values
+ * throws an exception naming the dtype. The sub-byte dtypes ({@code F4}, {@code F6_*}) are rejected
+ * when the file is opened.
  */
 package dev.lokr.io;

@@ -61,6 +61,13 @@ import java.util.Objects;
  * configurations with Jackson); {@link #options()} rebuilds and validates the {@link LokrAdapter}. The
  * {@code multiplier} and {@code enabled} fields may be changed at any time (also at inference); the
  * runtime layer reads them on every forward pass.
+ *
+ * <p>Built by hand into a {@code NeuralNetConfiguration} (rather than by {@code LokrNetworks}), the base
+ * must carry its own weight init, activation and updater (and convolution mode for a conv base): DL4J
+ * copies the builder's defaults only into its own layer types, and {@link #instantiate} refuses a base
+ * without them. For the same reason {@code TransferLearning}'s {@code FineTuneConfiguration} does not
+ * change the adapter's updater; use {@link #setUpdater}. Weight and bias constraints are applied to the
+ * adapter tensors only.
  */
 public class LokrLayer extends Layer {
 

@@ -88,7 +88,10 @@ public final class TrainingOptions {
     }
 
     /**
-     * @return whether the frozen encoder's weights are kept off the accelerator between uses
+     * @return whether {@link LokrTraining#fit} runs the frozen leading layers (the encoder: layers with
+     *         nothing to train) once over the data, caches their outputs in memory, and trains only the
+     *         rest of the network on the cached features, so the encoder is not used again after the
+     *         first pass (see {@code dev.lokr.dl4j.offload.EncoderOffload})
      */
     public boolean offloadEncoder() {
         return offloadEncoder;
@@ -224,7 +227,8 @@ public final class TrainingOptions {
         }
 
         /**
-         * @param v keep the frozen encoder off the accelerator between uses (default false)
+         * @param v run the frozen encoder once, cache its outputs in memory and train only the rest of
+         *          the network on them (default false); see {@link TrainingOptions#offloadEncoder()}
          */
         public Builder offloadEncoder(boolean v) {
             this.offloadEncoder = v;
