@@ -73,7 +73,8 @@ public final class LycorisWriter {
      * @param modules module path to its parameters, not modified
      * @param metadata extra {@code __metadata__} entries, or null
      * @param dtype the dtype of every factor tensor (F32, F16, BF16, F64), or null to follow each
-     *     module's data type; {@code alpha} is F64 when the dtype is F64, else F32
+     *     module's data type; {@code alpha} is F64 when the dtype is F64 or F32 cannot hold it
+     *     to float precision (it would round to 0, a subnormal or infinity), else F32
      * @throws IOException if writing fails
      * @throws IllegalArgumentException if two paths map to one module name
      */
@@ -141,6 +142,12 @@ public final class LycorisWriter {
             alpha = r;
         }
         DType alphaType = dt == DType.F64 ? DType.F64 : DType.F32;
+        float narrow = (float) alpha;
+        if (Math.abs(narrow) < Float.MIN_NORMAL || Float.isInfinite(narrow)) {
+            // F32 would store 0 (read as "unset"), a subnormal (few significant bits) or infinity
+            // (refused): keep the value in F64
+            alphaType = DType.F64;
+        }
         if (layout.w1Mode() == FactorMode.FULL) {
             out.add(tensor(name + ".lokr_w1", params.get(LokrParam.W1).castTo(work).mul(fold), dt));
         } else {

@@ -269,6 +269,31 @@ class AdapterInputTest {
         }
     }
 
+    /** Scales whose alpha = scale * rank F32 cannot hold are written in F64 and read back exactly. */
+    @ParameterizedTest(name = "scale {0}")
+    @org.junit.jupiter.params.provider.ValueSource(doubles = {1e-47, 3e-45, 1e39, 0.25})
+    void extremeScalesSurviveAFloatFile(double scale) throws Exception {
+        LokrLayout layout =
+                LokrLayout.explicit(
+                        new long[] {6, 6}, 2, 3, 2, 3, 2, dev.lokr.math.FactorMode.FULL,
+                        dev.lokr.math.FactorMode.LOW_RANK, scale, false, DoraAxis.NONE, false);
+        LokrParams p = LokrParams.zeros(layout, DataType.FLOAT);
+        for (LokrParam k : layout.params()) {
+            p.get(k).assign(Nd4j.rand(DataType.FLOAT, p.get(k).shape()));
+        }
+        Path file = dir.resolve("scale.safetensors");
+        LycorisWriter.save(file, Map.of("fc", p), null, DType.F32);
+        try (SafetensorsReader in = SafetensorsReader.open(file)) {
+            float asFloat = (float) (scale * 2);
+            boolean fits = Math.abs(asFloat) >= Float.MIN_NORMAL && !Float.isInfinite(asFloat);
+            assertEquals(fits ? DType.F32 : DType.F64, in.info("lycoris_fc.alpha").dtype());
+        }
+        try (AdapterFile f = AdapterFile.read(file)) {
+            assertEquals(scale, f.resolve("lycoris_fc", new long[] {6, 6}, DataType.DOUBLE).layout().scale(),
+                    Math.abs(scale) * 1e-7);
+        }
+    }
+
     static byte[] utf8(String s) {
         return s.getBytes(StandardCharsets.UTF_8);
     }
