@@ -159,6 +159,52 @@ class LokrPropertyTest {
         }
     }
 
+    /**
+     * The FLOAT dense step (which takes the SIMD DoRA pass in these tests) against the DOUBLE one on the same
+     * values: output, input gradient and every tensor's gradient, each within 1e-3 of its largest magnitude.
+     */
+    @ParameterizedTest
+    @MethodSource("denseCases")
+    void float32GradientsAgreeWithFloat64(Case c) {
+        Random r = new Random(c.seed() + 5);
+        LokrLayout l = c.options().layoutFor(c.shape());
+        LokrParams p = LokrParams.zeros(l, DataType.DOUBLE);
+        LokrCases.randomize(p, c.seed());
+        LokrParams p32 = p.castTo(DataType.FLOAT);
+        p = p32.castTo(DataType.DOUBLE);          // the same values in both precisions
+        INDArray base = LokrCases.random(r, DataType.DOUBLE, c.shape()).castTo(DataType.FLOAT).castTo(DataType.DOUBLE);
+        INDArray x = LokrCases.random(r, DataType.DOUBLE, 3, l.inDim()).castTo(DataType.FLOAT).castTo(DataType.DOUBLE);
+        INDArray dy = LokrCases.random(r, DataType.DOUBLE, 3, l.outDim()).castTo(DataType.FLOAT).castTo(DataType.DOUBLE);
+        LokrDense.Cache c64 = new LokrDense.Cache();
+        INDArray y64 = LokrDense.forward(p, base, null, x, c.multiplier(), null, c64);
+        LokrParams g64 = LokrParams.zeros(l, DataType.DOUBLE);
+        INDArray dx64 = LokrDense.backward(base, dy, c64, g64, true);
+        LokrDense.Cache c32 = new LokrDense.Cache();
+        INDArray y32 = LokrDense.forward(p32, base.castTo(DataType.FLOAT), null, x.castTo(DataType.FLOAT),
+                c.multiplier(), null, c32);
+        LokrParams g32 = LokrParams.zeros(l, DataType.FLOAT);
+        INDArray dx32 = LokrDense.backward(base.castTo(DataType.FLOAT), dy.castTo(DataType.FLOAT), c32, g32, true);
+        assertCloseInNorm(y64, y32, c + " y");
+        assertCloseInNorm(dx64, dx32, c + " dx");
+        for (LokrParam key : l.params()) {
+            assertCloseInNorm(g64.get(key), g32.get(key), c + " grad " + key.key());
+        }
+    }
+
+    private static void assertCloseInNorm(INDArray expected, INDArray actual, String msg) {
+        double[] e = NaiveLokr.flat(expected);
+        double[] a = NaiveLokr.flat(actual.castTo(DataType.DOUBLE));
+        double scale = 1.0;
+        for (double v : e) {
+            scale = Math.max(scale, Math.abs(v));
+        }
+        for (int i = 0; i < e.length; i++) {
+            if (!(Math.abs(e[i] - a[i]) <= 1e-3 * scale)) {
+                fail(msg + ": at " + i + " expected " + e[i] + " got " + a[i] + " (largest magnitude " + scale + ")");
+            }
+        }
+    }
+
     @ParameterizedTest
     @MethodSource("denseCases")
     void float32AgreesWithFloat64(Case c) {
