@@ -158,6 +158,14 @@ class CheckpointedTrainerTest {
                 .network();
     }
 
+    /** Conv and dense adapters with Tucker, DoRA and both LoKR dropouts. */
+    static MultiLayerNetwork lokrConv(long seed) {
+        LokrAdapter adapter = LokrAdapter.builder().rank(2).alpha(2).tucker(true).dora(true).rankDropout(0.3)
+                .moduleDropout(0.2).build();
+        return LokrNetworks.apply(adapter, conv(seed, DataType.DOUBLE),
+                Targets.types(ConvolutionLayer.class, DenseLayer.class)).network();
+    }
+
     static Stream<Arguments> cases() {
         long[] flat = {6, IN};
         long[] image = {5, 2, 8, 8};
@@ -172,6 +180,8 @@ class CheckpointedTrainerTest {
             new Case("cg-chain", DataType.FLOAT, s -> graph(s, DataType.FLOAT), flat, Segmentation.manual(3)),
             new Case("lokr-mln", DataType.DOUBLE, CheckpointedTrainerTest::lokr, flat, Segmentation.everyK(2)),
             new Case("lokr-mln-dropout", DataType.DOUBLE, CheckpointedTrainerTest::lokrDropout, flat,
+                    Segmentation.everyK(2)),
+            new Case("lokr-conv-tucker-dora-dropout", DataType.DOUBLE, CheckpointedTrainerTest::lokrConv, image,
                     Segmentation.everyK(2)),
         };
         return Stream.of(cs).flatMap(c -> Stream.of(11L, 29L).map(seed -> Arguments.of(c, seed)));
