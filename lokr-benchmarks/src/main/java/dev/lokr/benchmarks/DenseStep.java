@@ -15,6 +15,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.ToDoubleFunction;
 
 /**
  * One training step of one dense layer with a frozen weight {@code W [out, in]}: the forward
@@ -127,21 +128,30 @@ public final class DenseStep implements AutoCloseable {
 
     /**
      * {@link #factored()} with every array it allocates taken from an ND4J workspace of this object that is
-     * reused step after step, as DL4J's workspace mode runs a layer's forward and backward; the output and
-     * the input gradient are then copied (a plain memory copy) into this object's buffers, as the frozen
-     * step writes into preallocated outputs. Without a workspace each step's arrays are freed through the
+     * reused step after step, as DL4J's workspace mode runs a layer's forward and backward: the output and the
+     * input gradient stay in the workspace, as a DL4J layer's do until the next step, and {@code use} reads
+     * them before it closes. Like the frozen step's preallocated outputs, the workspace's memory is reused,
+     * so neither step pays for allocation; without a workspace each step's arrays are freed through the
      * garbage collector, which on a small machine adds collection and allocation time that DL4J training
      * does not pay.
      *
-     * @return {@code y} and {@code dx} (this object's buffers) and this object's gradient tensors
+     * @param use reads the step's result while its arrays are valid (not after it returns)
+     * @return what {@code use} returns
      */
-    public StepResult factoredInWorkspace() {
+    public double factoredInWorkspace(ToDoubleFunction<StepResult> use) {
         try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().getAndActivateWorkspace(WORKSPACE, workspaceId)) {
-            StepResult r = factored();
-            copyInto(r.y(), y);
-            copyInto(r.dx(), dx);
+            return use.applyAsDouble(factored());
         }
-        return new StepResult(y, dx, grads);
+    }
+
+    /**
+     * The step the benchmarks time: {@link #factoredInWorkspace(ToDoubleFunction)} reading one element of the
+     * output and of the input gradient.
+     *
+     * @return {@code y[0] + dx[0]}
+     */
+    public double factoredInWorkspace() {
+        return factoredInWorkspace(r -> r.y().getDouble(0) + r.dx().getDouble(0));
     }
 
     /**
@@ -167,18 +177,6 @@ public final class DenseStep implements AutoCloseable {
         return Nd4j.getWorkspaceManager().checkIfWorkspaceExists(workspaceId)
                 ? Nd4j.getWorkspaceManager().getWorkspaceForCurrentThread(workspaceId)
                 : null;
-    }
-
-    /** A raw copy where it is safe (same type and length, both 'c'-contiguous from offset 0), else an assign. */
-    private static void copyInto(INDArray src, INDArray dst) {
-        boolean raw = src.dataType() == dst.dataType() && src.length() == dst.length()
-                && src.ordering() == 'c' && dst.ordering() == 'c' && !src.isView() && !dst.isView()
-                && src.offset() == 0 && dst.offset() == 0 && src.data().length() == src.length();
-        if (raw) {
-            Nd4j.getMemoryManager().memcpy(dst.data(), src.data());
-        } else {
-            dst.assign(src);
-        }
     }
 
     /**

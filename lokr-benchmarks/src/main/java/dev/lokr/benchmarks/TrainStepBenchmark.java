@@ -78,10 +78,15 @@ public class TrainStepBenchmark {
         dora = new DenseStep(Variant.DORA.options(rank, alpha, -1), inputs, true, 7);
     }
 
+    /** @return the step objects of the factored methods, in the order plain, decomposeBoth, scalar, DoRA (for tests) */
+    DenseStep[] factoredSteps() {
+        return new DenseStep[] {plain, decomposeBoth, scalar, dora};
+    }
+
     /** Frees the factored steps' workspaces (those of the calling thread). */
     @TearDown(Level.Trial)
     public void tearDown() {
-        for (DenseStep step : new DenseStep[] {plain, decomposeBoth, scalar, dora}) {
+        for (DenseStep step : factoredSteps()) {
             step.close();
         }
     }
@@ -94,7 +99,7 @@ public class TrainStepBenchmark {
 
     /** @return the factored plain LoKR step */
     @Benchmark
-    public StepResult lokrFactored() {
+    public double lokrFactored() {
         return plain.factoredInWorkspace();
     }
 
@@ -106,19 +111,19 @@ public class TrainStepBenchmark {
 
     /** @return the factored step with both factors low-rank */
     @Benchmark
-    public StepResult lokrDecomposeBoth() {
+    public double lokrDecomposeBoth() {
         return decomposeBoth.factoredInWorkspace();
     }
 
     /** @return the factored step with a learned scalar */
     @Benchmark
-    public StepResult lokrScalar() {
+    public double lokrScalar() {
         return scalar.factoredInWorkspace();
     }
 
     /** @return the factored DoRA step */
     @Benchmark
-    public StepResult lokrDora() {
+    public double lokrDora() {
         return dora.factoredInWorkspace();
     }
 

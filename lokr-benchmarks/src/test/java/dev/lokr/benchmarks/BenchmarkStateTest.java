@@ -31,28 +31,46 @@ class BenchmarkStateTest {
         b.alpha = 3;
         b.weightOrder = order;
         b.setup();
-        assertAgree("order " + order + " plain", b::lokrFactored, b::lokrMaterialized);
-        assertAgree("order " + order + " dora", b::lokrDora, b::lokrDoraMaterialized);
+        DenseStep[] steps = b.factoredSteps();
+        assertAgree("order " + order + " plain", steps[0], b.lokrFactored(), b::lokrMaterialized);
+        assertAgree("order " + order + " dora", steps[3], b.lokrDora(), b::lokrDoraMaterialized);
         StepResult frozen = b.frozenBase();
         assertArrayEquals(new long[] {5, 36}, frozen.y().shape(), "order " + order + " frozen y");
         assertArrayEquals(new long[] {5, 48}, frozen.dx().shape(), "order " + order + " frozen dx");
-        for (Supplier<StepResult> m : java.util.List.<Supplier<StepResult>>of(b::lokrDecomposeBoth, b::lokrScalar)) {
-            StepResult r = m.get();
-            assertArrayEquals(new long[] {5, 36}, r.y().shape(), "order " + order);
-            assertArrayEquals(new long[] {5, 48}, r.dx().shape(), "order " + order);
+        double[] timed = {b.lokrDecomposeBoth(), b.lokrScalar()};
+        for (int i = 1; i <= 2; i++) {
+            int k = i;
+            double touched = steps[i].factoredInWorkspace(r -> {
+                assertArrayEquals(new long[] {5, 36}, r.y().shape(), "order " + order);
+                assertArrayEquals(new long[] {5, 48}, r.dx().shape(), "order " + order);
+                return r.y().getDouble(0) + r.dx().getDouble(0);
+            });
+            assertEquals(touched, timed[k - 1], 1e-9, "order " + order + ": the timed method runs the same step");
         }
     }
 
-    private static void assertAgree(String id, Supplier<StepResult> factored, Supplier<StepResult> materialized) {
-        StepResult f = factored.get();
-        double[] y = Naive.flat(f.y());
-        double[] dx = Naive.flat(f.dx());
-        LokrParams grads = f.grads().copy();
+    /**
+     * The step in its workspace against the materialized step: every output and gradient; and the value the
+     * timed benchmark method returned is the step's {@code y[0] + dx[0]}.
+     */
+    private static void assertAgree(String id, DenseStep factored, double timed, Supplier<StepResult> materialized) {
+        double[][] out = new double[2][];
+        java.util.Map<LokrParam, double[]> grads = new java.util.EnumMap<>(LokrParam.class);
+        double touched = factored.factoredInWorkspace(f -> {
+            out[0] = Naive.flat(f.y());
+            out[1] = Naive.flat(f.dx());
+            for (LokrParam p : f.grads().layout().params()) {
+                grads.put(p, Naive.flat(f.grads().get(p)));   // plain Java arrays: nothing leaves the workspace
+            }
+            return out[0][0] + out[1][0];
+        });
+        assertEquals(touched, timed, 1e-9, id + ": the timed method runs the same step");
         StepResult m = materialized.get();
-        assertNull(Naive.compare(id + " y", y, Naive.flat(m.y()), 2e-4));
-        assertNull(Naive.compare(id + " dx", dx, Naive.flat(m.dx()), 2e-4));
-        for (LokrParam p : grads.layout().params()) {
-            assertNull(Naive.compare(id + " grad " + p.key(), Naive.flat(grads.get(p)), Naive.flat(m.grads().get(p)), 2e-4));
+        assertNull(Naive.compare(id + " y", out[0], Naive.flat(m.y()), 2e-4));
+        assertNull(Naive.compare(id + " dx", out[1], Naive.flat(m.dx()), 2e-4));
+        assertEquals(m.grads().layout().params(), java.util.List.copyOf(grads.keySet()), id);
+        for (LokrParam p : grads.keySet()) {
+            assertNull(Naive.compare(id + " grad " + p.key(), grads.get(p), Naive.flat(m.grads().get(p)), 2e-4));
         }
     }
 

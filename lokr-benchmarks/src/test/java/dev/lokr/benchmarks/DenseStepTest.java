@@ -88,13 +88,18 @@ class DenseStepTest {
             // the first step learns the workspace's size, the second runs in its memory
             for (int k = 0; k < 2; k++) {
                 String run = id + ", workspace step " + k;
-                StepResult ws = step.factoredInWorkspace();
-                assertNull(Naive.compare(run + " y", Naive.flat(ws.y()), y, tol));
-                assertNull(Naive.compare(run + " dx", Naive.flat(ws.dx()), dx, tol));
-                for (LokrParam p : step.layout().params()) {
-                    assertNull(Naive.compare(run + " grad " + p.key(), Naive.flat(ws.grads().get(p)),
-                            Naive.flat(grads.get(p)), tol));
-                }
+                double touched = step.factoredInWorkspace(ws -> {
+                    assertNull(Naive.compare(run + " y", Naive.flat(ws.y()), y, tol));
+                    assertNull(Naive.compare(run + " dx", Naive.flat(ws.dx()), dx, tol));
+                    for (LokrParam p : step.layout().params()) {
+                        assertNull(Naive.compare(run + " grad " + p.key(), Naive.flat(ws.grads().get(p)),
+                                Naive.flat(grads.get(p)), tol));
+                    }
+                    return 0.0;
+                });
+                assertEquals(0.0, touched);
+                assertEquals(y[0] + dx[0], step.factoredInWorkspace(), tol * (1 + Math.abs(y[0]) + Math.abs(dx[0])),
+                        run + ": the timed step reads the first output and input-gradient values");
             }
             assertTrue(step.workspaceBytes() > 0, id + ": the step's arrays must come from its workspace");
             step.close();
