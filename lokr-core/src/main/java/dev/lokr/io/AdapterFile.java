@@ -563,7 +563,8 @@ public final class AdapterFile implements Closeable {
         }
 
         for (Map.Entry<String, TensorInfo> e : ts.entrySet()) {
-            if (!e.getValue().dtype().readable()) {
+            boolean integerAlpha = e.getKey().equals("alpha") && isInteger(e.getValue().dtype());
+            if (!e.getValue().dtype().readable() && !integerAlpha) {
                 throw bad(
                         module,
                         e.getKey()
@@ -622,7 +623,7 @@ public final class AdapterFile implements Closeable {
                 if (alphaT.numel() != 1) {
                     throw bad(module, "alpha must be a single value, got shape " + shape(alphaT));
                 }
-                alpha = reader.readDoubles(alphaT.name())[0];
+                alpha = alphaValue(alphaT);
                 if (!Double.isFinite(alpha)) {
                     throw bad(module, "alpha must be finite, got " + alpha);
                 }
@@ -658,6 +659,35 @@ public final class AdapterFile implements Closeable {
         }
         return new ModuleInfo(
                 module, shapes, w1Mode, w2Mode, rank, alpha, scale, axis, dtype, params);
+    }
+
+    private static boolean isInteger(DType t) {
+        return switch (t) {
+            case I8, U8, I16, U16, I32, U32, I64, U64 -> true;
+            default -> false;
+        };
+    }
+
+    /**
+     * The single value of an {@code alpha} tensor: a float dtype, or an integer one (older LyCORIS code
+     * registers {@code torch.tensor(lora_dim)}, an I64).
+     */
+    private double alphaValue(TensorInfo t) throws IOException {
+        if (t.dtype().readable()) {
+            return reader.readDoubles(t.name())[0];
+        }
+        ByteBuffer b = reader.raw(t.name()).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        return switch (t.dtype()) {
+            case I8 -> b.get(0);
+            case U8 -> b.get(0) & 0xFF;
+            case I16 -> b.getShort(0);
+            case U16 -> b.getShort(0) & 0xFFFF;
+            case I32 -> b.getInt(0);
+            case U32 -> b.getInt(0) & 0xFFFFFFFFL;
+            case I64 -> (double) b.getLong(0);
+            case U64 -> Double.parseDouble(Long.toUnsignedString(b.getLong(0)));
+            default -> throw new IllegalStateException("not an integer dtype: " + t.dtype());
+        };
     }
 
     private void requireDims(String module, TensorInfo t, int dims) throws AdapterFormatException {

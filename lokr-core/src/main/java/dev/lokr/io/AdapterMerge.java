@@ -46,7 +46,8 @@ public final class AdapterMerge {
      * @param adapter the adapter (LyCORIS or PEFT layout), not modified
      * @param out the merged file to create or replace (atomically); may be {@code base}
      * @param multiplier the strength {@code m}
-     * @param log receives one line per merged module, or null
+     * @param log receives one line per merged module, and one naming the adapter tensors that belong to no
+     *     LoKR module (ignored) if there are any; or null
      * @return the merged modules, in adapter order
      * @throws AdapterFormatException if a module matches no base weight or several, two modules
      *     match one weight, or a module's tensors do not fit its weight (the message names the
@@ -67,6 +68,14 @@ public final class AdapterMerge {
         SafetensorsWriter.requireWritableFolder(out, out.toAbsolutePath().getParent());
         try (SafetensorsReader in = SafetensorsReader.open(base);
                 AdapterFile file = AdapterFile.read(adapter)) {
+            if (log != null && !file.otherTensors().isEmpty()) {
+                log.accept(
+                        "ignored "
+                                + file.otherTensors().size()
+                                + " tensors of the adapter that belong to no LoKR module (first: "
+                                + file.otherTensors().get(0)
+                                + ")");
+            }
             Map<String, String> targets = match(file, in, adapter);
             Map<String, INDArray> replaced = new HashMap<>();
             List<Merged> merged = new ArrayList<>();

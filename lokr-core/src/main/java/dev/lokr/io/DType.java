@@ -55,6 +55,10 @@ public enum DType {
     F8_E4M3(1, null),
     /** 8-bit exponent-only scale; copied byte for byte only. */
     F8_E8M0(1, null),
+    /** 8-bit float with 4 exponent bits, no negative zero or infinities; copied byte for byte only. */
+    F8_E4M3FNUZ(1, null),
+    /** 8-bit float with 5 exponent bits, no negative zero or infinities; copied byte for byte only. */
+    F8_E5M2FNUZ(1, null),
     /** Signed 16-bit integer; copied byte for byte only. */
     I16(2, null),
     /** Unsigned 16-bit integer; copied byte for byte only. */
@@ -66,7 +70,9 @@ public enum DType {
     /** Signed 64-bit integer (token ids, position ids); copied byte for byte only. */
     I64(8, null),
     /** Unsigned 64-bit integer; copied byte for byte only. */
-    U64(8, null);
+    U64(8, null),
+    /** Complex number of two binary32; copied byte for byte only. */
+    C64(8, null);
 
     /** The dtypes whose values this package converts, as a list for messages. */
     static final String READABLE = "F32, F16, BF16, F64";
@@ -142,8 +148,8 @@ public enum DType {
                         + Json.quote(name)
                         + " (supported: "
                         + READABLE
-                        + "; copied unchanged: BOOL, U8, I8, F8_E5M2, F8_E4M3, F8_E8M0, I16, U16,"
-                        + " I32, U32, I64, U64)");
+                        + "; copied unchanged: BOOL, U8, I8, F8_E5M2, F8_E4M3, F8_E8M0, F8_E4M3FNUZ,"
+                        + " F8_E5M2FNUZ, I16, U16, I32, U32, I64, U64, C64)");
     }
 
     /**

@@ -208,8 +208,11 @@ public final class SafetensorsReader implements Closeable {
                             + MAX_HEADER_BYTES
                             + " bytes");
         }
-        Runtime rt = Runtime.getRuntime();
-        requireHeap(path, headerLength, rt.maxMemory() - (rt.totalMemory() - rt.freeMemory()));
+        if (headerLength * HEAP_PER_HEADER_BYTE > freeHeap()) {
+            // what looked used may be garbage: measure again after a collection before refusing
+            System.gc();
+            requireHeap(path, headerLength, freeHeap());
+        }
         ByteBuffer headerBytes = ByteBuffer.allocate((int) headerLength);
         readFully(ch, headerBytes, 8, path);
         headerBytes.flip();
@@ -407,6 +410,12 @@ public final class SafetensorsReader implements Closeable {
      * @param freeHeap the heap the JVM can still allocate, in bytes
      * @throws SafetensorsFormatException if {@code headerLength * HEAP_PER_HEADER_BYTE > freeHeap}
      */
+    /** Heap the JVM can still allocate: its maximum minus what is in use (garbage included). */
+    private static long freeHeap() {
+        Runtime rt = Runtime.getRuntime();
+        return rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
+    }
+
     static void requireHeap(Path path, long headerLength, long freeHeap)
             throws SafetensorsFormatException {
         long need = headerLength * HEAP_PER_HEADER_BYTE;
@@ -705,11 +714,18 @@ public final class SafetensorsReader implements Closeable {
         TensorInfo t = info(name);
         long at = t.byteOffset();
         long left = t.byteLength();
+        ensureOpen();
         while (left > 0) {
             long n;
-            synchronized (mapLock) {
-                ensureOpen();
+            try {
+                // positional: no shared channel state, so no lock (a concurrent close ends the copy)
                 n = channel.transferTo(at, left, out);
+            } catch (java.nio.channels.ClosedChannelException e) {
+                if (!channel.isOpen()) {
+                    throw new IllegalStateException(path + ": the reader was closed while tensor "
+                            + Json.quote(name) + " was being copied", e);
+                }
+                throw e;
             }
             if (n <= 0) {
                 throw new IOException(

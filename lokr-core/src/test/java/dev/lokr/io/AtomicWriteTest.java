@@ -219,11 +219,15 @@ class AtomicWriteTest {
         Set<java.nio.file.attribute.PosixFilePermission> readOnly =
                 java.nio.file.attribute.PosixFilePermissions.fromString("r--r--r--");
         Files.setPosixFilePermissions(target, readOnly);
+        // as root every file is writable: the bug this guards against (permissions copied before writing)
+        // then cannot show, so only the kept permissions are checked
+        boolean enforced = !Files.isWritable(target);
         SafetensorsWriter.write(target, null, List.of(one()));
         assertEquals(readOnly, Files.getPosixFilePermissions(target));
         try (SafetensorsReader in = SafetensorsReader.open(target)) {
             assertEquals(List.of("x"), in.tensors().stream().map(TensorInfo::name).toList());
         }
+        Assumptions.assumeTrue(enforced, "running as root: a read-only file is still writable here");
     }
 
     @Test

@@ -134,6 +134,59 @@ class CopiedDTypesTest {
         }
     }
 
+    /** Older LyCORIS code registers {@code alpha} as {@code torch.tensor(lora_dim)}: an integer tensor. */
+    @org.junit.jupiter.params.ParameterizedTest(name = "{0}")
+    @org.junit.jupiter.params.provider.EnumSource(names = {"I8", "U8", "I16", "U16", "I32", "U32", "I64", "U64"})
+    void anIntegerAlphaIsRead(DType type) throws Exception {
+        Path adapter = dir.resolve("adapter.safetensors");
+        ByteBuffer four = ByteBuffer.allocate(type.byteSize()).order(ByteOrder.LITTLE_ENDIAN);
+        four.put(0, (byte) 4);
+        SafetensorsWriter.write(
+                adapter,
+                null,
+                List.of(
+                        SafetensorsWriter.Tensor.of("lycoris_fc.lokr_w1", Nd4j.ones(DataType.FLOAT, 2, 2), DType.F32),
+                        SafetensorsWriter.Tensor.of("lycoris_fc.lokr_w2_a", Nd4j.ones(DataType.FLOAT, 3, 2), DType.F32),
+                        SafetensorsWriter.Tensor.of("lycoris_fc.lokr_w2_b", Nd4j.ones(DataType.FLOAT, 2, 3), DType.F32),
+                        SafetensorsWriter.Tensor.raw("lycoris_fc.alpha", type, new long[0], four)));
+        try (AdapterFile f = AdapterFile.read(adapter)) {
+            assertEquals(4.0, f.moduleInfo("lycoris_fc").alpha());
+            assertEquals(2.0, f.moduleInfo("lycoris_fc").scale(), "alpha / rank");
+        }
+    }
+
+    @Test
+    void aBooleanAlphaIsRefused() throws Exception {
+        Path adapter = dir.resolve("adapter.safetensors");
+        SafetensorsWriter.write(
+                adapter,
+                null,
+                List.of(
+                        SafetensorsWriter.Tensor.of("lycoris_fc.lokr_w1", Nd4j.ones(DataType.FLOAT, 2, 2), DType.F32),
+                        SafetensorsWriter.Tensor.of("lycoris_fc.lokr_w2", Nd4j.ones(DataType.FLOAT, 3, 3), DType.F32),
+                        SafetensorsWriter.Tensor.raw("lycoris_fc.alpha", DType.BOOL, new long[0], bytes(1, 1))));
+        AdapterFormatException e = assertThrows(AdapterFormatException.class, () -> AdapterFile.read(adapter));
+        assertTrue(e.getMessage().contains("alpha has dtype BOOL"), e.getMessage());
+    }
+
+    @Test
+    void aMergeNamesTheAdapterTensorsItIgnores() throws Exception {
+        Path base = base();
+        Path adapter = dir.resolve("adapter.safetensors");
+        SafetensorsWriter.write(
+                adapter,
+                null,
+                List.of(
+                        SafetensorsWriter.Tensor.of("lycoris_fc.lokr_w1", Nd4j.ones(DataType.FLOAT, 2, 2), DType.F32),
+                        SafetensorsWriter.Tensor.of("lycoris_fc.lokr_w2", Nd4j.ones(DataType.FLOAT, 3, 3), DType.F32),
+                        SafetensorsWriter.Tensor.of("lora_unet_x.lora_down.weight", Nd4j.ones(DataType.FLOAT, 2, 2),
+                                DType.F32)));
+        List<String> lines = new ArrayList<>();
+        AdapterMerge.mergeFile(base, adapter, dir.resolve("merged.safetensors"), 1.0, lines::add);
+        assertTrue(lines.stream().anyMatch(l -> l.contains("ignored 1 tensors")
+                && l.contains("lora_unet_x.lora_down.weight")), lines.toString());
+    }
+
     @Test
     void anAdapterFactorOfACopyOnlyDTypeIsRefused() throws Exception {
         Path adapter = dir.resolve("adapter.safetensors");

@@ -72,6 +72,6 @@ class DirectBuildTest {
                         .updater(new Adam(0.01))));
         String msg = e.getMessage();
         assertTrue(msg.contains("'hidden'") && msg.contains("weightInit") && msg.contains("activation")
-                && msg.contains("updater") && msg.contains("LokrNetworks.adapt"), msg);
+                && msg.contains("updater") && msg.contains("LokrNetworks.apply"), msg);
     }
 }

@@ -314,7 +314,7 @@ public class LokrLayer extends Layer {
             throw new IllegalArgumentException("layer '" + layerName + "': the base " + base.getClass().getSimpleName()
                     + " has no " + String.join(", ", missing) + ". DL4J does not copy NeuralNetConfiguration.Builder"
                     + " defaults into a layer wrapped by LokrLayer: set them on the base layer's own builder, or"
-                    + " adapt a built network with LokrNetworks.adapt");
+                    + " adapt a built network with LokrNetworks.apply");
         }
     }
 
