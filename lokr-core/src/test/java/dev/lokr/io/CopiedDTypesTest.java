@@ -33,6 +33,20 @@ class CopiedDTypesTest {
         return b;
     }
 
+    private static SafetensorsWriter.Tensor ones(String name, long... shape) {
+        return SafetensorsWriter.Tensor.of(name, Nd4j.ones(DataType.FLOAT, shape), DType.F32);
+    }
+
+    /** Writes adapter.safetensors: module lycoris_fc with w1 [2, 2], w2 [3, 3] (for a [6, 6] weight) and extra tensors. */
+    private Path fcAdapter(SafetensorsWriter.Tensor... extra) throws Exception {
+        List<SafetensorsWriter.Tensor> ts = new ArrayList<>(
+                List.of(ones("lycoris_fc.lokr_w1", 2, 2), ones("lycoris_fc.lokr_w2", 3, 3)));
+        ts.addAll(List.of(extra));
+        Path adapter = dir.resolve("adapter.safetensors");
+        SafetensorsWriter.write(adapter, null, ts);
+        return adapter;
+    }
+
     /** A base with a LoKR target {@code fc.weight [6, 6]} F32 and one tensor of every copy-only dtype. */
     private Path base() throws Exception {
         List<SafetensorsWriter.Tensor> ts = new ArrayList<>();
@@ -107,13 +121,7 @@ class CopiedDTypesTest {
     @Test
     void aMergeCarriesEveryOtherTensorUnchanged() throws Exception {
         Path base = base();
-        Path adapter = dir.resolve("adapter.safetensors");
-        SafetensorsWriter.write(
-                adapter,
-                null,
-                List.of(
-                        SafetensorsWriter.Tensor.of("lycoris_fc.lokr_w1", Nd4j.ones(DataType.FLOAT, 2, 2), DType.F32),
-                        SafetensorsWriter.Tensor.of("lycoris_fc.lokr_w2", Nd4j.ones(DataType.FLOAT, 3, 3), DType.F32)));
+        Path adapter = fcAdapter();
         Path out = dir.resolve("merged.safetensors");
         AdapterMerge.mergeFile(base, adapter, out, 1.0, null);
         try (SafetensorsReader a = SafetensorsReader.open(base);
@@ -157,14 +165,8 @@ class CopiedDTypesTest {
 
     @Test
     void aBooleanAlphaIsRefused() throws Exception {
-        Path adapter = dir.resolve("adapter.safetensors");
-        SafetensorsWriter.write(
-                adapter,
-                null,
-                List.of(
-                        SafetensorsWriter.Tensor.of("lycoris_fc.lokr_w1", Nd4j.ones(DataType.FLOAT, 2, 2), DType.F32),
-                        SafetensorsWriter.Tensor.of("lycoris_fc.lokr_w2", Nd4j.ones(DataType.FLOAT, 3, 3), DType.F32),
-                        SafetensorsWriter.Tensor.raw("lycoris_fc.alpha", DType.BOOL, new long[0], bytes(1, 1))));
+        Path adapter = fcAdapter(
+                SafetensorsWriter.Tensor.raw("lycoris_fc.alpha", DType.BOOL, new long[0], bytes(1, 1)));
         AdapterFormatException e = assertThrows(AdapterFormatException.class, () -> AdapterFile.read(adapter));
         assertTrue(e.getMessage().contains("alpha has dtype BOOL"), e.getMessage());
     }
@@ -172,15 +174,7 @@ class CopiedDTypesTest {
     @Test
     void aMergeNamesTheAdapterTensorsItIgnores() throws Exception {
         Path base = base();
-        Path adapter = dir.resolve("adapter.safetensors");
-        SafetensorsWriter.write(
-                adapter,
-                null,
-                List.of(
-                        SafetensorsWriter.Tensor.of("lycoris_fc.lokr_w1", Nd4j.ones(DataType.FLOAT, 2, 2), DType.F32),
-                        SafetensorsWriter.Tensor.of("lycoris_fc.lokr_w2", Nd4j.ones(DataType.FLOAT, 3, 3), DType.F32),
-                        SafetensorsWriter.Tensor.of("lora_unet_x.lora_down.weight", Nd4j.ones(DataType.FLOAT, 2, 2),
-                                DType.F32)));
+        Path adapter = fcAdapter(ones("lora_unet_x.lora_down.weight", 2, 2));
         List<String> lines = new ArrayList<>();
         AdapterMerge.mergeFile(base, adapter, dir.resolve("merged.safetensors"), 1.0, lines::add);
         assertTrue(lines.stream().anyMatch(l -> l.contains("ignored 1 tensors")
