@@ -124,6 +124,84 @@ class LokrNetworkTest {
         Checks.assertClose(output(net, x), output(adapted.merge(), x), 1e-6, "merge of a disabled adapter, " + id);
     }
 
+    /** Seeded random option combinations (every option, rank 1–4, factors, multipliers) on the four networks. */
+    static Stream<Arguments> randomCases() {
+        java.util.Random r = new java.util.Random(0x10C4A11L);
+        String[] archs = {"denseMln", "denseGraph", "convMln", "convGraph"};
+        int[] factors = {-1, -1, 2, 3, 4};
+        List<Arguments> out = new ArrayList<>();
+        for (int i = 0; i < 32; i++) {
+            String arch = archs[i % archs.length];
+            boolean dora = r.nextInt(3) == 0;
+            LokrAdapter options = LokrAdapter.builder()
+                    .rank(1 + r.nextInt(4))
+                    .alpha(r.nextInt(4) == 0 ? 0 : 0.5 + r.nextInt(8))
+                    .factor(factors[r.nextInt(factors.length)])
+                    .decomposeBoth(r.nextBoolean())
+                    .tucker(arch.startsWith("conv") && r.nextBoolean())
+                    .scalar(r.nextInt(3) == 0)
+                    .dora(dora)
+                    .doraOnInput(dora && r.nextBoolean())
+                    .rsLora(r.nextInt(4) == 0)
+                    .fullMatrix(r.nextInt(6) == 0)
+                    .unbalancedFactorization(r.nextInt(5) == 0)
+                    .multiplier(r.nextBoolean() ? 1.0 : 0.25 + 1.5 * r.nextDouble())
+                    .build();
+            out.add(Arguments.of(arch, options, r.nextLong()));
+        }
+        return out.stream();
+    }
+
+    /**
+     * Random options: the adapted network's output equals the merged network's, before and after a training
+     * step, and the step leaves every frozen base tensor bit for bit as it was.
+     */
+    @ParameterizedTest(name = "{0} seed={2} {1}")
+    @MethodSource("randomCases")
+    void randomOptionsMergeToTheAdaptedOutputsAndTrainOnlyTheAdapter(String arch, LokrAdapter options, long seed) {
+        String id = arch + " seed=" + seed + " " + options;
+        Model net = network(arch, seed);
+        INDArray x = input(arch, seed + 1);
+        LokrNetwork<?> adapted = GradientCheckTest.adapt(options, net);
+        Fixtures.randomizeAdapters(adapted, seed + 2);
+        Checks.assertClose(output(adapted.network(), x), output(adapted.merge(), x), 2e-5, "merged output, " + id);
+        Map<String, INDArray> frozen = new java.util.LinkedHashMap<>();
+        adapted.network().paramTable().forEach((k, v) -> {
+            if (!LokrLayer.isAdapterParam(k.substring(k.lastIndexOf('_') + 1))) {
+                frozen.put(k, v.dup());
+            }
+        });
+        INDArray labels = Fixtures.labels(5, DataType.FLOAT, seed + 3);
+        if (adapted.network() instanceof MultiLayerNetwork m) {
+            m.fit(x, labels);
+        } else {
+            ((ComputationGraph) adapted.network()).fit(new INDArray[] {x}, new INDArray[] {labels});
+        }
+        int checked = 0;
+        for (Map.Entry<String, INDArray> e : frozen.entrySet()) {
+            if (isAdaptedLayerParam(adapted, e.getKey())) {
+                Checks.assertBitIdentical(e.getValue(), adapted.network().paramTable().get(e.getKey()),
+                        "frozen " + e.getKey() + " after a step, " + id);
+                checked++;
+            }
+        }
+        assertTrue(checked >= 2, "frozen tensors checked: " + checked + ", " + id);
+        Checks.assertClose(output(adapted.network(), x), output(adapted.merge(), x), 2e-5,
+                "merged output after a step, " + id);
+    }
+
+    /** Whether a network parameter key belongs to a LoKR layer (whose W and b must never change). */
+    private static boolean isAdaptedLayerParam(LokrNetwork<?> adapted, String key) {
+        String layer = key.substring(0, key.lastIndexOf('_'));
+        for (Layer l : Networks.layers(adapted.network())) {
+            String name = adapted.network() instanceof MultiLayerNetwork ? String.valueOf(l.getIndex()) : Networks.name(l);
+            if (name.equals(layer)) {
+                return l instanceof BaseLokrLayerImpl;
+            }
+        }
+        return false;
+    }
+
     @Test
     void multiplierZeroSwitchesOffANonDoraAdapterButNotDora() {
         MultiLayerNetwork net = Fixtures.denseMln(DataType.FLOAT, WorkspaceMode.ENABLED, new Adam(1e-2), 11);
