@@ -97,7 +97,11 @@ public class TrainStepBenchmark {
         return plain.frozen();
     }
 
-    /** @return the factored plain LoKR step */
+    /**
+     * Runs the plain LoKR step, factored, in its workspace.
+     *
+     * @return {@code y[0] + dx[0]} of the step
+     */
     @Benchmark
     public double lokrFactored() {
         return plain.factoredInWorkspace();
@@ -109,19 +113,31 @@ public class TrainStepBenchmark {
         return plain.materialized();
     }
 
-    /** @return the factored step with both factors low-rank */
+    /**
+     * Runs the step with both factors low-rank, factored, in its workspace.
+     *
+     * @return {@code y[0] + dx[0]} of the step
+     */
     @Benchmark
     public double lokrDecomposeBoth() {
         return decomposeBoth.factoredInWorkspace();
     }
 
-    /** @return the factored step with a learned scalar */
+    /**
+     * Runs the step with a learned scalar, factored, in its workspace.
+     *
+     * @return {@code y[0] + dx[0]} of the step
+     */
     @Benchmark
     public double lokrScalar() {
         return scalar.factoredInWorkspace();
     }
 
-    /** @return the factored DoRA step */
+    /**
+     * Runs the DoRA step, factored, in its workspace.
+     *
+     * @return {@code y[0] + dx[0]} of the step
+     */
     @Benchmark
     public double lokrDora() {
         return dora.factoredInWorkspace();

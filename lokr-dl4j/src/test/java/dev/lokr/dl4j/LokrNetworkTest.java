@@ -166,10 +166,10 @@ class LokrNetworkTest {
         Fixtures.randomizeAdapters(adapted, seed + 2);
         Checks.assertClose(output(adapted.network(), x), output(adapted.merge(), x), 2e-5, "merged output, " + id);
         Map<String, INDArray> frozen = new java.util.LinkedHashMap<>();
+        Map<String, INDArray> trained = new java.util.LinkedHashMap<>();
         adapted.network().paramTable().forEach((k, v) -> {
-            if (!LokrLayer.isAdapterParam(k.substring(k.lastIndexOf('_') + 1))) {
-                frozen.put(k, v.dup());
-            }
+            boolean adapter = LokrLayer.isAdapterParam(k.substring(k.lastIndexOf('_') + 1));
+            (adapter ? trained : frozen).put(k, v.dup());
         });
         INDArray labels = Fixtures.labels(5, DataType.FLOAT, seed + 3);
         if (adapted.network() instanceof MultiLayerNetwork m) {
@@ -186,6 +186,8 @@ class LokrNetworkTest {
             }
         }
         assertTrue(checked >= 2, "frozen tensors checked: " + checked + ", " + id);
+        assertTrue(trained.entrySet().stream().anyMatch(e -> Checks.maxAbsDiff(e.getValue(),
+                adapted.network().paramTable().get(e.getKey())) > 0), "no adapter tensor changed in the step, " + id);
         Checks.assertClose(output(adapted.network(), x), output(adapted.merge(), x), 2e-5,
                 "merged output after a step, " + id);
     }
