@@ -60,7 +60,7 @@ import java.util.Objects;
  * and final weights equal those of {@code net.fit} on the same data and order (within float rounding).
  * To keep that promise {@code prepare} refuses an encoder
  * whose training-mode output would differ between passes or whose weights {@code fit} would still move:
- * a layer with dropout, a {@link BatchNormalization} (its running statistics move in training), or a
+ * a layer with dropout or weight noise, a {@link BatchNormalization} (its running statistics move in training), or a
  * layer with regularization (L1, L2, weight decay), unless the layer is wrapped in {@code FrozenLayer} or
  * {@code FrozenLayerWithBackprop} (which run it in inference mode and never update it). It also refuses
  * feature masks (the mask the head needs depends on each encoder layer's mask propagation) and truncated
@@ -239,6 +239,11 @@ public final class EncoderOffload {
         if (lc.getIDropout() != null) {
             throw new IllegalArgumentException("encoder layer " + describe(net, i) + " has dropout "
                     + lc.getIDropout() + ", so its output differs in every pass and cannot be cached; remove it"
+                    + " or wrap the layer in FrozenLayer (inference mode)");
+        }
+        if (lc instanceof org.deeplearning4j.nn.conf.layers.BaseLayer bl && bl.getWeightNoise() != null) {
+            throw new IllegalArgumentException("encoder layer " + describe(net, i) + " has weight noise "
+                    + bl.getWeightNoise() + ", so its output differs in every pass and cannot be cached; remove it"
                     + " or wrap the layer in FrozenLayer (inference mode)");
         }
         if (lc instanceof BatchNormalization) {

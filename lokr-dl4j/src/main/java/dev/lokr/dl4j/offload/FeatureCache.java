@@ -60,6 +60,8 @@ public interface FeatureCache extends AutoCloseable {
 
     /**
      * @return the number of batches added
+     * @throws IllegalStateException if the cache is closed (so training on a closed cache fails instead of
+     *                               seeing an empty one)
      */
     int size();
 

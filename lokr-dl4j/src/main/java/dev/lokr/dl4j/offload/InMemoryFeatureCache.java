@@ -46,6 +46,7 @@ final class InMemoryFeatureCache implements FeatureCache {
 
     @Override
     public int size() {
+        checkOpen();
         return batches.size();
     }
 

@@ -194,6 +194,7 @@ final class MappedFileFeatureCache implements FeatureCache {
 
     @Override
     public int size() {
+        checkOpen();
         return index.size();
     }
 

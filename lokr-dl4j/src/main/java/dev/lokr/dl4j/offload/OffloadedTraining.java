@@ -83,7 +83,7 @@ public final class OffloadedTraining {
 
     /**
      * Copies the head into a network: its parameters into layers {@code k..n-1}, its updater state (when the
-     * two have the same size, see {@link EncoderOffload}), and its iteration and epoch counts. The encoder's
+     * two have the same size, see {@link EncoderOffload}), its iteration and epoch counts, and its last score. The encoder's
      * parameters are not touched, so the result is the original encoder followed by the trained head.
      *
      * @param net the network {@code prepare} was given (or a copy with the same configuration)
@@ -107,6 +107,7 @@ public final class OffloadedTraining {
         copyUpdaterState(head, net, "head", "network");
         net.getLayerWiseConfigurations().setIterationCount(head.getLayerWiseConfigurations().getIterationCount());
         net.getLayerWiseConfigurations().setEpochCount(head.getLayerWiseConfigurations().getEpochCount());
+        net.setScore(head.score());
     }
 
     /**

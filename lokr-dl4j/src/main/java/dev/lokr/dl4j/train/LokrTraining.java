@@ -15,7 +15,13 @@ import java.util.Objects;
  * ({@code numWorkers}, {@code pinMemory}, {@code persistentWorkers}), gradient checkpointing
  * ({@link CheckpointedTrainer} with {@link Segmentation#automatic()}), and frozen-encoder offload
  * ({@link EncoderOffload} with an in-memory feature cache). Without dropout and data augmentation
- * the result equals {@code net.fit(data, epochs)} within float tolerance, whatever the options.
+ * the result equals {@code net.fit(data, epochs)} within float tolerance, whatever the options, with one
+ * exception that {@link EncoderOffload} explains: a plain layer "frozen" only by a {@code NoOp} updater
+ * still moves under {@code net.fit} (DL4J applies its raw gradient) but stays fixed when offloaded. LoKR
+ * layers' frozen {@code W} and {@code b}, {@code FrozenLayer}s and layers frozen by
+ * {@code LokrNetworks.apply(..., freezeOthers = true)} are fixed either way. With offload, the network's
+ * listeners are attached to the head while it trains (they see the head as the model), and the
+ * network's {@code score()} afterwards is the head's last score.
  */
 public final class LokrTraining {
 
@@ -46,6 +52,9 @@ public final class LokrTraining {
             if (options.offloadEncoder()) {
                 try (FeatureCache cache = FeatureCache.inMemory()) {
                     OffloadedTraining off = EncoderOffload.prepare(net, source, cache);
+                    if (net.getListeners() != null && !net.getListeners().isEmpty()) {
+                        off.head().setListeners(net.getListeners());   // they see the head as the model
+                    }
                     train(off.head(), off.features(), epochs, options.gradientCheckpointing());
                     off.writeBack(net);
                 }

@@ -116,7 +116,8 @@ final class PrefetchEngine<T> implements AutoCloseable {
     private final List<Thread> threads = new ArrayList<>();
 
     // Synchronous mode (numWorkers == 0), used only by the consumer thread.
-    private boolean syncFailed;
+    private PrefetchException syncFailure;
+    private boolean syncClosed;
     private long syncIndex;
 
     PrefetchEngine(
@@ -192,7 +193,12 @@ final class PrefetchEngine<T> implements AutoCloseable {
         }
         lock.lock();
         try {
+            checkOpen();
             Object r = results.remove(deliverSeq);
+            if (r == null) {
+                throw new IllegalStateException("prefetching iterator was reset or closed by another thread"
+                        + " between hasNext() and next()");
+            }
             deliverSeq++;
             changed.signalAll();
             return (T) r;
@@ -203,8 +209,11 @@ final class PrefetchEngine<T> implements AutoCloseable {
 
     void reset() {
         if (numWorkers == 0) {
+            if (syncClosed) {
+                throw new IllegalStateException("prefetching iterator is closed");
+            }
             source.reset();
-            syncFailed = false;
+            syncFailure = null;
             syncIndex = 0;
             return;
         }
@@ -231,6 +240,10 @@ final class PrefetchEngine<T> implements AutoCloseable {
             lock.lock();
             try {
                 clearEpoch();
+                // A reader stuck in the source past the join timeout must leave it before it is reset.
+                while (readerBusy) {
+                    changed.awaitUninterruptibly();
+                }
             } finally {
                 lock.unlock();
             }
@@ -241,6 +254,7 @@ final class PrefetchEngine<T> implements AutoCloseable {
     @Override
     public void close() {
         if (numWorkers == 0) {
+            syncClosed = true;
             return;
         }
         lock.lock();
@@ -262,15 +276,16 @@ final class PrefetchEngine<T> implements AutoCloseable {
     // ---- synchronous mode -------------------------------------------------------------------
 
     private boolean syncHasNext() {
-        if (syncFailed) {
-            throw new IllegalStateException(
-                    "prefetching iterator failed earlier; call reset() first");
+        if (syncClosed) {
+            throw new IllegalStateException("prefetching iterator is closed");
+        }
+        if (syncFailure != null) {
+            throw syncFailure; // the same failure, with its cause, until reset()
         }
         try {
             return source.hasNext();
         } catch (RuntimeException | Error e) {
-            syncFailed = true;
-            throw sourceFailure(syncIndex, e);
+            throw syncFailure = sourceFailure(syncIndex, e);
         }
     }
 
@@ -280,12 +295,10 @@ final class PrefetchEngine<T> implements AutoCloseable {
         try {
             item = source.next();
         } catch (RuntimeException | Error e) {
-            syncFailed = true;
-            throw sourceFailure(index, e);
+            throw syncFailure = sourceFailure(index, e);
         }
         if (item == null) {
-            syncFailed = true;
-            throw sourceFailure(
+            throw syncFailure = sourceFailure(
                     index, new NullPointerException("the wrapped iterator returned null"));
         }
         try {
@@ -295,8 +308,7 @@ final class PrefetchEngine<T> implements AutoCloseable {
             }
             return out;
         } catch (RuntimeException | Error e) {
-            syncFailed = true;
-            throw workerFailure(index, e);
+            throw syncFailure = workerFailure(index, e);
         }
     }
 
@@ -377,29 +389,44 @@ final class PrefetchEngine<T> implements AutoCloseable {
         }
     }
 
+    /**
+     * Waits for each thread up to {@code JOIN_MILLIS}, interrupts one still running (stuck inside the source or
+     * a stage function) and waits as long again. An interrupt of the calling thread does not cut the waits
+     * short; it is restored at the end.
+     */
     private void joinAll(List<Thread> old) {
         boolean interrupted = false;
         for (Thread t : old) {
-            try {
-                t.join(JOIN_MILLIS);
+            interrupted |= joinFor(t, JOIN_MILLIS);
+            if (t.isAlive()) {
+                t.interrupt();
+                interrupted |= joinFor(t, JOIN_MILLIS);
                 if (t.isAlive()) {
-                    // Stuck inside the source or a stage function: interrupt as a last resort.
-                    t.interrupt();
-                    t.join(JOIN_MILLIS);
-                    if (t.isAlive()) {
-                        log.warn(
-                                "prefetch thread {} did not stop within {} ms",
-                                t.getName(),
-                                2 * JOIN_MILLIS);
-                    }
+                    log.warn("prefetch thread {} did not stop within {} ms", t.getName(), 2 * JOIN_MILLIS);
                 }
-            } catch (InterruptedException e) {
-                interrupted = true;
             }
         }
         if (interrupted) {
             Thread.currentThread().interrupt();
         }
+    }
+
+    /** Joins {@code t} for up to {@code millis}, even if interrupted meanwhile; returns whether it was. */
+    private static boolean joinFor(Thread t, long millis) {
+        boolean interrupted = false;
+        long deadline = System.nanoTime() + millis * 1_000_000L;
+        while (t.isAlive()) {
+            long left = (deadline - System.nanoTime()) / 1_000_000L;
+            if (left <= 0) {
+                break;
+            }
+            try {
+                t.join(left);
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        return interrupted;
     }
 
     private boolean stopped(int myCohort) {

@@ -137,6 +137,32 @@ class FrozenPrefixTest {
     }
 
     @Test
+    void anEncoderLayerWithWeightNoiseIsRefused() {
+        MultiLayerNetwork net = init(base(DataType.FLOAT, 5)
+                .layer(new DenseLayer.Builder().name("enc_0").nIn(IN).nOut(HIDDEN)
+                        .weightNoise(new org.deeplearning4j.nn.conf.weightnoise.DropConnect(0.5))
+                        .updater(new NoOp()).build())
+                .layer(out(HIDDEN))
+                .build());
+        assertEquals(1, EncoderOffload.frozenPrefix(net));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> EncoderOffload.prepare(net,
+                new OffloadFixtures.Batches(data(5)), FeatureCache.inMemory()));
+        assertTrue(e.getMessage().contains("weight noise") && e.getMessage().contains("enc_0"), e.getMessage());
+    }
+
+    @Test
+    void trainingOnAClosedCacheFails(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        for (FeatureCache cache : new FeatureCache[] {FeatureCache.inMemory(),
+                FeatureCache.mappedFile(dir.resolve("features.bin"))}) {
+            MultiLayerNetwork net = OffloadFixtures.denseNet(DataType.FLOAT, 6);
+            OffloadedTraining off = EncoderOffload.prepare(net, new OffloadFixtures.Batches(data(6)), cache);
+            cache.close();
+            assertThrows(IllegalStateException.class, () -> off.fit(1), cache.toString());
+            assertThrows(IllegalStateException.class, () -> off.features().hasNext(), cache.toString());
+        }
+    }
+
+    @Test
     void anEncoderLayerWithRegularizationOrBatchNormalizationIsRefused() {
         MultiLayerNetwork l2 = init(base(DataType.FLOAT, 8)
                 .layer(new DenseLayer.Builder().name("enc_l2").nIn(IN).nOut(HIDDEN).l2(1e-3).updater(new NoOp())

@@ -7,6 +7,7 @@ import org.deeplearning4j.nn.conf.layers.DenseLayer;
 import org.deeplearning4j.nn.conf.layers.OutputLayer;
 import org.deeplearning4j.nn.conf.layers.misc.FrozenLayerWithBackprop;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.nd4j.linalg.activations.Activation;
@@ -72,6 +73,25 @@ class LokrTrainingTest {
         assertTrue(diff < 1e-9, ctx + ": params differ by " + diff);
         assertTrue(net.params().sub(net(seed).params()).amaxNumber().doubleValue() > 1e-4, ctx + ": nothing trained");
         assertEquals(ref.getIterationCount(), net.getIterationCount(), ctx);
+    }
+
+    @Test
+    void offloadedTrainingCallsTheNetworksListenersAndSetsItsScore() {
+        List<DataSet> d = data(9);
+        MultiLayerNetwork ref = net(9);
+        ref.fit(new ListDataSetIterator<>(d, 5), 2);
+        MultiLayerNetwork net = net(9);
+        int[] calls = {0};
+        net.setListeners(new org.deeplearning4j.optimize.api.BaseTrainingListener() {
+            @Override
+            public void iterationDone(org.deeplearning4j.nn.api.Model model, int iteration, int epoch) {
+                calls[0]++;
+            }
+        });
+        LokrTraining.fit(net, new ListDataSetIterator<>(d, 5), 2,
+                TrainingOptions.builder().offloadEncoder(true).numWorkers(0).gradientCheckpointing(false).build());
+        assertEquals(ref.getIterationCount(), calls[0], "one listener call per iteration");
+        assertEquals(ref.score(), net.score(), 1e-9, "the network's score is the last step's");
     }
 
     @ParameterizedTest(name = "epochs={0}")

@@ -40,7 +40,7 @@ final class PrefetchTestSupport {
    * A sequential, resettable iterator of {@code numBatches} fresh batches; optionally throws {@code
    * failure} when asked for batch {@code failAt}.
    */
-  static final class SeededIterator implements DataSetIterator {
+  static class SeededIterator implements DataSetIterator {
     private static final long serialVersionUID = 1L;
     final long seed;
     final int numBatches;

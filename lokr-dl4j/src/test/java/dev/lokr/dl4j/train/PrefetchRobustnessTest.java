@@ -1,0 +1,107 @@
+package dev.lokr.dl4j.train;
+
+import static dev.lokr.dl4j.train.PrefetchTestSupport.SeededIterator;
+import static dev.lokr.dl4j.train.PrefetchTestSupport.liveThreads;
+import static dev.lokr.dl4j.train.PrefetchTestSupport.reference;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.dataset.DataSet;
+
+/** The prefetching iterator when its caller is interrupted, closes it, or uses it after a failure or close. */
+class PrefetchRobustnessTest {
+
+    private static final Duration NO_HANG = Duration.ofSeconds(60);
+
+    /** A source that takes {@code millis} per batch, so a reader is inside it when the consumer acts. */
+    private static final class SlowIterator extends SeededIterator {
+        private static final long serialVersionUID = 1L;
+        private final long millis;
+
+        SlowIterator(long seed, int numBatches, long millis) {
+            super(seed, numBatches, 2, 3);
+            this.millis = millis;
+        }
+
+        @Override
+        public DataSet next() {
+            long end = System.nanoTime() + millis * 1_000_000L;
+            while (System.nanoTime() < end) {
+                Thread.onSpinWait(); // busy on purpose: an interrupt must not cut the read short
+            }
+            return super.next();
+        }
+    }
+
+    private static PrefetchingDataSetIterator prefetch(SeededIterator src, int workers, boolean persistent) {
+        return new PrefetchingDataSetIterator(src, workers, 2, persistent, new DeviceStaging(false, false, msg -> {
+            throw new AssertionError("unexpected notice: " + msg);
+        }));
+    }
+
+    private static void assertEpoch(List<DataSet> expected, PrefetchingDataSetIterator it, String id) {
+        for (int i = 0; i < expected.size(); i++) {
+            assertTrue(it.hasNext(), id + ": batch " + i + " missing");
+            assertEquals(expected.get(i).getFeatures(), it.next().getFeatures(), id + ": batch " + i);
+        }
+        assertTrue(!it.hasNext(), id + ": extra batches");
+    }
+
+    @Test
+    void anInterruptedResetStillRestartsTheEpochInOrder() {
+        List<DataSet> ref = reference(5, 6, 2, 3);
+        assertTimeoutPreemptively(NO_HANG, () -> {
+            for (boolean persistent : new boolean[] {false, true}) {
+                try (PrefetchingDataSetIterator it = prefetch(new SlowIterator(5, 6, 150), 1, persistent)) {
+                    assertTrue(it.hasNext());   // the reader is now inside the source
+                    Thread.currentThread().interrupt();
+                    it.reset();
+                    assertTrue(Thread.interrupted(), "the interrupt is kept for the caller");
+                    assertEpoch(ref, it, "persistent=" + persistent);
+                }
+            }
+        });
+    }
+
+    @Test
+    void anInterruptedCloseStillStopsItsThreads() {
+        assertTimeoutPreemptively(NO_HANG, () -> {
+            PrefetchingDataSetIterator it = prefetch(new SlowIterator(6, 6, 150), 2, true);
+            String prefix = it.toString().replaceAll(".*threads=([^*]*)\\*.*", "$1");
+            assertTrue(it.hasNext());
+            Thread.currentThread().interrupt();
+            it.close();
+            assertTrue(Thread.interrupted(), "the interrupt is kept for the caller");
+            assertEquals(List.of(), new ArrayList<>(liveThreads(prefix)), "threads left after close()");
+        });
+    }
+
+    @Test
+    void withoutWorkersACloseIsFinalAndAFailureKeepsItsCause() {
+        PrefetchingDataSetIterator closed = prefetch(new SeededIterator(7, 3, 2, 3), 0, true);
+        assertTrue(closed.hasNext());
+        closed.close();
+        assertThrows(IllegalStateException.class, closed::hasNext);
+        assertThrows(IllegalStateException.class, closed::next);
+        assertThrows(IllegalStateException.class, closed::reset);
+
+        IllegalArgumentException boom = new IllegalArgumentException("boom");
+        try (PrefetchingDataSetIterator failing =
+                prefetch(new SeededIterator(8, 4, 2, 3, 1, boom, true), 0, true)) {
+            failing.next();
+            PrefetchException first = assertThrows(PrefetchException.class, failing::next);
+            assertSame(boom, first.getCause());
+            PrefetchException again = assertThrows(PrefetchException.class, failing::hasNext);
+            assertSame(boom, again.getCause(), "a later call reports the same failure with its cause");
+            failing.reset();
+            assertTrue(failing.hasNext(), "reset() clears the failure");
+        }
+    }
+}
