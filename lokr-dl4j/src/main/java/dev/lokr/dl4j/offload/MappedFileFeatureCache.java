@@ -66,10 +66,12 @@ final class MappedFileFeatureCache implements FeatureCache {
                     StandardOpenOption.WRITE);
         } catch (FileAlreadyExistsException e) {
             throw new IllegalArgumentException("the feature cache file " + this.file
-                    + " already exists; mappedFile creates a new file and refuses to overwrite one", e);
+                    + " already exists; mappedFile creates a new file and refuses to overwrite one (a run that"
+                    + " was killed before closing its cache leaves the file behind: delete it if nothing uses it)", e);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot create the feature cache file " + this.file, e);
         }
+        this.file.toFile().deleteOnExit(); // a JVM that exits without close() still removes it
     }
 
     /** @return the backing file (deleted once closed) */

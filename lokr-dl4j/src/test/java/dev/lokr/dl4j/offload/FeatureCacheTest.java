@@ -135,7 +135,8 @@ class FeatureCacheTest {
         Path file = dir.resolve("taken.bin");
         Files.write(file, new byte[] {1, 2, 3});
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> FeatureCache.mappedFile(file));
-        assertTrue(e.getMessage().contains("already exists"), e.getMessage());
+        assertTrue(e.getMessage().contains("already exists") && e.getMessage().contains("delete it if nothing uses it"),
+                e.getMessage());
         assertEquals(3, Files.size(file));
         IllegalArgumentException noDir = assertThrows(IllegalArgumentException.class,
                 () -> FeatureCache.mappedFile(dir.resolve("missing").resolve("x.bin")));
