@@ -204,6 +204,7 @@ public final class CheckpointedTrainer {
         INDArray features = features(data);
         long batch = features.size(0);
         INDArray x = features.get(NDArrayIndex.interval(0, 1)).dup();
+        bindBatch(x);
         long[] bytes = new long[units.size()];
         for (int i = 0; i < units.size(); i++) {
             x = units.get(i).forward(x, false, 1, mgr);
@@ -227,6 +228,17 @@ public final class CheckpointedTrainer {
                     Arrays.toString(shape), Arrays.toString(cachedStarts), Arrays.toString(bytes));
         }
         return cachedStarts;
+    }
+
+    /**
+     * Gives a graph this batch as its input. A graph vertex's input preprocessor (CNN to feed-forward, RNN to
+     * feed-forward ...) takes the batch size from the graph's input, not from the array it is given, so a
+     * graph that never saw the batch fails and one that saw another batch size reshapes wrongly.
+     */
+    private void bindBatch(INDArray features) {
+        if (net instanceof ComputationGraph g) {
+            g.setInput(0, features);
+        }
     }
 
     private INDArray features(DataSet data) {
@@ -259,6 +271,7 @@ public final class CheckpointedTrainer {
             labels = labels.castTo(features.dataType());
         }
         int[] starts = starts(features);
+        bindBatch(features);
         int batch = (int) features.size(0);
         syncCounts();
         int nSeg = starts.length;

@@ -166,6 +166,40 @@ class CheckpointedTrainerTest {
                 Targets.types(ConvolutionLayer.class, DenseLayer.class)).network();
     }
 
+    /** conv -> dense -> output as a graph: DL4J adds a CNN-to-feed-forward preprocessor to the dense vertex. */
+    static ComputationGraph convGraph(long seed, DataType type) {
+        ComputationGraphConfiguration conf = new NeuralNetConfiguration.Builder().seed(seed).dataType(type)
+                .updater(new Adam(1e-2)).activation(Activation.TANH).graphBuilder().addInputs("in")
+                .addLayer("conv", new ConvolutionLayer.Builder(3, 3).nOut(3).dropOut(0.8).build(), "in")
+                .addLayer("dense", new DenseLayer.Builder().nOut(7).dropOut(0.7).build(), "conv")
+                .addLayer("out", new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT)
+                        .activation(Activation.SOFTMAX).nOut(CLASSES).build(), "dense")
+                .setOutputs("out").setInputTypes(InputType.convolutional(6, 6, 2)).build();
+        ComputationGraph g = new ComputationGraph(conf);
+        g.init();
+        return g;
+    }
+
+    /** A graph whose vertices reshape by the batch size, fed batches of different sizes, one trainer throughout. */
+    @Test
+    void aGraphWithPreprocessorsFollowsTheBatchSize() {
+        ComputationGraph ref = convGraph(41, DataType.DOUBLE);
+        ComputationGraph ckpt = convGraph(41, DataType.DOUBLE);
+        CheckpointedTrainer t = CheckpointedTrainer.of(ckpt, Segmentation.everyK(1));
+        int step = 0;
+        for (int batch : new int[] {5, 3, 7}) {
+            DataSet d = data(41 + batch, DataType.DOUBLE, batch, 2, 6, 6);
+            String ctx = "batch " + batch;
+            assertClose(referenceGradient(ref, d, 100 + batch), checkpointedGradient(t, d, 100 + batch), 1e-10, ctx);
+            Nd4j.getRandom().setSeed(200 + step);
+            ref.fit(d);
+            Nd4j.getRandom().setSeed(200 + step);
+            assertEquals(ref.score(), t.fit(d), 1e-10, ctx + ": score");
+            assertClose(ref.params(), ckpt.params(), 1e-9, ctx + ": parameters");
+            step++;
+        }
+    }
+
     static Stream<Arguments> cases() {
         long[] flat = {6, IN};
         long[] image = {5, 2, 8, 8};
