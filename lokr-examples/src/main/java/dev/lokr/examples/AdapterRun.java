@@ -20,7 +20,7 @@ import java.util.Map;
  * @param adapterEffect  max |adapted output - output with the adapters disabled| after training (0 would
  *                       mean the adapters learnt nothing)
  * @param mergeMaxDiff   max |merged network output - adapted network output|
- * @param baseUnchanged  whether the frozen weights of the adapted layers are bit-identical after training
+ * @param baseUnchanged  whether the frozen weights and biases of the adapted layers are bit-identical after training
  */
 public record AdapterRun(String name, String report, Map<String, LokrLayout> layouts, long trainable, long total,
                          double lossBefore, double lossAfter, int steps, double adapterEffect, double mergeMaxDiff,

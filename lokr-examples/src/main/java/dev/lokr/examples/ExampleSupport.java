@@ -185,9 +185,13 @@ final class ExampleSupport {
                                       DataSet data, int steps) {
         LokrNetwork<MultiLayerNetwork> adapted = LokrNetworks.apply(adapter, base, targets);
         MultiLayerNetwork net = adapted.network();
-        Map<String, INDArray> frozen = new LinkedHashMap<>();
+        Map<String, INDArray> frozen = new LinkedHashMap<>();   // "layer/key" -> W and b of each adapted layer
         for (String layer : adapted.adaptedLayers()) {
-            frozen.put(layer, net.getLayer(layer).getParam("W").dup());
+            for (String key : new String[] {"W", "b"}) {
+                if (net.getLayer(layer).paramTable().containsKey(key)) {
+                    frozen.put(layer + "/" + key, net.getLayer(layer).getParam(key).dup());
+                }
+            }
         }
         double before = net.score(data);
         train(net, data, steps);
@@ -195,7 +199,8 @@ final class ExampleSupport {
 
         boolean unchanged = true;
         for (Map.Entry<String, INDArray> e : frozen.entrySet()) {
-            unchanged &= e.getValue().equals(net.getLayer(e.getKey()).getParam("W"));
+            String[] lk = e.getKey().split("/");
+            unchanged &= e.getValue().equals(net.getLayer(lk[0]).getParam(lk[1]));
         }
         INDArray x = data.getFeatures();
         INDArray adaptedOut = net.output(x);

@@ -25,7 +25,7 @@ final class RunChecks {
                 where + "loss must drop by 10%, got " + r.lossBefore() + " -> " + r.lossAfter());
         assertTrue(r.adapterEffect() > 1e-3, where + "adapter must change the outputs, max change " + r.adapterEffect());
         assertTrue(r.mergeMaxDiff() <= MERGE_TOLERANCE, where + "merged vs adapted max diff " + r.mergeMaxDiff());
-        assertTrue(r.baseUnchanged(), where + "frozen W changed during training");
+        assertTrue(r.baseUnchanged(), where + "frozen W or b changed during training");
         assertTrue(r.trainable() > 0 && r.trainable() < r.total() / 4,
                 where + "trainable " + r.trainable() + " of " + r.total());
         long sum = r.layouts().values().stream().mapToLong(l -> l.numParams()).sum();
