@@ -125,29 +125,26 @@ class FrozenPrefixTest {
 
     @Test
     void anEncoderLayerWithDropoutIsRefused() {
-        MultiLayerNetwork net = init(base(DataType.FLOAT, 5)
-                .layer(new DenseLayer.Builder().name("enc_0").nIn(IN).nOut(HIDDEN).dropOut(0.5)
-                        .updater(new NoOp()).build())
-                .layer(out(HIDDEN))
-                .build());
-        assertEquals(1, EncoderOffload.frozenPrefix(net));
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> EncoderOffload.prepare(net,
-                new OffloadFixtures.Batches(data(5)), FeatureCache.inMemory()));
-        assertTrue(e.getMessage().contains("dropout") && e.getMessage().contains("enc_0"), e.getMessage());
+        assertEncoderLayerRefused(new DenseLayer.Builder().dropOut(0.5), "dropout");
     }
 
     @Test
     void anEncoderLayerWithWeightNoiseIsRefused() {
+        assertEncoderLayerRefused(
+                new DenseLayer.Builder().weightNoise(new org.deeplearning4j.nn.conf.weightnoise.DropConnect(0.5)),
+                "weight noise");
+    }
+
+    /** A NoOp-frozen first layer {@code enc_0} built from {@code encoder} is in the prefix but cannot be cached. */
+    private static void assertEncoderLayerRefused(DenseLayer.Builder encoder, String mention) {
         MultiLayerNetwork net = init(base(DataType.FLOAT, 5)
-                .layer(new DenseLayer.Builder().name("enc_0").nIn(IN).nOut(HIDDEN)
-                        .weightNoise(new org.deeplearning4j.nn.conf.weightnoise.DropConnect(0.5))
-                        .updater(new NoOp()).build())
+                .layer(encoder.name("enc_0").nIn(IN).nOut(HIDDEN).updater(new NoOp()).build())
                 .layer(out(HIDDEN))
                 .build());
         assertEquals(1, EncoderOffload.frozenPrefix(net));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> EncoderOffload.prepare(net,
                 new OffloadFixtures.Batches(data(5)), FeatureCache.inMemory()));
-        assertTrue(e.getMessage().contains("weight noise") && e.getMessage().contains("enc_0"), e.getMessage());
+        assertTrue(e.getMessage().contains(mention) && e.getMessage().contains("enc_0"), e.getMessage());
     }
 
     @Test
