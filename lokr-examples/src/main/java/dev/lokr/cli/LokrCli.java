@@ -118,13 +118,15 @@ public final class LokrCli implements Runnable {
     }
 
     /**
-     * ND4J logs its backend banner at INFO and lokr its warnings on stderr; keep stderr for errors
+     * ND4J and DL4J log their banners at INFO and lokr its warnings on stderr; keep stderr for errors
      * (the commands report what they ignore on stdout) unless {@code --verbose} or the user's own
      * {@code org.slf4j.simpleLogger.*} properties ask otherwise.
      */
     static void quietLogs(boolean verbose) {
-        if (System.getProperty("org.slf4j.simpleLogger.log.org.nd4j") == null) {
-            System.setProperty("org.slf4j.simpleLogger.log.org.nd4j", "warn");
+        for (String framework : new String[] {"org.nd4j", "org.deeplearning4j"}) {
+            if (System.getProperty("org.slf4j.simpleLogger.log." + framework) == null) {
+                System.setProperty("org.slf4j.simpleLogger.log." + framework, "warn");
+            }
         }
         if (!verbose && System.getProperty("org.slf4j.simpleLogger.log.dev.lokr") == null) {
             System.setProperty("org.slf4j.simpleLogger.log.dev.lokr", "error");
