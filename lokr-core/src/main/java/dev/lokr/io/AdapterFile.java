@@ -1047,8 +1047,7 @@ public final class AdapterFile implements Closeable {
     /** Reads one tensor, refusing NaN and infinities (which would spread through every merged weight). */
     private INDArray read(String module, String suffix, DataType type) throws IOException {
         INDArray values = reader.read(fileKey(module, suffix), type);
-        if (BooleanIndexing.or(values, Conditions.isNan())
-                || BooleanIndexing.or(values, Conditions.isInfinite())) {
+        if (BooleanIndexing.or(values, Conditions.notFinite())) {
             double[] flat = values.dup('c').data().asDouble();
             int at = 0;
             while (at < flat.length && Double.isFinite(flat[at])) {

@@ -65,7 +65,7 @@ public final class AdapterMerge {
             throw new IllegalArgumentException("multiplier must be finite, got " + multiplier);
         }
         // fail before the work, not at the end
-        SafetensorsWriter.requireWritableFolder(out, out.toAbsolutePath().getParent());
+        SafetensorsWriter.requireWritableFolder(out);
         try (SafetensorsReader in = SafetensorsReader.open(base);
                 AdapterFile file = AdapterFile.read(adapter)) {
             if (log != null && !file.otherTensors().isEmpty()) {

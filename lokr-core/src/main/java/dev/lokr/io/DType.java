@@ -3,6 +3,7 @@ package dev.lokr.io;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Objects;
+import java.util.StringJoiner;
 import org.nd4j.linalg.api.buffer.DataType;
 
 /**
@@ -75,7 +76,10 @@ public enum DType {
     C64(8, null);
 
     /** The dtypes whose values this package converts, as a list for messages. */
-    static final String READABLE = "F32, F16, BF16, F64";
+    static final String READABLE = names(true);
+
+    /** The dtypes only copied byte for byte, as a list for messages. */
+    private static final String COPY_ONLY = names(false);
 
     private final int byteSize;
     private final DataType nd4j;
@@ -96,6 +100,16 @@ public enum DType {
      */
     public boolean readable() {
         return nd4j != null;
+    }
+
+    private static String names(boolean readable) {
+        StringJoiner out = new StringJoiner(", ");
+        for (DType t : values()) {
+            if (t.readable() == readable) {
+                out.add(t.name());
+            }
+        }
+        return out.toString();
     }
 
     private UnsupportedOperationException notReadable() {
@@ -148,8 +162,9 @@ public enum DType {
                         + Json.quote(name)
                         + " (supported: "
                         + READABLE
-                        + "; copied unchanged: BOOL, U8, I8, F8_E5M2, F8_E4M3, F8_E8M0, F8_E4M3FNUZ,"
-                        + " F8_E5M2FNUZ, I16, U16, I32, U32, I64, U64, C64)");
+                        + "; copied unchanged: "
+                        + COPY_ONLY
+                        + ")");
     }
 
     /**

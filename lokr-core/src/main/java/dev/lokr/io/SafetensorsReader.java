@@ -208,7 +208,7 @@ public final class SafetensorsReader implements Closeable {
                             + MAX_HEADER_BYTES
                             + " bytes");
         }
-        if (headerLength * HEAP_PER_HEADER_BYTE > freeHeap()) {
+        if (heapNeed(headerLength) > freeHeap()) {
             // what looked used may be garbage: measure again after a collection before refusing
             System.gc();
             requireHeap(path, headerLength, freeHeap());
@@ -399,7 +399,17 @@ public final class SafetensorsReader implements Closeable {
         return new TensorInfo(name, dtype, shape, dataStart + begin, end - begin);
     }
 
-    /** Reads a JSON array of integers (of length {@code expected}, unless -1). */
+    /** Heap the JVM can still allocate: its maximum minus what is in use (garbage included). */
+    private static long freeHeap() {
+        Runtime rt = Runtime.getRuntime();
+        return rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
+    }
+
+    /** @return the heap that parsing a header of {@code headerLength} bytes may need at worst */
+    private static long heapNeed(long headerLength) {
+        return headerLength * HEAP_PER_HEADER_BYTE;
+    }
+
     /**
      * Refuses a header whose parse could exhaust the heap: a hostile header within {@link
      * #MAX_HEADER_BYTES} made of tiny entries needs up to {@value #HEAP_PER_HEADER_BYTE} bytes of
@@ -410,15 +420,9 @@ public final class SafetensorsReader implements Closeable {
      * @param freeHeap the heap the JVM can still allocate, in bytes
      * @throws SafetensorsFormatException if {@code headerLength * HEAP_PER_HEADER_BYTE > freeHeap}
      */
-    /** Heap the JVM can still allocate: its maximum minus what is in use (garbage included). */
-    private static long freeHeap() {
-        Runtime rt = Runtime.getRuntime();
-        return rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
-    }
-
     static void requireHeap(Path path, long headerLength, long freeHeap)
             throws SafetensorsFormatException {
-        long need = headerLength * HEAP_PER_HEADER_BYTE;
+        long need = heapNeed(headerLength);
         if (need > freeHeap) {
             throw new SafetensorsFormatException(
                     path,
@@ -432,6 +436,7 @@ public final class SafetensorsReader implements Closeable {
         }
     }
 
+    /** Reads a JSON array of integers (of length {@code expected}, unless -1). */
     private static long[] integers(Path path, String name, String what, Object value, int expected)
             throws SafetensorsFormatException {
         String want =

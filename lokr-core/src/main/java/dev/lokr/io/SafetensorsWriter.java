@@ -305,9 +305,9 @@ public final class SafetensorsWriter {
     Objects.requireNonNull(tensors, "tensors");
     byte[] header = header(metadata, tensors);
 
+    requireWritableFolder(target);
     Path absolute = realTarget(target.toAbsolutePath());
     Path dir = absolute.getParent();
-    requireWritableFolder(target, dir);
     // a short fixed prefix: the target's own name may already be as long as the file system allows
     Path tmp = Files.createTempFile(dir, TEMP_PREFIX, ".tmp");
     boolean moved = false;
@@ -458,11 +458,11 @@ public final class SafetensorsWriter {
    * Refuses a target whose folder is missing or not writable, naming the target (not the
    * temporary file that would fail later).
    *
-   * @param target the file to write, as given
-   * @param dir its folder
+   * @param target the file to write, as given (a symbolic link's file is the one written)
    * @throws IOException naming {@code target} and the problem
    */
-  static void requireWritableFolder(Path target, Path dir) throws IOException {
+  static void requireWritableFolder(Path target) throws IOException {
+    Path dir = realTarget(target.toAbsolutePath()).getParent();
     if (dir == null || !Files.isDirectory(dir)) {
       throw new java.nio.file.NoSuchFileException(
           target.toString(), null, "its folder " + dir + " does not exist");
