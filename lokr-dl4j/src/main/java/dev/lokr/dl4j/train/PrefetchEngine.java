@@ -104,7 +104,7 @@ final class PrefetchEngine<T> implements AutoCloseable {
     private int generation;
     private int cohort;
     private boolean epochActive;
-    private boolean closed;
+    private volatile boolean closed; // also read without the lock in synchronous mode
     private boolean readerBusy;
     private long readSeq;
     private long deliverSeq;
@@ -117,7 +117,6 @@ final class PrefetchEngine<T> implements AutoCloseable {
 
     // Synchronous mode (numWorkers == 0), used only by the consumer thread.
     private PrefetchException syncFailure;
-    private boolean syncClosed;
     private long syncIndex;
 
     PrefetchEngine(
@@ -209,9 +208,7 @@ final class PrefetchEngine<T> implements AutoCloseable {
 
     void reset() {
         if (numWorkers == 0) {
-            if (syncClosed) {
-                throw new IllegalStateException("prefetching iterator is closed");
-            }
+            checkOpen();
             source.reset();
             syncFailure = null;
             syncIndex = 0;
@@ -253,10 +250,6 @@ final class PrefetchEngine<T> implements AutoCloseable {
 
     @Override
     public void close() {
-        if (numWorkers == 0) {
-            syncClosed = true;
-            return;
-        }
         lock.lock();
         try {
             if (closed) {
@@ -270,15 +263,15 @@ final class PrefetchEngine<T> implements AutoCloseable {
         } finally {
             lock.unlock();
         }
-        joinAll(drainThreads());
+        if (numWorkers > 0) {
+            joinAll(drainThreads());
+        }
     }
 
     // ---- synchronous mode -------------------------------------------------------------------
 
     private boolean syncHasNext() {
-        if (syncClosed) {
-            throw new IllegalStateException("prefetching iterator is closed");
-        }
+        checkOpen();
         if (syncFailure != null) {
             throw syncFailure; // the same failure, with its cause, until reset()
         }
