@@ -128,9 +128,7 @@ public final class DemoCommand implements Callable<Integer> {
             return 0;
         } catch (Exception | Error e) {
             log.debug("demo failed", e);
-            String msg = e.getMessage() == null ? e.getClass().getSimpleName()
-                    : e.getClass().getSimpleName() + ": " + e.getMessage();
-            stderr.println("demo failed: " + msg.replaceAll("[\\r\\n]+", " "));
+            stderr.println("demo failed: " + LokrCli.describe(e));
             CommandLine parent = spec.commandLine().getParent();
             if (parent != null && parent.getCommand() instanceof LokrCli && ((LokrCli) parent.getCommand()).verbose) {
                 e.printStackTrace(stderr);

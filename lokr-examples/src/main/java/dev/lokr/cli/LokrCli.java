@@ -103,13 +103,14 @@ public final class LokrCli implements Runnable {
      * @param args the arguments
      */
     public static void main(String[] args) {
-        quietLogs(java.util.Arrays.asList(args).contains("--verbose"));
+        boolean verbose = java.util.Arrays.asList(args).contains("--verbose");
+        quietLogs(verbose);
         int code;
         try {
             code = commandLine().execute(args);
         } catch (Throwable t) {
             System.err.println("lokr: error: " + describe(t));
-            if (java.util.Arrays.asList(args).contains("--verbose")) {
+            if (verbose) {
                 t.printStackTrace();
             }
             code = EXIT_BAD_INPUT;
@@ -133,7 +134,7 @@ public final class LokrCli implements Runnable {
         }
     }
 
-    /** One line for an error that escaped the commands. */
+    /** One line for an error that escaped a command: its type and message, or what to do about running out of heap. */
     static String describe(Throwable t) {
         if (t instanceof OutOfMemoryError) {
             return "out of memory (" + t.getMessage() + "); give the JVM more heap with -Xmx";

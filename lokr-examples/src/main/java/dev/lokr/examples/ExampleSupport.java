@@ -185,11 +185,12 @@ final class ExampleSupport {
                                       DataSet data, int steps) {
         LokrNetwork<MultiLayerNetwork> adapted = LokrNetworks.apply(adapter, base, targets);
         MultiLayerNetwork net = adapted.network();
-        Map<String, INDArray> frozen = new LinkedHashMap<>();   // "layer/key" -> W and b of each adapted layer
+        Map<String, INDArray> frozen = new LinkedHashMap<>();   // network keys of each adapted layer's W and b
         for (String layer : adapted.adaptedLayers()) {
             for (String key : new String[] {"W", "b"}) {
                 if (net.getLayer(layer).paramTable().containsKey(key)) {
-                    frozen.put(layer + "/" + key, net.getLayer(layer).getParam(key).dup());
+                    String netKey = net.getLayer(layer).getIndex() + "_" + key;
+                    frozen.put(netKey, net.getParam(netKey).dup());
                 }
             }
         }
@@ -199,8 +200,7 @@ final class ExampleSupport {
 
         boolean unchanged = true;
         for (Map.Entry<String, INDArray> e : frozen.entrySet()) {
-            String[] lk = e.getKey().split("/");
-            unchanged &= e.getValue().equals(net.getLayer(lk[0]).getParam(lk[1]));
+            unchanged &= e.getValue().equals(net.getParam(e.getKey()));
         }
         INDArray x = data.getFeatures();
         INDArray adaptedOut = net.output(x);
