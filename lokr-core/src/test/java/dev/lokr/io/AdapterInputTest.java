@@ -11,7 +11,6 @@ import dev.lokr.math.LokrLayout;
 import dev.lokr.math.LokrParam;
 import dev.lokr.math.LokrParams;
 import dev.lokr.math.LokrWeights;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -292,9 +291,5 @@ class AdapterInputTest {
             assertEquals(scale, f.resolve("lycoris_fc", new long[] {6, 6}, DataType.DOUBLE).layout().scale(),
                     Math.abs(scale) * 1e-7);
         }
-    }
-
-    static byte[] utf8(String s) {
-        return s.getBytes(StandardCharsets.UTF_8);
     }
 }
