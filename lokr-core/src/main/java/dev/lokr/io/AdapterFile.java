@@ -133,9 +133,69 @@ public final class AdapterFile implements Closeable {
             DType dtype,
             long numParams) {
 
-        /** Copies the map. */
+        /** Copies the map and its shapes. */
         public ModuleInfo {
-            tensors = Collections.unmodifiableMap(new LinkedHashMap<>(tensors));
+            Map<String, long[]> copy = new LinkedHashMap<>();
+            tensors.forEach((suffix, shape) -> copy.put(suffix, shape.clone()));
+            tensors = Collections.unmodifiableMap(copy);
+        }
+
+        /**
+         * Suffix to shape, in file order.
+         *
+         * @return a copy (changing it changes nothing here)
+         */
+        @Override
+        public Map<String, long[]> tensors() {
+            Map<String, long[]> copy = new LinkedHashMap<>();
+            tensors.forEach((suffix, shape) -> copy.put(suffix, shape.clone()));
+            return copy;
+        }
+
+        /** Compares every component, the shapes by content. */
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof ModuleInfo m
+                    && name.equals(m.name)
+                    && shapesText(tensors).equals(shapesText(m.tensors))
+                    && w1Mode == m.w1Mode
+                    && w2Mode == m.w2Mode
+                    && rank == m.rank
+                    && Double.compare(alpha, m.alpha) == 0
+                    && Double.compare(scale, m.scale) == 0
+                    && doraAxis == m.doraAxis
+                    && dtype == m.dtype
+                    && numParams == m.numParams;
+        }
+
+        @Override
+        public int hashCode() {
+            return Objects.hash(name, shapesText(tensors), w1Mode, w2Mode, rank, alpha, scale, doraAxis, dtype,
+                    numParams);
+        }
+
+        /**
+         * For example {@code lycoris_fc: lokr_w1 [4, 4], lokr_w2_a [8, 2], lokr_w2_b [2, 8], alpha [];
+         * w1 FULL, w2 LOW_RANK, rank 2, alpha 2.0, scale 1.0, DoRA NONE, F32, 96 values}.
+         *
+         * @return the module's name, shapes and options
+         */
+        @Override
+        public String toString() {
+            return name + ": " + shapesText(tensors) + "; w1 " + w1Mode + ", w2 " + w2Mode + ", rank " + rank
+                    + ", alpha " + alpha + ", scale " + scale + ", DoRA " + doraAxis + ", " + dtype + ", "
+                    + numParams + " values";
+        }
+
+        private static String shapesText(Map<String, long[]> tensors) {
+            StringBuilder sb = new StringBuilder();
+            tensors.forEach((suffix, shape) -> {
+                if (sb.length() > 0) {
+                    sb.append(", ");
+                }
+                sb.append(suffix).append(' ').append(Arrays.toString(shape));
+            });
+            return sb.toString();
         }
 
         /**

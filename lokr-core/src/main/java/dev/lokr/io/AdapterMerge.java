@@ -1,5 +1,6 @@
 package dev.lokr.io;
 
+import dev.lokr.math.LokrLayout;
 import dev.lokr.math.LokrParams;
 import dev.lokr.math.LokrWeights;
 import java.io.IOException;
@@ -37,7 +38,44 @@ public final class AdapterMerge {
      * @param shape the weight's shape
      * @param dtype the weight's (kept) dtype
      */
-    public record Merged(String module, String baseTensor, long[] shape, DType dtype) {}
+    public record Merged(String module, String baseTensor, long[] shape, DType dtype) {
+
+        /** Copies the shape. */
+        public Merged {
+            shape = shape.clone();
+        }
+
+        /**
+         * The weight's shape.
+         *
+         * @return a copy
+         */
+        @Override
+        public long[] shape() {
+            return shape.clone();
+        }
+
+        /** Compares every component, the shape by content. */
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof Merged m
+                    && module.equals(m.module)
+                    && baseTensor.equals(m.baseTensor)
+                    && Arrays.equals(shape, m.shape)
+                    && dtype == m.dtype;
+        }
+
+        @Override
+        public int hashCode() {
+            return Objects.hash(module, baseTensor, Arrays.hashCode(shape), dtype);
+        }
+
+        /** @return for example {@code lycoris_fc -> fc.weight [64, 32] F32} */
+        @Override
+        public String toString() {
+            return module + " -> " + baseTensor + " " + Arrays.toString(shape) + " " + dtype;
+        }
+    }
 
     /**
      * Merges an adapter file into a base file and writes the result.
@@ -50,8 +88,9 @@ public final class AdapterMerge {
      *     LoKR module (ignored) if there are any; or null
      * @return the merged modules, in adapter order
      * @throws AdapterFormatException if a module matches no base weight or several, two modules
-     *     match one weight, or a module's tensors do not fit its weight (the message names the
-     *     module and both shapes)
+     *     match one weight, a module's tensors do not fit its weight (the message names the
+     *     module and both shapes), or the merged weight would hold NaN or an infinity (or a value
+     *     beyond the range of the base tensor's dtype) where the base weight is finite
      * @throws SafetensorsFormatException if a file is not valid safetensors
      * @throws IOException if reading or writing fails
      */
@@ -85,30 +124,33 @@ public final class AdapterMerge {
                 INDArray weight = in.read(tensor, DataType.DOUBLE);
                 LokrParams params = file.resolve(module, info.shape(), DataType.DOUBLE);
                 INDArray adapted = LokrWeights.effectiveWeight(params, weight, multiplier, null);
-                replaced.put(tensor, adapted);
-                merged.add(new Merged(module, tensor, info.shape(), info.dtype()));
-                if (log != null) {
-                    log.accept(
-                            "merged "
-                                    + module
-                                    + " -> "
+                FiniteValues.Unfit unfit = FiniteValues.first(adapted, info.dtype(), weight);
+                if (unfit != null) {
+                    throw new AdapterFormatException(
+                            adapter,
+                            module,
+                            "merging it would give base tensor '"
                                     + tensor
-                                    + " "
+                                    + "' "
                                     + Arrays.toString(info.shape())
                                     + " "
                                     + info.dtype()
-                                    + " ("
-                                    + params.layout().w1Mode()
-                                    + "/"
-                                    + params.layout().w2Mode()
-                                    + ", rank "
-                                    + params.layout().rank()
-                                    + ", scale "
+                                    + " (scale "
                                     + params.layout().scale()
-                                    + (params.layout().dora()
-                                            ? ", DoRA " + params.layout().doraAxis()
-                                            : "")
-                                    + ")");
+                                    + ", multiplier "
+                                    + multiplier
+                                    + ") a merged weight that "
+                                    + FiniteValues.problem(unfit, info.dtype())
+                                    + " where the base is finite; nothing was written");
+                }
+                replaced.put(tensor, adapted);
+                Merged done = new Merged(module, tensor, info.shape(), info.dtype());
+                merged.add(done);
+                if (log != null) {
+                    LokrLayout layout = params.layout();
+                    log.accept("merged " + done + " (" + layout.w1Mode() + "/" + layout.w2Mode() + ", rank "
+                            + layout.rank() + ", scale " + layout.scale()
+                            + (layout.dora() ? ", DoRA " + layout.doraAxis() : "") + ")");
                 }
             }
             List<SafetensorsWriter.Tensor> tensors = new ArrayList<>();

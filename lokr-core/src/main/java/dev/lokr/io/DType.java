@@ -102,6 +102,25 @@ public enum DType {
         return nd4j != null;
     }
 
+    /**
+     * Whether {@code value}, rounded to this dtype as {@link #putDouble} rounds it, is a finite
+     * number: false for NaN, infinities, and finite values beyond the dtype's range (above 65504 in
+     * magnitude, after rounding, for F16; about 3.4e38 for F32 and BF16).
+     *
+     * @param value the value
+     * @return whether this dtype stores it as a finite number
+     * @throws UnsupportedOperationException if this dtype is not {@link #readable()}
+     */
+    public boolean holdsFinite(double value) {
+        return switch (this) {
+            case F64 -> Double.isFinite(value);
+            case F32 -> Float.isFinite((float) value);
+            case F16 -> Float.isFinite(halfToFloat(doubleToHalf(value)));
+            case BF16 -> Float.isFinite(bf16ToFloat(doubleToBf16(value)));
+            default -> throw notReadable();
+        };
+    }
+
     private static String names(boolean readable) {
         StringJoiner out = new StringJoiner(", ");
         for (DType t : values()) {

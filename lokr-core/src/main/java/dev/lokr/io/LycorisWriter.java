@@ -57,8 +57,8 @@ public final class LycorisWriter {
      * @param modules module path ({@code blocks.0.attn.q}) to its parameters, not modified
      * @param metadata extra {@code __metadata__} entries, or null
      * @throws IOException if writing fails
-     * @throws IllegalArgumentException if two paths map to one module name, or the parameters of
-     *     one module mix data types
+     * @throws IllegalArgumentException if two paths map to one module name, the parameters of one
+     *     module mix data types, or a tensor holds NaN or an infinity; nothing is written then
      */
     public static void save(
             Path target, Map<String, LokrParams> modules, Map<String, String> metadata)
@@ -76,7 +76,9 @@ public final class LycorisWriter {
      *     module's data type; {@code alpha} is F64 when the dtype is F64 or F32 cannot hold it
      *     to float precision (it would round to 0, a subnormal or infinity), else F32
      * @throws IOException if writing fails
-     * @throws IllegalArgumentException if two paths map to one module name
+     * @throws IllegalArgumentException if two paths map to one module name, or a tensor holds NaN or
+     *     an infinity or, rounded to {@code dtype}, a value beyond its range (for example above 65504
+     *     for F16); nothing is written then
      */
     public static void save(
             Path target, Map<String, LokrParams> modules, Map<String, String> metadata, DType dtype)
@@ -181,9 +183,7 @@ public final class LycorisWriter {
             } else {
                 shape = layout.isConv() ? new long[] {1, n, 1, 1} : new long[] {1, n};
             }
-            out.add(
-                    new SafetensorsWriter.Tensor(
-                            name + ".dora_scale", dt, shape, m.dup('c'), null));
+            out.add(tensor(name + ".dora_scale", m.reshape('c', shape), dt));
         }
         Map<String, Object> opts = new LinkedHashMap<>();
         opts.put("rank", r);
@@ -199,7 +199,22 @@ public final class LycorisWriter {
         return opts;
     }
 
+    /** The tensor to write; refuses values {@code dt} would not store as finite numbers. */
     private static SafetensorsWriter.Tensor tensor(String name, INDArray values, DType dt) {
+        FiniteValues.Unfit unfit = FiniteValues.first(values, dt, null);
+        if (unfit != null) {
+            throw new IllegalArgumentException(
+                    "cannot save tensor "
+                            + Json.quote(name)
+                            + ": it "
+                            + FiniteValues.problem(unfit, dt)
+                            + (Double.isFinite(unfit.value())
+                                    ? "; save with a wider dtype (F32 or F64)"
+                                    : "; an adapter's tensors must be finite")
+                            + (name.endsWith(".lokr_w1") || name.endsWith(".lokr_w1_a")
+                                    ? " (this tensor carries the folded scale and scalar)"
+                                    : ""));
+        }
         return SafetensorsWriter.Tensor.of(name, values.dup('c'), dt);
     }
 }
