@@ -348,7 +348,8 @@ public final class CheckpointedTrainer {
     }
 
     /**
-     * One epoch with checkpointing, as {@code net.fit(DataSetIterator)}: resets the iterator if it can be reset,
+     * One epoch with checkpointing, as {@code net.fit(DataSetIterator)}: resets the iterator first only if it has
+     * no next batch and can be reset (as DL4J does, so an iterator that reshuffles on reset sees the same resets),
      * calls listeners' {@code onEpochStart}, runs {@link #fit(DataSet)} on every batch, calls
      * {@code onEpochEnd} and increments the network's epoch count.
      *
@@ -357,7 +358,7 @@ public final class CheckpointedTrainer {
      */
     public void fit(DataSetIterator iterator) {
         Objects.requireNonNull(iterator, "iterator");
-        if (iterator.resetSupported()) {
+        if (!iterator.hasNext() && iterator.resetSupported()) {
             iterator.reset();
         }
         for (TrainingListener l : listeners()) {

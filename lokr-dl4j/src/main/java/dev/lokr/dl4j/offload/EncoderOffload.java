@@ -5,12 +5,15 @@ import org.deeplearning4j.nn.conf.BackpropType;
 import org.deeplearning4j.nn.conf.InputPreProcessor;
 import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
+import org.deeplearning4j.nn.conf.layers.ActivationLayer;
 import org.deeplearning4j.nn.conf.layers.BatchNormalization;
 import org.deeplearning4j.nn.conf.layers.Layer;
 import org.deeplearning4j.nn.conf.layers.misc.FrozenLayer;
 import org.deeplearning4j.nn.conf.layers.misc.FrozenLayerWithBackprop;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.nd4j.linalg.activations.IActivation;
+import org.nd4j.linalg.activations.impl.ActivationRReLU;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.DataSet;
 import org.nd4j.linalg.dataset.api.iterator.DataSetIterator;
@@ -58,10 +61,15 @@ import java.util.Objects;
  *
  * <p>With no data augmentation and an encoder that {@code fit} does not move (see above), the head's scores
  * and final weights equal those of {@code net.fit} on the same data and order (within float rounding).
+ * <b>The order is the first pass's:</b> the source is read once, and every epoch replays the cached batches
+ * in that order, so an iterator that reshuffles on {@code reset()} is not reshuffled between epochs (as it
+ * would be under {@code net.fit}); shuffle the examples once before caching instead.
  * To keep that promise {@code prepare} refuses an encoder
  * whose training-mode output would differ between passes or whose weights {@code fit} would still move:
- * a layer with dropout or weight noise, a {@link BatchNormalization} (its running statistics move in training), or a
- * layer with regularization (L1, L2, weight decay), unless the layer is wrapped in {@code FrozenLayer} or
+ * a layer with dropout, weight noise or the RReLU activation (random slopes in training), a
+ * {@link BatchNormalization} (its running statistics move in training), or a layer with regularization
+ * (L1, L2, weight decay) or constraints (applied after every step, update or not), unless the layer is
+ * wrapped in {@code FrozenLayer} or
  * {@code FrozenLayerWithBackprop} (which run it in inference mode and never update it). It also refuses
  * feature masks (the mask the head needs depends on each encoder layer's mask propagation) and truncated
  * BPTT; label masks are supported.
@@ -106,13 +114,14 @@ public final class EncoderOffload {
      * {@code data} has no next batch and supports reset, it is reset first (as {@code fit} does).
      *
      * @param net   an initialised network whose leading layers are frozen and that has a trainable layer
-     * @param data  the training data; the batches the head will train on, in this order
+     * @param data  the training data, read once; the batches the head will train on, in this order, every epoch
      * @param cache an empty cache; owned by the caller, who closes it after training (also if this method
      *              fails: it may then hold the batches cached so far)
      * @return the head, ready to train on the cached features
      * @throws IllegalArgumentException if no leading layer is frozen (naming the first layer and its trainable
      *                                  parameter), if every layer is frozen, if an encoder layer has dropout,
-     *                                  batch normalization or regularization (naming it), if a batch has a
+     *                                  weight noise, an RReLU activation, batch normalization, regularization
+     *                                  or constraints (naming it), if a batch has a
      *                                  feature mask, if {@code data} is empty or {@code cache} is not, or
      *                                  if the network uses truncated BPTT
      */
@@ -245,6 +254,19 @@ public final class EncoderOffload {
             throw new IllegalArgumentException("encoder layer " + describe(net, i) + " has weight noise "
                     + bl.getWeightNoise() + ", so its output differs in every pass and cannot be cached; remove it"
                     + " or wrap the layer in FrozenLayer (inference mode)");
+        }
+        if (lc.getConstraints() != null && !lc.getConstraints().isEmpty()) {
+            throw new IllegalArgumentException("encoder layer " + describe(net, i) + " has constraints "
+                    + lc.getConstraints() + ", which DL4J's training applies to its parameters after every step even"
+                    + " when they get no update, so they would not stay fixed; remove them or wrap the layer in"
+                    + " FrozenLayer");
+        }
+        IActivation activation = lc instanceof org.deeplearning4j.nn.conf.layers.BaseLayer bl ? bl.getActivationFn()
+                : lc instanceof ActivationLayer al ? al.getActivationFn() : null;
+        if (activation instanceof ActivationRReLU) {
+            throw new IllegalArgumentException("encoder layer " + describe(net, i) + " has activation " + activation
+                    + ", whose slopes are random in training, so its output differs in every pass and cannot be"
+                    + " cached; use another activation or wrap the layer in FrozenLayer (inference mode)");
         }
         if (lc instanceof BatchNormalization) {
             throw new IllegalArgumentException("encoder layer " + describe(net, i) + " is a BatchNormalization,"

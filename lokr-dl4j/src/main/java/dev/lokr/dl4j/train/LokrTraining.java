@@ -32,10 +32,11 @@ public final class LokrTraining {
      * Trains {@code net} for {@code epochs} passes over {@code data}.
      *
      * @param net     an initialised network, modified (trained)
-     * @param data    the training data; reset between epochs
+     * @param data    the training data; reset, as {@code net.fit} resets it, when an epoch starts with no next batch
      * @param epochs  number of epochs, at least 1
      * @param options how to train
-     * @throws IllegalArgumentException if {@code epochs < 1}; if checkpointing is on and the network or the
+     * @throws IllegalArgumentException if {@code epochs < 1}; if {@code epochs > 1} and the iterator to train on
+     *                                  does not support reset (without offload, {@code data}); if checkpointing is on and the network or the
      *                                  data is one it does not support (the message says why: turn
      *                                  {@code gradientCheckpointing} off); if offload is on and the network has
      *                                  no frozen prefix to offload
@@ -73,16 +74,17 @@ public final class LokrTraining {
     }
 
     private static void train(MultiLayerNetwork net, DataSetIterator data, int epochs, boolean checkpointing) {
+        if (epochs > 1 && !data.resetSupported()) {
+            throw new IllegalArgumentException("training for " + epochs + " epochs needs an iterator that supports"
+                    + " reset(), and " + data.getClass().getName() + " does not; train one epoch at a time instead");
+        }
         if (!checkpointing) {
             net.fit(data, epochs);
             return;
         }
         CheckpointedTrainer trainer = CheckpointedTrainer.of(net, Segmentation.automatic());
         for (int e = 0; e < epochs; e++) {
-            if (e > 0 || !data.hasNext()) {
-                data.reset();
-            }
-            trainer.fit(data);
+            trainer.fit(data);   // resets an exhausted iterator, as net.fit does
         }
     }
 }

@@ -350,7 +350,10 @@ final class PrefetchEngine<T> implements AutoCloseable {
         changed.signalAll();
     }
 
-    private void checkOpen() {
+    /**
+     * @throws IllegalStateException if {@link #close()} was called
+     */
+    void checkOpen() {
         if (closed) {
             throw new IllegalStateException("prefetching iterator is closed");
         }

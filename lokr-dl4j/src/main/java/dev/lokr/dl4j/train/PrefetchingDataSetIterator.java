@@ -24,7 +24,9 @@ import org.nd4j.linalg.dataset.api.iterator.DataSetIterator;
  * batches before it.
  *
  * <p>{@link #asyncSupported()} is {@code false} so DL4J does not wrap this iterator again; {@code
- * next(int)} is not supported. Iterate, reset and close from one thread.
+ * next(int)} is not supported. Iterate, reset and close from one thread. After {@link #close()} every
+ * method except {@code close()}, {@code toString()} and {@code threadNamePrefix()} throws
+ * {@link IllegalStateException}.
  */
 public final class PrefetchingDataSetIterator implements DataSetIterator, AutoCloseable {
     private static final long serialVersionUID = 1L;
@@ -104,17 +106,20 @@ public final class PrefetchingDataSetIterator implements DataSetIterator, AutoCl
      */
     @Override
     public DataSet next(int num) {
+        engine.checkOpen();
         throw new UnsupportedOperationException(
                 "next(" + num + ") is not supported by a prefetching iterator; use next()");
     }
 
     @Override
     public int inputColumns() {
+        engine.checkOpen();
         return source.inputColumns();
     }
 
     @Override
     public int totalOutcomes() {
+        engine.checkOpen();
         return source.totalOutcomes();
     }
 
@@ -123,6 +128,7 @@ public final class PrefetchingDataSetIterator implements DataSetIterator, AutoCl
      */
     @Override
     public boolean resetSupported() {
+        engine.checkOpen();
         return source.resetSupported();
     }
 
@@ -131,6 +137,7 @@ public final class PrefetchingDataSetIterator implements DataSetIterator, AutoCl
      */
     @Override
     public boolean asyncSupported() {
+        engine.checkOpen();
         return false;
     }
 
@@ -143,6 +150,7 @@ public final class PrefetchingDataSetIterator implements DataSetIterator, AutoCl
      */
     @Override
     public void reset() {
+        engine.checkOpen();
         if (!source.resetSupported()) {
             throw new UnsupportedOperationException(
                     "the wrapped iterator "
@@ -154,6 +162,7 @@ public final class PrefetchingDataSetIterator implements DataSetIterator, AutoCl
 
     @Override
     public int batch() {
+        engine.checkOpen();
         return source.batch();
     }
 
@@ -163,20 +172,28 @@ public final class PrefetchingDataSetIterator implements DataSetIterator, AutoCl
      */
     @Override
     public void setPreProcessor(DataSetPreProcessor preProcessor) {
+        engine.checkOpen();
         this.preProcessor = preProcessor;
     }
 
     @Override
     public DataSetPreProcessor getPreProcessor() {
+        engine.checkOpen();
         return preProcessor;
     }
 
     @Override
     public List<String> getLabels() {
+        engine.checkOpen();
         return source.getLabels();
     }
 
-    /** Stops and joins all threads; idempotent. Afterwards the iterator cannot be used. */
+    /**
+     * Stops and joins all threads; idempotent. Afterwards every other method except {@code toString()} and
+     * {@code threadNamePrefix()} throws {@link IllegalStateException}. A thread stuck inside the wrapped
+     * iterator is interrupted after 10 s; if it is still there 10 s later, it is named in a warning and left
+     * behind (a daemon).
+     */
     @Override
     public void close() {
         engine.close();

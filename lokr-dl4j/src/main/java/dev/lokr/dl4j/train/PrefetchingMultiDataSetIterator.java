@@ -94,6 +94,7 @@ public final class PrefetchingMultiDataSetIterator implements MultiDataSetIterat
      */
     @Override
     public MultiDataSet next(int num) {
+        engine.checkOpen();
         throw new UnsupportedOperationException(
                 "next(" + num + ") is not supported by a prefetching iterator; use next()");
     }
@@ -101,11 +102,13 @@ public final class PrefetchingMultiDataSetIterator implements MultiDataSetIterat
     /** Sets the preprocessor that worker threads apply to each batch. Set it before iterating. */
     @Override
     public void setPreProcessor(MultiDataSetPreProcessor preProcessor) {
+        engine.checkOpen();
         this.preProcessor = preProcessor;
     }
 
     @Override
     public MultiDataSetPreProcessor getPreProcessor() {
+        engine.checkOpen();
         return preProcessor;
     }
 
@@ -114,6 +117,7 @@ public final class PrefetchingMultiDataSetIterator implements MultiDataSetIterat
      */
     @Override
     public boolean resetSupported() {
+        engine.checkOpen();
         return source.resetSupported();
     }
 
@@ -122,6 +126,7 @@ public final class PrefetchingMultiDataSetIterator implements MultiDataSetIterat
      */
     @Override
     public boolean asyncSupported() {
+        engine.checkOpen();
         return false;
     }
 
@@ -133,6 +138,7 @@ public final class PrefetchingMultiDataSetIterator implements MultiDataSetIterat
      */
     @Override
     public void reset() {
+        engine.checkOpen();
         if (!source.resetSupported()) {
             throw new UnsupportedOperationException(
                     "the wrapped iterator "
@@ -142,7 +148,7 @@ public final class PrefetchingMultiDataSetIterator implements MultiDataSetIterat
         engine.reset();
     }
 
-    /** Stops and joins all threads; idempotent. */
+    /** Stops and joins all threads, as {@link PrefetchingDataSetIterator#close()}; idempotent. */
     @Override
     public void close() {
         engine.close();

@@ -135,6 +135,43 @@ class FrozenPrefixTest {
                 "weight noise");
     }
 
+    @Test
+    void anEncoderLayerWithConstraintsIsRefused() {
+        // DL4J applies constraints after every step, also to a layer that gets no update
+        assertEncoderLayerRefused(new DenseLayer.Builder().constrainWeights(
+                new org.deeplearning4j.nn.conf.constraint.UnitNormConstraint(1)), "constraints");
+        assertEncoderLayerRefused(new DenseLayer.Builder().constrainBias(
+                new org.deeplearning4j.nn.conf.constraint.NonNegativeConstraint()), "constraints");
+    }
+
+    @Test
+    void anEncoderLayerWithARandomActivationIsRefused() {
+        assertEncoderLayerRefused(new DenseLayer.Builder().activation(Activation.RRELU), "random");
+        MultiLayerNetwork net = init(base(DataType.FLOAT, 5)
+                .layer(new DenseLayer.Builder().name("enc_0").nIn(IN).nOut(HIDDEN).updater(new NoOp()).build())
+                .layer(new org.deeplearning4j.nn.conf.layers.ActivationLayer.Builder().name("act_1")
+                        .activation(Activation.RRELU).build())
+                .layer(out(HIDDEN))
+                .build());
+        assertEquals(2, EncoderOffload.frozenPrefix(net));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> EncoderOffload.prepare(net,
+                new OffloadFixtures.Batches(data(5)), FeatureCache.inMemory()));
+        assertTrue(e.getMessage().contains("random") && e.getMessage().contains("act_1"), e.getMessage());
+    }
+
+    @Test
+    void constraintsAndRandomActivationsInsideAFrozenLayerAreAccepted() {
+        MultiLayerNetwork net = init(base(DataType.FLOAT, 5)
+                .layer(new org.deeplearning4j.nn.conf.layers.misc.FrozenLayer(new DenseLayer.Builder().nIn(IN)
+                        .nOut(HIDDEN).activation(Activation.RRELU)
+                        .constrainWeights(new org.deeplearning4j.nn.conf.constraint.UnitNormConstraint(1)).build()))
+                .layer(out(HIDDEN))
+                .build());
+        try (FeatureCache cache = FeatureCache.inMemory()) {
+            assertEquals(1, EncoderOffload.prepare(net, new OffloadFixtures.Batches(data(5)), cache).encoderLayers());
+        }
+    }
+
     /** A NoOp-frozen first layer {@code enc_0} built from {@code encoder} is in the prefix but cannot be cached. */
     private static void assertEncoderLayerRefused(DenseLayer.Builder encoder, String mention) {
         MultiLayerNetwork net = init(base(DataType.FLOAT, 5)

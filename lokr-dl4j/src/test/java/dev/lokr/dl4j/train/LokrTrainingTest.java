@@ -14,12 +14,16 @@ import org.nd4j.linalg.activations.Activation;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.DataSet;
+import org.nd4j.linalg.dataset.api.DataSetPreProcessor;
+import org.nd4j.linalg.dataset.api.iterator.DataSetIterator;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.learning.config.Adam;
 import org.nd4j.linalg.lossfunctions.LossFunctions;
 
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
+import java.util.Random;
 import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -92,6 +96,116 @@ class LokrTrainingTest {
                 TrainingOptions.builder().offloadEncoder(true).numWorkers(0).gradientCheckpointing(false).build());
         assertEquals(ref.getIterationCount(), calls[0], "one listener call per iteration");
         assertEquals(ref.score(), net.score(), 1e-9, "the network's score is the last step's");
+    }
+
+    /** Batches of 5 examples that it reshuffles on every reset with its own seeded generator; counts the resets. */
+    static final class ReshufflingIterator implements DataSetIterator {
+        private static final long serialVersionUID = 1L;
+        private final List<DataSet> examples;
+        private final Random random;
+        private int cursor;
+        int resets;
+
+        ReshufflingIterator(List<DataSet> examples, long seed) {
+            this.examples = new ArrayList<>(examples);
+            this.random = new Random(seed);
+        }
+
+        @Override
+        public boolean hasNext() {
+            return cursor < examples.size();
+        }
+
+        @Override
+        public DataSet next() {
+            return next(5);
+        }
+
+        @Override
+        public DataSet next(int num) {
+            List<DataSet> batch = examples.subList(cursor, Math.min(examples.size(), cursor + num));
+            cursor += batch.size();
+            return DataSet.merge(batch);
+        }
+
+        @Override
+        public void reset() {
+            resets++;
+            cursor = 0;
+            Collections.shuffle(examples, random);
+        }
+
+        @Override
+        public boolean resetSupported() {
+            return true;
+        }
+
+        @Override
+        public boolean asyncSupported() {
+            return false;
+        }
+
+        @Override
+        public int inputColumns() {
+            return 6;
+        }
+
+        @Override
+        public int totalOutcomes() {
+            return 3;
+        }
+
+        @Override
+        public int batch() {
+            return 5;
+        }
+
+        @Override
+        public void setPreProcessor(DataSetPreProcessor preProcessor) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public DataSetPreProcessor getPreProcessor() {
+            return null;
+        }
+
+        @Override
+        public List<String> getLabels() {
+            return null;
+        }
+    }
+
+    @ParameterizedTest(name = "checkpointing={0} workers={1}")
+    @CsvSource({"false,0", "true,0", "true,2"})
+    void anIteratorThatReshufflesOnResetIsResetAsNetFitResetsIt(boolean checkpointing, int workers) {
+        String ctx = "checkpointing=" + checkpointing + " workers=" + workers;
+        List<DataSet> d = data(12);
+        MultiLayerNetwork ref = net(12);
+        ReshufflingIterator refData = new ReshufflingIterator(d, 5);
+        ref.fit(refData, 3);
+        MultiLayerNetwork net = net(12);
+        ReshufflingIterator data = new ReshufflingIterator(d, 5);
+        LokrTraining.fit(net, data, 3, TrainingOptions.builder().gradientCheckpointing(checkpointing)
+                .numWorkers(workers).pinMemory(false).build());
+        assertEquals(refData.resets, data.resets, ctx + ": resets");
+        double diff = ref.params().sub(net.params()).amaxNumber().doubleValue();
+        assertTrue(diff < 1e-9, ctx + ": params differ by " + diff);
+    }
+
+    @Test
+    void severalEpochsNeedAnIteratorThatResets() {
+        DataSetIterator once = new ListDataSetIterator<>(data(3), 5) {
+            @Override
+            public boolean resetSupported() {
+                return false;
+            }
+        };
+        for (boolean checkpointing : new boolean[] {false, true}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> LokrTraining.fit(net(3),
+                    once, 2, TrainingOptions.builder().gradientCheckpointing(checkpointing).numWorkers(0).build()));
+            assertTrue(e.getMessage().contains("2 epochs needs an iterator that supports reset()"), e.getMessage());
+        }
     }
 
     @ParameterizedTest(name = "epochs={0}")
