@@ -64,7 +64,7 @@ public final class LokrNetwork<N extends Model> {
         if (impls().isEmpty()) {
             List<String> names = new ArrayList<>();
             for (Layer l : Networks.layers(network)) {
-                names.add(Networks.name(l) + " (" + Networks.conf(l).getClass().getSimpleName() + ")");
+                names.add(Networks.name(l) + " (" + Networks.conf(network, l).getClass().getSimpleName() + ")");
             }
             throw new IllegalArgumentException("the network has no LoKR layer; its layers are " + names
                     + "; use LokrNetworks.apply to add adapters");

@@ -13,6 +13,7 @@ import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.api.Model;
 import org.deeplearning4j.nn.conf.layers.BaseLayer;
 import org.deeplearning4j.nn.conf.layers.misc.FrozenLayer;
+import org.deeplearning4j.nn.conf.layers.wrapper.BaseWrapperLayer;
 import org.deeplearning4j.nn.conf.layers.misc.FrozenLayerWithBackprop;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
@@ -77,8 +78,9 @@ public final class LokrNetworks {
      * gradients still flow through it to earlier adapters, and, as in PyTorch, its dropout still applies in
      * training and a batch normalization layer still updates its running mean and variance. Output layers are
      * frozen too. Layers that are already {@link FrozenLayer} or {@link FrozenLayerWithBackprop} are left as they
-     * are. The frozen configuration stays in {@link LokrNetwork#merge()}'s result; give those layers an updater
-     * again to train them later.
+     * are; inside another wrapper ({@code TimeDistributed}, {@code LastTimeStep}, {@code MaskZeroLayer}) the
+     * wrapped layer is frozen and the wrapper kept. The frozen configuration stays in {@link LokrNetwork#merge()}'s
+     * result; give those layers an updater again to train them later.
      *
      * @param adapter      the adapter options (the same for every targeted layer)
      * @param net          an initialised network, FLOAT or DOUBLE
@@ -87,7 +89,8 @@ public final class LokrNetworks {
      * @return the adapted network
      * @throws IllegalArgumentException as {@link #apply(LokrAdapter, MultiLayerNetwork, Targets)}, or, when
      *                                  freezing, if a non-adapted layer with parameters is not a {@link BaseLayer}
-     *                                  (naming it and its type; wrap it in {@link FrozenLayerWithBackprop} first)
+     *                                  nor a wrapper of one (naming it and its type; wrap it in
+     *                                  {@link FrozenLayerWithBackprop} first)
      */
     public static LokrNetwork<MultiLayerNetwork> apply(LokrAdapter adapter, MultiLayerNetwork net, Targets targets,
                                                        boolean freezeOthers) {
@@ -266,7 +269,7 @@ public final class LokrNetworks {
         DataType type = checkNetwork(net);
         Map<String, org.deeplearning4j.nn.conf.layers.Layer> confs = new LinkedHashMap<>();
         for (Layer l : Networks.layers(net)) {
-            confs.put(Networks.name(l), Networks.conf(l));
+            confs.put(Networks.name(l), Networks.conf(net, l));
         }
         Map<String, LokrLayer> replacements = new LinkedHashMap<>();
         Map<String, LokrParams> loaded = new LinkedHashMap<>();
@@ -338,7 +341,7 @@ public final class LokrNetworks {
         Map<String, LokrLayer> replacements = new LinkedHashMap<>();
         for (Layer l : Networks.layers(net)) {
             String name = Networks.name(l);
-            org.deeplearning4j.nn.conf.layers.Layer conf = Networks.conf(l);
+            org.deeplearning4j.nn.conf.layers.Layer conf = Networks.conf(net, l);
             described.add(name + " (" + conf.getClass().getSimpleName() + ")");
             if (!targets.matches(name, conf)) {
                 continue;
@@ -358,6 +361,15 @@ public final class LokrNetworks {
         return adapted;
     }
 
+    /** @return {@code TimeDistributed(LSTM)} for a wrapper, else the simple class name */
+    private static String describe(org.deeplearning4j.nn.conf.layers.Layer conf) {
+        if (conf instanceof BaseWrapperLayer) {
+            org.deeplearning4j.nn.conf.layers.Layer inner = ((BaseWrapperLayer) conf).getUnderlying();
+            return conf.getClass().getSimpleName() + "(" + (inner == null ? null : describe(inner)) + ")";
+        }
+        return conf.getClass().getSimpleName();
+    }
+
     /** A layer configuration whose parameters never change in fit: zero-rate updaters, no regularization or constraints. */
     private static BaseLayer frozen(BaseLayer conf) {
         conf.setIUpdater(Frozen.updater());
@@ -374,17 +386,26 @@ public final class LokrNetworks {
         if (freezeOthers) {
             for (Layer l : Networks.layers(net)) {
                 String name = Networks.name(l);
-                org.deeplearning4j.nn.conf.layers.Layer conf = l.conf().getLayer();
+                org.deeplearning4j.nn.conf.layers.Layer conf = Networks.conf(net, l);
                 if (lokr.containsKey(name) || l.numParams() == 0 || conf instanceof FrozenLayerWithBackprop
                         || conf instanceof FrozenLayer) {
                     continue;
                 }
-                if (!(conf instanceof BaseLayer)) {
-                    throw new IllegalArgumentException("layer '" + name + "' (" + conf.getClass().getSimpleName()
+                org.deeplearning4j.nn.conf.layers.Layer inner = conf instanceof BaseWrapperLayer
+                        ? ((BaseWrapperLayer) conf).getUnderlying() : conf;
+                if (!(inner instanceof BaseLayer)) {
+                    throw new IllegalArgumentException("layer '" + name + "' (" + describe(conf)
                             + ") cannot be frozen: only BaseLayer configurations have an updater to freeze; wrap it in "
                             + "FrozenLayerWithBackprop first, or target it");
                 }
-                replacements.put(name, frozen((BaseLayer) conf.clone()));
+                if (conf instanceof BaseWrapperLayer) {
+                    // TimeDistributed, LastTimeStep, MaskZeroLayer: freeze the wrapped layer, keep the wrapper
+                    BaseWrapperLayer wrapper = (BaseWrapperLayer) conf.clone();
+                    wrapper.setUnderlying(frozen((BaseLayer) inner.clone()));
+                    replacements.put(name, wrapper);
+                } else {
+                    replacements.put(name, frozen((BaseLayer) conf.clone()));
+                }
             }
         }
         N adapted = Networks.rebuild(net, replacements);

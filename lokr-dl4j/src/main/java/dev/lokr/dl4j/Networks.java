@@ -16,6 +16,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 
 /** The few operations on a {@link MultiLayerNetwork} or a {@link ComputationGraph} that adapting and merging need. */
 final class Networks {
@@ -49,9 +50,35 @@ final class Networks {
         return layer.conf().getLayer().getLayerName();
     }
 
-    /** @return the configuration of a runtime layer */
-    static org.deeplearning4j.nn.conf.layers.Layer conf(Layer layer) {
-        return layer.conf().getLayer();
+    /**
+     * The configuration of a runtime layer as the network's configuration holds it. For a wrapper
+     * ({@code FrozenLayer}, {@code FrozenLayerWithBackprop}, {@code TimeDistributed}, {@code LastTimeStep},
+     * {@code MaskZeroLayer}) that is the wrapper itself: the runtime layer's own {@code conf()} reports the
+     * wrapped layer's configuration, which would make a wrapped dense layer look like a bare one.
+     *
+     * @param net   the network holding {@code layer}
+     * @param layer one of its runtime layers
+     * @return the layer's configuration in the network's configuration
+     */
+    static org.deeplearning4j.nn.conf.layers.Layer conf(Model net, Layer layer) {
+        org.deeplearning4j.nn.conf.layers.Layer found = null;
+        if (net instanceof MultiLayerNetwork) {
+            List<NeuralNetConfiguration> confs = ((MultiLayerNetwork) net).getLayerWiseConfigurations().getConfs();
+            int i = layer.getIndex();
+            if (i >= 0 && i < confs.size()) {
+                found = confs.get(i).getLayer();
+            }
+        } else if (net instanceof ComputationGraph) {
+            GraphVertex v = ((ComputationGraph) net).getConfiguration().getVertices().get(name(layer));
+            if (v instanceof LayerVertex) {
+                found = ((LayerVertex) v).getLayerConf().getLayer();
+            }
+        }
+        if (found == null || !Objects.equals(found.getLayerName(), name(layer))) {
+            throw new IllegalStateException("cannot find the configuration of layer '" + name(layer) + "' in "
+                    + (net == null ? null : net.getClass().getSimpleName()) + " (found " + found + ")");
+        }
+        return found;
     }
 
     /** @return the network's data type */

@@ -22,7 +22,9 @@ import java.util.stream.Collectors;
  * Targets.all()                                                 // every layer LoKR supports
  * }</pre>
  * A layer picked by name or type that LoKR does not support is an error when the targets are applied;
- * {@link #all()} picks only supported layers.
+ * {@link #all()} picks only supported layers. The type is the one in the network's configuration: a dense
+ * layer inside {@code TimeDistributed} or {@code FrozenLayer} is a {@code TimeDistributed} or a
+ * {@code FrozenLayer}, which LoKR does not support.
  */
 public final class Targets {
 

@@ -110,10 +110,11 @@ class LokrNetworkTest {
         Model merged = adapted.merge();
         assertEquals(net.getClass(), merged.getClass(), id);
         for (Layer l : Networks.layers(merged)) {
-            assertFalse(Networks.conf(l) instanceof LokrLayer, "merged layer " + Networks.name(l) + " is still LoKR, " + id);
+            assertFalse(Networks.conf(merged, l) instanceof LokrLayer, "merged layer " + Networks.name(l) + " is still LoKR, " + id);
             assertFalse(l instanceof BaseLokrLayerImpl, id);
         }
-        assertEquals(Networks.conf(Networks.layers(net).get(0)).getClass(), Networks.conf(Networks.layers(merged).get(0)).getClass(), id);
+        assertEquals(Networks.conf(net, Networks.layers(net).get(0)).getClass(),
+                Networks.conf(merged, Networks.layers(merged).get(0)).getClass(), id);
         Checks.assertClose(out, output(merged, x), 2e-5, "merged output, " + id);
         adapted.setMultiplier(0.5);
         INDArray half = output(adapted.network(), x);
