@@ -321,6 +321,34 @@ class PrefetchingDataSetIteratorTest {
         assertThrows(IllegalStateException.class, it::reset);
     }
 
+    @ParameterizedTest(name = "resettable source={0}")
+    @MethodSource("booleans")
+    void everyMethodButCloseThrowsAfterClose(boolean resettable) {
+        PrefetchingDataSetIterator it = new PrefetchingDataSetIterator(
+                new SeededIterator(6, 4, 2, 3, -1, null, resettable), 2, 2, true, noStaging());
+        it.next();
+        it.close();
+        List<org.junit.jupiter.api.function.Executable> calls = List.of(it::hasNext, it::next, () -> it.next(2),
+                it::reset, it::resetSupported, it::asyncSupported, it::inputColumns, it::totalOutcomes, it::batch,
+                it::getLabels, it::getPreProcessor, () -> it.setPreProcessor(null));
+        for (int i = 0; i < calls.size(); i++) {
+            IllegalStateException e = assertThrows(IllegalStateException.class, calls.get(i), "call " + i);
+            assertTrue(e.getMessage().contains("closed"), e.getMessage());
+        }
+        it.close();
+        assertTrue(it.toString().contains("PrefetchingDataSetIterator"));
+        assertTrue(it.threadNamePrefix().startsWith("lokr-prefetch-"));
+        PrefetchingMultiDataSetIterator multi = new PrefetchingMultiDataSetIterator(
+                new org.nd4j.linalg.dataset.adapter.MultiDataSetIteratorAdapter(
+                        new SeededIterator(6, 4, 2, 3, -1, null, resettable)), 2, 2, true, noStaging());
+        multi.close();
+        for (org.junit.jupiter.api.function.Executable call : List.<org.junit.jupiter.api.function.Executable>of(
+                multi::hasNext, multi::next, () -> multi.next(2), multi::reset, multi::resetSupported,
+                multi::asyncSupported, multi::getPreProcessor, () -> multi.setPreProcessor(null))) {
+            assertThrows(IllegalStateException.class, call);
+        }
+    }
+
     static Stream<Boolean> booleans() {
         return Stream.of(true, false);
     }
