@@ -9,6 +9,7 @@ import dev.lokr.io.Json;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.io.PrintWriter;
+import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -120,17 +121,35 @@ final class MemoryReportCommand implements Callable<Integer> {
             description = "Internal: measure one setting (off|on) in this JVM.")
     String setting;
 
+    @Option(
+            names = "--parent-pid",
+            hidden = true,
+            description = "Internal: the process whose end ends this measuring child.")
+    long parentPid;
+
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
     private static final int CLASSES = 10;
+    static final int MAX_LAYERS = 1024;
+    static final int MAX_WIDTH = 16384;
+    static final int MAX_BATCH = 65536;
+    static final int MAX_STEPS = 10_000;
 
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
-        requirePositive("--layers", layers);
-        requirePositive("--width", width);
-        requirePositive("--batch", batch);
-        requirePositive("--steps", steps);
+        requireRange("--layers", layers, MAX_LAYERS);
+        requireRange("--width", width, MAX_WIDTH);
+        requireRange("--batch", batch, MAX_BATCH);
+        requireRange("--steps", steps, MAX_STEPS);
+        long need = estimatedBytes(layers, width, batch);
+        long physical = physicalMemory();
+        if (physical > 0 && need > physical) {
+            throw new CommandLine.ParameterException(spec.commandLine(), String.format(Locale.ROOT,
+                    "--layers %d --width %d --batch %d needs about %.1f GiB (parameters, gradients, updater state"
+                            + " and activations), more than this machine's %.1f GiB; choose smaller values",
+                    layers, width, batch, need / (double) (1L << 30), physical / (double) (1L << 30)));
+        }
         if (segmentEvery < 0) {
             throw new CommandLine.ParameterException(
                     spec.commandLine(), "--segment-every must be >= 0, got " + segmentEvery);
@@ -140,6 +159,7 @@ final class MemoryReportCommand implements Callable<Integer> {
                 throw new CommandLine.ParameterException(
                         spec.commandLine(), "--setting must be on, off or time, got " + setting);
             }
+            exitWhenParentDies(parentPid);
             out.println(Json.write(setting.equals("time") ? time() : measure(setting.equals("on"))));
             out.flush();
             return 0;
@@ -169,11 +189,49 @@ final class MemoryReportCommand implements Callable<Integer> {
         return 0;
     }
 
-    private void requirePositive(String name, int v) {
-        if (v < 1) {
+    private void requireRange(String name, int v, int max) {
+        if (v < 1 || v > max) {
             throw new CommandLine.ParameterException(
-                    spec.commandLine(), name + " must be >= 1, got " + v);
+                    spec.commandLine(), name + " must be from 1 to " + max + ", got " + v);
         }
+    }
+
+    /**
+     * Bytes a run needs, roughly: per layer {@code width^2 + width} parameters (float32) held four times
+     * (values, gradients, Adam's two moments) and about four {@code batch x width} activation arrays.
+     */
+    static long estimatedBytes(int layers, int width, int batch) {
+        double perLayer = 4.0 * 4 * ((double) width * width + width) + 4.0 * 4 * batch * (double) width;
+        return (long) Math.min(Long.MAX_VALUE, (layers + 1) * perLayer);
+    }
+
+    /** @return the machine's physical memory in bytes, or 0 if the JVM does not say */
+    private static long physicalMemory() {
+        java.lang.management.OperatingSystemMXBean os = ManagementFactory.getOperatingSystemMXBean();
+        return os instanceof com.sun.management.OperatingSystemMXBean
+                ? ((com.sun.management.OperatingSystemMXBean) os).getTotalMemorySize() : 0;
+    }
+
+    /**
+     * In a child JVM: a daemon thread ends this process as soon as the parent ({@code --parent-pid}) is gone
+     * (killed, even by SIGKILL, which runs no shutdown hook), so no measuring child outlives the command.
+     */
+    private static void exitWhenParentDies(long pid) {
+        if (pid <= 0) {
+            return;
+        }
+        Thread watch = new Thread(() -> {
+            while (ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)) {
+                try {
+                    Thread.sleep(500);
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }
+            Runtime.getRuntime().halt(3);
+        }, "lokr-parent-watch");
+        watch.setDaemon(true);
+        watch.start();
     }
 
     private static String text(Map<String, Object> r) {
@@ -217,7 +275,9 @@ final class MemoryReportCommand implements Callable<Integer> {
                                 "--segment-every",
                                 "" + segmentEvery,
                                 "--seed",
-                                "" + seed));
+                                "" + seed,
+                                "--parent-pid",
+                                "" + ProcessHandle.current().pid()));
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
         if (returnFreedPages) {
             pb.environment().put("MALLOC_MMAP_THRESHOLD_", "65536");
@@ -225,19 +285,34 @@ final class MemoryReportCommand implements Callable<Integer> {
             pb.environment().remove("MALLOC_MMAP_THRESHOLD_");
         }
         Process p = pb.start();
+        // a parent stopped by a signal or System.exit takes its child with it
+        Thread reaper = new Thread(p::destroyForcibly, "lokr-child-reaper");
+        Runtime.getRuntime().addShutdownHook(reaper);
         String last = null;
         StringBuilder all = new StringBuilder();
-        try (BufferedReader r =
-                new BufferedReader(
-                        new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
-            for (String line; (line = r.readLine()) != null; ) {
-                all.append(line).append('\n');
-                if (line.startsWith("{")) {
-                    last = line;
+        int code;
+        try {
+            try (BufferedReader r =
+                    new BufferedReader(
+                            new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+                for (String line; (line = r.readLine()) != null; ) {
+                    all.append(line).append('\n');
+                    if (line.startsWith("{")) {
+                        last = line;
+                    }
                 }
             }
+            code = p.waitFor();
+        } finally {
+            if (p.isAlive()) {
+                p.destroyForcibly();
+            }
+            try {
+                Runtime.getRuntime().removeShutdownHook(reaper);
+            } catch (IllegalStateException shuttingDown) {
+                // the hook runs anyway
+            }
         }
-        int code = p.waitFor();
         if (code != 0 || last == null) {
             throw new IllegalStateException(
                     "measuring gradientCheckpointing="

@@ -1,11 +1,14 @@
 package dev.lokr.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.lokr.io.Json;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /** Runs {@code lokr memory-report} on a tiny stack, with its child JVMs. */
@@ -55,8 +58,45 @@ class MemoryReportCommandTest {
 
     @Test
     void badSizeIsAUsageError() {
-        LokrCliTest.Result r = LokrCliTest.run("memory-report", "--layers", "0");
+        String[][] cases = {
+            {"--layers", "0", "--layers must be from 1 to 1024, got 0"},
+            {"--layers", "100000000", "--layers must be from 1 to 1024, got 100000000"},
+            {"--width", "-3", "--width must be from 1 to 16384, got -3"},
+            {"--batch", "70000", "--batch must be from 1 to 65536, got 70000"},
+            {"--steps", "10001", "--steps must be from 1 to 10000, got 10001"},
+        };
+        for (String[] c : cases) {
+            LokrCliTest.Result r = LokrCliTest.run("memory-report", c[0], c[1]);
+            assertEquals(LokrCli.EXIT_USAGE, r.code(), r.err());
+            assertTrue(r.err().contains(c[2]), r.err());
+        }
+    }
+
+    @Test
+    void aRunLargerThanTheMachineIsRefusedBeforeAnyChildStarts() {
+        LokrCliTest.Result r = LokrCliTest.run("memory-report", "--layers", "1024", "--width", "16384");
         assertEquals(LokrCli.EXIT_USAGE, r.code(), r.err());
-        assertTrue(r.err().contains("--layers must be >= 1, got 0"), r.err());
+        assertTrue(r.err().contains("--layers 1024 --width 16384 --batch 256 needs about")
+                && r.err().contains("more than this machine's"), r.err());
+        assertTrue(MemoryReportCommand.estimatedBytes(1024, 16384, 256) > 4e12, "about 4.4 TB");
+    }
+
+    @Test
+    void aMeasuringChildEndsWhenItsParentIsKilled() throws Exception {
+        Process parent = new ProcessBuilder("sleep", "120").start();
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        Process child = new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"),
+                LokrCli.class.getName(), "memory-report", "--setting", "off", "--layers", "1", "--width", "8",
+                "--batch", "2", "--steps", "10000", "--parent-pid", "" + parent.pid())
+                .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+        try {
+            assertFalse(child.waitFor(3, TimeUnit.SECONDS), "the child runs while its parent lives");
+            parent.destroyForcibly().waitFor();
+            assertTrue(child.waitFor(30, TimeUnit.SECONDS), "the child outlived its killed parent");
+            assertEquals(3, child.exitValue());
+        } finally {
+            child.destroyForcibly();
+            parent.destroyForcibly();
+        }
     }
 }
