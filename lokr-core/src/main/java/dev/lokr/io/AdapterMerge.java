@@ -4,6 +4,7 @@ import dev.lokr.math.LokrLayout;
 import dev.lokr.math.LokrParams;
 import dev.lokr.math.LokrWeights;
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -82,7 +83,7 @@ public final class AdapterMerge {
      *
      * @param base the base model's safetensors, not modified
      * @param adapter the adapter (LyCORIS or PEFT layout), not modified
-     * @param out the merged file to create or replace (atomically); may be {@code base}
+     * @param out the merged file to create or replace (atomically); may be {@code base}, not {@code adapter}
      * @param multiplier the strength {@code m}
      * @param log receives one line per merged module, and one naming the adapter tensors that belong to no
      *     LoKR module (ignored) if there are any; or null
@@ -93,6 +94,7 @@ public final class AdapterMerge {
      *     beyond the range of the base tensor's dtype) where the base weight is finite
      * @throws SafetensorsFormatException if a file is not valid safetensors
      * @throws IOException if reading or writing fails
+     * @throws IllegalArgumentException if {@code multiplier} is not finite, or {@code out} is the adapter file
      */
     public static List<Merged> mergeFile(
             Path base, Path adapter, Path out, double multiplier, Consumer<String> log)
@@ -105,6 +107,10 @@ public final class AdapterMerge {
         }
         // fail before the work, not at the end
         SafetensorsWriter.requireWritableFolder(out);
+        if (Files.exists(out) && Files.exists(adapter) && Files.isSameFile(out, adapter)) {
+            throw new IllegalArgumentException("the output " + out + " is the adapter file " + adapter
+                    + ", which the merge would overwrite with the merged model; write to another file");
+        }
         try (SafetensorsReader in = SafetensorsReader.open(base);
                 AdapterFile file = AdapterFile.read(adapter)) {
             if (log != null && !file.otherTensors().isEmpty()) {

@@ -127,15 +127,26 @@ public final class DemoCommand implements Callable<Integer> {
             stdout.flush();
             return 0;
         } catch (Exception | Error e) {
-            log.debug("demo failed", e);
-            stderr.println("demo failed: " + LokrCli.describe(e));
             CommandLine parent = spec.commandLine().getParent();
-            if (parent != null && parent.getCommand() instanceof LokrCli && ((LokrCli) parent.getCommand()).verbose) {
-                e.printStackTrace(stderr);
-            }
-            stderr.flush();
-            return 1;
+            return reportFailure(e, stderr,
+                    parent != null && parent.getCommand() instanceof LokrCli && ((LokrCli) parent.getCommand()).verbose);
         }
+    }
+
+    /**
+     * Reports a failed run: one line {@code demo failed: <reason>} on {@code stderr}, and the stack trace
+     * with {@code --verbose}.
+     *
+     * @return the exit code, 1
+     */
+    static int reportFailure(Throwable e, PrintWriter stderr, boolean verbose) {
+        log.debug("demo failed", e);
+        stderr.println("demo failed: " + LokrCli.describe(e));
+        if (verbose) {
+            e.printStackTrace(stderr);
+        }
+        stderr.flush();
+        return 1;
     }
 
     private void validate() {
@@ -150,6 +161,19 @@ public final class DemoCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(
                     cl, "--steps must be from 1 to " + MAX_STEPS + ", got " + steps);
         }
+        // the report is written at the end: find out now, not after the training, that it cannot be
+        if (Files.exists(out) && !Files.isDirectory(out)) {
+            throw new CommandLine.ParameterException(cl, "--out must be a folder, got a file: " + out);
+        }
+        try {
+            Files.createDirectories(out);
+        } catch (IOException | SecurityException e) {
+            throw new CommandLine.ParameterException(
+                    cl, "--out folder " + out + " cannot be created: " + LokrCli.describe(e));
+        }
+        if (!Files.isWritable(out)) {
+            throw new CommandLine.ParameterException(cl, "--out folder " + out + " is not writable");
+        }
     }
 
     private Map<String, Object> run(PrintWriter stdout, PrintWriter stderr) throws IOException {
@@ -160,7 +184,6 @@ public final class DemoCommand implements Callable<Integer> {
         int pretrainSteps = quick ? 120 : 600;
         int adaptSteps = steps != null ? steps : quick ? 100 : 400;
         DemoProgress progress = new DemoProgress(stderr, !noProgress);
-        Files.createDirectories(out);
 
         DemoData data = new DemoData(CLASSES, SIDE, 0.35, seed);
         DataSet testA = data.batch(false, TEST_SIZE, seed + 1);

@@ -60,8 +60,8 @@ public final class LokrCli implements Runnable {
                 (ex, line, parseResult) -> {
                     PrintWriter err = line.getErr();
                     String msg =
-                            ex.getMessage() == null
-                                    ? ex.getClass().getSimpleName()
+                            ex.getMessage() == null || outOfMemory(ex) != null
+                                    ? describe(ex)
                                     : ex.getMessage();
                     if (ex instanceof java.nio.file.NoSuchFileException) {
                         msg = "no such file: " + msg;
@@ -134,12 +134,38 @@ public final class LokrCli implements Runnable {
         }
     }
 
-    /** One line for an error that escaped a command: its type and message, or what to do about running out of heap. */
+    /**
+     * One line for an error that escaped a command: its type and message, or what to do about running out of
+     * heap (also when the out-of-memory error is the cause of another, such as an
+     * {@code ExceptionInInitializerError} while ND4J starts). An error without a message names its root cause.
+     */
     static String describe(Throwable t) {
-        if (t instanceof OutOfMemoryError) {
-            return "out of memory (" + t.getMessage() + "); give the JVM more heap with -Xmx";
+        OutOfMemoryError oom = outOfMemory(t);
+        if (oom != null) {
+            return ("out of memory (" + oom.getMessage() + "); give the JVM more heap with -Xmx")
+                    .replaceAll("[\\r\\n]+", " ");
         }
-        String msg = t.getMessage() == null ? "" : ": " + t.getMessage();
-        return (t.getClass().getSimpleName() + msg).replaceAll("[\\r\\n]+", " ");
+        Throwable root = t;
+        for (int depth = 0; depth < 32 && root.getCause() != null && root.getCause() != root; depth++) {
+            root = root.getCause();
+        }
+        String text = t.getClass().getSimpleName() + (t.getMessage() == null ? "" : ": " + t.getMessage());
+        if (t.getMessage() == null && root != t) {
+            text += " (caused by " + root.getClass().getSimpleName()
+                    + (root.getMessage() == null ? "" : ": " + root.getMessage()) + ")";
+        }
+        return text.replaceAll("[\\r\\n]+", " ");
+    }
+
+    /** @return {@code t} or the first of its causes that is an {@link OutOfMemoryError}, or null */
+    private static OutOfMemoryError outOfMemory(Throwable t) {
+        Throwable c = t;
+        for (int depth = 0; depth < 32 && c != null; depth++) {
+            if (c instanceof OutOfMemoryError) {
+                return (OutOfMemoryError) c;
+            }
+            c = c.getCause() == c ? null : c.getCause();
+        }
+        return null;
     }
 }

@@ -95,25 +95,29 @@ class DemoCommandTest {
     }
 
     @Test
-    void failureExitsOneWithOneLineReason(@TempDir Path dir) throws Exception {
+    void anOutPathThatIsAFileIsAUsageErrorBeforeAnyTraining(@TempDir Path dir) throws Exception {
         Path file = dir.resolve("not-a-dir");
         Files.writeString(file, "x");
         LokrCliTest.Result o = run("--quick", "--no-progress", "--out", file.toString());
-        assertEquals(1, o.code(), "exit code; stderr: " + o.err());
-        assertTrue(o.err().startsWith("demo failed: ") && o.err().strip().lines().count() == 1,
-                "stderr must be one line starting 'demo failed: ', got: " + o.err());
+        assertEquals(2, o.code(), "exit code; stderr: " + o.err());
+        assertTrue(o.err().contains("--out must be a folder, got a file: " + file), "stderr: " + o.err());
+        assertEquals("", o.out(), "nothing ran");
+        Path under = file.resolve("report");
+        o = run("--quick", "--no-progress", "--out", under.toString());
+        assertEquals(2, o.code(), "exit code; stderr: " + o.err());
+        assertTrue(o.err().contains("--out folder " + under + " cannot be created"), "stderr: " + o.err());
+    }
 
+    @Test
+    void aFailedRunIsOneLineAndTheStackTraceOnlyWithVerbose() {
+        IllegalStateException failure = new IllegalStateException("disk\nfull",
+                new java.io.IOException("no space left"));
         StringWriter err = new StringWriter();
-        CommandLine cli = LokrCli.commandLine();
-        cli.setOut(new PrintWriter(new StringWriter(), true));
-        cli.setErr(new PrintWriter(err, true));
-        assertEquals(1, cli.execute("demo", "--quick", "--no-progress", "--out", file.toString()), "stderr: " + err);
-        assertTrue(err.toString().strip().lines().count() == 1, "stderr must be one line without --verbose: " + err);
-        StringWriter verboseErr = new StringWriter();
-        CommandLine verbose = LokrCli.commandLine();
-        verbose.setOut(new PrintWriter(new StringWriter(), true));
-        verbose.setErr(new PrintWriter(verboseErr, true));
-        assertEquals(1, verbose.execute("demo", "--verbose", "--quick", "--out", file.toString()), "stderr: " + verboseErr);
-        assertTrue(verboseErr.toString().contains("\tat "), "--verbose must print the stack trace: " + verboseErr);
+        assertEquals(1, DemoCommand.reportFailure(failure, new PrintWriter(err), false));
+        assertEquals("demo failed: IllegalStateException: disk full", err.toString().strip());
+        StringWriter verbose = new StringWriter();
+        assertEquals(1, DemoCommand.reportFailure(failure, new PrintWriter(verbose), true));
+        assertTrue(verbose.toString().startsWith("demo failed: IllegalStateException: disk full")
+                && verbose.toString().contains("\tat ") && verbose.toString().contains("no space left"), verbose.toString());
     }
 }

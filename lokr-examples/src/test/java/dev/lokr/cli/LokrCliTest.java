@@ -1,6 +1,7 @@
 package dev.lokr.cli;
 
 import dev.lokr.io.ParityCases;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -199,11 +200,34 @@ class LokrCliTest {
     }
 
     @Test
+    void mergingOverTheAdapterIsRefusedAndKeepsIt(@TempDir Path tmp) throws Exception {
+        Path dir = parityRoot().resolve("linear_plain");
+        Path adapter = tmp.resolve("adapter.safetensors");
+        Files.copy(dir.resolve("adapter.safetensors"), adapter);
+        byte[] before = Files.readAllBytes(adapter);
+        Path link = tmp.resolve("link.safetensors");
+        Files.createSymbolicLink(link, adapter);
+        for (Path out : new Path[] {adapter, link, tmp.resolve(".").resolve("adapter.safetensors")}) {
+            Result r = run("merge", "--base", dir.resolve("base.safetensors").toString(),
+                    "--adapter", adapter.toString(), "--out", out.toString());
+            assertEquals(1, r.code(), r.err());
+            assertTrue(r.err().contains("is the adapter file") && r.err().strip().lines().count() == 1, r.err());
+            assertArrayEquals(before, Files.readAllBytes(adapter), "the adapter is untouched");
+        }
+    }
+
+    @Test
     void errorsThatEscapeTheCommandsAreOneLine() {
         String oom = LokrCli.describe(new OutOfMemoryError("Java heap space"));
         assertTrue(oom.contains("out of memory (Java heap space)") && oom.contains("-Xmx"), oom);
         assertEquals("StackOverflowError", LokrCli.describe(new StackOverflowError()));
         assertEquals("IllegalStateException: a b", LokrCli.describe(new IllegalStateException("a\nb")));
+        ExceptionInInitializerError startup = new ExceptionInInitializerError(
+                new RuntimeException("backend", new OutOfMemoryError("Java heap space")));
+        assertEquals(oom, LokrCli.describe(startup), "an out-of-memory cause is reported as such");
+        assertEquals("ExceptionInInitializerError (caused by NoSuchFileException: libnd4j.so)",
+                LokrCli.describe(new ExceptionInInitializerError(
+                        new IllegalStateException(new java.nio.file.NoSuchFileException("libnd4j.so")))));
     }
 
     @Test
