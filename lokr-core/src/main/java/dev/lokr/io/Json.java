@@ -307,8 +307,10 @@ public final class Json {
           throw error(pos, "trailing comma before ']'");
         }
         if (list.size() == maxArrayLength) {
-          throw error(
-              pos, "array started at " + where(open) + " has more than " + maxArrayLength + " elements");
+          throw new JsonException(
+              where(pos) + ": array started at " + where(open) + " has more than " + maxArrayLength + " elements",
+              pos,
+              true);
         }
         list.add(value(depth));
         skipWhitespace();

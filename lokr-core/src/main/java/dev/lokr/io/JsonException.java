@@ -14,6 +14,9 @@ public final class JsonException extends RuntimeException {
     /** The character offset of the problem, or -1. */
     private final long offset;
 
+    /** Whether the text broke a limit of the parser rather than JSON's grammar. */
+    private final boolean limitExceeded;
+
     /**
      * Creates an exception that is not tied to a position in a text (used by the writer).
      *
@@ -22,6 +25,7 @@ public final class JsonException extends RuntimeException {
     public JsonException(String message) {
         super(message);
         this.offset = -1;
+        this.limitExceeded = false;
     }
 
     /**
@@ -31,8 +35,24 @@ public final class JsonException extends RuntimeException {
      * @param offset the character offset (0-based) in the parsed text
      */
     public JsonException(String message, long offset) {
+        this(message, offset, false);
+    }
+
+    /** A parse problem that is either a grammar error or, with {@code limitExceeded}, a broken limit. */
+    JsonException(String message, long offset, boolean limitExceeded) {
         super(message);
         this.offset = offset;
+        this.limitExceeded = limitExceeded;
+    }
+
+    /**
+     * Whether the text may be valid JSON but broke a limit the caller set (such as the array length
+     * of {@link Json#parse(String, int)}).
+     *
+     * @return true for a broken limit, false for a grammar error or a writer problem
+     */
+    public boolean limitExceeded() {
+        return limitExceeded;
     }
 
     /**

@@ -241,7 +241,13 @@ public final class SafetensorsReader implements Closeable {
             root = Json.parse(text, MAX_RANK);
         } catch (JsonException e) {
             throw new SafetensorsFormatException(
-                    path, null, "header is not valid JSON: " + e.getMessage(), e);
+                    path,
+                    null,
+                    e.limitExceeded()
+                            ? "header has an array longer than a shape can be (at most " + MAX_RANK
+                                    + " dimensions): " + e.getMessage()
+                            : "header is not valid JSON: " + e.getMessage(),
+                    e);
         }
         if (!(root instanceof Map<?, ?> entries)) {
             throw new SafetensorsFormatException(

@@ -40,8 +40,8 @@ import org.slf4j.LoggerFactory;
  * <p>Everything is written to a temporary file in the target's folder ({@code .lokr-<random>.tmp}),
  * forced to disk, given the permissions of the file it replaces (or {@code rw-r--r--}), then moved
  * over the target with {@link StandardCopyOption#ATOMIC_MOVE}: readers see either the old file or the
- * complete new one. A target that is a symbolic link to an existing file replaces that file and keeps
- * the link. If anything fails, the temporary file is deleted and an existing target is left
+ * complete new one. A target that is a symbolic link replaces (or creates) the file it points to and
+ * keeps the link. If anything fails, the temporary file is deleted and an existing target is left
  * untouched.
  */
 public final class SafetensorsWriter {
@@ -476,12 +476,23 @@ public final class SafetensorsWriter {
     }
   }
 
-  /** The file a symbolic link points to, when it exists; otherwise {@code target} itself. */
+  /**
+   * The file a symbolic link points to, followed through chains of links, also when it does not
+   * exist yet (a dangling link then gets its file, and stays a link); {@code target} itself when it
+   * is no link.
+   */
   private static Path realTarget(Path target) throws IOException {
-    if (Files.isSymbolicLink(target) && Files.exists(target)) {
-      return target.toRealPath();
+    Path at = target;
+    for (int hops = 0; Files.isSymbolicLink(at); hops++) {
+      if (hops == 40) {
+        throw new java.nio.file.FileSystemException(
+            target.toString(), null, "too many levels of symbolic links");
+      }
+      Path parent = at.getParent();
+      Path next = Files.readSymbolicLink(at);
+      at = parent == null ? next : parent.resolve(next);
     }
-    return target;
+    return at.toAbsolutePath().normalize();
   }
 
   /**

@@ -247,6 +247,30 @@ class AtomicWriteTest {
     }
 
     @Test
+    void aDanglingOrChainedLinkCreatesTheFileItPointsTo() throws IOException {
+        Path sub = Files.createDirectories(dir.resolve("sub"));
+        Path first = dir.resolve("first.safetensors");
+        Path second = sub.resolve("second.safetensors");
+        try {
+            Files.createSymbolicLink(first, dir.relativize(second));         // first -> sub/second
+            Files.createSymbolicLink(second, Path.of("nowhere.safetensors")); // sub/second -> sub/nowhere (dangling)
+        } catch (UnsupportedOperationException | IOException e) {
+            Assumptions.abort("no symbolic links here: " + e);
+        }
+        SafetensorsWriter.write(first, null, List.of(one()));
+        assertTrue(Files.isSymbolicLink(first) && Files.isSymbolicLink(second), "both links are kept");
+        try (SafetensorsReader in = SafetensorsReader.open(sub.resolve("nowhere.safetensors"))) {
+            assertEquals(List.of("x"), in.tensors().stream().map(TensorInfo::name).toList());
+        }
+        assertEquals(List.of(), IoTestSupport.tmpFiles(dir));
+        assertEquals(List.of(), IoTestSupport.tmpFiles(sub));
+        Path loop = dir.resolve("loop.safetensors");
+        Files.createSymbolicLink(loop, loop.getFileName());
+        IOException e = assertThrows(IOException.class, () -> SafetensorsWriter.write(loop, null, List.of(one())));
+        assertTrue(e.getMessage().contains("too many levels of symbolic links"), e.getMessage());
+    }
+
+    @Test
     void successfulWriteReplacesTheTarget() throws IOException {
         SafetensorsWriter.write(
                 target,

@@ -370,6 +370,11 @@ class BadFilesTest {
         SafetensorsFormatException e =
                 assertThrows(SafetensorsFormatException.class, () -> SafetensorsReader.open(file));
         assertTrue(e.getMessage().contains("more than " + SafetensorsReader.MAX_RANK + " elements"), e.getMessage());
+        assertTrue(e.getMessage().contains("longer than a shape can be (at most 32 dimensions)")
+                && !e.getMessage().contains("not valid JSON"), e.getMessage());
+        Files.write(file, IoTestSupport.file("{\"x\": [1,]}", new byte[0]));
+        e = assertThrows(SafetensorsFormatException.class, () -> SafetensorsReader.open(file));
+        assertTrue(e.getMessage().contains("header is not valid JSON"), e.getMessage());
         String ok = String.join(",", java.util.Collections.nCopies(32, "1"));
         Files.write(file, IoTestSupport.file(entryHeader("x", entry("F32", "[" + ok + "]", "[0,4]")), new byte[4]));
         try (SafetensorsReader in = SafetensorsReader.open(file)) {

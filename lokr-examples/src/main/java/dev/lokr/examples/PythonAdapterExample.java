@@ -2,6 +2,7 @@ package dev.lokr.examples;
 
 import dev.lokr.io.AdapterFile;
 import dev.lokr.io.SafetensorsReader;
+import dev.lokr.io.TensorInfo;
 import dev.lokr.math.LokrParams;
 import dev.lokr.math.LokrWeights;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
@@ -10,50 +11,48 @@ import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.nd4j.linalg.activations.Activation;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 
 /**
- * Merges an adapter trained in Python (LyCORIS {@code .safetensors}) into a DL4J network.
+ * Merges an adapter trained in Python (LyCORIS or PEFT {@code .safetensors}) into a DL4J network.
  *
- * <p>The input is a directory holding {@code base.safetensors} (the PyTorch layer {@code blocks.0.attn.q}:
- * {@code weight [96, 64]}, {@code bias [96]}), {@code adapter.safetensors} (its LoKR module) and
- * {@code expected.safetensors} (the weight PyTorch computed after merging), as lokr-core's parity case
- * {@code linear_plain}. The example builds a {@code DenseLayer} with {@code nIn = 64, nOut = 96}, loads the
- * base weight (PyTorch {@code [out, in]} is DL4J's {@code W [nIn, nOut]} transposed), resolves the
- * adapter module, merges it with {@link LokrWeights#merge} and puts the merged weight in the network.
+ * <p>The input is a directory holding {@code base.safetensors} (the PyTorch weights), {@code adapter.safetensors}
+ * (the LoKR adapter; or PEFT's {@code adapter_model.safetensors} beside its {@code adapter_config.json}) and {@code expected.safetensors} (the weights PyTorch computed after merging), as
+ * lokr-core's parity cases. The example finds the first dense weight {@code <path>.weight} ({@code [out, in]})
+ * of the base that the adapter has a module for, builds a {@code DenseLayer} with {@code nIn = in,
+ * nOut = out}, loads the base weight (PyTorch {@code [out, in]} is DL4J's {@code W [nIn, nOut]} transposed)
+ * and bias, resolves the adapter module, merges it with {@link LokrWeights#merge} and puts the merged weight
+ * in the network. Convolution weights are for {@code lokr merge}, which handles every layer kind.
  *
  * <p>Run: {@code java -cp lokr-examples/target/lokr-cli.jar dev.lokr.examples.PythonAdapterExample
- * lokr-core/src/test/resources/parity-cases/linear_plain}.
+ * lokr-core/src/test/resources/parity-cases/linear_dora} (any of the {@code linear_*} or {@code peft_*} cases).
  */
 public final class PythonAdapterExample {
-
-    /** The PyTorch module path of the adapted layer. */
-    public static final String MODULE_PATH = "blocks.0.attn.q";
-    /** Layer input width. */
-    static final int IN = 64;
-    /** Layer output width. */
-    static final int OUT = 96;
 
     /**
      * What the example found.
      *
-     * @param module        the adapter's module name for {@link #MODULE_PATH}
+     * @param modulePath    the PyTorch module path of the adapted layer ({@code blocks.0.attn.q})
+     * @param module        the adapter's module name for it
      * @param layout        the resolved adapter layout, in words
      * @param weightMaxDiff max |merged DL4J weight - expected PyTorch weight| (compared in PyTorch layout)
      * @param outputMaxDiff max |network output - (x expected^T + bias)| on random inputs
      * @param deltaMaxAbs   max |merged - base| weight: how much the adapter changed the layer
      */
-    public record Result(String module, String layout, double weightMaxDiff, double outputMaxDiff,
-                         double deltaMaxAbs) {
+    public record Result(String modulePath, String module, String layout, double weightMaxDiff,
+                         double outputMaxDiff, double deltaMaxAbs) {
 
         /** @return a few readable lines */
         public List<String> lines() {
             return List.of(
-                    "adapter module " + module + ": " + layout,
+                    "adapter module " + module + " for " + modulePath + ": " + layout,
                     String.format(Locale.ROOT, "the adapter changes the weight by up to %.4g", deltaMaxAbs),
                     String.format(Locale.ROOT, "merged DL4J weight vs PyTorch expected: max |diff| %.3g", weightMaxDiff),
                     String.format(Locale.ROOT, "DL4J output vs x expected^T + b: max |diff| %.3g", outputMaxDiff));
@@ -66,48 +65,69 @@ public final class PythonAdapterExample {
     /**
      * @param dir the directory with {@code base.safetensors}, {@code adapter.safetensors} and
      *            {@code expected.safetensors}
-     * @param multiplier the adapter strength (the parity case used 1)
+     * @param multiplier the adapter strength (the parity cases used 1)
      * @return what happened (prints nothing)
      * @throws IOException if a file cannot be read
-     * @throws IllegalArgumentException if the adapter has no module for {@link #MODULE_PATH}
+     * @throws IllegalArgumentException if no base weight has a module in the adapter, or the first that has one
+     *                                  is not a dense {@code [out, in]} weight
      */
     public static Result run(Path dir, double multiplier) throws IOException {
-        INDArray weight;
-        INDArray bias;
-        INDArray expected;
         try (SafetensorsReader base = SafetensorsReader.open(dir.resolve("base.safetensors"));
-             SafetensorsReader exp = SafetensorsReader.open(dir.resolve("expected.safetensors"))) {
-            weight = base.read(MODULE_PATH + ".weight", DataType.FLOAT);      // [out, in] = [96, 64]
-            bias = base.read(MODULE_PATH + ".bias", DataType.FLOAT);          // [96]
-            expected = exp.read(MODULE_PATH + ".weight", DataType.FLOAT);     // [96, 64]
+             SafetensorsReader exp = SafetensorsReader.open(dir.resolve("expected.safetensors"));
+             AdapterFile adapter = AdapterFile.read(adapterFile(dir))) {
+            String path = null;
+            String module = null;
+            for (TensorInfo t : base.tensors()) {
+                if (t.name().endsWith(".weight") && path == null) {
+                    String p = t.name().substring(0, t.name().length() - ".weight".length());
+                    module = adapter.candidateNames(p).stream().filter(adapter.modules()::contains).findFirst()
+                            .orElse(null);
+                    path = module == null ? null : p;
+                }
+            }
+            if (path == null) {
+                throw new IllegalArgumentException("no weight of " + dir.resolve("base.safetensors")
+                        + " has a module in the adapter; its modules are " + adapter.modules());
+            }
+            long[] shape = base.info(path + ".weight").shape();
+            if (shape.length != 2) {
+                throw new IllegalArgumentException("this example merges dense layers, but " + path + ".weight is "
+                        + Arrays.toString(shape) + " (a convolution); merge it with `lokr merge`");
+            }
+            int out = Math.toIntExact(shape[0]);
+            int in = Math.toIntExact(shape[1]);
+            INDArray weight = base.read(path + ".weight", DataType.FLOAT);                 // [out, in]
+            INDArray bias = base.contains(path + ".bias") ? base.read(path + ".bias", DataType.FLOAT)
+                    : Nd4j.zeros(DataType.FLOAT, out);                                     // [out]
+            INDArray expected = exp.read(path + ".weight", DataType.FLOAT);               // [out, in]
+
+            MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder()
+                    .dataType(DataType.FLOAT).list()
+                    .layer(new DenseLayer.Builder().name("q").nIn(in).nOut(out).activation(Activation.IDENTITY)
+                            .build())
+                    .build());
+            net.init();
+
+            INDArray merged = weight.dup();
+            LokrParams params = adapter.resolve(module, shape, DataType.FLOAT);
+            LokrWeights.merge(params, merged, multiplier);                                // merged <- W'
+            net.getLayer("q").getParam("W").assign(merged.transpose());                   // DL4J W is [nIn, nOut]
+            net.getLayer("q").getParam("b").assign(bias.reshape(1, out));
+
+            INDArray x = ExampleSupport.uniform(new long[] {8, in}, 3);
+            INDArray want = x.mmul(expected.transpose()).addRowVector(bias);
+            INDArray got = net.output(x);
+            INDArray inNetwork = net.getLayer("q").getParam("W").transpose();
+            return new Result(path, module, params.layout().toString(), ExampleSupport.maxAbsDiff(inNetwork, expected),
+                    ExampleSupport.maxAbsDiff(got, want), ExampleSupport.maxAbsDiff(merged, weight));
         }
+    }
 
-        MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder()
-                .dataType(DataType.FLOAT).list()
-                .layer(new DenseLayer.Builder().name("q").nIn(IN).nOut(OUT).activation(Activation.IDENTITY).build())
-                .build());
-        net.init();
-
-        INDArray merged = weight.dup();
-        String module;
-        String layout;
-        try (AdapterFile adapter = AdapterFile.read(dir.resolve("adapter.safetensors"))) {
-            module = adapter.candidateNames(MODULE_PATH).stream().filter(adapter.modules()::contains).findFirst()
-                    .orElseThrow(() -> new IllegalArgumentException("adapter has no module for " + MODULE_PATH
-                            + "; its modules are " + adapter.modules()));
-            LokrParams params = adapter.resolve(module, weight.shape(), DataType.FLOAT);
-            layout = params.layout().toString();
-            LokrWeights.merge(params, merged, multiplier);                   // merged <- W'
-        }
-        net.getLayer("q").getParam("W").assign(merged.transpose());         // DL4J W is [nIn, nOut]
-        net.getLayer("q").getParam("b").assign(bias.reshape(1, OUT));
-
-        INDArray x = ExampleSupport.uniform(new long[] {8, IN}, 3);
-        INDArray want = x.mmul(expected.transpose()).addRowVector(bias);
-        INDArray got = net.output(x);
-        INDArray inNetwork = net.getLayer("q").getParam("W").transpose();
-        return new Result(module, layout, ExampleSupport.maxAbsDiff(inNetwork, expected),
-                ExampleSupport.maxAbsDiff(got, want), ExampleSupport.maxAbsDiff(merged, weight));
+    /** @return {@code adapter.safetensors} (LyCORIS), else {@code adapter_model.safetensors} (PEFT) if present */
+    private static Path adapterFile(Path dir) {
+        Path lycoris = dir.resolve("adapter.safetensors");
+        Path peft = dir.resolve("adapter_model.safetensors");
+        return !Files.exists(lycoris) && Files.exists(peft) ? peft : lycoris;
     }
 
     /**
@@ -120,6 +140,11 @@ public final class PythonAdapterExample {
             System.err.println("usage: PythonAdapterExample <dir with base, adapter and expected .safetensors>");
             System.exit(2);
         }
-        run(Path.of(args[0]), 1.0).lines().forEach(System.out::println);
+        try {
+            run(Path.of(args[0]), 1.0).lines().forEach(System.out::println);
+        } catch (IOException | RuntimeException e) {
+            System.err.println("PythonAdapterExample: " + e.getMessage());
+            System.exit(1);
+        }
     }
 }
