@@ -278,6 +278,7 @@ final class MemoryReportCommand implements Callable<Integer> {
                                 "" + seed,
                                 "--parent-pid",
                                 "" + ProcessHandle.current().pid()));
+        cmd.addAll(1, memoryOptions());
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
         if (returnFreedPages) {
             pb.environment().put("MALLOC_MMAP_THRESHOLD_", "65536");
@@ -320,11 +321,32 @@ final class MemoryReportCommand implements Callable<Integer> {
                             + " failed (exit "
                             + code
                             + "): "
-                            + all.toString().strip());
+                            + tail(all.toString(), 3));
         }
         @SuppressWarnings("unchecked")
         Map<String, Object> m = (Map<String, Object>) Json.parse(last);
         return m;
+    }
+
+    /**
+     * This JVM's memory options, for the children: heap ({@code -Xmx}, {@code -Xms}), direct memory and
+     * JavaCPP's off-heap limits ({@code -Dorg.bytedeco.javacpp.*}).
+     */
+    static List<String> memoryOptions() {
+        List<String> kept = new ArrayList<>();
+        for (String a : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
+            if (a.startsWith("-Xmx") || a.startsWith("-Xms") || a.startsWith("-XX:MaxDirectMemorySize=")
+                    || a.startsWith("-Dorg.bytedeco.javacpp.")) {
+                kept.add(a);
+            }
+        }
+        return kept;
+    }
+
+    /** @return the last {@code n} non-blank lines of {@code text}, joined by {@code " | "} */
+    static String tail(String text, int n) {
+        List<String> lines = text.lines().map(String::strip).filter(l -> !l.isEmpty()).toList();
+        return String.join(" | ", lines.subList(Math.max(0, lines.size() - n), lines.size()));
     }
 
     /** Measures one setting in this JVM. */

@@ -73,6 +73,16 @@ class MemoryReportCommandTest {
     }
 
     @Test
+    void aFailedChildIsReportedByItsLastLines() {
+        assertEquals("c | d | e", MemoryReportCommand.tail("a\nb\n\nc\n  d  \ne\n\n", 3));
+        assertEquals("only", MemoryReportCommand.tail("only", 3));
+        assertEquals("", MemoryReportCommand.tail("", 3));
+        for (String option : MemoryReportCommand.memoryOptions()) {
+            assertTrue(option.startsWith("-X") || option.startsWith("-Dorg.bytedeco.javacpp."), option);
+        }
+    }
+
+    @Test
     void aRunLargerThanTheMachineIsRefusedBeforeAnyChildStarts() {
         LokrCliTest.Result r = LokrCliTest.run("memory-report", "--layers", "1024", "--width", "16384");
         assertEquals(LokrCli.EXIT_USAGE, r.code(), r.err());
