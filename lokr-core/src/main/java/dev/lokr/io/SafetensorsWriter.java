@@ -477,22 +477,27 @@ public final class SafetensorsWriter {
   }
 
   /**
-   * The file a symbolic link points to, followed through chains of links, also when it does not
-   * exist yet (a dangling link then gets its file, and stays a link); {@code target} itself when it
-   * is no link.
+   * The file that writing {@code target} must replace: its folder resolved by the file system
+   * (symbolic links and {@code ..} as the OS follows them), and a symbolic link followed through
+   * chains of links, also when it dangles (its file is then created, and the link stays). A folder
+   * that does not exist is kept as given, for {@link #requireWritableFolder} to report.
    */
   private static Path realTarget(Path target) throws IOException {
-    Path at = target;
-    for (int hops = 0; Files.isSymbolicLink(at); hops++) {
+    Path at = target.toAbsolutePath();
+    for (int hops = 0; ; hops++) {
+      Path parent = at.getParent();
+      if (parent != null && Files.isDirectory(parent)) {
+        at = parent.toRealPath().resolve(at.getFileName());
+      }
+      if (!Files.isSymbolicLink(at)) {
+        return at;
+      }
       if (hops == 40) {
         throw new java.nio.file.FileSystemException(
             target.toString(), null, "too many levels of symbolic links");
       }
-      Path parent = at.getParent();
-      Path next = Files.readSymbolicLink(at);
-      at = parent == null ? next : parent.resolve(next);
+      at = at.resolveSibling(Files.readSymbolicLink(at));
     }
-    return at.toAbsolutePath().normalize();
   }
 
   /**

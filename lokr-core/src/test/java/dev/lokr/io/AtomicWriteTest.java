@@ -271,6 +271,28 @@ class AtomicWriteTest {
     }
 
     @Test
+    void dotDotAfterALinkedFolderIsResolvedAsTheFileSystemResolvesIt() throws IOException {
+        Path sub = Files.createDirectories(dir.resolve("real").resolve("sub"));
+        try {
+            Files.createSymbolicLink(dir.resolve("alias"), dir.relativize(sub));                  // alias -> real/sub
+            Files.createSymbolicLink(sub.resolve("l.safetensors"), Path.of("../x.safetensors")); // -> real/x
+        } catch (UnsupportedOperationException | IOException e) {
+            Assumptions.abort("no symbolic links here: " + e);
+        }
+        Path realX = dir.resolve("real").resolve("x.safetensors");
+        Files.writeString(realX, "old");
+        SafetensorsWriter.write(dir.resolve("alias").resolve("l.safetensors"), null, List.of(one()));
+        try (SafetensorsReader in = SafetensorsReader.open(realX)) {
+            assertEquals(List.of("x"), in.tensors().stream().map(TensorInfo::name).toList());
+        }
+        assertFalse(Files.exists(dir.resolve("x.safetensors")), "no stray file beside the link");
+        // not a link: alias/../y is real/y for the OS
+        SafetensorsWriter.write(dir.resolve("alias").resolve("..").resolve("y.safetensors"), null, List.of(one()));
+        assertTrue(Files.exists(dir.resolve("real").resolve("y.safetensors")));
+        assertFalse(Files.exists(dir.resolve("y.safetensors")));
+    }
+
+    @Test
     void successfulWriteReplacesTheTarget() throws IOException {
         SafetensorsWriter.write(
                 target,

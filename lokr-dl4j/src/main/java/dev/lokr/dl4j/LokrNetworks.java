@@ -370,6 +370,29 @@ public final class LokrNetworks {
         return conf.getClass().getSimpleName();
     }
 
+    /**
+     * A copy of {@code conf} whose parameters {@code fit} never changes, wrappers ({@code TimeDistributed},
+     * {@code LastTimeStep}, {@code MaskZeroLayer}, nested) kept around the frozen innermost layer;
+     * {@code conf} itself when a {@code FrozenLayer} or {@code FrozenLayerWithBackprop} at any level already
+     * freezes it; null when the innermost layer is no {@link BaseLayer}.
+     */
+    private static org.deeplearning4j.nn.conf.layers.Layer frozenCopy(org.deeplearning4j.nn.conf.layers.Layer conf) {
+        if (conf instanceof FrozenLayer || conf instanceof FrozenLayerWithBackprop) {
+            return conf;
+        }
+        if (conf instanceof BaseWrapperLayer) {
+            org.deeplearning4j.nn.conf.layers.Layer underlying = ((BaseWrapperLayer) conf).getUnderlying();
+            org.deeplearning4j.nn.conf.layers.Layer inner = frozenCopy(underlying);
+            if (inner == null || inner == underlying) {
+                return inner == null ? null : conf;
+            }
+            BaseWrapperLayer wrapper = (BaseWrapperLayer) conf.clone();
+            wrapper.setUnderlying(inner);
+            return wrapper;
+        }
+        return conf instanceof BaseLayer ? frozen((BaseLayer) conf.clone()) : null;
+    }
+
     /** A layer configuration whose parameters never change in fit: zero-rate updaters, no regularization or constraints. */
     private static BaseLayer frozen(BaseLayer conf) {
         conf.setIUpdater(Frozen.updater());
@@ -387,25 +410,19 @@ public final class LokrNetworks {
             for (Layer l : Networks.layers(net)) {
                 String name = Networks.name(l);
                 org.deeplearning4j.nn.conf.layers.Layer conf = Networks.conf(net, l);
-                if (lokr.containsKey(name) || l.numParams() == 0 || conf instanceof FrozenLayerWithBackprop
-                        || conf instanceof FrozenLayer) {
+                if (lokr.containsKey(name) || l.numParams() == 0) {
                     continue;
                 }
-                org.deeplearning4j.nn.conf.layers.Layer inner = conf instanceof BaseWrapperLayer
-                        ? ((BaseWrapperLayer) conf).getUnderlying() : conf;
-                if (!(inner instanceof BaseLayer)) {
+                org.deeplearning4j.nn.conf.layers.Layer copy = frozenCopy(conf);
+                if (copy == conf) {
+                    continue;   // a frozen wrapper already freezes it
+                }
+                if (copy == null) {
                     throw new IllegalArgumentException("layer '" + name + "' (" + describe(conf)
                             + ") cannot be frozen: only BaseLayer configurations have an updater to freeze; wrap it in "
                             + "FrozenLayerWithBackprop first, or target it");
                 }
-                if (conf instanceof BaseWrapperLayer) {
-                    // TimeDistributed, LastTimeStep, MaskZeroLayer: freeze the wrapped layer, keep the wrapper
-                    BaseWrapperLayer wrapper = (BaseWrapperLayer) conf.clone();
-                    wrapper.setUnderlying(frozen((BaseLayer) inner.clone()));
-                    replacements.put(name, wrapper);
-                } else {
-                    replacements.put(name, frozen((BaseLayer) conf.clone()));
-                }
+                replacements.put(name, copy);
             }
         }
         N adapted = Networks.rebuild(net, replacements);

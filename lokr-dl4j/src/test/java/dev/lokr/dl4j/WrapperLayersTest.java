@@ -166,6 +166,39 @@ class WrapperLayersTest {
     }
 
     @Test
+    void nestedWrappersAreFrozenInsideOrLeftAsTheyAreWhenAlreadyFrozen() {
+        for (boolean frozenInside : new boolean[] {false, true}) {
+            LSTM lstm = new LSTM.Builder().nIn(4).nOut(6).build();
+            Layer inner = frozenInside ? new FrozenLayerWithBackprop(lstm) : lstm;
+            MultiLayerConfiguration conf = new NeuralNetConfiguration.Builder().seed(14).dataType(DataType.DOUBLE)
+                    .updater(new Sgd(0.5)).list()
+                    .layer(named(new LastTimeStep(new org.deeplearning4j.nn.conf.layers.util.MaskZeroLayer(inner, 0.0)),
+                            "lts"))
+                    .layer(named(dense(6, 4), "dense_0"))
+                    .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MSE).name("out").nIn(4).nOut(3)
+                            .activation(Activation.IDENTITY).build())
+                    .setInputType(InputType.recurrent(4, 5))
+                    .build();
+            MultiLayerNetwork base = new MultiLayerNetwork(conf);
+            base.init();
+            MultiLayerNetwork net = LokrNetworks.apply(ADAPTER, base, Targets.names("dense_0"), true).network();
+            Layer outer = net.getLayerWiseConfigurations().getConf(0).getLayer();
+            Layer middle = ((BaseWrapperLayer) outer).getUnderlying();
+            Layer innermost = ((BaseWrapperLayer) middle).getUnderlying();
+            String ctx = "frozenInside=" + frozenInside;
+            assertInstanceOf(LastTimeStep.class, outer, ctx);
+            if (frozenInside) {
+                assertEquals(FrozenLayerWithBackprop.class, innermost.getClass(), ctx + ": left as it was");
+            } else {
+                assertTrue(Frozen.isFrozenUpdater(((BaseLayer) innermost).getIUpdater()), ctx + ": frozen inside");
+            }
+            INDArray before = net.getLayer(0).params().dup();
+            net.fit(x(7, 4, 4, 5), x(8, 4, 3));
+            assertEquals(before, net.getLayer(0).params(), ctx + ": the wrapped LSTM does not train");
+        }
+    }
+
+    @Test
     void aComputationGraphSeesItsWrappersToo() {
         ComputationGraphConfiguration conf = new NeuralNetConfiguration.Builder().seed(13).dataType(DataType.DOUBLE)
                 .updater(new Sgd(0.5)).graphBuilder()

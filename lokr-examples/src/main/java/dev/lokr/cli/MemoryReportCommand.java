@@ -122,10 +122,10 @@ final class MemoryReportCommand implements Callable<Integer> {
     String setting;
 
     @Option(
-            names = "--parent-pid",
+            names = "--watch-parent",
             hidden = true,
-            description = "Internal: the process whose end ends this measuring child.")
-    long parentPid;
+            description = "Internal: end when standard input closes (the parent holds it open while it lives).")
+    boolean watchParent;
 
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
@@ -159,7 +159,9 @@ final class MemoryReportCommand implements Callable<Integer> {
                 throw new CommandLine.ParameterException(
                         spec.commandLine(), "--setting must be on, off or time, got " + setting);
             }
-            exitWhenParentDies(parentPid);
+            if (watchParent) {
+                exitWhenStdinCloses();
+            }
             out.println(Json.write(setting.equals("time") ? time() : measure(setting.equals("on"))));
             out.flush();
             return 0;
@@ -197,11 +199,12 @@ final class MemoryReportCommand implements Callable<Integer> {
     }
 
     /**
-     * Bytes a run needs, roughly: per layer {@code width^2 + width} parameters (float32) held four times
-     * (values, gradients, Adam's two moments) and about four {@code batch x width} activation arrays.
+     * Bytes a run needs, roughly: per layer {@code width^2 + width} frozen parameters (float32) held twice
+     * (values and DL4J's gradient array; the adapters and their Adam state are small) and about four
+     * {@code batch x width} activation arrays.
      */
     static long estimatedBytes(int layers, int width, int batch) {
-        double perLayer = 4.0 * 4 * ((double) width * width + width) + 4.0 * 4 * batch * (double) width;
+        double perLayer = 4.0 * 2 * ((double) width * width + width) + 4.0 * 4 * batch * (double) width;
         return (long) Math.min(Long.MAX_VALUE, (layers + 1) * perLayer);
     }
 
@@ -213,20 +216,19 @@ final class MemoryReportCommand implements Callable<Integer> {
     }
 
     /**
-     * In a child JVM: a daemon thread ends this process as soon as the parent ({@code --parent-pid}) is gone
-     * (killed, even by SIGKILL, which runs no shutdown hook), so no measuring child outlives the command.
+     * In a child JVM: a daemon thread ends this process when its standard input reaches end of file. The
+     * parent holds the other end of that pipe and never writes to it; the operating system closes it when
+     * the parent ends in any way (SIGKILL included, and before the parent is reaped), so no measuring child
+     * outlives the command, and a recycled process id cannot keep one alive.
      */
-    private static void exitWhenParentDies(long pid) {
-        if (pid <= 0) {
-            return;
-        }
+    private static void exitWhenStdinCloses() {
         Thread watch = new Thread(() -> {
-            while (ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)) {
-                try {
-                    Thread.sleep(500);
-                } catch (InterruptedException e) {
-                    return;
+            try {
+                while (System.in.read() != -1) {
+                    // the parent writes nothing; ignore anything that arrives
                 }
+            } catch (java.io.IOException e) {
+                // a broken pipe also means the parent is gone
             }
             Runtime.getRuntime().halt(3);
         }, "lokr-parent-watch");
@@ -276,8 +278,7 @@ final class MemoryReportCommand implements Callable<Integer> {
                                 "" + segmentEvery,
                                 "--seed",
                                 "" + seed,
-                                "--parent-pid",
-                                "" + ProcessHandle.current().pid()));
+                                "--watch-parent"));
         cmd.addAll(1, memoryOptions());
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
         if (returnFreedPages) {
@@ -305,6 +306,7 @@ final class MemoryReportCommand implements Callable<Integer> {
             }
             code = p.waitFor();
         } finally {
+            p.getOutputStream().close();   // the child's stdin, held open until now (see exitWhenStdinCloses)
             if (p.isAlive()) {
                 p.destroyForcibly();
             }

@@ -25,8 +25,8 @@ import org.nd4j.linalg.dataset.api.iterator.DataSetIterator;
  *
  * <p>{@link #asyncSupported()} is {@code false} so DL4J does not wrap this iterator again; {@code
  * next(int)} is not supported. Iterate, reset and close from one thread. After {@link #close()} every
- * method except {@code close()}, {@code toString()} and {@code threadNamePrefix()} throws
- * {@link IllegalStateException}.
+ * method except {@code close()}, {@code remove()} (never supported), {@code toString()} and
+ * {@code threadNamePrefix()} throws {@link IllegalStateException}.
  */
 public final class PrefetchingDataSetIterator implements DataSetIterator, AutoCloseable {
     private static final long serialVersionUID = 1L;
@@ -189,8 +189,8 @@ public final class PrefetchingDataSetIterator implements DataSetIterator, AutoCl
     }
 
     /**
-     * Stops and joins all threads; idempotent. Afterwards every other method except {@code toString()} and
-     * {@code threadNamePrefix()} throws {@link IllegalStateException}. A thread stuck inside the wrapped
+     * Stops and joins all threads; idempotent. Afterwards every other method except {@code remove()},
+     * {@code toString()} and {@code threadNamePrefix()} throws {@link IllegalStateException}. A thread stuck inside the wrapped
      * iterator is interrupted after 10 s; if it is still there 10 s later, it is named in a warning and left
      * behind (a daemon).
      */
