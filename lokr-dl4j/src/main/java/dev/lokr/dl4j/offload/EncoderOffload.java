@@ -10,6 +10,7 @@ import org.deeplearning4j.nn.conf.layers.BatchNormalization;
 import org.deeplearning4j.nn.conf.layers.Layer;
 import org.deeplearning4j.nn.conf.layers.misc.FrozenLayer;
 import org.deeplearning4j.nn.conf.layers.misc.FrozenLayerWithBackprop;
+import org.deeplearning4j.nn.conf.layers.wrapper.BaseWrapperLayer;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.nd4j.linalg.activations.IActivation;
@@ -346,12 +347,21 @@ public final class EncoderOffload {
         return counts;
     }
 
+    /**
+     * The configuration that decides how layer {@code i} trains: the layer itself, or the layer inside
+     * {@code TimeDistributed}, {@code LastTimeStep} or {@code MaskZeroLayer} wrappers (a {@code FrozenLayer} or
+     * {@code FrozenLayerWithBackprop} at any level is returned: it decides).
+     */
     static Layer layerConf(MultiLayerNetwork net, int i) {
-        return net.getLayerWiseConfigurations().getConf(i).getLayer();
+        Layer lc = net.getLayerWiseConfigurations().getConf(i).getLayer();
+        while (lc instanceof BaseWrapperLayer && !(lc instanceof FrozenLayerWithBackprop)) {
+            lc = ((BaseWrapperLayer) lc).getUnderlying();
+        }
+        return lc;
     }
 
     static String describe(MultiLayerNetwork net, int i) {
-        Layer lc = layerConf(net, i);
+        Layer lc = net.getLayerWiseConfigurations().getConf(i).getLayer();
         return i + " ('" + lc.getLayerName() + "', " + lc.getClass().getSimpleName() + ")";
     }
 }

@@ -160,6 +160,22 @@ class FrozenPrefixTest {
     }
 
     @Test
+    void aLayerInsideAWrapperIsCheckedAsTheLayerItWraps() {
+        MultiLayerNetwork net = init(new org.deeplearning4j.nn.conf.NeuralNetConfiguration.Builder().seed(5)
+                .dataType(DataType.FLOAT).updater(new org.nd4j.linalg.learning.config.Adam(1e-2)).list()
+                .layer(new org.deeplearning4j.nn.conf.layers.recurrent.TimeDistributed(new DenseLayer.Builder()
+                        .name("td").nIn(IN).nOut(HIDDEN).activation(Activation.RRELU).updater(new NoOp()).build()))
+                .layer(new org.deeplearning4j.nn.conf.layers.recurrent.LastTimeStep(
+                        new org.deeplearning4j.nn.conf.layers.LSTM.Builder().nIn(HIDDEN).nOut(HIDDEN).build()))
+                .layer(out(HIDDEN))
+                .build());
+        assertEquals(1, EncoderOffload.frozenPrefix(net), "the NoOp dense inside TimeDistributed is frozen");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> EncoderOffload.prepare(net,
+                new OffloadFixtures.Batches(data(5)), FeatureCache.inMemory()));
+        assertTrue(e.getMessage().contains("random") && e.getMessage().contains("TimeDistributed"), e.getMessage());
+    }
+
+    @Test
     void constraintsAndRandomActivationsInsideAFrozenLayerAreAccepted() {
         MultiLayerNetwork net = init(base(DataType.FLOAT, 5)
                 .layer(new org.deeplearning4j.nn.conf.layers.misc.FrozenLayer(new DenseLayer.Builder().nIn(IN)
