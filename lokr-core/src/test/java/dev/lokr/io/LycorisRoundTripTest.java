@@ -184,4 +184,67 @@ class LycorisRoundTripTest {
             assertEquals(layout.dora() ? l.doraAxis() : DoraAxis.NONE, l.doraAxis(), label);
         }
     }
+
+    /**
+     * Layouts the builder never makes but files do (PEFT's both-full modules with {@code s = alpha / r}, a low-rank
+     * w1 beside a full w2): the saved file gives back the same delta weight.
+     */
+    @ParameterizedTest(name = "w1 {0}, w2 {1}, scale {2}")
+    @MethodSource("explicitLayouts")
+    void explicitLayoutsRoundTrip(FactorMode w1, FactorMode w2, double scale, @TempDir Path tmp) throws Exception {
+        LokrLayout layout = LokrLayout.explicit(new long[] {8, 8}, 2, 4, 2, 4, 1, w1, w2, scale, false,
+                DoraAxis.NONE, false);
+        LokrParams params = randomParams(layout, DataType.DOUBLE, new Random(21));
+        Path file = tmp.resolve("a.safetensors");
+        LycorisWriter.save(file, Map.of("fc", params), null);
+        String label = "w1 " + w1 + ", w2 " + w2 + ", scale " + scale;
+        try (AdapterFile f = AdapterFile.read(file)) {
+            AdapterFile.ModuleInfo info = f.moduleInfo("lycoris_fc");
+            LokrParams loaded = f.resolve("lycoris_fc", new long[] {8, 8}, DataType.DOUBLE);
+            if (w1 == FactorMode.LOW_RANK || w2 == FactorMode.LOW_RANK) {
+                assertEquals(1, info.rank(), label + ": the rank comes from the low-rank factor");
+                assertEquals(scale, loaded.layout().scale(), 1e-12, label);
+            }
+            INDArray want = LokrWeights.deltaWeight(params, 1.0, null);
+            INDArray got = LokrWeights.deltaWeight(loaded, 1.0, null);
+            double err = got.sub(want).amaxNumber().doubleValue();
+            if (err > 1e-12 * Math.max(1, want.amaxNumber().doubleValue())) {
+                throw new AssertionError(label + ": max |dW - dW_saved| = " + err);
+            }
+        }
+    }
+
+    static Stream<Arguments> explicitLayouts() {
+        return Stream.of(
+                Arguments.of(FactorMode.FULL, FactorMode.FULL, 0.25),
+                Arguments.of(FactorMode.FULL, FactorMode.FULL, 3.0),
+                Arguments.of(FactorMode.LOW_RANK, FactorMode.FULL, 0.5),
+                Arguments.of(FactorMode.LOW_RANK, FactorMode.LOW_RANK, 0.5),
+                Arguments.of(FactorMode.FULL, FactorMode.LOW_RANK, 2.0));
+    }
+
+    /** An {@code alpha} tensor of 0 means alpha = r (scale 1), as no alpha tensor does. */
+    @ParameterizedTest(name = "alpha {0}")
+    @MethodSource("zeroOrMissingAlpha")
+    void aZeroOrMissingAlphaMeansScaleOne(String alpha, @TempDir Path tmp) throws Exception {
+        Path file = tmp.resolve("a.safetensors");
+        List<SafetensorsWriter.Tensor> tensors = new ArrayList<>(List.of(
+                SafetensorsWriter.Tensor.of("lycoris_fc.lokr_w1", Nd4j.ones(DataType.FLOAT, 2, 2), DType.F32),
+                SafetensorsWriter.Tensor.of("lycoris_fc.lokr_w2_a", Nd4j.ones(DataType.FLOAT, 4, 3), DType.F32),
+                SafetensorsWriter.Tensor.of("lycoris_fc.lokr_w2_b", Nd4j.ones(DataType.FLOAT, 3, 4), DType.F32)));
+        if (!alpha.equals("missing")) {
+            tensors.add(SafetensorsWriter.Tensor.of("lycoris_fc.alpha", Nd4j.scalar(Double.parseDouble(alpha)),
+                    DType.F32));
+        }
+        SafetensorsWriter.write(file, null, tensors);
+        try (AdapterFile f = AdapterFile.read(file)) {
+            assertEquals(3, f.moduleInfo("lycoris_fc").rank());
+            assertEquals(1.0, f.moduleInfo("lycoris_fc").scale(), 0.0, "alpha " + alpha);
+            assertEquals(1.0, f.resolve("lycoris_fc", new long[] {8, 8}, DataType.FLOAT).layout().scale(), 0.0);
+        }
+    }
+
+    static Stream<String> zeroOrMissingAlpha() {
+        return Stream.of("0", "-0.0", "missing");
+    }
 }

@@ -14,6 +14,7 @@ import java.util.Random;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 /**
@@ -71,6 +72,26 @@ class LokrPropertyTest {
             total += v.amaxNumber().doubleValue();
         }
         assertEquals(true, total > 0, c.toString());
+        // which tensors are zero, and the kaiming bound 1/sqrt(fanIn), fanIn = size(1) * prod(size(2..))
+        for (LokrParam k : l.params()) {
+            INDArray v = p.get(k);
+            double amax = v.amaxNumber().doubleValue();
+            if (k == LokrParam.SCALAR) {
+                assertEquals(0.0, amax, 0.0, c + ": the scalar starts at 0");
+            } else if (k != LokrParam.MAGNITUDE) {
+                boolean zero = !l.scalar() && (k == LokrParam.W2 || k == LokrParam.W2_B);
+                double bound = 1.0 / Math.sqrt((double) v.length() / v.size(0));
+                if (zero) {
+                    assertEquals(0.0, amax, 0.0, c + ": " + k + " starts at 0");
+                } else {
+                    assertTrue(amax > 0 && amax <= bound * (1 + 1e-12), c + ": " + k + " " + Arrays.toString(v.shape())
+                            + " max " + amax + ", kaiming bound " + bound);
+                    if (v.length() >= 30) {
+                        assertTrue(amax > 0.5 * bound, c + ": " + k + " max " + amax + " far below the bound " + bound);
+                    }
+                }
+            }
+        }
         if (l.dora()) {
             // W' == W at step 0 with multiplier 1
             INDArray eff = LokrWeights.effectiveWeight(p, base, 1.0, null);
