@@ -397,7 +397,7 @@ public final class AdapterFile implements Closeable {
         return ((Number) v).doubleValue();
     }
 
-    private void group() {
+    private void group() throws AdapterFormatException {
         for (TensorInfo t : reader.tensors()) {
             String name = t.name();
             String suffix = null;
@@ -409,17 +409,19 @@ public final class AdapterFile implements Closeable {
             }
             String module =
                     suffix == null ? null : name.substring(0, name.length() - suffix.length() - 1);
-            if (module != null && format == Format.PEFT) {
-                module =
-                        module.startsWith(PEFT_PREFIX)
-                                ? module.substring(PEFT_PREFIX.length())
-                                : null;
+            if (module != null && format == Format.PEFT && module.startsWith(PEFT_PREFIX)) {
+                // PEFT's own files prefix every key; a file known as PEFT by its name may not
+                module = module.substring(PEFT_PREFIX.length());
             }
             if (module == null || module.isEmpty()) {
                 otherTensors.add(name);
                 continue;
             }
-            modules.computeIfAbsent(module, k -> new LinkedHashMap<>()).put(suffix, t);
+            TensorInfo twin = modules.computeIfAbsent(module, k -> new LinkedHashMap<>()).put(suffix, t);
+            if (twin != null) {
+                throw new AdapterFormatException(path, module, "has two " + suffix + " tensors: "
+                        + Json.quote(twin.name()) + " and " + Json.quote(name));
+            }
         }
         // A group without any lokr_ tensor (alpha alone, or another algorithm's alpha) is not a
         // LoKR module.
@@ -496,7 +498,12 @@ public final class AdapterFile implements Closeable {
         return null;
     }
 
+    /** The key of a module's tensor in the file, as stored (with or without PEFT's prefix). */
     private String fileKey(String module, String suffix) {
+        TensorInfo t = modules.get(module).get(suffix);
+        if (t != null) {
+            return t.name();
+        }
         return format == Format.PEFT ? PEFT_PREFIX + module + "." + suffix : module + "." + suffix;
     }
 

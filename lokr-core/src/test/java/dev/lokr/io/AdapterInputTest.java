@@ -46,6 +46,35 @@ class AdapterInputTest {
         return file;
     }
 
+    @Test
+    void aPeftFileIsKnownByItsNameAndConfigEvenWithoutThePrefix() throws Exception {
+        Path file = dir.resolve("adapter_model.safetensors");
+        SafetensorsWriter.write(file, null, List.of(
+                SafetensorsWriter.Tensor.of("fc.lokr_w1", Nd4j.ones(DataType.FLOAT, 2, 2), DType.F32),
+                SafetensorsWriter.Tensor.of("fc.lokr_w2_a", Nd4j.ones(DataType.FLOAT, 3, 2), DType.F32),
+                SafetensorsWriter.Tensor.of("fc.lokr_w2_b", Nd4j.ones(DataType.FLOAT, 2, 3), DType.F32)));
+        Files.writeString(dir.resolve("adapter_config.json"), "{\"r\":2,\"alpha\":8}");
+        try (AdapterFile f = AdapterFile.read(file)) {
+            assertEquals(AdapterFile.Format.PEFT, f.format());
+            assertEquals(4.0, f.moduleInfo(f.modules().get(0)).scale(), 0.0, "PEFT's alpha / r");
+        }
+        Path other = dir.resolve("x.safetensors");
+        Files.copy(file, other);
+        Path twice = dir.resolve("twice").resolve("adapter_model.safetensors");
+        Files.createDirectories(twice.getParent());
+        Files.copy(dir.resolve("adapter_config.json"), twice.resolveSibling("adapter_config.json"));
+        SafetensorsWriter.write(twice, null, List.of(
+                SafetensorsWriter.Tensor.of("fc.lokr_w1", Nd4j.ones(DataType.FLOAT, 2, 2), DType.F32),
+                SafetensorsWriter.Tensor.of("base_model.model.fc.lokr_w1", Nd4j.ones(DataType.FLOAT, 2, 2), DType.F32),
+                SafetensorsWriter.Tensor.of("fc.lokr_w2", Nd4j.ones(DataType.FLOAT, 3, 3), DType.F32)));
+        AdapterFormatException e = assertThrows(AdapterFormatException.class, () -> AdapterFile.read(twice));
+        assertTrue(e.getMessage().contains("has two lokr_w1 tensors"), e.getMessage());
+        try (AdapterFile f = AdapterFile.read(other)) {
+            assertEquals(AdapterFile.Format.LYCORIS, f.format(), "another name: LyCORIS rules");
+            assertEquals(1.0, f.moduleInfo(f.modules().get(0)).scale(), 0.0, "no alpha tensor: scale 1");
+        }
+    }
+
     static Stream<Arguments> badPeftRanks() {
         return Stream.of(
                 Arguments.of("{\"r\":4.5,\"alpha\":9}", "whole number", "4.5"),

@@ -119,4 +119,41 @@ class AdapterMergeParityTest {
             }
         }
     }
+
+    /** Other strengths: each merged weight is the adapter's effective weight at that multiplier (DoRA included). */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("cases")
+    void theMultiplierReachesEveryMergedWeight(Path dir, @TempDir Path tmp) throws Exception {
+        for (double m : new double[] {0.5, -1.25}) {
+            String label = "case " + dir.getFileName() + ", multiplier " + m;
+            Path out = tmp.resolve("merged.safetensors");
+            List<AdapterMerge.Merged> merged =
+                    AdapterMerge.mergeFile(dir.resolve("base.safetensors"), adapterOf(dir), out, m, null);
+            try (SafetensorsReader b = SafetensorsReader.open(dir.resolve("base.safetensors"));
+                    SafetensorsReader o = SafetensorsReader.open(out);
+                    SafetensorsReader e = SafetensorsReader.open(dir.resolve("expected.safetensors"));
+                    AdapterFile f = AdapterFile.read(adapterOf(dir))) {
+                for (AdapterMerge.Merged one : merged) {
+                    org.nd4j.linalg.api.ndarray.INDArray base = b.read(one.baseTensor(),
+                            org.nd4j.linalg.api.buffer.DataType.DOUBLE);
+                    org.nd4j.linalg.api.ndarray.INDArray want = dev.lokr.math.LokrWeights.effectiveWeight(
+                            f.resolve(one.module(), one.shape(), org.nd4j.linalg.api.buffer.DataType.DOUBLE),
+                            base, m, null);
+                    double[] got = o.readDoubles(one.baseTensor());
+                    double[] w = want.dup('c').data().asDouble();
+                    double[] atOne = e.readDoubles(one.baseTensor());
+                    double maxDiff = 0;
+                    double fromOne = 0;
+                    double scale = 0;
+                    for (int i = 0; i < got.length; i++) {
+                        maxDiff = Math.max(maxDiff, Math.abs(got[i] - w[i]));
+                        fromOne = Math.max(fromOne, Math.abs(got[i] - atOne[i]));
+                        scale = Math.max(scale, Math.abs(w[i]));
+                    }
+                    assertTrue(maxDiff <= 1e-6 * scale, label + ": " + one.baseTensor() + " off by " + maxDiff);
+                    assertTrue(fromOne > 1e-4 * scale, label + ": the merge ignored the multiplier");
+                }
+            }
+        }
+    }
 }

@@ -127,6 +127,16 @@ class BadFilesTest {
                         "b",
                         "bytes [4, 12) of the data section overlap tensor 'a' at [0, 8)"),
                 badHeader(
+                        "overlap by one byte",
+                        "{\"a\":"
+                                + entry("F32", "[2]", "[0,8]")
+                                + ",\"b\":"
+                                + entry("F16", "[2]", "[7,11]")
+                                + "}",
+                        12,
+                        "b",
+                        "bytes [7, 11) of the data section overlap tensor 'a' at [0, 8)"),
+                badHeader(
                         "overlap, unsorted",
                         "{\"b\":"
                                 + entry("F32", "[3]", "[8,20]")

@@ -130,6 +130,51 @@ class LokrCliTest {
         assertTrue(
                 List.of("LYCORIS", "PEFT").contains(root.get("layout")),
                 dir + ": " + root.get("layout"));
+        // every field against the library's own reading of the file
+        try (dev.lokr.io.AdapterFile f = dev.lokr.io.AdapterFile.read(adapterOf(dir))) {
+            dev.lokr.io.AdapterFile.ModuleInfo info = f.moduleInfo(f.modules().get(0));
+            assertEquals(f.format().name(), root.get("layout"), dir.toString());
+            assertEquals(info.name(), m.get("name"), dir.toString());
+            assertEquals(info.scale(), ((Number) m.get("scale")).doubleValue(), 1e-12, dir.toString());
+            assertEquals(info.rank(), ((Number) m.get("rank")).intValue(), dir.toString());
+            if (Double.isNaN(info.alpha())) {
+                assertEquals(null, m.get("alpha"), dir.toString());
+            } else {
+                assertEquals(info.alpha(), ((Number) m.get("alpha")).doubleValue(), 1e-12, dir.toString());
+            }
+            assertEquals(info.w1Mode().name(), m.get("w1"), dir.toString());
+            assertEquals(info.w2Mode().name(), m.get("w2"), dir.toString());
+            assertEquals(info.tucker(), m.get("tucker"), dir.toString());
+            assertEquals(info.decomposeBoth(), m.get("decomposeBoth"), dir.toString());
+            assertEquals(info.doraAxis().name(), m.get("dora"), dir.toString());
+            assertEquals(info.dtype().name(), m.get("dtype"), dir.toString());
+            assertEquals(info.numParams(), ((Number) m.get("params")).longValue(), dir.toString());
+            if (info.rank() > 0 && !Double.isNaN(info.alpha()) && info.alpha() != 0
+                    && f.format() == dev.lokr.io.AdapterFile.Format.LYCORIS) {
+                assertEquals(info.alpha() / info.rank(), ((Number) m.get("scale")).doubleValue(), 1e-12,
+                        dir + ": LyCORIS scale is alpha / r");
+            }
+        }
+    }
+
+    @Test
+    void mergeWithoutMultiplierUsesOne(@TempDir Path tmp) throws Exception {
+        Path dir = parityRoot().resolve("linear_dora");
+        Path noOption = tmp.resolve("a.safetensors");
+        Path one = tmp.resolve("b.safetensors");
+        String[] common = {"merge", "--base", dir.resolve("base.safetensors").toString(),
+            "--adapter", dir.resolve("adapter.safetensors").toString(), "--out"};
+        Result r = run(concat(common, noOption.toString()));
+        assertEquals(0, r.code(), r.err());
+        assertEquals(0, run(concat(common, one.toString(), "--multiplier", "1.0")).code());
+        assertArrayEquals(Files.readAllBytes(one), Files.readAllBytes(noOption), "the default multiplier is 1");
+        assertTrue(run("merge", "--help").out().contains("default: 1.0"));
+    }
+
+    private static String[] concat(String[] head, String... tail) {
+        String[] all = java.util.Arrays.copyOf(head, head.length + tail.length);
+        System.arraycopy(tail, 0, all, head.length, tail.length);
+        return all;
     }
 
     @Test
