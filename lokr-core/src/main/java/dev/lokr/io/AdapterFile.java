@@ -884,6 +884,7 @@ public final class AdapterFile implements Closeable {
      * @throws AdapterFormatException if a tensor does not fit the weight; the message names the
      *     module and both shapes
      * @throws IllegalArgumentException if there is no such module or the type is not FLOAT/DOUBLE
+     * @throws IllegalStateException if this file was closed
      * @throws IOException if reading fails
      */
     public LokrParams resolve(String module, long[] weightShape, DataType type) throws IOException {
@@ -1132,7 +1133,9 @@ public final class AdapterFile implements Closeable {
     }
 
     /**
-     * Unmaps the file.
+     * Unmaps the file. Idempotent. Afterwards what came from the header keeps working ({@link #modules()},
+     * {@link #moduleInfo}, {@link #metadata()}, {@link #format()}), and {@link #resolve} throws
+     * {@link IllegalStateException}.
      *
      * @throws IOException if closing fails
      */

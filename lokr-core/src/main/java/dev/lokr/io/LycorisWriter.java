@@ -57,8 +57,9 @@ public final class LycorisWriter {
      * @param modules module path ({@code blocks.0.attn.q}) to its parameters, not modified
      * @param metadata extra {@code __metadata__} entries, or null
      * @throws IOException if writing fails
-     * @throws IllegalArgumentException if two paths map to one module name, the parameters of one
-     *     module mix data types, or a tensor holds NaN or an infinity; nothing is written then
+     * @throws IllegalArgumentException if {@code modules} is empty, two paths map to one module name,
+     *     the parameters of one module mix data types, or a tensor holds NaN or an infinity; nothing is
+     *     written then
      */
     public static void save(
             Path target, Map<String, LokrParams> modules, Map<String, String> metadata)
@@ -76,15 +77,22 @@ public final class LycorisWriter {
      *     module's data type; {@code alpha} is F64 when the dtype is F64 or F32 cannot hold it
      *     to float precision (it would round to 0, a subnormal or infinity), else F32
      * @throws IOException if writing fails
-     * @throws IllegalArgumentException if two paths map to one module name, or a tensor holds NaN or
-     *     an infinity or, rounded to {@code dtype}, a value beyond its range (for example above 65504
-     *     for F16); nothing is written then
+     * @throws IllegalArgumentException if {@code modules} is empty, {@code dtype} is not one of F32,
+     *     F16, BF16 and F64, two paths map to one module name, or a tensor holds NaN or an infinity
+     *     or, rounded to {@code dtype}, a value beyond its range (for example above 65504 for F16);
+     *     nothing is written then
      */
     public static void save(
             Path target, Map<String, LokrParams> modules, Map<String, String> metadata, DType dtype)
             throws IOException {
         Objects.requireNonNull(target, "target");
         Objects.requireNonNull(modules, "modules");
+        if (modules.isEmpty()) {
+            throw new IllegalArgumentException("no modules to save: a file without a LoKR module cannot be read back");
+        }
+        if (dtype != null && !dtype.readable()) {
+            throw new IllegalArgumentException("factors can be saved as F32, F16, BF16 or F64, not " + dtype);
+        }
         List<SafetensorsWriter.Tensor> tensors = new ArrayList<>();
         Map<String, Object> options = new LinkedHashMap<>();
         Map<String, String> seen = new LinkedHashMap<>();

@@ -170,9 +170,7 @@ public final class LokrDense {
             throw new IllegalArgumentException("dy must be [" + cache.x.size(0) + ", " + layout.outDim() + "], got "
                     + Arrays.toString(dy.shape()));
         }
-        if (!layout.params().equals(grads.layout().params())) {
-            throw new IllegalArgumentException("gradients must follow " + layout + ", got " + grads.layout());
-        }
+        params.requireSameShapes(grads, "gradients must follow the forward's tensors; cannot fit");
         INDArray w1 = Factors.w1(params);
         double[] dRho = null;
         if (layout.doraAxis() == DoraAxis.OUTPUT) {

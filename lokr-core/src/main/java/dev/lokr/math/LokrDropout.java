@@ -46,6 +46,9 @@ public final class LokrDropout {
         if (!(p >= 0 && p < 1)) {
             throw new IllegalArgumentException("rankDropout must be in [0, 1), got " + p);
         }
+        if (out < 0) {
+            throw new IllegalArgumentException("out must be >= 0, got " + out);
+        }
         double[] m = new double[out];
         int kept = 0;
         for (int i = 0; i < out; i++) {
@@ -80,8 +83,12 @@ public final class LokrDropout {
      * @param p       skip probability in [0, 1)
      * @param uniform uniform [0, 1) draws, advanced once when {@code p > 0}
      * @return true to skip the adapter
+     * @throws IllegalArgumentException if {@code p} is not in [0, 1)
      */
     public static boolean skipModule(double p, DoubleSupplier uniform) {
+        if (!(p >= 0 && p < 1)) {
+            throw new IllegalArgumentException("moduleDropout must be in [0, 1), got " + p);
+        }
         return p > 0 && uniform.getAsDouble() < p;
     }
 }

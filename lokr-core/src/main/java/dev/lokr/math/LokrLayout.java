@@ -165,8 +165,12 @@ public final class LokrLayout {
                 throw new IllegalArgumentException("weight dims must be in [1, 2^31), got " + Arrays.toString(shape));
             }
         }
-        if (shape[0] * shape[1] * (shape.length == 4 ? shape[2] * shape[3] : 1) > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException("weight has more than 2^31 - 1 elements: " + Arrays.toString(shape));
+        long elements = 1;
+        for (long dim : shape) {
+            elements *= dim;   // each dim < 2^31 and the running product stays <= 2^31 - 1: no overflow
+            if (elements > Integer.MAX_VALUE) {
+                throw new IllegalArgumentException("weight has more than 2^31 - 1 elements: " + Arrays.toString(shape));
+            }
         }
     }
 

@@ -171,12 +171,31 @@ public final class LokrParams {
         return new LokrParams(layout, m);
     }
 
-    /** Copies every tensor of {@code other} (same layout) into this one's arrays. @param other the source */
+    /**
+     * Copies every tensor of {@code other} into this one's arrays.
+     *
+     * @param other the source: the same tensors with the same shapes (its scale and options may differ)
+     * @throws IllegalArgumentException if a tensor is missing or has another shape (naming it and both shapes)
+     */
     public void assign(LokrParams other) {
-        if (!layout.params().equals(other.layout.params())) {
-            throw new IllegalArgumentException("cannot assign " + other.layout + " to " + layout);
-        }
+        requireSameShapes(other, "cannot assign");
         arrays.forEach((k, v) -> v.assign(other.get(k)));
+    }
+
+    /**
+     * @throws IllegalArgumentException unless {@code other} holds the same tensors with the same shapes
+     */
+    void requireSameShapes(LokrParams other, String what) {
+        if (!layout.params().equals(other.layout.params())) {
+            throw new IllegalArgumentException(what + " " + other.layout + " to " + layout + ": other tensors");
+        }
+        for (LokrParam k : layout.params()) {
+            if (!Arrays.equals(layout.shapeOf(k), other.layout.shapeOf(k))) {
+                throw new IllegalArgumentException(what + " " + other.layout + " to " + layout + ": " + k.key()
+                        + " is " + Arrays.toString(other.layout.shapeOf(k)) + " there and "
+                        + Arrays.toString(layout.shapeOf(k)) + " here");
+            }
+        }
     }
 
     /** Sets every tensor to zero. */

@@ -43,6 +43,23 @@ class DirectBuildTest {
     }
 
     @Test
+    void settersRefuseValuesOutsideTheirRanges() {
+        LokrLayer layer = new LokrLayer();
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> layer.setRank(0));
+        assertTrue(e.getMessage().contains("rank must be at least 1, got 0"), e.getMessage());
+        for (double p : new double[] {-0.1, 1.0, Double.NaN}) {
+            e = assertThrows(IllegalArgumentException.class, () -> layer.setRankDropout(p));
+            assertTrue(e.getMessage().contains("rankDropout must be in [0, 1), got " + p), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> layer.setModuleDropout(p));
+            assertTrue(e.getMessage().contains("moduleDropout must be in [0, 1), got " + p), e.getMessage());
+        }
+        layer.setRankDropout(0.5);
+        layer.setModuleDropout(0.0);
+        layer.setRank(3);
+        assertEquals(3, layer.getRank());
+    }
+
+    @Test
     void constraintsNeverTouchTheFrozenWeightOrBias() {
         DenseLayer base = new DenseLayer.Builder().nIn(Fixtures.DENSE_IN).nOut(Fixtures.DENSE_HIDDEN)
                 .activation(Activation.TANH).weightInit(WeightInit.XAVIER).biasInit(3.0).updater(new Adam(0.05)).build();

@@ -430,13 +430,25 @@ public class LokrLayer extends Layer {
         return c;
     }
 
+    private static void requireProbability(String name, double p) {
+        if (!(p >= 0 && p < 1)) {
+            throw new IllegalArgumentException(name + " must be in [0, 1), got " + p);
+        }
+    }
+
     /** @return the rank {@code r} */
     public int getRank() {
         return rank;
     }
 
-    /** @param rank the rank {@code r}, at least 1 */
+    /**
+     * @param rank the rank {@code r}, at least 1
+     * @throws IllegalArgumentException if {@code rank < 1}
+     */
     public void setRank(int rank) {
+        if (rank < 1) {
+            throw new IllegalArgumentException("rank must be at least 1, got " + rank);
+        }
         this.rank = rank;
     }
 
@@ -555,8 +567,12 @@ public class LokrLayer extends Layer {
         return rankDropout;
     }
 
-    /** @param rankDropout the rank-dropout probability in [0, 1) */
+    /**
+     * @param rankDropout the rank-dropout probability in [0, 1)
+     * @throws IllegalArgumentException if it is not in [0, 1)
+     */
     public void setRankDropout(double rankDropout) {
+        requireProbability("rankDropout", rankDropout);
         this.rankDropout = rankDropout;
     }
 
@@ -575,8 +591,12 @@ public class LokrLayer extends Layer {
         return moduleDropout;
     }
 
-    /** @param moduleDropout the probability of skipping the adapter for one training step, in [0, 1) */
+    /**
+     * @param moduleDropout the probability of skipping the adapter for one training step, in [0, 1)
+     * @throws IllegalArgumentException if it is not in [0, 1)
+     */
     public void setModuleDropout(double moduleDropout) {
+        requireProbability("moduleDropout", moduleDropout);
         this.moduleDropout = moduleDropout;
     }
 
