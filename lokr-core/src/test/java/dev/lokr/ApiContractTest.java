@@ -84,5 +84,25 @@ class ApiContractTest {
         assertThrows(IllegalStateException.class,
                 () -> file.resolve("lycoris_fc", new long[] {8, 8}, DataType.FLOAT));
         file.close();   // idempotent
+        try (AdapterFile open = AdapterFile.read(f)) {
+            for (long[] shape : new long[][] {{0, 16}, {-16, 16}}) {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                        () -> open.resolve("lycoris_fc", shape, DataType.FLOAT));
+                assertTrue(e.getMessage().contains("target weight dims must be in [1, 2^31)"), e.getMessage());
+            }
+        }
+    }
+
+    @Test
+    void viewsOverAnIntegerBufferAndABiasOfTheWrongLengthAreRefused() {
+        LokrLayout l = LokrAdapter.builder().rank(1).build().layoutFor(8, 8);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> LokrParams.views(l, org.nd4j.linalg.factory.Nd4j.zeros(DataType.INT, 1000), 0));
+        assertTrue(e.getMessage().contains("FLOAT or DOUBLE, got INT"), e.getMessage());
+        LokrParams p = LokrParams.zeros(l, DataType.FLOAT);
+        e = assertThrows(IllegalArgumentException.class, () -> dev.lokr.math.LokrDense.forward(p,
+                org.nd4j.linalg.factory.Nd4j.zeros(DataType.FLOAT, 8, 8), org.nd4j.linalg.factory.Nd4j.zeros(
+                        DataType.FLOAT, 7), org.nd4j.linalg.factory.Nd4j.zeros(DataType.FLOAT, 2, 8), 1.0, null, null));
+        assertTrue(e.getMessage().contains("bias must hold out = 8 values, got [7]"), e.getMessage());
     }
 }

@@ -883,7 +883,8 @@ public final class AdapterFile implements Closeable {
      * @return new parameters with a {@link LokrLayout#explicit} layout
      * @throws AdapterFormatException if a tensor does not fit the weight; the message names the
      *     module and both shapes
-     * @throws IllegalArgumentException if there is no such module or the type is not FLOAT/DOUBLE
+     * @throws IllegalArgumentException if there is no such module, the type is not FLOAT/DOUBLE, or a
+     *     dimension of the target weight is not in [1, 2^31)
      * @throws IllegalStateException if this file was closed
      * @throws IOException if reading fails
      */
@@ -898,6 +899,11 @@ public final class AdapterFile implements Closeable {
         if (ws.length != 2 && ws.length != 4) {
             throw bad(
                     module, "target weight must be [out, in] or [out, in, kh, kw], got " + target);
+        }
+        for (long dim : ws) {
+            if (dim < 1 || dim > Integer.MAX_VALUE) {
+                throw new IllegalArgumentException("target weight dims must be in [1, 2^31), got " + target);
+            }
         }
         Map<String, TensorInfo> ts = modules.get(module);
         boolean conv = ws.length == 4;

@@ -70,11 +70,16 @@ public final class LokrDense {
      * @param rowMask    rank-dropout row multipliers {@code [out]}, or null
      * @param cache      filled for {@link #backward}, or null at inference
      * @return a new {@code [N, out]} 'c'-order array
+     * @throws IllegalArgumentException if {@code weight}, {@code x} or {@code bias} does not fit the layout
      */
     public static INDArray forward(LokrParams params, INDArray weight, INDArray bias, INDArray x,
                                    double multiplier, INDArray rowMask, Cache cache) {
         LokrLayout layout = params.layout();
         checkDense(layout, weight, x);
+        if (bias != null && bias.length() != layout.outDim()) {
+            throw new IllegalArgumentException("bias must hold out = " + layout.outDim() + " values, got "
+                    + Arrays.toString(bias.shape()));
+        }
         DataType type = params.dataType();
         INDArray xc = contiguous(x, type);
         long n = xc.size(0);

@@ -88,11 +88,15 @@ public final class LokrParams {
      * change {@code flat}.
      *
      * @param layout the module plan
-     * @param flat   a contiguous vector or row of at least {@link LokrLayout#numParams()} values
+     * @param flat   a contiguous FLOAT or DOUBLE vector or row of at least {@link LokrLayout#numParams()} values
      * @param offset the index in {@code flat} of the first value
      * @return the views
+     * @throws IllegalArgumentException if {@code flat} is of another data type or too short for {@code offset}
      */
     public static LokrParams views(LokrLayout layout, INDArray flat, long offset) {
+        Objects.requireNonNull(layout, "layout");
+        Objects.requireNonNull(flat, "flat");
+        checkType(flat.dataType());
         long n = flat.length();
         if (offset < 0 || offset + layout.numParams() > n) {
             throw new IllegalArgumentException("flat buffer of length " + n + " cannot hold " + layout.numParams()

@@ -82,10 +82,13 @@ public final class LokrWeights {
      * The effective weight {@code W'} that the adapted layer computes with.
      *
      * @param params     the module tensors, not modified
-     * @param base       the frozen weight {@code [out, in(, kh, kw)]}, not modified
+     * @param base       the frozen weight {@code [out, in(, kh, kw)]} (any shape with {@code out} rows and that
+     *                   many values, read in C order), not modified
      * @param multiplier the strength {@code m}
      * @param rowMask    rank-dropout row multipliers {@code [out]}, or null; not modified
-     * @return a new array, the base's shape and the parameters' data type
+     * @return a new array of the layout's weight shape ({@link LokrLayout#weightShape()}) and the parameters'
+     *         data type
+     * @throws IllegalArgumentException if {@code base} has another number of rows or values
      */
     public static INDArray effectiveWeight(LokrParams params, INDArray base, double multiplier, INDArray rowMask) {
         LokrLayout layout = params.layout();
