@@ -25,8 +25,6 @@ import java.util.regex.Pattern;
 import java.util.regex.PatternSyntaxException;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.indexing.BooleanIndexing;
-import org.nd4j.linalg.indexing.conditions.Conditions;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -135,9 +133,7 @@ public final class AdapterFile implements Closeable {
 
         /** Copies the map and its shapes. */
         public ModuleInfo {
-            Map<String, long[]> copy = new LinkedHashMap<>();
-            tensors.forEach((suffix, shape) -> copy.put(suffix, shape.clone()));
-            tensors = Collections.unmodifiableMap(copy);
+            tensors = Collections.unmodifiableMap(copyShapes(tensors));
         }
 
         /**
@@ -147,6 +143,10 @@ public final class AdapterFile implements Closeable {
          */
         @Override
         public Map<String, long[]> tensors() {
+            return copyShapes(tensors);
+        }
+
+        private static Map<String, long[]> copyShapes(Map<String, long[]> tensors) {
             Map<String, long[]> copy = new LinkedHashMap<>();
             tensors.forEach((suffix, shape) -> copy.put(suffix, shape.clone()));
             return copy;
@@ -1055,10 +1055,7 @@ public final class AdapterFile implements Closeable {
         DoraAxis axis = info.doraAxis();
         if (axis != DoraAxis.NONE) {
             long[] s = ts.get("dora_scale").shape();
-            long numel = 1;
-            for (long v : s) {
-                numel *= v;
-            }
+            long numel = ts.get("dora_scale").numel();
             if (numel == 1 && s.length >= 2 && writtenAxis(module) == null) {
                 // one magnitude for [1, 1(, 1, 1)]: the axis whose length is 1
                 axis = out == 1 ? DoraAxis.OUTPUT : in == 1 ? DoraAxis.INPUT : axis;
@@ -1121,17 +1118,14 @@ public final class AdapterFile implements Closeable {
     /** Reads one tensor, refusing NaN and infinities (which would spread through every merged weight). */
     private INDArray read(String module, String suffix, DataType type) throws IOException {
         INDArray values = reader.read(fileKey(module, suffix), type);
-        if (BooleanIndexing.or(values, Conditions.notFinite())) {
-            double[] flat = values.dup('c').data().asDouble();
-            int at = 0;
-            while (at < flat.length && Double.isFinite(flat[at])) {
-                at++;
-            }
+        // every float and double value fits F64: this finds exactly the NaNs and infinities
+        FiniteValues.Unfit unfit = FiniteValues.first(values, DType.F64, null);
+        if (unfit != null) {
             throw bad(
                     module,
                     suffix
                             + " holds a non-finite value ("
-                            + (at < flat.length ? flat[at] + " at flat index " + at : "?")
+                            + unfit.describe()
                             + (type == DataType.FLOAT ? ", read as float32" : "")
                             + "); an adapter's factors must be finite");
         }

@@ -91,7 +91,7 @@ public final class LycorisWriter {
             throw new IllegalArgumentException("no modules to save: a file without a LoKR module cannot be read back");
         }
         if (dtype != null && !dtype.readable()) {
-            throw new IllegalArgumentException("factors can be saved as F32, F16, BF16 or F64, not " + dtype);
+            throw new IllegalArgumentException("factors can be saved as " + DType.READABLE + ", not " + dtype);
         }
         List<SafetensorsWriter.Tensor> tensors = new ArrayList<>();
         Map<String, Object> options = new LinkedHashMap<>();

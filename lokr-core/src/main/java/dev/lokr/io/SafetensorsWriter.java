@@ -305,8 +305,7 @@ public final class SafetensorsWriter {
     Objects.requireNonNull(tensors, "tensors");
     byte[] header = header(metadata, tensors);
 
-    requireWritableFolder(target);
-    Path absolute = realTarget(target.toAbsolutePath());
+    Path absolute = requireWritableFolder(target);
     Path dir = absolute.getParent();
     // a short fixed prefix: the target's own name may already be as long as the file system allows
     Path tmp = Files.createTempFile(dir, TEMP_PREFIX, ".tmp");
@@ -459,10 +458,12 @@ public final class SafetensorsWriter {
    * temporary file that would fail later).
    *
    * @param target the file to write, as given (a symbolic link's file is the one written)
+   * @return the file that writing {@code target} replaces (see {@link #realTarget})
    * @throws IOException naming {@code target} and the problem
    */
-  static void requireWritableFolder(Path target) throws IOException {
-    Path dir = realTarget(target.toAbsolutePath()).getParent();
+  static Path requireWritableFolder(Path target) throws IOException {
+    Path real = realTarget(target);
+    Path dir = real.getParent();
     if (dir == null || !Files.isDirectory(dir)) {
       throw new java.nio.file.NoSuchFileException(
           target.toString(), null, "its folder " + dir + " does not exist");
@@ -474,6 +475,7 @@ public final class SafetensorsWriter {
       throw new java.nio.file.AccessDeniedException(
           target.toString(), null, "cannot create files in its folder " + dir);
     }
+    return real;
   }
 
   /**
