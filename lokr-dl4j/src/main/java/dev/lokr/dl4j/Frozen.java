@@ -3,6 +3,7 @@ package dev.lokr.dl4j;
 import org.deeplearning4j.nn.conf.layers.Layer;
 import org.deeplearning4j.nn.conf.layers.misc.FrozenLayer;
 import org.deeplearning4j.nn.conf.layers.misc.FrozenLayerWithBackprop;
+import org.deeplearning4j.nn.conf.layers.wrapper.BaseWrapperLayer;
 import org.nd4j.linalg.learning.config.IUpdater;
 import org.nd4j.linalg.learning.config.NoOp;
 import org.nd4j.linalg.learning.config.Sgd;
@@ -44,6 +45,22 @@ public final class Frozen {
      */
     public static boolean isFrozenLayer(Layer conf) {
         return conf instanceof FrozenLayer || conf instanceof FrozenLayerWithBackprop;
+    }
+
+    /**
+     * The configuration that decides whether and how {@code conf}'s parameters train: {@code conf} itself, or
+     * the layer inside {@code TimeDistributed}, {@code LastTimeStep} or {@code MaskZeroLayer} wrappers (nested
+     * too); a frozen wrapper ({@link #isFrozenLayer}) at any level is returned itself, as it decides.
+     *
+     * @param conf a layer configuration, as the network's configuration holds it
+     * @return the deciding configuration
+     */
+    public static Layer trainingLayer(Layer conf) {
+        Layer lc = conf;
+        while (lc instanceof BaseWrapperLayer && !isFrozenLayer(lc)) {
+            lc = ((BaseWrapperLayer) lc).getUnderlying();
+        }
+        return lc;
     }
 
     /**

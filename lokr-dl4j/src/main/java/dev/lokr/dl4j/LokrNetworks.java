@@ -372,19 +372,14 @@ public final class LokrNetworks {
 
     /**
      * A copy of {@code conf} whose parameters {@code fit} never changes, wrappers ({@code TimeDistributed},
-     * {@code LastTimeStep}, {@code MaskZeroLayer}, nested) kept around the frozen innermost layer;
-     * {@code conf} itself when a {@code FrozenLayer} or {@code FrozenLayerWithBackprop} at any level already
-     * freezes it; null when the innermost layer is no {@link BaseLayer}.
+     * {@code LastTimeStep}, {@code MaskZeroLayer}, nested) kept around the frozen innermost layer; null when
+     * the innermost layer is no {@link BaseLayer}. For a layer no frozen wrapper already freezes.
      */
     private static org.deeplearning4j.nn.conf.layers.Layer frozenCopy(org.deeplearning4j.nn.conf.layers.Layer conf) {
-        if (conf instanceof FrozenLayer || conf instanceof FrozenLayerWithBackprop) {
-            return conf;
-        }
         if (conf instanceof BaseWrapperLayer) {
-            org.deeplearning4j.nn.conf.layers.Layer underlying = ((BaseWrapperLayer) conf).getUnderlying();
-            org.deeplearning4j.nn.conf.layers.Layer inner = frozenCopy(underlying);
-            if (inner == null || inner == underlying) {
-                return inner == null ? null : conf;
+            org.deeplearning4j.nn.conf.layers.Layer inner = frozenCopy(((BaseWrapperLayer) conf).getUnderlying());
+            if (inner == null) {
+                return null;
             }
             BaseWrapperLayer wrapper = (BaseWrapperLayer) conf.clone();
             wrapper.setUnderlying(inner);
@@ -410,13 +405,11 @@ public final class LokrNetworks {
             for (Layer l : Networks.layers(net)) {
                 String name = Networks.name(l);
                 org.deeplearning4j.nn.conf.layers.Layer conf = Networks.conf(net, l);
-                if (lokr.containsKey(name) || l.numParams() == 0) {
-                    continue;
+                if (lokr.containsKey(name) || l.numParams() == 0
+                        || Frozen.isFrozenLayer(Frozen.trainingLayer(conf))) {
+                    continue;   // adapted, nothing to train, or a frozen wrapper already freezes it
                 }
                 org.deeplearning4j.nn.conf.layers.Layer copy = frozenCopy(conf);
-                if (copy == conf) {
-                    continue;   // a frozen wrapper already freezes it
-                }
                 if (copy == null) {
                     throw new IllegalArgumentException("layer '" + name + "' (" + describe(conf)
                             + ") cannot be frozen: only BaseLayer configurations have an updater to freeze; wrap it in "

@@ -10,7 +10,6 @@ import org.deeplearning4j.nn.conf.layers.BatchNormalization;
 import org.deeplearning4j.nn.conf.layers.Layer;
 import org.deeplearning4j.nn.conf.layers.misc.FrozenLayer;
 import org.deeplearning4j.nn.conf.layers.misc.FrozenLayerWithBackprop;
-import org.deeplearning4j.nn.conf.layers.wrapper.BaseWrapperLayer;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.nd4j.linalg.activations.IActivation;
@@ -230,7 +229,7 @@ public final class EncoderOffload {
 
     private static boolean frozenByNoOp(MultiLayerNetwork net, int i) {
         Layer lc = layerConf(net, i);
-        if (lc instanceof FrozenLayer || lc instanceof FrozenLayerWithBackprop) {
+        if (Frozen.isFrozenLayer(lc)) {
             return false;
         }
         for (String p : net.getLayer(i).paramTable().keySet()) {
@@ -243,7 +242,7 @@ public final class EncoderOffload {
 
     private static void checkEncoderLayer(MultiLayerNetwork net, int i) {
         Layer lc = layerConf(net, i);
-        if (lc instanceof FrozenLayer || lc instanceof FrozenLayerWithBackprop) {
+        if (Frozen.isFrozenLayer(lc)) {
             return;
         }
         if (lc.getIDropout() != null) {
@@ -353,11 +352,7 @@ public final class EncoderOffload {
      * {@code FrozenLayerWithBackprop} at any level is returned: it decides).
      */
     static Layer layerConf(MultiLayerNetwork net, int i) {
-        Layer lc = net.getLayerWiseConfigurations().getConf(i).getLayer();
-        while (lc instanceof BaseWrapperLayer && !(lc instanceof FrozenLayerWithBackprop)) {
-            lc = ((BaseWrapperLayer) lc).getUnderlying();
-        }
-        return lc;
+        return Frozen.trainingLayer(net.getLayerWiseConfigurations().getConf(i).getLayer());
     }
 
     static String describe(MultiLayerNetwork net, int i) {
