@@ -141,18 +141,19 @@ public final class LokrCli implements Runnable {
      */
     static String describe(Throwable t) {
         OutOfMemoryError oom = outOfMemory(t);
+        String text;
         if (oom != null) {
-            return ("out of memory (" + oom.getMessage() + "); give the JVM more heap with -Xmx")
-                    .replaceAll("[\\r\\n]+", " ");
-        }
-        Throwable root = t;
-        for (int depth = 0; depth < 32 && root.getCause() != null && root.getCause() != root; depth++) {
-            root = root.getCause();
-        }
-        String text = t.getClass().getSimpleName() + (t.getMessage() == null ? "" : ": " + t.getMessage());
-        if (t.getMessage() == null && root != t) {
-            text += " (caused by " + root.getClass().getSimpleName()
-                    + (root.getMessage() == null ? "" : ": " + root.getMessage()) + ")";
+            text = "out of memory (" + oom.getMessage() + "); give the JVM more heap with -Xmx";
+        } else {
+            Throwable root = t;
+            for (int depth = 0; depth < 32 && root.getCause() != null && root.getCause() != root; depth++) {
+                root = root.getCause();
+            }
+            text = t.getClass().getSimpleName() + (t.getMessage() == null ? "" : ": " + t.getMessage());
+            if (t.getMessage() == null && root != t) {
+                text += " (caused by " + root.getClass().getSimpleName()
+                        + (root.getMessage() == null ? "" : ": " + root.getMessage()) + ")";
+            }
         }
         return text.replaceAll("[\\r\\n]+", " ");
     }
