@@ -7,12 +7,13 @@ import org.deeplearning4j.nn.conf.layers.wrapper.BaseWrapperLayer;
 import org.nd4j.linalg.learning.config.IUpdater;
 import org.nd4j.linalg.learning.config.NoOp;
 import org.nd4j.linalg.learning.config.Sgd;
+import org.nd4j.linalg.schedule.FixedSchedule;
 
 /**
  * The one rule for "this parameter does not train", shared by {@code freezeOthers}, the memory
  * report and encoder offload: the layer is a {@link FrozenLayer} or {@link FrozenLayerWithBackprop},
- * or the parameter's updater is {@link NoOp} or a schedule-free {@link Sgd} with learning rate 0 (how
- * {@link LokrNetworks} freezes layers).
+ * or the parameter's updater is {@link NoOp} or an {@link Sgd} with learning rate 0 (how
+ * {@link LokrNetworks} freezes layers, see {@link #updater()}).
  *
  * <p>Note that in DL4J 1.0.0-M2.1 a {@code NoOp} updater alone does not keep a parameter fixed during
  * {@code fit}: the gradient is applied unscaled. lokr's adapter layers also give their frozen
@@ -23,20 +24,43 @@ public final class Frozen {
     private Frozen() {
     }
 
-    /** @return the updater {@code freezeOthers} gives frozen parameters: {@code Sgd(0)} */
+    /**
+     * The updater {@code freezeOthers} gives frozen parameters: an {@link Sgd} whose rate is the schedule
+     * {@code FixedSchedule(0)}. A zero rate, as {@code Sgd(0)}, but one that {@link #isFreezeOthersUpdater}
+     * tells apart from an {@code Sgd} whose rate a user set to 0, so that
+     * {@link LokrNetwork#setLearningRate(double)} can leave the first alone and change the second. Plain DL4J
+     * classes: a network holding it saves and loads without lokr.
+     *
+     * @return a new instance
+     */
     public static IUpdater updater() {
-        return new Sgd(0.0);
+        return new Sgd(new FixedSchedule(0.0));
     }
 
     /**
      * @param u an updater, or null
-     * @return true for {@link NoOp} and for a schedule-free {@link Sgd} with learning rate 0
+     * @return whether it is (equal to) {@link #updater()}
+     */
+    public static boolean isFreezeOthersUpdater(IUpdater u) {
+        return u instanceof Sgd && ((Sgd) u).getLearningRateSchedule() instanceof FixedSchedule
+                && ((FixedSchedule) ((Sgd) u).getLearningRateSchedule()).getValue() == 0.0;
+    }
+
+    /**
+     * @param u an updater, or null
+     * @return true for {@link NoOp} and for a zero-rate {@link Sgd} ({@link #isZeroRate})
      */
     public static boolean isFrozenUpdater(IUpdater u) {
-        if (u instanceof NoOp) {
-            return true;
-        }
-        return u instanceof Sgd && ((Sgd) u).getLearningRateSchedule() == null && ((Sgd) u).getLearningRate() == 0.0;
+        return u instanceof NoOp || isZeroRate(u);
+    }
+
+    /**
+     * @param u an updater, or null
+     * @return true for a schedule-free {@link Sgd} with learning rate 0 and for {@link #updater()}
+     */
+    public static boolean isZeroRate(IUpdater u) {
+        return isFreezeOthersUpdater(u) || (u instanceof Sgd && ((Sgd) u).getLearningRateSchedule() == null
+                && ((Sgd) u).getLearningRate() == 0.0);
     }
 
     /**

@@ -15,18 +15,23 @@ import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.learning.config.IUpdater;
+import org.nd4j.linalg.schedule.ISchedule;
 
 import java.io.IOException;
 import java.nio.file.Path;
 
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collection;
 import java.util.Collections;
 import java.util.EnumMap;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 import java.util.TreeSet;
 
 /**
@@ -102,12 +107,13 @@ public final class LokrNetwork<N extends Model> {
         return network;
     }
 
-    /** The adapted runtime layers by name, in network order. */
+    /** The adapted runtime layers by name, in network order, those inside wrappers included. */
     private Map<String, BaseLokrLayerImpl> impls() {
         Map<String, BaseLokrLayerImpl> m = new LinkedHashMap<>();
         for (Layer l : Networks.layers(network)) {
-            if (l instanceof BaseLokrLayerImpl) {
-                m.put(Networks.name(l), (BaseLokrLayerImpl) l);
+            BaseLokrLayerImpl impl = Networks.lokrLayer(l);
+            if (impl != null) {
+                m.put(Networks.name(l), impl);
             }
         }
         return m;
@@ -359,25 +365,93 @@ public final class LokrNetwork<N extends Model> {
     }
 
     /**
+     * Sets the learning rate of every parameter that trains, the adapters included, replacing any
+     * learning-rate schedule; updater state (Adam's moments) and the iteration count are kept. Use this rather
+     * than DL4J's {@code net.setLearningRate(lr)} on an adapted network: DL4J's reaches only its own layer types,
+     * so the adapters keep their old rate, and it gives the new rate to the layers that
+     * {@code apply(..., freezeOthers = true)} froze with a zero-rate {@code Sgd}, which then train.
+     *
+     * <p>What keeps its updater: the adapted layers' {@code W} and {@code b} ({@code NoOp}), layers inside
+     * {@code FrozenLayer} or {@code FrozenLayerWithBackprop} (adapted ones included), the layers
+     * {@code freezeOthers} froze ({@link Frozen#updater()}), and updaters without a learning rate ({@code NoOp},
+     * {@code AdaDelta}). As with DL4J's call, any other updater gets the rate, an {@code Sgd} whose rate is 0
+     * included: after {@code setLearningRate(0)}, {@code setLearningRate(1e-3)} resumes training.
+     *
+     * @param learningRate the new rate, finite and at least 0 (at 0, {@code Sgd} stops; ND4J's {@code Adam} and
+     *                     its relatives still step by about their epsilon, which they put in place of a zero
+     *                     step size)
+     * @throws IllegalArgumentException if the rate is negative, NaN or infinite
+     */
+    public void setLearningRate(double learningRate) {
+        if (!(learningRate >= 0.0) || Double.isInfinite(learningRate)) {
+            throw new IllegalArgumentException("learningRate must be finite and >= 0, got " + learningRate);
+        }
+        for (IUpdater u : trainingUpdaters()) {
+            u.setLrAndSchedule(learningRate, null);
+        }
+    }
+
+    /**
+     * Sets a learning-rate schedule on every parameter that trains, as {@link #setLearningRate(double)} sets a
+     * rate (the same parameters keep their updater). The schedule counts the network's iterations or epochs
+     * from their current values.
+     *
+     * @param schedule the schedule, not null
+     */
+    public void setLearningRate(ISchedule schedule) {
+        Objects.requireNonNull(schedule, "schedule");
+        for (IUpdater u : trainingUpdaters()) {
+            u.setLrAndSchedule(Double.NaN, schedule);
+        }
+    }
+
+    /**
+     * The updater configurations of the parameters that train, each once. DL4J's updaters hold these very
+     * objects, so changing one changes the training at the next step.
+     */
+    private Collection<IUpdater> trainingUpdaters() {
+        Map<IUpdater, Boolean> found = new IdentityHashMap<>();
+        for (Layer l : Networks.layers(network)) {
+            org.deeplearning4j.nn.conf.layers.Layer deciding = Frozen.trainingLayer(Networks.conf(network, l));
+            if (Frozen.isFrozenLayer(deciding) || l.paramTable() == null) {
+                continue;
+            }
+            for (String key : l.paramTable().keySet()) {
+                IUpdater u = deciding.getUpdaterByParam(key);
+                if (u != null && u.hasLearningRate() && !Frozen.isFreezeOthersUpdater(u)) {
+                    found.put(u, Boolean.TRUE);
+                }
+            }
+        }
+        return found.keySet();
+    }
+
+    /**
      * Merges the adapters: a new, plain DL4J network of the same kind whose adapted layers are their base
      * configurations (DenseLayer, OutputLayer, ConvolutionLayer, ...) with {@code W <- W'}, the effective
      * weight of {@code dev.lokr.math.LokrWeights#effectiveWeight} at the current multiplier ({@code W} itself
-     * for disabled adapters). Its outputs equal this network's in inference. This network is not modified.
+     * for disabled adapters). An adapted layer inside a wrapper (a {@code FrozenLayer} from
+     * {@code TransferLearning.setFeatureExtractor}, for example) keeps its wrappers around the merged base layer.
+     * Its outputs equal this network's in inference. This network is not modified.
      *
      * @return the merged network (new parameters, no updater state)
      */
     public N merge() {
-        Map<String, BaseLokrLayerImpl> impls = impls();
         Map<String, org.deeplearning4j.nn.conf.layers.Layer> bases = new LinkedHashMap<>();
-        impls.forEach((name, l) -> bases.put(name, l.layerConf().getBase().clone()));
+        for (Layer l : Networks.layers(network)) {
+            if (Networks.lokrLayer(l) != null) {
+                bases.put(Networks.name(l), Networks.mapInnermost(Networks.conf(network, l),
+                        c -> ((LokrLayer) c).getBase().clone()));
+            }
+        }
         N merged = Networks.rebuild(network, bases);
         List<Layer> src = Networks.layers(network);
         List<Layer> dst = Networks.layers(merged);
         for (int i = 0; i < src.size(); i++) {
-            if (src.get(i) instanceof BaseLokrLayerImpl) {
-                BaseLokrLayerImpl l = (BaseLokrLayerImpl) src.get(i);
+            BaseLokrLayerImpl l = Networks.lokrLayer(src.get(i));
+            if (l != null) {
                 Layer target = merged instanceof MultiLayerNetwork ? dst.get(i)
-                        : ((ComputationGraph) merged).getLayer(Networks.name(l));
+                        : ((ComputationGraph) merged).getLayer(Networks.name(src.get(i)));
                 target.getParam("W").assign(l.effectiveWeight());
             }
         }
@@ -434,6 +508,7 @@ public final class LokrNetwork<N extends Model> {
      */
     public String report() {
         Map<String, BaseLokrLayerImpl> impls = impls();
+        Set<String> frozenAdapters = frozenAdapters();
         StringBuilder sb = new StringBuilder();
         sb.append("LoKR ").append(network.getClass().getSimpleName()).append(": ").append(impls.size())
                 .append(impls.size() == 1 ? " adapted layer" : " adapted layers").append('\n');
@@ -450,15 +525,55 @@ public final class LokrNetwork<N extends Model> {
                     .append(layout.dora() ? ", DoRA " + layout.doraAxis() : "")
                     .append(", multiplier ").append(c.getMultiplier())
                     .append(c.isEnabled() ? "" : ", DISABLED")
+                    .append(frozenAdapters.contains(e.getKey()) ? ", frozen by its wrapper" : "")
                     .append(", ").append(layout.numParams()).append(" params\n");
         }
         long adapter = adapterParamCount();
         long frozen = frozenParamCount();
         long total = totalParamCount();
-        sb.append("  params: ").append(adapter).append(" trainable (adapters), ").append(frozen)
-                .append(" frozen (adapted layers' W, b), ").append(total - adapter - frozen)
-                .append(" in other layers (train as configured), ").append(total).append(" total");
+        long inFrozenWrappers = 0;
+        for (String name : frozenAdapters()) {
+            inFrozenWrappers += impls.get(name).adapter().layout().numParams();
+        }
+        sb.append("  params: ").append(adapter - inFrozenWrappers).append(" trainable (adapters")
+                .append(inFrozenWrappers == 0 ? "" : "; " + inFrozenWrappers + " more inside frozen wrappers")
+                .append("), ").append(frozen).append(" frozen (adapted layers' W, b), ")
+                .append(total - adapter - frozen).append(" in other layers (").append(frozenInOtherLayers())
+                .append(" of them frozen), ").append(total).append(" total");
         return sb.toString();
+    }
+
+    /** Adapted layers inside a {@code FrozenLayer} or {@code FrozenLayerWithBackprop}: their adapters do not train. */
+    private Set<String> frozenAdapters() {
+        Set<String> names = new TreeSet<>();
+        for (Layer l : Networks.layers(network)) {
+            if (Networks.lokrLayer(l) != null
+                    && Frozen.isFrozenLayer(Frozen.trainingLayer(Networks.conf(network, l)))) {
+                names.add(Networks.name(l));
+            }
+        }
+        return names;
+    }
+
+    /**
+     * Values of the layers without an adapter that {@code fit} never changes: those inside a frozen wrapper, and
+     * those with the zero-rate updater {@code freezeOthers} gives. ({@code NoOp} alone does not count: DL4J
+     * applies the gradient unscaled, and batch normalization's running statistics change through it.)
+     */
+    private long frozenInOtherLayers() {
+        long n = 0;
+        for (Layer l : Networks.layers(network)) {
+            if (Networks.lokrLayer(l) != null || l.numParams() == 0) {
+                continue;
+            }
+            org.deeplearning4j.nn.conf.layers.Layer deciding = Frozen.trainingLayer(Networks.conf(network, l));
+            for (Map.Entry<String, INDArray> e : l.paramTable().entrySet()) {
+                if (Frozen.isFrozenLayer(deciding) || Frozen.isZeroRate(deciding.getUpdaterByParam(e.getKey()))) {
+                    n += e.getValue().length();
+                }
+            }
+        }
+        return n;
     }
 
     @Override

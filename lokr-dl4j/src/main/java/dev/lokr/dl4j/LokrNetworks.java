@@ -73,14 +73,16 @@ public final class LokrNetworks {
      * and optionally freezes every other layer PEFT-style.
      *
      * <p>Frozen, a non-adapted layer with parameters keeps its type, but gets a zero-rate updater
-     * ({@code Sgd(0)}) for its weights and biases and loses its regularization (L1, L2, weight decay) and
+     * ({@link Frozen#updater()}, an {@code Sgd} at a fixed rate of 0) for its weights and biases and loses its regularization (L1, L2, weight decay) and
      * constraints, so {@code fit} never changes its parameters (as PyTorch's {@code requires_grad = False}):
      * gradients still flow through it to earlier adapters, and, as in PyTorch, its dropout still applies in
      * training and a batch normalization layer still updates its running mean and variance. Output layers are
      * frozen too. Layers that are already {@link FrozenLayer} or {@link FrozenLayerWithBackprop} are left as they
      * are; inside another wrapper ({@code TimeDistributed}, {@code LastTimeStep}, {@code MaskZeroLayer}) the
      * wrapped layer is frozen and the wrapper kept. The frozen configuration stays in {@link LokrNetwork#merge()}'s
-     * result; give those layers an updater again to train them later.
+     * result; give those layers an updater again to train them later. Change learning rates with
+     * {@link LokrNetwork#setLearningRate(double)}, which leaves them frozen: DL4J's {@code net.setLearningRate}
+     * would give them the new rate, and leave the adapters at their old one.
      *
      * @param adapter      the adapter options (the same for every targeted layer)
      * @param net          an initialised network, FLOAT or DOUBLE
@@ -297,8 +299,8 @@ public final class LokrNetworks {
         N adapted = adapt(net, replacements, freezeOthers);
         for (Layer l : Networks.layers(adapted)) {
             LokrParams given = loaded.get(Networks.name(l));
-            if (given != null && l instanceof BaseLokrLayerImpl) {
-                LokrParams ours = ((BaseLokrLayerImpl) l).adapter();
+            if (given != null && Networks.lokrLayer(l) != null) {
+                LokrParams ours = Networks.lokrLayer(l).adapter();
                 for (LokrParam p : ours.layout().params()) {
                     ours.get(p).assign(given.get(p).castTo(type));
                 }
@@ -322,7 +324,7 @@ public final class LokrNetworks {
                 throw new IllegalArgumentException("layer names must be unique and set, got '" + name
                         + "' more than once (or unset); name the layers to adapt the network");
             }
-            if (l instanceof BaseLokrLayerImpl) {
+            if (Networks.lokrLayer(l) != null) {
                 already.add(name);
             }
         }
@@ -376,16 +378,7 @@ public final class LokrNetworks {
      * the innermost layer is no {@link BaseLayer}. For a layer no frozen wrapper already freezes.
      */
     private static org.deeplearning4j.nn.conf.layers.Layer frozenCopy(org.deeplearning4j.nn.conf.layers.Layer conf) {
-        if (conf instanceof BaseWrapperLayer) {
-            org.deeplearning4j.nn.conf.layers.Layer inner = frozenCopy(((BaseWrapperLayer) conf).getUnderlying());
-            if (inner == null) {
-                return null;
-            }
-            BaseWrapperLayer wrapper = (BaseWrapperLayer) conf.clone();
-            wrapper.setUnderlying(inner);
-            return wrapper;
-        }
-        return conf instanceof BaseLayer ? frozen((BaseLayer) conf.clone()) : null;
+        return Networks.mapInnermost(conf, c -> c instanceof BaseLayer ? frozen((BaseLayer) c.clone()) : null);
     }
 
     /** A layer configuration whose parameters never change in fit: zero-rate updaters, no regularization or constraints. */

@@ -1,5 +1,6 @@
 package dev.lokr.dl4j;
 
+import dev.lokr.dl4j.layers.BaseLokrLayerImpl;
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.api.Model;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
@@ -7,6 +8,8 @@ import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.conf.graph.GraphVertex;
 import org.deeplearning4j.nn.conf.graph.LayerVertex;
+import org.deeplearning4j.nn.conf.layers.misc.FrozenLayer;
+import org.deeplearning4j.nn.conf.layers.wrapper.BaseWrapperLayer;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -17,6 +20,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.function.UnaryOperator;
 
 /** The few operations on a {@link MultiLayerNetwork} or a {@link ComputationGraph} that adapting and merging need. */
 final class Networks {
@@ -81,6 +85,54 @@ final class Networks {
         return found;
     }
 
+    /**
+     * The LoKR layer of a runtime layer: the layer itself, or the one inside DL4J's runtime wrappers
+     * ({@code FrozenLayer}, {@code FrozenLayerWithBackprop}, {@code TimeDistributed}, ..., nested too), as
+     * {@code TransferLearning.setFeatureExtractor} leaves an adapted layer it freezes.
+     *
+     * @param layer a runtime layer
+     * @return its LoKR layer, or null when there is none
+     */
+    static BaseLokrLayerImpl lokrLayer(Layer layer) {
+        Layer l = layer;
+        while (l instanceof org.deeplearning4j.nn.layers.wrapper.BaseWrapperLayer) {
+            l = ((org.deeplearning4j.nn.layers.wrapper.BaseWrapperLayer) l).getUnderlying();
+        }
+        return l instanceof BaseLokrLayerImpl ? (BaseLokrLayerImpl) l : null;
+    }
+
+    /**
+     * A copy of a layer configuration whose innermost layer (inside {@link BaseWrapperLayer}s and
+     * {@link FrozenLayer}s, nested too) is {@code f} of that layer; the wrappers are copied around it.
+     *
+     * @param conf a layer configuration, not modified
+     * @param f    maps the innermost layer to its replacement (given the original, it must not modify it),
+     *             or to null
+     * @return the copy, or null when {@code f} returns null
+     */
+    static org.deeplearning4j.nn.conf.layers.Layer mapInnermost(org.deeplearning4j.nn.conf.layers.Layer conf,
+            UnaryOperator<org.deeplearning4j.nn.conf.layers.Layer> f) {
+        if (conf instanceof BaseWrapperLayer) {
+            org.deeplearning4j.nn.conf.layers.Layer inner = mapInnermost(((BaseWrapperLayer) conf).getUnderlying(), f);
+            if (inner == null) {
+                return null;
+            }
+            BaseWrapperLayer wrapper = (BaseWrapperLayer) conf.clone();
+            wrapper.setUnderlying(inner);
+            return wrapper;
+        }
+        if (conf instanceof FrozenLayer) {
+            org.deeplearning4j.nn.conf.layers.Layer inner = mapInnermost(((FrozenLayer) conf).getLayer(), f);
+            if (inner == null) {
+                return null;
+            }
+            FrozenLayer wrapper = new FrozenLayer(inner);   // its only state is the layer and the name
+            wrapper.setLayerName(conf.getLayerName());
+            return wrapper;
+        }
+        return f.apply(conf);
+    }
+
     /** @return the network's data type */
     static DataType dataType(Model net) {
         return net instanceof MultiLayerNetwork ? ((MultiLayerNetwork) net).getLayerWiseConfigurations().getDataType()
@@ -90,7 +142,11 @@ final class Networks {
     /**
      * A new, initialised network with the configuration of {@code net} in which the layers named in
      * {@code replacements} have the given configurations. Every parameter whose layer and key exist in both
-     * networks with one shape is copied exactly; the listeners are carried over.
+     * networks with one shape is copied exactly; the listeners are carried over. The updater state is not: the
+     * new network starts with fresh updater state, and so with iteration and epoch counts of 0, as a newly built
+     * network does (Adam's bias correction and learning-rate schedules count from its first step, as with a new
+     * optimizer in PyTorch; carrying a pretrained network's count over skipped Adam's bias correction, which
+     * scaled a fresh Adam's first steps by 0.6 to 3.2, depending on the count).
      *
      * @param net          the source network, not modified
      * @param replacements layer name to its new configuration
@@ -106,8 +162,8 @@ final class Networks {
             for (NeuralNetConfiguration nnc : c.getConfs()) {
                 replace(nnc, replacements);
             }
-            c.setIterationCount(mln.getLayerWiseConfigurations().getIterationCount());
-            c.setEpochCount(mln.getLayerWiseConfigurations().getEpochCount());
+            c.setIterationCount(0);
+            c.setEpochCount(0);
             MultiLayerNetwork n = new MultiLayerNetwork(c);
             n.init();
             n.setListeners(new ArrayList<>(mln.getListeners()));
@@ -120,8 +176,8 @@ final class Networks {
                     replace(((LayerVertex) v).getLayerConf(), replacements);
                 }
             }
-            c.setIterationCount(cg.getConfiguration().getIterationCount());
-            c.setEpochCount(cg.getConfiguration().getEpochCount());
+            c.setIterationCount(0);
+            c.setEpochCount(0);
             ComputationGraph n = new ComputationGraph(c);
             n.init();
             n.setListeners(new ArrayList<>(cg.getListeners()));

@@ -352,7 +352,7 @@ class LokrNetworkTest {
         long bnParams = net.getLayer("bn").numParams();
         assertTrue(bnParams > 0);
         assertEquals(a.totalParamCount() - a.adapterParamCount() - a.frozenParamCount(), bnParams);
-        assertTrue(a.report().contains(bnParams + " in other layers"), a.report());
+        assertTrue(a.report().contains(bnParams + " in other layers (0 of them frozen)"), a.report());
     }
 
     @Test
@@ -404,7 +404,7 @@ class LokrNetworkTest {
                 + "  out (OutputLayer, weight [6, 36]): w1[2, 6] w2a[3, 2] w2b[2, 6] | w1 FULL, w2 LOW_RANK, rank 2, "
                 + "scale 2.0, multiplier 1.0, 30 params\n"
                 + "  params: 78 trainable (adapters), 1122 frozen (adapted layers' W, b), 0 in other layers "
-                + "(train as configured), 1200 total";
+                + "(0 of them frozen), 1200 total";
         assertEquals(expected, a.report());
         assertEquals(expected, a.toString());
         assertEquals(78, a.adapterParamCount());
