@@ -1,5 +1,6 @@
 package dev.lokr.benchmarks;
 
+import dev.lokr.io.AtomicFiles;
 import dev.lokr.io.Json;
 import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.CategoryChart;
@@ -96,7 +97,8 @@ public final class ResultsChart {
                 chart.addSeries(e.getKey(), xs, ys);
             }
         }
-        BitmapEncoder.saveBitmap(chart, args[0], BitmapEncoder.BitmapFormat.PNG);
+        String png = args[0].endsWith(".png") ? args[0] : args[0] + ".png";
+        AtomicFiles.write(Path.of(png), BitmapEncoder.getBitmapBytes(chart, BitmapEncoder.BitmapFormat.PNG));
         System.out.print(table);
     }
 }

@@ -106,7 +106,7 @@ public final class AdapterMerge {
             throw new IllegalArgumentException("multiplier must be finite, got " + multiplier);
         }
         // fail before the work, not at the end
-        SafetensorsWriter.requireWritableFolder(out);
+        AtomicFiles.requireWritable(out);
         if (Files.exists(out) && Files.exists(adapter) && Files.isSameFile(out, adapter)) {
             throw new IllegalArgumentException("the output " + out + " is the adapter file " + adapter
                     + ", which the merge would overwrite with the merged model; write to another file");

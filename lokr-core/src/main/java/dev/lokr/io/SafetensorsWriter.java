@@ -5,15 +5,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
-import java.nio.file.attribute.PosixFileAttributeView;
-import java.nio.file.attribute.PosixFilePermission;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Arrays;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -37,18 +29,12 @@ import org.slf4j.LoggerFactory;
  * back to back in the order of the list. Tensors are converted and written in chunks of at most
  * about 1 MiB, so the writer needs little memory beyond the tensors themselves.
  *
- * <p>Everything is written to a temporary file in the target's folder ({@code .lokr-<random>.tmp}),
- * forced to disk, given the permissions of the file it replaces (or {@code rw-r--r--}), then moved
- * over the target with {@link StandardCopyOption#ATOMIC_MOVE}: readers see either the old file or the
- * complete new one. A target that is a symbolic link replaces (or creates) the file it points to and
- * keeps the link. If anything fails, the temporary file is deleted and an existing target is left
- * untouched.
+ * <p>The file is written by {@link AtomicFiles#write(Path, AtomicFiles.ChannelWriter)}: to a temporary
+ * file beside the target, then moved over it, so readers see either the old file or the complete new
+ * one, and a failure leaves the target untouched and no temporary file.
  */
 public final class SafetensorsWriter {
   private static final Logger log = LoggerFactory.getLogger(SafetensorsWriter.class);
-
-  /** The name prefix of the temporary file written beside the target. */
-  static final String TEMP_PREFIX = ".lokr-";
 
   /** Bytes converted and written per chunk. */
   private static final int CHUNK_BYTES = 1 << 20;
@@ -305,49 +291,23 @@ public final class SafetensorsWriter {
     Objects.requireNonNull(tensors, "tensors");
     byte[] header = header(metadata, tensors);
 
-    Path absolute = requireWritableFolder(target);
-    Path dir = absolute.getParent();
-    // a short fixed prefix: the target's own name may already be as long as the file system allows
-    Path tmp = Files.createTempFile(dir, TEMP_PREFIX, ".tmp");
-    boolean moved = false;
-    try {
-      try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
-        ByteBuffer prefix = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, header.length);
-        writeFully(ch, prefix);
-        writeFully(ch, ByteBuffer.wrap(header));
-        ByteBuffer scratch = ByteBuffer.allocate(CHUNK_BYTES).order(ByteOrder.LITTLE_ENDIAN);
-        for (Tensor t : tensors) {
-          if (t.source != null) {
-            t.source.transferRaw(t.name, ch);
-          } else if (t.raw != null) {
-            writeFully(ch, t.raw.duplicate());
-          } else {
-            writeValues(ch, t, scratch);
-          }
-        }
-        ch.force(true);
-      }
-      // only now: a read-only target's permissions would have stopped the writes above
-      matchPermissions(tmp, absolute);
-      try {
-        Files.move(tmp, absolute, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-      } catch (AtomicMoveNotSupportedException e) {
-        throw new IOException(target + ": cannot replace the file atomically from " + tmp, e);
-      }
-      moved = true;
-      syncDirectory(dir);
-      if (log.isDebugEnabled()) {
-        log.debug("wrote {}: {} tensors, header {} bytes", target, tensors.size(), header.length);
-      }
-    } catch (Throwable t) {
-      if (!moved) {
-        try {
-          Files.deleteIfExists(tmp);
-        } catch (IOException suppressed) {
-          t.addSuppressed(suppressed);
+    AtomicFiles.write(target, ch -> {
+      ByteBuffer prefix = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, header.length);
+      writeFully(ch, prefix);
+      writeFully(ch, ByteBuffer.wrap(header));
+      ByteBuffer scratch = ByteBuffer.allocate(CHUNK_BYTES).order(ByteOrder.LITTLE_ENDIAN);
+      for (Tensor t : tensors) {
+        if (t.source != null) {
+          t.source.transferRaw(t.name, ch);
+        } else if (t.raw != null) {
+          writeFully(ch, t.raw.duplicate());
+        } else {
+          writeValues(ch, t, scratch);
         }
       }
-      throw t;
+    });
+    if (log.isDebugEnabled()) {
+      log.debug("wrote {}: {} tensors, header {} bytes", target, tensors.size(), header.length);
     }
   }
 
@@ -450,81 +410,6 @@ public final class SafetensorsWriter {
   private static void writeFully(FileChannel ch, ByteBuffer src) throws IOException {
     while (src.hasRemaining()) {
       ch.write(src);
-    }
-  }
-
-  /**
-   * Refuses a target whose folder is missing or not writable, naming the target (not the
-   * temporary file that would fail later).
-   *
-   * @param target the file to write, as given (a symbolic link's file is the one written)
-   * @return the file that writing {@code target} replaces (see {@link #realTarget})
-   * @throws IOException naming {@code target} and the problem
-   */
-  static Path requireWritableFolder(Path target) throws IOException {
-    Path real = realTarget(target);
-    Path dir = real.getParent();
-    if (dir == null || !Files.isDirectory(dir)) {
-      throw new java.nio.file.NoSuchFileException(
-          target.toString(), null, "its folder " + dir + " does not exist");
-    }
-    if (Files.isDirectory(target)) {
-      throw new IOException(target + ": is a directory, cannot write a file there");
-    }
-    if (!Files.isWritable(dir)) {
-      throw new java.nio.file.AccessDeniedException(
-          target.toString(), null, "cannot create files in its folder " + dir);
-    }
-    return real;
-  }
-
-  /**
-   * The file that writing {@code target} must replace: its folder resolved by the file system
-   * (symbolic links and {@code ..} as the OS follows them), and a symbolic link followed through
-   * chains of links, also when it dangles (its file is then created, and the link stays). A folder
-   * that does not exist is kept as given, for {@link #requireWritableFolder} to report.
-   */
-  private static Path realTarget(Path target) throws IOException {
-    Path at = target.toAbsolutePath();
-    for (int hops = 0; ; hops++) {
-      Path parent = at.getParent();
-      if (parent != null && Files.isDirectory(parent)) {
-        at = parent.toRealPath().resolve(at.getFileName());
-      }
-      if (!Files.isSymbolicLink(at)) {
-        return at;
-      }
-      if (hops == 40) {
-        throw new java.nio.file.FileSystemException(
-            target.toString(), null, "too many levels of symbolic links");
-      }
-      at = at.resolveSibling(Files.readSymbolicLink(at));
-    }
-  }
-
-  /**
-   * Temporary files are created owner-only; give the new file the permissions of the file it
-   * replaces, or rw-r--r-- for a new file, where the file system has POSIX permissions.
-   */
-  private static void matchPermissions(Path tmp, Path target) throws IOException {
-    if (!Files.getFileStore(tmp).supportsFileAttributeView(PosixFileAttributeView.class)) {
-      return;
-    }
-    Set<PosixFilePermission> perms;
-    try {
-      perms = Files.getPosixFilePermissions(target);
-    } catch (NoSuchFileException e) {
-      perms = PosixFilePermissions.fromString("rw-r--r--");
-    }
-    Files.setPosixFilePermissions(tmp, perms);
-  }
-
-  /** Best effort: makes the rename durable on file systems that support syncing a directory. */
-  private static void syncDirectory(Path dir) {
-    try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
-      d.force(true);
-    } catch (IOException | RuntimeException e) {
-      log.debug("could not sync directory {}: {}", dir, e.toString());
     }
   }
 }

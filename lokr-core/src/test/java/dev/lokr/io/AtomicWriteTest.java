@@ -175,6 +175,37 @@ class AtomicWriteTest {
     }
 
     @Test
+    void anyContentIsWrittenTheSameWay() throws IOException {
+        AtomicFiles.write(target, new byte[] {7, 8, 9});
+        assertArrayEquals(new byte[] {7, 8, 9}, Files.readAllBytes(target));
+        original = Files.readAllBytes(target);
+        IOException e = assertThrows(IOException.class, () -> AtomicFiles.write(target, ch -> {
+            ch.write(ByteBuffer.wrap(new byte[] {1, 2, 3, 4}));
+            throw new IOException("disk full");
+        }));
+        assertEquals("disk full", e.getMessage());
+        assertUntouched("a body that fails half-way");
+    }
+
+    @Test
+    void aPipeOrALinkToOneIsNotReplaced() throws IOException, InterruptedException {
+        // a FIFO stands for every non-regular file: replacing a device by a file would destroy it
+        // (/dev/null, as root); the test does not touch a real device
+        Path fifo = dir.resolve("pipe.safetensors");
+        Process mk = new ProcessBuilder("mkfifo", fifo.toString()).redirectErrorStream(true).start();
+        Assumptions.assumeTrue(mk.waitFor() == 0 && Files.exists(fifo), "mkfifo is not available");
+        Path link = dir.resolve("link.safetensors");
+        Files.createSymbolicLink(link, fifo);
+        for (Path t : List.of(fifo, link)) {
+            IOException e = assertThrows(IOException.class, () -> SafetensorsWriter.write(t, null, List.of(one())));
+            assertEquals(t + ": is not a regular file (a pipe, device or socket); lokr replaces only regular files",
+                    e.getMessage());
+            assertTrue(Files.isSymbolicLink(link) && Files.exists(fifo) && !Files.isRegularFile(fifo), t.toString());
+        }
+        assertUntouched("a pipe as the target");
+    }
+
+    @Test
     void missingFolderFailsCleanly() {
         Path nowhere = dir.resolve("missing").resolve("x.safetensors");
         assertThrows(

@@ -1,6 +1,7 @@
 package dev.lokr.cli;
 
 import dev.lokr.LokrAdapter;
+import dev.lokr.io.AtomicFiles;
 import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
@@ -8,7 +9,6 @@ import org.knowm.xchart.style.markers.SeriesMarkers;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
@@ -34,11 +34,8 @@ final class DemoReport {
                 .title("Task B training loss (EMA-smoothed, 0.9)").xAxisTitle("step").yAxisTitle("loss (MCXENT)").build();
         chart.addSeries("LoKR (adapters only)", steps(lokr.length), smooth(lokr)).setMarker(SeriesMarkers.NONE);
         chart.addSeries("full fine-tune", steps(full.length), smooth(full)).setMarker(SeriesMarkers.NONE);
-        BitmapEncoder.saveBitmap(chart, pathWithoutExtension.toString(), BitmapEncoder.BitmapFormat.PNG);
         Path png = pathWithoutExtension.resolveSibling(pathWithoutExtension.getFileName() + ".png");
-        if (!Files.isRegularFile(png)) {
-            throw new IOException("chart was not written to " + png);
-        }
+        AtomicFiles.write(png, BitmapEncoder.getBitmapBytes(chart, BitmapEncoder.BitmapFormat.PNG));
         return png;
     }
 
@@ -97,7 +94,7 @@ final class DemoReport {
                 num(r, "reloadMaxAbsDiff")));
         md.append("- loss curves: `loss-curves.png`\n");
         md.append(String.format(Locale.ROOT, "- wall time: %.1f s%n", num(r, "seconds")));
-        Files.writeString(file, md.toString(), StandardCharsets.UTF_8);
+        AtomicFiles.write(file, md.toString().getBytes(StandardCharsets.UTF_8));
         return file;
     }
 
