@@ -341,7 +341,7 @@ public final class AdapterFile implements Closeable {
                                         + Json.typeName(e.getValue()));
                     }
                     try {
-                        Pattern.compile(e.getKey());
+                        peftPattern(e.getKey());
                     } catch (PatternSyntaxException ex) {
                         throw new AdapterFormatException(
                                 config,
@@ -349,8 +349,11 @@ public final class AdapterFile implements Closeable {
                                 key
                                         + " key '"
                                         + e.getKey()
-                                        + "' is not a valid regex: "
+                                        + "' is not a valid regex (as PEFT uses it, inside (.*\\.)?(...)): "
                                         + ex.getDescription());
+                    } catch (StackOverflowError ex) {
+                        throw new AdapterFormatException(
+                                config, null, key + " key '" + e.getKey() + "' is nested too deeply to compile");
                     }
                 }
             }
@@ -560,7 +563,7 @@ public final class AdapterFile implements Closeable {
             requireDims(module, w1b, 2);
             requireInnerDims(module, "lokr_w1", w1a, w1b);
             w1Mode = FactorMode.LOW_RANK;
-            r1 = (int) w1b.shape()[0];
+            r1 = rankOf(module, "lokr_w1_b", w1b);
         } else if (w1a != null || w1b != null) {
             throw halfAPair(module, "lokr_w1", w1a != null);
         } else {
@@ -610,7 +613,7 @@ public final class AdapterFile implements Closeable {
                 requireInnerDims(module, "lokr_w2", w2a, w2b);
                 w2Mode = FactorMode.LOW_RANK;
             }
-            r2 = (int) w2b.shape()[0];
+            r2 = rankOf(module, "lokr_w2_b", w2b);
         } else if (w2a != null || w2b != null) {
             throw halfAPair(module, "lokr_w2", w2a != null);
         } else {
@@ -757,6 +760,15 @@ public final class AdapterFile implements Closeable {
         };
     }
 
+    /** The rank a low-rank pair's {@code _b} tensor stores: its first dimension, from 1 to 2^31 - 1. */
+    private int rankOf(String module, String name, TensorInfo b) throws AdapterFormatException {
+        long r = b.shape()[0];
+        if (r < 1 || r > Integer.MAX_VALUE) {
+            throw bad(module, name + " " + shape(b) + " stores rank " + r + "; a rank is from 1 to 2^31 - 1");
+        }
+        return (int) r;
+    }
+
     private void requireDims(String module, TensorInfo t, int dims) throws AdapterFormatException {
         if (t.rank() != dims) {
             String suffix = t.name().substring(t.name().lastIndexOf('.') + 1);
@@ -765,19 +777,77 @@ public final class AdapterFile implements Closeable {
     }
 
     @SuppressWarnings("unchecked")
-    private double peftValue(String patternKey, String key, String module, double fallback) {
+    private double peftValue(String patternKey, String key, String module, double fallback)
+            throws AdapterFormatException {
         Object patterns = peftConfig.get(patternKey);
         if (patterns instanceof Map) {
             for (Map.Entry<String, Object> e : ((Map<String, Object>) patterns).entrySet()) {
                 // PEFT's get_pattern_key: re.match(rf"(.*\.)?({key})$", module) with the first key
                 // that matches.
-                if (Pattern.compile("(.*\\.)?(" + e.getKey() + ")").matcher(module).matches()) {
+                boolean matches;
+                try {
+                    matches = peftPattern(e.getKey()).matcher(new CountedChars(module)).matches();
+                } catch (CountedChars.Exhausted | StackOverflowError ex) {
+                    throw bad(module, patternKey + " key '" + e.getKey() + "' takes too long to match this module's "
+                            + "name (a pattern that backtracks without end); simplify the pattern");
+                }
+                if (matches) {
                     return ((Number) e.getValue()).doubleValue();
                 }
             }
         }
         Object v = peftConfig.get(key);
         return v == null ? fallback : ((Number) v).doubleValue();
+    }
+
+    /** A {@code rank_pattern} / {@code alpha_pattern} key as PEFT applies it to a module name. */
+    private static Pattern peftPattern(String key) {
+        return Pattern.compile("(.*\\.)?(" + key + ")");
+    }
+
+    /**
+     * A module name whose character reads are counted, so that a hostile pattern that backtracks
+     * exponentially is stopped (Java's regex engine has no time limit): a name of {@code n}
+     * characters may be read {@code 10^6 + 1000 n} times, far above what a PEFT pattern needs.
+     */
+    private static final class CountedChars implements CharSequence {
+        private final String s;
+        private long left;
+
+        CountedChars(String s) {
+            this.s = s;
+            this.left = 1_000_000L + 1000L * s.length();
+        }
+
+        @Override
+        public char charAt(int index) {
+            if (--left < 0) {
+                throw new Exhausted();
+            }
+            return s.charAt(index);
+        }
+
+        @Override
+        public int length() {
+            return s.length();
+        }
+
+        @Override
+        public CharSequence subSequence(int start, int end) {
+            return s.subSequence(start, end);
+        }
+
+        @Override
+        public String toString() {
+            return s;
+        }
+
+        /** Thrown when the reads are used up. */
+        static final class Exhausted extends RuntimeException {
+            Exhausted() {
+                super(null, null, false, false);
+            }
+        }
     }
 
     /**

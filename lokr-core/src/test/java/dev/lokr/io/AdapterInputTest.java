@@ -17,10 +17,12 @@ import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -33,7 +35,11 @@ class AdapterInputTest {
 
     /** A PEFT adapter whose w2 is low-rank with rank 2 (w1 [2, 2], w2_a [3, 2], w2_b [2, 3]). */
     private Path lowRankPeft(String config) throws Exception {
-        String m = "base_model.model.fc.";
+        return lowRankPeft(config, "fc");
+    }
+
+    private Path lowRankPeft(String config, String module) throws Exception {
+        String m = "base_model.model." + module + ".";
         Path file = dir.resolve("adapter_model.safetensors");
         SafetensorsWriter.write(
                 file,
@@ -94,6 +100,43 @@ class AdapterInputTest {
                 assertThrows(AdapterFormatException.class, () -> AdapterFile.read(file), config);
         assertTrue(e.getMessage().contains(rule) && e.getMessage().contains(value), e.getMessage());
         assertEquals("fc", e.module(), config);
+    }
+
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)   // unbounded, it runs for hours
+    void aPatternThatBacktracksWithoutEndIsStoppedAndNamed() throws Exception {
+        String module = "a".repeat(60);
+        Path file = lowRankPeft("{\"r\":2,\"rank_pattern\":{\"(.*a){12}b\":2}}", module);
+        AdapterFormatException e = assertThrows(AdapterFormatException.class, () -> AdapterFile.read(file));
+        assertTrue(e.getMessage().contains("rank_pattern key '(.*a){12}b' takes too long to match"), e.getMessage());
+        assertEquals(module, e.module());
+        // an ordinary pattern on a long name still matches
+        try (AdapterFile f = AdapterFile.read(lowRankPeft("{\"r\":8,\"rank_pattern\":{\"a+\":2}}", module))) {
+            assertEquals(2, f.moduleInfo(module).rank());
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"\\\\Q", "(?x) # comment"})
+    void aPatternThatOnlyFailsInsidePeftsWrapperIsRefusedAsAFormatError(String key) throws Exception {
+        Path file = lowRankPeft("{\"r\":2,\"rank_pattern\":{\"" + key + "\":2}}");
+        AdapterFormatException e = assertThrows(AdapterFormatException.class, () -> AdapterFile.read(file));
+        assertTrue(e.getMessage().contains("adapter_config.json") && e.getMessage().contains("is not a valid regex"),
+                e.getMessage());
+    }
+
+    @ParameterizedTest(name = "rank {0}")
+    @ValueSource(longs = {2147483648L, 4294967300L})
+    void aStoredRankBeyondAnIntIsRefusedNotTruncated(long rank) throws Exception {
+        // zero-size tensors: a header can claim any rank without data
+        String header = "{\"lycoris_fc.lokr_w1\":{\"dtype\":\"F32\",\"shape\":[1,1],\"data_offsets\":[0,4]},"
+                + "\"lycoris_fc.lokr_w2_a\":{\"dtype\":\"F32\",\"shape\":[0," + rank + "],\"data_offsets\":[4,4]},"
+                + "\"lycoris_fc.lokr_w2_b\":{\"dtype\":\"F32\",\"shape\":[" + rank + ",0],\"data_offsets\":[4,4]}}";
+        Path file = dir.resolve("ranks.safetensors");
+        Files.write(file, IoTestSupport.file(header, new byte[4]));
+        AdapterFormatException e = assertThrows(AdapterFormatException.class, () -> AdapterFile.read(file));
+        assertTrue(e.getMessage().contains("lokr_w2_b [" + rank + ", 0] stores rank " + rank
+                + "; a rank is from 1 to 2^31 - 1"), e.getMessage());
     }
 
     @Test
