@@ -1,5 +1,6 @@
 package dev.lokr;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -7,16 +8,25 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.lokr.io.AdapterFile;
 import dev.lokr.io.DType;
 import dev.lokr.io.LycorisWriter;
+import dev.lokr.math.DoraAxis;
+import dev.lokr.math.FactorMode;
+import dev.lokr.math.LokrDense;
 import dev.lokr.math.LokrDropout;
+import dev.lokr.math.LokrInit;
 import dev.lokr.math.LokrLayout;
 import dev.lokr.math.LokrParam;
 import dev.lokr.math.LokrParams;
+import dev.lokr.math.LokrWeights;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 /** What the public API's javadoc promises at its edges: refusals with the documented exception and a clear reason. */
 class ApiContractTest {
@@ -104,5 +114,84 @@ class ApiContractTest {
                 org.nd4j.linalg.factory.Nd4j.zeros(DataType.FLOAT, 8, 8), org.nd4j.linalg.factory.Nd4j.zeros(
                         DataType.FLOAT, 7), org.nd4j.linalg.factory.Nd4j.zeros(DataType.FLOAT, 2, 8), 1.0, null, null));
         assertTrue(e.getMessage().contains("bias must hold out = 8 values, got [7]"), e.getMessage());
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"plain", "scalar", "dora", "doraOnInput", "decomposeBoth+dora+mask"})
+    void anEmptyBatchGivesEmptyOutputsAndZeroGradients(String option) {
+        LokrAdapter.Builder b = LokrAdapter.builder().rank(2).scalar(option.equals("scalar"));
+        b.dora(option.contains("dora") || option.equals("doraOnInput")).doraOnInput(option.equals("doraOnInput"))
+                .decomposeBoth(option.startsWith("decomposeBoth"));
+        LokrLayout l = b.build().layoutFor(48, 32);
+        LokrParams p = LokrParams.zeros(l, DataType.DOUBLE);
+        INDArray w = Nd4j.rand(DataType.DOUBLE, 48, 32);
+        LokrInit.initialize(p, w, 3);
+        p.get(LokrParam.W2_B).assign(0.5);   // a non-zero adapter
+        INDArray mask = option.endsWith("mask") ? Nd4j.ones(DataType.DOUBLE, 48) : null;
+        LokrDense.Cache cache = new LokrDense.Cache();
+        INDArray y = LokrDense.forward(p, w, Nd4j.ones(DataType.DOUBLE, 48), Nd4j.zeros(DataType.DOUBLE, 0, 32), 1.0,
+                mask, cache);
+        assertArrayEquals(new long[] {0, 48}, y.shape(), option);
+        LokrParams grads = LokrParams.zeros(l, DataType.DOUBLE);
+        grads.get(LokrParam.W2_B).assign(7);
+        INDArray dx = LokrDense.backward(w, Nd4j.zeros(DataType.DOUBLE, 0, 48), cache, grads, true);
+        assertArrayEquals(new long[] {0, 32}, dx.shape(), option);
+        for (LokrParam k : l.params()) {
+            assertEquals(0.0, grads.get(k).amaxNumber().doubleValue(), 0.0, option + " " + k);
+        }
+    }
+
+    @Test
+    void backwardChecksTheWeightTheGradientAndTheirTypes() {
+        LokrLayout l = LokrAdapter.builder().rank(2).dora(true).build().layoutFor(12, 8);
+        LokrParams p = LokrParams.zeros(l, DataType.FLOAT);
+        INDArray w = Nd4j.rand(DataType.FLOAT, 12, 8);
+        LokrInit.initialize(p, w, 3);
+        LokrDense.Cache cache = new LokrDense.Cache();
+        LokrDense.forward(p, w, null, Nd4j.rand(DataType.FLOAT, 5, 8), 1.0, null, cache);
+        LokrParams grads = LokrParams.zeros(l, DataType.FLOAT);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> LokrDense.backward(Nd4j.rand(DataType.FLOAT, 8, 12), Nd4j.rand(DataType.FLOAT, 5, 12), cache, grads, true));
+        assertEquals("weight must be [12, 8], got [8, 12]", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> LokrDense.backward(w, Nd4j.rand(DataType.FLOAT, 5, 12, 1), cache, grads, true));
+        assertEquals("dy must be [5, 12], got [5, 12, 1]", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> LokrDense.backward(w, Nd4j.rand(DataType.FLOAT, 5, 12),
+                cache, LokrParams.zeros(l, DataType.DOUBLE), true));
+        assertEquals("grads must be FLOAT as the forward's tensors, got DOUBLE", e.getMessage());
+        assertThrows(NullPointerException.class, () -> LokrDense.backward(w, null, cache, grads, true));
+        assertThrows(NullPointerException.class, () -> LokrDense.forward(p, null, null, Nd4j.rand(DataType.FLOAT, 5, 8),
+                1.0, null, null));
+        assertThrows(NullPointerException.class, () -> LokrParams.zeros(null, DataType.FLOAT));
+    }
+
+    @Test
+    void sizesThatOverflowAreRefusedNotWrapped() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> LokrLayout.explicit(
+                new long[] {4, 4, 3, 1}, 2, 2, 2, 2, Integer.MAX_VALUE, FactorMode.FULL, FactorMode.TUCKER, 1.0,
+                false, DoraAxis.NONE, false));
+        assertTrue(e.getMessage().contains("more than 2^31 - 1 values: rank 2147483647 is too large"), e.getMessage());
+        LokrLayout l = LokrAdapter.builder().rank(1).build().layoutFor(8, 8);
+        e = assertThrows(IllegalArgumentException.class,
+                () -> LokrParams.views(l, Nd4j.zeros(DataType.FLOAT, 100), Long.MAX_VALUE));
+        assertTrue(e.getMessage().contains("cannot hold " + l.numParams() + " values at offset " + Long.MAX_VALUE),
+                e.getMessage());
+    }
+
+    @Test
+    void mergeRefusesANonFiniteMultiplierAndAnIntegerBase() {
+        LokrLayout l = LokrAdapter.builder().rank(1).build().layoutFor(8, 8);
+        LokrParams p = LokrParams.zeros(l, DataType.FLOAT);
+        for (double m : new double[] {Double.NaN, Double.POSITIVE_INFINITY, Double.NEGATIVE_INFINITY}) {
+            INDArray base = Nd4j.ones(DataType.FLOAT, 8, 8);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> LokrWeights.merge(p, base, m));
+            assertEquals("multiplier must be finite, got " + m, e.getMessage());
+            assertEquals(64.0, base.sumNumber().doubleValue(), 0.0, "untouched");
+            assertThrows(IllegalArgumentException.class, () -> LokrDense.forward(p, base, null,
+                    Nd4j.ones(DataType.FLOAT, 2, 8), m, null, null));
+        }
+        INDArray ints = Nd4j.ones(DataType.INT, 8, 8);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> LokrWeights.merge(p, ints, 1.0));
+        assertTrue(e.getMessage().contains("floating-point type, got INT"), e.getMessage());
     }
 }

@@ -5,6 +5,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 import java.util.Arrays;
+import java.util.Objects;
 import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.ForkJoinTask;
 
@@ -74,6 +75,9 @@ public final class LokrDense {
      */
     public static INDArray forward(LokrParams params, INDArray weight, INDArray bias, INDArray x,
                                    double multiplier, INDArray rowMask, Cache cache) {
+        Objects.requireNonNull(params, "params");
+        Objects.requireNonNull(weight, "weight");
+        Objects.requireNonNull(x, "x");
         LokrLayout layout = params.layout();
         checkDense(layout, weight, x);
         if (bias != null && bias.length() != layout.outDim()) {
@@ -84,6 +88,17 @@ public final class LokrDense {
         INDArray xc = contiguous(x, type);
         long n = xc.size(0);
         double coef = LokrWeights.coefficient(params, multiplier);
+        if (n == 0) {
+            // an empty batch: nothing to compute (ND4J's GEMMs refuse empty operands)
+            if (cache != null) {
+                cache.params = params;
+                cache.multiplier = multiplier;
+                cache.x = xc;
+                cache.rawX = xc;
+                cache.coef = coef;
+            }
+            return Nd4j.create(type, 0, layout.outDim());
+        }
         INDArray w1 = Factors.w1(params);
         INDArray mask = null;
         double[] maskValues = null;
@@ -167,15 +182,29 @@ public final class LokrDense {
         if (cache == null || cache.params == null) {
             throw new IllegalStateException("backward needs the cache of a forward pass");
         }
+        Objects.requireNonNull(weight, "weight");
+        Objects.requireNonNull(dy, "dy");
+        Objects.requireNonNull(grads, "grads");
         LokrParams params = cache.params;
         LokrLayout layout = params.layout();
         DataType type = params.dataType();
+        checkDense(layout, weight, cache.rawX);
+        if (grads.dataType() != type) {
+            throw new IllegalArgumentException("grads must be " + type + " as the forward's tensors, got "
+                    + grads.dataType());
+        }
         INDArray g = contiguous(dy, type);
-        if (g.size(0) != cache.x.size(0) || g.size(1) != layout.outDim()) {
+        if (g.rank() != 2 || g.size(0) != cache.x.size(0) || g.size(1) != layout.outDim()) {
             throw new IllegalArgumentException("dy must be [" + cache.x.size(0) + ", " + layout.outDim() + "], got "
                     + Arrays.toString(dy.shape()));
         }
         params.requireSameShapes(grads, "gradients must follow the forward's tensors; cannot fit");
+        if (g.size(0) == 0) {
+            for (LokrParam p : layout.params()) {
+                grads.get(p).assign(0);
+            }
+            return inputGradient ? Nd4j.create(type, 0, layout.inDim()) : null;
+        }
         INDArray w1 = Factors.w1(params);
         double[] dRho = null;
         if (layout.doraAxis() == DoraAxis.OUTPUT) {

@@ -49,6 +49,17 @@ public final class LokrLayout {
         this.scalar = scalar;
         this.doraAxis = doraAxis;
         this.detachNorm = detachNorm;
+        for (LokrParam p : params()) {
+            long n = 1;
+            for (long v : shapeOf(p)) {
+                n = v > Integer.MAX_VALUE / Math.max(n, 1) ? Long.MAX_VALUE : n * v;
+            }
+            if (n > Integer.MAX_VALUE) {
+                throw new IllegalArgumentException(p.key() + " would be " + Arrays.toString(shapeOf(p))
+                        + ", more than 2^31 - 1 values: rank " + rank + " is too large for weight "
+                        + Arrays.toString(weightShape));
+            }
+        }
     }
 
     /**

@@ -34,6 +34,7 @@ public final class LokrParams {
      * @return the tensors
      */
     public static LokrParams zeros(LokrLayout layout, DataType type) {
+        Objects.requireNonNull(layout, "layout");
         checkType(type);
         Map<LokrParam, INDArray> m = new EnumMap<>(LokrParam.class);
         for (LokrParam p : layout.params()) {
@@ -98,7 +99,7 @@ public final class LokrParams {
         Objects.requireNonNull(flat, "flat");
         checkType(flat.dataType());
         long n = flat.length();
-        if (offset < 0 || offset + layout.numParams() > n) {
+        if (offset < 0 || offset > n - layout.numParams()) {
             throw new IllegalArgumentException("flat buffer of length " + n + " cannot hold " + layout.numParams()
                     + " values at offset " + offset);
         }

@@ -1,11 +1,13 @@
 package dev.lokr.math;
 
+
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.impl.broadcast.BroadcastMulOp;
 import org.nd4j.linalg.factory.Nd4j;
 
 import java.util.Arrays;
+import java.util.Objects;
 
 /**
  * The LoKR weights, materialized: the delta weight, the effective (adapted) weight, and the
@@ -35,10 +37,15 @@ public final class LokrWeights {
      * The factor multiplying {@code kron(w1, w2)} in {@code dW}: {@code s * g * m} or, with DoRA, {@code s * g}.
      *
      * @param params     the module tensors, not modified
-     * @param multiplier the strength {@code m}
+     * @param multiplier the strength {@code m}, finite (every path of forward, backward and merge computes
+     *                   this coefficient, so each refuses a NaN or infinite multiplier here)
      * @return the coefficient
+     * @throws IllegalArgumentException if the multiplier is NaN or infinite
      */
     public static double coefficient(LokrParams params, double multiplier) {
+        if (!Double.isFinite(multiplier)) {
+            throw new IllegalArgumentException("multiplier must be finite, got " + multiplier);
+        }
         return coefficientPerScalar(params, multiplier) * scalarValue(params);
     }
 
@@ -162,10 +169,17 @@ public final class LokrWeights {
      * even when the tensors are FLOAT, so it is never rounded to float.
      *
      * @param params     the module tensors, not modified
-     * @param base       the weight, modified in place
-     * @param multiplier the strength {@code m}
+     * @param base       the weight, modified in place; of a floating-point type
+     * @param multiplier the strength {@code m}, finite
+     * @throws IllegalArgumentException if the weight does not fit the layout or is not floating-point, or the
+     *         multiplier is NaN or infinite
      */
     public static void merge(LokrParams params, INDArray base, double multiplier) {
+        Objects.requireNonNull(base, "base");
+        if (!base.dataType().isFPType()) {
+            throw new IllegalArgumentException("the base weight must be of a floating-point type, got "
+                    + base.dataType() + " (its merged values would be truncated)");
+        }
         LokrParams p = atLeastAsWide(params, base);
         base.assign(effectiveWeight(p, base, multiplier, null).reshape(base.shape()));
     }
