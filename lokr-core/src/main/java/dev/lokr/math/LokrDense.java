@@ -58,6 +58,22 @@ public final class LokrDense {
         /** An empty cache, filled by {@link #forward}. */
         public Cache() {
         }
+
+        /** Everything a forward keeps, each field set (to null where that forward had none). */
+        private void keep(LokrParams params, double multiplier, double[] rowMask, INDArray x, INDArray rawX,
+                          INDArray pt, INDArray qt, INDArray z, double[] rho, DoraNorms norms, double coef) {
+            this.params = params;
+            this.multiplier = multiplier;
+            this.rowMask = rowMask;
+            this.x = x;
+            this.rawX = rawX;
+            this.pt = pt;
+            this.qt = qt;
+            this.z = z;
+            this.rho = rho;
+            this.norms = norms;
+            this.coef = coef;
+        }
     }
 
     /**
@@ -91,11 +107,7 @@ public final class LokrDense {
         if (n == 0) {
             // an empty batch: nothing to compute (ND4J's GEMMs refuse empty operands)
             if (cache != null) {
-                cache.params = params;
-                cache.multiplier = multiplier;
-                cache.x = xc;
-                cache.rawX = xc;
-                cache.coef = coef;
+                cache.keep(params, multiplier, null, xc, xc, null, null, null, null, null, coef);
             }
             return Nd4j.create(type, 0, layout.outDim());
         }
@@ -152,17 +164,7 @@ public final class LokrDense {
             HostArrays.addColumns(y, bias.reshape(layout.outDim()));
         }
         if (cache != null) {
-            cache.params = params;
-            cache.multiplier = multiplier;
-            cache.rowMask = maskValues;
-            cache.x = xin;
-            cache.rawX = xc;
-            cache.pt = inter[0];
-            cache.qt = inter[1];
-            cache.z = z;
-            cache.rho = rho;
-            cache.norms = norms;
-            cache.coef = coef;
+            cache.keep(params, multiplier, maskValues, xin, xc, inter[0], inter[1], z, rho, norms, coef);
         }
         return y;
     }
