@@ -1,5 +1,6 @@
 package dev.lokr.io;
 
+import dev.lokr.math.FactorMode;
 import dev.lokr.math.LokrLayout;
 import dev.lokr.math.LokrParams;
 import dev.lokr.math.LokrWeights;
@@ -30,6 +31,36 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 public final class AdapterMerge {
 
     private AdapterMerge() {}
+
+    /**
+     * Which part of an adapter and of a base file a merge works on, for files that hold several
+     * models. A LyCORIS adapter for Stable Diffusion names its UNet modules {@code lora_unet_...} and
+     * its text encoders' {@code lora_te_...} ({@code lora_te1_}, {@code lora_te2_} for SDXL), each by
+     * the module's path inside its own model; a single-file checkpoint holds each model under a
+     * prefix ({@code model.diffusion_model.}, {@code cond_stage_model.transformer.},
+     * {@code conditioner.embedders.0.transformer.}). Merging one model at a time, with the module
+     * prefix of its modules and the base prefix of its tensors, matches them.
+     *
+     * <p>A base prefix only removes a prefix: a checkpoint whose keys follow another naming than the
+     * adapter's (the original Stable Diffusion 1.x UNet's {@code input_blocks...} against the
+     * diffusers names {@code down_blocks...} that LyCORIS uses for it) still matches nothing.
+     *
+     * @param modulePrefix merge only the modules whose name starts with this ({@code ""}: all); the
+     *     others are left out and reported
+     * @param basePrefix match only the base tensors whose name starts with this, by the rest of the
+     *     name ({@code ""}: all, by the whole name)
+     */
+    public record Scope(String modulePrefix, String basePrefix) {
+
+        /** Every module, every base tensor by its whole name. */
+        public static final Scope ALL = new Scope("", "");
+
+        /** Checks both prefixes. */
+        public Scope {
+            Objects.requireNonNull(modulePrefix, "modulePrefix");
+            Objects.requireNonNull(basePrefix, "basePrefix");
+        }
+    }
 
     /**
      * One merged module.
@@ -99,6 +130,33 @@ public final class AdapterMerge {
     public static List<Merged> mergeFile(
             Path base, Path adapter, Path out, double multiplier, Consumer<String> log)
             throws IOException {
+        return mergeFile(base, adapter, out, multiplier, Scope.ALL, log);
+    }
+
+    /**
+     * Merges the modules of one model of an adapter file into the tensors of one model of a base
+     * file, as {@link #mergeFile(Path, Path, Path, double, Consumer)} merges every module; see {@link
+     * Scope}. Every base tensor is written to {@code out}, merged or copied.
+     *
+     * @param base the base model's safetensors, not modified
+     * @param adapter the adapter, not modified
+     * @param out the merged file to create or replace (atomically); may be {@code base}, not {@code adapter}
+     * @param multiplier the strength {@code m}
+     * @param scope which modules, and which base tensors by which part of their names
+     * @param log as for {@link #mergeFile(Path, Path, Path, double, Consumer)}, and one line naming the
+     *     modules the scope leaves out, if there are any; or null
+     * @return the merged modules, in adapter order
+     * @throws AdapterFormatException as {@link #mergeFile(Path, Path, Path, double, Consumer)}, or if no
+     *     module starts with the module prefix
+     * @throws SafetensorsFormatException if a file is not valid safetensors, or no base tensor starts
+     *     with the base prefix
+     * @throws IOException if reading or writing fails
+     * @throws IllegalArgumentException if {@code multiplier} is not finite, or {@code out} is the adapter file
+     */
+    public static List<Merged> mergeFile(
+            Path base, Path adapter, Path out, double multiplier, Scope scope, Consumer<String> log)
+            throws IOException {
+        Objects.requireNonNull(scope, "scope");
         Objects.requireNonNull(base, "base");
         Objects.requireNonNull(adapter, "adapter");
         Objects.requireNonNull(out, "out");
@@ -121,10 +179,11 @@ public final class AdapterMerge {
                                 + file.otherTensors().get(0)
                                 + ")");
             }
-            Map<String, String> targets = match(file, in, adapter);
+            List<String> modules = inScope(file, scope, adapter, log);
+            Map<String, String> targets = match(file, modules, in, scope.basePrefix(), adapter);
             Map<String, INDArray> replaced = new HashMap<>();
             List<Merged> merged = new ArrayList<>();
-            for (String module : file.modules()) {
+            for (String module : modules) {
                 String tensor = targets.get(module);
                 TensorInfo info = in.info(tensor);
                 INDArray weight = in.read(tensor, DataType.DOUBLE);
@@ -154,8 +213,9 @@ public final class AdapterMerge {
                 merged.add(done);
                 if (log != null) {
                     LokrLayout layout = params.layout();
-                    log.accept("merged " + done + " (" + layout.w1Mode() + "/" + layout.w2Mode() + ", rank "
-                            + layout.rank() + ", scale " + layout.scale()
+                    boolean ranked = layout.w1Mode() != FactorMode.FULL || layout.w2Mode() != FactorMode.FULL;
+                    log.accept("merged " + done + " (" + layout.w1Mode() + "/" + layout.w2Mode()
+                            + (ranked ? ", rank " + layout.rank() : "") + ", scale " + layout.scale()
                             + (layout.dora() ? ", DoRA " + layout.doraAxis() : "") + ")");
                 }
             }
@@ -173,23 +233,62 @@ public final class AdapterMerge {
         }
     }
 
-    /** Module name to its base tensor; every module matched exactly once, no tensor twice. */
-    private static Map<String, String> match(AdapterFile file, SafetensorsReader in, Path adapter)
+    /** The adapter's modules whose names start with the scope's module prefix; the others are reported. */
+    private static List<String> inScope(AdapterFile file, Scope scope, Path adapter, Consumer<String> log)
             throws AdapterFormatException {
+        List<String> in = new ArrayList<>();
+        List<String> out = new ArrayList<>();
+        for (String module : file.modules()) {
+            (module.startsWith(scope.modulePrefix()) ? in : out).add(module);
+        }
+        if (in.isEmpty()) {
+            throw new AdapterFormatException(adapter, null, "no module name starts with '" + scope.modulePrefix()
+                    + "'; the modules are " + abbreviated(file.modules()));
+        }
+        if (log != null && !out.isEmpty()) {
+            log.accept("left out " + out.size() + " module" + (out.size() == 1 ? "" : "s")
+                    + " whose names do not start with '" + scope.modulePrefix() + "' (first: " + out.get(0) + ")");
+        }
+        return in;
+    }
+
+    /** The first few names of a list, and how many more there are. */
+    private static String abbreviated(List<String> names) {
+        int shown = Math.min(5, names.size());
+        return names.subList(0, shown) + (names.size() > shown ? " and " + (names.size() - shown) + " more" : "");
+    }
+
+    /**
+     * Module name to its base tensor; every module matched exactly once, no tensor twice. Only base
+     * tensors whose name starts with {@code basePrefix} are candidates, matched by the rest of the name.
+     */
+    private static Map<String, String> match(AdapterFile file, List<String> modules, SafetensorsReader in,
+            String basePrefix, Path adapter) throws IOException {
         Map<String, List<String>> byName = new HashMap<>();
+        boolean anyUnderPrefix = false;
         for (TensorInfo t : in.tensors()) {
             String n = t.name();
-            if (!n.endsWith(".weight") || n.length() == ".weight".length()) {
+            if (!n.startsWith(basePrefix)) {
                 continue;
             }
-            String path = n.substring(0, n.length() - ".weight".length());
+            anyUnderPrefix = true;
+            String rest = n.substring(basePrefix.length());
+            if (!rest.endsWith(".weight") || rest.length() == ".weight".length()) {
+                continue;
+            }
+            String path = rest.substring(0, rest.length() - ".weight".length());
             for (String candidate : file.candidateNames(path)) {
                 byName.computeIfAbsent(candidate, k -> new ArrayList<>()).add(n);
             }
         }
+        if (!anyUnderPrefix) {
+            throw new SafetensorsFormatException(in.path(), null, "no tensor name starts with the base prefix '"
+                    + basePrefix + "'");
+        }
+        String where = in.path() + (basePrefix.isEmpty() ? "" : " under the base prefix '" + basePrefix + "'");
         Map<String, String> result = new LinkedHashMap<>();
         Map<String, String> owner = new HashMap<>();
-        for (String module : file.modules()) {
+        for (String module : modules) {
             List<String> hits = byName.getOrDefault(module, List.of());
             if (hits.isEmpty()) {
                 throw new AdapterFormatException(
@@ -202,7 +301,11 @@ public final class AdapterMerge {
                                                 + module
                                                 + "'")
                                 + " in "
-                                + in.path()
+                                + where
+                                + (basePrefix.isEmpty()
+                                        ? "; a file that holds the model under a prefix such as "
+                                                + "'model.diffusion_model.' needs that base prefix"
+                                        : "")
                                 + ")");
             }
             if (hits.size() > 1) {
@@ -215,7 +318,9 @@ public final class AdapterMerge {
                 throw new AdapterFormatException(
                         adapter,
                         module,
-                        "and module '" + other + "' both match base tensor '" + tensor + "'");
+                        "and module '" + other + "' both match base tensor '" + tensor
+                                + "'; merge the modules of one model at a time (a module prefix such as "
+                                + "'lora_te1_')");
             }
             result.put(module, tensor);
         }

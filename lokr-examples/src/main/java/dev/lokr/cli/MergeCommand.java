@@ -43,6 +43,22 @@ final class MergeCommand implements Callable<Integer> {
             description = "Adapter strength (default: ${DEFAULT-VALUE}).")
     double multiplier;
 
+    @Option(
+            names = "--only-modules",
+            defaultValue = "",
+            paramLabel = "PREFIX",
+            description = "Merge only the adapter modules whose names start with PREFIX (e.g. lora_unet_, "
+                    + "lora_te1_), for a file holding one of the adapter's models; the others are reported.")
+    String modulePrefix;
+
+    @Option(
+            names = "--base-prefix",
+            defaultValue = "",
+            paramLabel = "PREFIX",
+            description = "Match only the base tensors whose names start with PREFIX, by the rest of the name "
+                    + "(e.g. model.diffusion_model. in a single-file checkpoint); all tensors are still written.")
+    String basePrefix;
+
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
     @Override
@@ -57,6 +73,7 @@ final class MergeCommand implements Callable<Integer> {
                         adapter,
                         out,
                         multiplier,
+                        new AdapterMerge.Scope(modulePrefix, basePrefix),
                         line -> spec.commandLine().getOut().println(line));
         spec.commandLine()
                 .getOut()

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.lokr.io.Json;
 import dev.lokr.io.SafetensorsReader;
+import dev.lokr.io.SafetensorsWriter;
 import dev.lokr.io.TensorInfo;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -175,6 +176,45 @@ class LokrCliTest {
         String[] all = java.util.Arrays.copyOf(head, head.length + tail.length);
         System.arraycopy(tail, 0, all, head.length, tail.length);
         return all;
+    }
+
+    @Test
+    void mergeCanWorkOnOneModelOfAFileThatHoldsSeveral(@TempDir Path tmp) throws Exception {
+        // the linear_plain base, each tensor under a single-file checkpoint's prefix
+        Path dir = parityRoot().resolve("linear_plain");
+        String prefix = "model.diffusion_model.";
+        Path base = tmp.resolve("checkpoint.safetensors");
+        try (SafetensorsReader b = SafetensorsReader.open(dir.resolve("base.safetensors"))) {
+            List<SafetensorsWriter.Tensor> ts = new java.util.ArrayList<>();
+            for (TensorInfo t : b.tensors()) {
+                ts.add(SafetensorsWriter.Tensor.of(prefix + t.name(),
+                        b.read(t.name(), org.nd4j.linalg.api.buffer.DataType.FLOAT), t.dtype()));
+            }
+            SafetensorsWriter.write(base, null, ts);
+        }
+        Path out = tmp.resolve("merged.safetensors");
+        String[] merge = {"merge", "--base", base.toString(), "--adapter", adapterOf(dir).toString(), "--out",
+                out.toString()};
+        Result r = run(merge);
+        assertEquals(1, r.code(), r.err());
+        assertTrue(r.err().contains("needs that base prefix"), r.err());
+        r = run(concat(merge, "--base-prefix", prefix, "--only-modules", "lycoris_blocks_"));
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("merged lycoris_blocks_0_attn_q -> " + prefix + "blocks.0.attn.q.weight"), r.out());
+        try (SafetensorsReader e = SafetensorsReader.open(dir.resolve("expected.safetensors"));
+                SafetensorsReader a = SafetensorsReader.open(out)) {
+            for (TensorInfo t : e.tensors()) {
+                double[] want = e.readDoubles(t.name());
+                double[] got = a.readDoubles(prefix + t.name());
+                for (int i = 0; i < want.length; i++) {
+                    assertEquals(want[i], got[i], 1e-5, t.name() + "[" + i + "]");
+                }
+            }
+        }
+        r = run(concat(merge, "--base-prefix", prefix, "--only-modules", "lora_te_"));
+        assertEquals(1, r.code(), r.err());
+        assertTrue(r.err().contains("no module name starts with 'lora_te_'"), r.err());
+        assertEquals(1, r.err().strip().lines().count(), r.err());
     }
 
     @Test
