@@ -66,6 +66,7 @@ public final class LokrNetwork<N extends Model> {
 
     private LokrNetwork(N network) {
         this.network = network;
+        shareWrappedConfigurations();
         if (impls().isEmpty()) {
             List<String> names = new ArrayList<>();
             for (Layer l : Networks.layers(network)) {
@@ -105,6 +106,25 @@ public final class LokrNetwork<N extends Model> {
     /** @return the adapted network (live: training it trains the adapters) */
     public N network() {
         return network;
+    }
+
+    /**
+     * Points each wrapped adapter's runtime layer at the {@link LokrLayer} that the network's configuration
+     * holds. DL4J's {@code TransferLearning.Builder} gives a layer it wraps in a {@code FrozenLayer} a copy of
+     * its configuration, so a multiplier set on the copy was lost by {@code ModelSerializer} and
+     * {@code clone()}. The two are equal when the network is built; from here on they are one.
+     */
+    private void shareWrappedConfigurations() {
+        for (Layer l : Networks.layers(network)) {
+            BaseLokrLayerImpl impl = Networks.lokrLayer(l);
+            if (impl == null || impl == l) {
+                continue;
+            }
+            org.deeplearning4j.nn.conf.layers.Layer held = Networks.innermost(Networks.conf(network, l));
+            if (held instanceof LokrLayer && held != impl.layerConf()) {
+                impl.conf().setLayer(held);
+            }
+        }
     }
 
     /** The adapted runtime layers by name, in network order, those inside wrappers included. */

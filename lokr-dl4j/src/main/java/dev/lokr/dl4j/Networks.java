@@ -102,6 +102,24 @@ final class Networks {
     }
 
     /**
+     * @param conf a layer configuration
+     * @return the layer inside its {@link BaseWrapperLayer}s and {@link FrozenLayer}s (nested too), or
+     *         {@code conf} itself when it wraps nothing
+     */
+    static org.deeplearning4j.nn.conf.layers.Layer innermost(org.deeplearning4j.nn.conf.layers.Layer conf) {
+        org.deeplearning4j.nn.conf.layers.Layer c = conf;
+        while (true) {
+            if (c instanceof BaseWrapperLayer) {
+                c = ((BaseWrapperLayer) c).getUnderlying();
+            } else if (c instanceof FrozenLayer) {
+                c = ((FrozenLayer) c).getLayer();
+            } else {
+                return c;
+            }
+        }
+    }
+
+    /**
      * A copy of a layer configuration whose innermost layer (inside {@link BaseWrapperLayer}s and
      * {@link FrozenLayer}s, nested too) is {@code f} of that layer; the wrappers are copied around it.
      *

@@ -89,6 +89,17 @@ class DirectBuildTest {
                         .updater(new Adam(0.01))));
         String msg = e.getMessage();
         assertTrue(msg.contains("'hidden'") && msg.contains("weightInit") && msg.contains("activation")
-                && msg.contains("updater") && msg.contains("LokrNetworks.apply"), msg);
+                && msg.contains("updater") && msg.contains("biasInit") && msg.contains("LokrNetworks.apply"), msg);
+        // a bias init alone missing left the bias at NaN
+        DenseLayer noBiasInit = new DenseLayer.Builder().name("hidden").nIn(Fixtures.DENSE_IN)
+                .nOut(Fixtures.DENSE_HIDDEN).weightInit(WeightInit.XAVIER).activation(Activation.TANH)
+                .updater(new Adam(0.01)).build();
+        e = assertThrows(IllegalArgumentException.class, () -> network(noBiasInit,
+                new NeuralNetConfiguration.Builder().seed(3)));
+        assertTrue(e.getMessage().contains("has no biasInit."), e.getMessage());
+        DenseLayer noBias = new DenseLayer.Builder().name("hidden").nIn(Fixtures.DENSE_IN).hasBias(false)
+                .nOut(Fixtures.DENSE_HIDDEN).weightInit(WeightInit.XAVIER).activation(Activation.TANH)
+                .updater(new Adam(0.01)).build();
+        network(noBias, new NeuralNetConfiguration.Builder().seed(3));   // no bias: no bias init needed
     }
 }

@@ -10,6 +10,8 @@ import dev.lokr.LokrAdapter;
 import dev.lokr.io.AdapterFile;
 import dev.lokr.math.LokrParam;
 import dev.lokr.math.LokrParams;
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
@@ -24,6 +26,7 @@ import org.deeplearning4j.nn.conf.layers.misc.FrozenLayer;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.deeplearning4j.nn.transferlearning.TransferLearning;
+import org.deeplearning4j.util.ModelSerializer;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -94,19 +97,49 @@ class FrozenAdaptersTest {
         assertTrue(report.contains("30 trainable (adapters; 48 more inside frozen wrappers)"), report);
         assertEquals(78, a.adapterParamCount());
 
+        // a twin at three times the rate: out's adapter steps three times as far, dense_0's stays put in both
+        Model twin = featureExtractor(graph);
+        of(twin).setLearningRate(0.6);
         Map<String, LokrParams> before = a.adapterParams();
-        a.setLearningRate(0.5);   // reaches out's adapter, not the frozen one
         DataSet d = new DataSet(Fixtures.denseInput(8, DataType.DOUBLE, 1), Fixtures.labels(8, DataType.DOUBLE, 2));
-        if (graph) {
-            ((ComputationGraph) fe).fit(d);
-        } else {
-            ((MultiLayerNetwork) fe).fit(d);
-        }
+        fit(fe, d);
+        fit(twin, d);
         Map<String, LokrParams> after = a.adapterParams();
+        Map<String, LokrParams> afterTwin = of(twin).adapterParams();
         for (LokrParam p : before.get("dense_0").layout().params()) {
             Checks.assertBitIdentical(before.get("dense_0").get(p), after.get("dense_0").get(p), "dense_0 " + p);
+            Checks.assertBitIdentical(before.get("dense_0").get(p), afterTwin.get("dense_0").get(p), "twin dense_0 " + p);
         }
-        assertFalse(before.get("out").get(LokrParam.W2_B).equals(after.get("out").get(LokrParam.W2_B)), "out trains");
+        INDArray step = after.get("out").get(LokrParam.W2_B).sub(before.get("out").get(LokrParam.W2_B));
+        INDArray twinStep = afterTwin.get("out").get(LokrParam.W2_B).sub(before.get("out").get(LokrParam.W2_B));
+        assertTrue(step.amaxNumber().doubleValue() > 1e-6, "out trains");
+        Checks.assertClose(step.mul(3), twinStep, graph ? 1e-6 : 1e-12, "the new rate reaches out's adapter");
+    }
+
+    private static void fit(Model net, DataSet d) {
+        if (net instanceof ComputationGraph) {
+            ((ComputationGraph) net).fit(d);
+        } else {
+            ((MultiLayerNetwork) net).fit(d);
+        }
+    }
+
+    @ParameterizedTest(name = "graph={0}")
+    @ValueSource(booleans = {false, true})
+    void aFrozenAdaptersMultiplierIsSavedAndCloned(boolean graph) throws IOException {
+        Model fe = featureExtractor(graph);
+        of(fe).setMultiplier(0.25);
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        ModelSerializer.writeModel(fe, bytes, true);
+        Model restored = graph
+                ? ModelSerializer.restoreComputationGraph(new ByteArrayInputStream(bytes.toByteArray()), true)
+                : ModelSerializer.restoreMultiLayerNetwork(new ByteArrayInputStream(bytes.toByteArray()), true);
+        Model cloned = graph ? ((ComputationGraph) fe).clone() : ((MultiLayerNetwork) fe).clone();
+        INDArray x = Fixtures.denseInput(5, DataType.DOUBLE, 4);
+        for (Model m : List.of(restored, cloned)) {
+            assertEquals(0.25, of(m).layerConf("dense_0").getMultiplier(), 0.0, "graph=" + graph);
+            Checks.assertClose(output(fe, x), output(m, x), 1e-12, "graph=" + graph);
+        }
     }
 
     @ParameterizedTest(name = "graph={0}")

@@ -290,8 +290,8 @@ public class LokrLayer extends Layer {
 
     /**
      * Refuses a base layer without the settings that {@code NeuralNetConfiguration.Builder} would have
-     * given it: DL4J copies the builder's defaults (weight init, activation, updater, convolution mode)
-     * only onto its own layer types, so a base wrapped in a LoKR layer by hand keeps nulls and would
+     * given it: DL4J copies the builder's defaults (weight init, bias init, activation, updater,
+     * convolution mode) only onto its own layer types, so a base wrapped in a LoKR layer by hand keeps nulls and would
      * fail later with a bare NullPointerException.
      */
     private void requireBaseSettings() {
@@ -305,6 +305,9 @@ public class LokrLayer extends Layer {
             }
             if (bl.getIUpdater() == null && updater == null) {
                 missing.add("updater");
+            }
+            if (Double.isNaN(bl.getBiasInit()) && bl.initializer().paramKeys(bl).contains("b")) {
+                missing.add("biasInit");   // the bias would start as NaN
             }
         }
         if (base instanceof ConvolutionLayer conv && conv.getConvolutionMode() == null) {
