@@ -7,6 +7,7 @@ import dev.lokr.dl4j.Targets;
 import dev.lokr.io.Json;
 import dev.lokr.io.AdapterFile;
 import dev.lokr.io.LycorisWriter;
+import dev.lokr.io.AtomicFiles;
 import dev.lokr.math.LokrLayout;
 import dev.lokr.math.LokrParams;
 import org.deeplearning4j.nn.api.Layer;
@@ -65,6 +66,7 @@ import java.util.concurrent.Callable;
  * (one-line reason on standard error), 2 bad options.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true,
+        versionProvider = LokrCli.Version.class,
         description = "Pretrain a small network, adapt it to a new task with LoKR, compare with full "
                 + "fine-tuning, merge, save and reload the adapter, and write a report.")
 public final class DemoCommand implements Callable<Integer> {
@@ -84,6 +86,9 @@ public final class DemoCommand implements Callable<Integer> {
 
     @Option(names = "--quick", description = "Fewer steps: finishes in well under a minute.")
     private boolean quick;
+
+    /** The adapter's file name in {@code --out}. */
+    static final String ADAPTER_FILE = "lokr-adapter.safetensors";
 
     @Option(names = "--out", paramLabel = "DIR", defaultValue = "lokr-demo-report",
             description = "Report folder (default: ${DEFAULT-VALUE}).")
@@ -174,7 +179,18 @@ public final class DemoCommand implements Callable<Integer> {
         if (!Files.isWritable(out)) {
             throw new CommandLine.ParameterException(cl, "--out folder " + out + " is not writable");
         }
+        for (String name : REPORT_FILES) {
+            try {
+                AtomicFiles.requireWritable(out.resolve(name));
+            } catch (IOException e) {
+                throw new CommandLine.ParameterException(cl, "--out folder " + out + ": " + LokrCli.describe(e));
+            }
+        }
     }
+
+    /** The files the demo writes into {@code --out}. */
+    private static final List<String> REPORT_FILES =
+            List.of(ADAPTER_FILE, DemoReport.CHART_FILE, DemoReport.SUMMARY_FILE);
 
     private Map<String, Object> run(PrintWriter stdout, PrintWriter stderr) throws IOException {
         if (System.getProperty("java.awt.headless") == null) {
@@ -183,7 +199,7 @@ public final class DemoCommand implements Callable<Integer> {
         long t0 = System.nanoTime();
         int pretrainSteps = quick ? 120 : 600;
         int adaptSteps = steps != null ? steps : quick ? 100 : 400;
-        DemoProgress progress = new DemoProgress(stderr, !noProgress);
+        DemoProgress progress = new DemoProgress(stderr, !noProgress, DemoProgress.stderrIsTerminal());
 
         DemoData data = new DemoData(CLASSES, SIDE, 0.35, seed);
         DataSet testA = data.batch(false, TEST_SIZE, seed + 1);
@@ -226,7 +242,7 @@ public final class DemoCommand implements Callable<Integer> {
         double mergedAccB = accuracy(merged, testB);
 
         // 6. save and reload
-        Path adapterFile = out.resolve("lokr-adapter.safetensors");
+        Path adapterFile = out.resolve(ADAPTER_FILE);
         saveLycoris(lokrNet, options, adapterFile);
         MultiLayerNetwork reloaded = loadLycoris(base, options, adapterFile).network();
         double reloadDiff = maxAbsDiff(adapted.output(testB.getFeatures(), false),
@@ -237,7 +253,7 @@ public final class DemoCommand implements Callable<Integer> {
         }
 
         // 7. report
-        Path png = DemoReport.lossChart(out.resolve("loss-curves"), lokrRun.losses, fullRun.losses);
+        Path png = DemoReport.lossChart(out.resolve(DemoReport.CHART_FILE), lokrRun.losses, fullRun.losses);
         double seconds = (System.nanoTime() - t0) / 1e9;
         Map<String, Object> result = new LinkedHashMap<>();
         result.put("baseAccuracy", baseAccB);
@@ -259,7 +275,7 @@ public final class DemoCommand implements Callable<Integer> {
         result.put("lossChart", png.toAbsolutePath().toString());
         result.put("steps", adaptSteps);
         result.put("seconds", Math.round(seconds * 10) / 10.0);
-        Path summary = DemoReport.summary(out.resolve("summary.md"), result, options, TARGETS);
+        Path summary = DemoReport.summary(out.resolve(DemoReport.SUMMARY_FILE), result, options, TARGETS);
         result.put("summary", summary.toAbsolutePath().toString());
         stdout.printf(Locale.ROOT, "task B accuracy: base %.3f, LoKR %.3f (%d trainable params), full fine-tune %.3f (%d)%n",
                 baseAccB, lokrAccB, lokrTrainable, fullAccB, full.numParams());

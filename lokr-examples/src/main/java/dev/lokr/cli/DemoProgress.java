@@ -1,11 +1,15 @@
 package dev.lokr.cli;
 
+import java.io.IOException;
 import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Locale;
 
 /**
- * A one-line progress bar with an ETA, redrawn in place with {@code \r}: {@code label [#####.....] 50% 75/150
- * loss 0.4321 ETA 3s}.
+ * A progress bar with an ETA: {@code label [#####.....] 50% 75/150 loss 0.4321 ETA 3s}. On a terminal it is
+ * one line, redrawn in place with {@code \r}; into a file or a pipe it is a line at the start, at each
+ * quarter and at the end, so a log holds a few readable lines instead of every redraw.
  */
 final class DemoProgress {
 
@@ -13,7 +17,9 @@ final class DemoProgress {
 
     private final PrintWriter err;
     private final boolean enabled;
+    private final boolean redraw;
     private String label;
+    private int lastQuarter;
     private int total;
     private long startNanos;
     private long lastDrawNanos;
@@ -21,10 +27,28 @@ final class DemoProgress {
     /**
      * @param err     where the bar is drawn
      * @param enabled false to draw nothing
+     * @param redraw  true to redraw one line in place (a terminal), false for a few whole lines
      */
-    DemoProgress(PrintWriter err, boolean enabled) {
+    DemoProgress(PrintWriter err, boolean enabled, boolean redraw) {
         this.err = err;
         this.enabled = enabled;
+        this.redraw = redraw;
+    }
+
+    /**
+     * Whether standard error is a terminal. Java tells this only for standard input and output together
+     * ({@link System#console()}); on Linux the descriptor's link under {@code /proc/self/fd} says it for
+     * standard error itself.
+     *
+     * @return true for a terminal
+     */
+    static boolean stderrIsTerminal() {
+        try {
+            String target = Files.readSymbolicLink(Path.of("/proc/self/fd/2")).toString();
+            return target.startsWith("/dev/pts/") || target.startsWith("/dev/tty");
+        } catch (IOException | UnsupportedOperationException | SecurityException e) {
+            return System.console() != null;
+        }
     }
 
     /**
@@ -41,6 +65,7 @@ final class DemoProgress {
         this.total = total;
         this.startNanos = System.nanoTime();
         this.lastDrawNanos = 0;
+        this.lastQuarter = 0;
         draw(0, Double.NaN, true);
     }
 
@@ -52,7 +77,7 @@ final class DemoProgress {
      */
     void step(int done, double loss) {
         draw(done, loss, done == total);
-        if (done == total && enabled) {
+        if (done == total && enabled && redraw) {
             err.println();
             err.flush();
         }
@@ -63,7 +88,7 @@ final class DemoProgress {
             return;
         }
         long now = System.nanoTime();
-        if (!force && now - lastDrawNanos < 100_000_000L) {
+        if (redraw ? !force && now - lastDrawNanos < 100_000_000L : !force && !nextQuarter(done)) {
             return;
         }
         lastDrawNanos = now;
@@ -75,8 +100,23 @@ final class DemoProgress {
         double elapsed = (now - startNanos) / 1e9;
         String eta = done == 0 ? "?" : String.format(Locale.ROOT, "%.0fs", elapsed / done * (total - done));
         String lossText = Double.isNaN(loss) ? "-" : String.format(Locale.ROOT, "%.4f", loss);
-        err.print(String.format(Locale.ROOT, "\r%-22s [%s] %3d%% %d/%d loss %s ETA %s   ", label, bar,
-                100L * done / total, done, total, lossText, done == total ? String.format(Locale.ROOT, "done in %.1fs", elapsed) : eta));
+        String line = String.format(Locale.ROOT, "%-22s [%s] %3d%% %d/%d loss %s ETA %s", label, bar,
+                100L * done / total, done, total, lossText, done == total ? String.format(Locale.ROOT, "done in %.1fs", elapsed) : eta);
+        if (redraw) {
+            err.print("\r" + line + "   ");
+        } else {
+            err.println(line);
+        }
         err.flush();
+    }
+
+    /** Whether {@code done} steps reach a quarter not drawn yet (1, 2, 3; the end is drawn anyway). */
+    private boolean nextQuarter(int done) {
+        int quarter = (int) (4L * done / total);
+        if (quarter > lastQuarter && quarter < 4) {
+            lastQuarter = quarter;
+            return true;
+        }
+        return false;
     }
 }

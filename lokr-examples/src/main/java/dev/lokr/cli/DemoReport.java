@@ -17,24 +17,35 @@ import java.util.Map;
 /** The demo's report files: the loss-curve PNG and {@code summary.md}. */
 final class DemoReport {
 
+    /** The chart's file name. */
+    static final String CHART_FILE = "loss-curves.png";
+
+    /** The summary's file name. */
+    static final String SUMMARY_FILE = "summary.md";
+
+    /** Below this many steps a curve also marks its points (one step is a single point, no line). */
+    private static final int MARK_POINTS_BELOW = 20;
+
     private DemoReport() {
     }
 
     /**
      * Draws the training losses of both runs.
      *
-     * @param pathWithoutExtension where to write; {@code .png} is appended
+     * @param png   the PNG file to write
      * @param lokr  LoKR loss per step
      * @param full  full fine-tuning loss per step
      * @return the PNG file
      * @throws IOException if writing fails
      */
-    static Path lossChart(Path pathWithoutExtension, double[] lokr, double[] full) throws IOException {
+    static Path lossChart(Path png, double[] lokr, double[] full) throws IOException {
         XYChart chart = new XYChartBuilder().width(800).height(480)
                 .title("Task B training loss (EMA-smoothed, 0.9)").xAxisTitle("step").yAxisTitle("loss (MCXENT)").build();
-        chart.addSeries("LoKR (adapters only)", steps(lokr.length), smooth(lokr)).setMarker(SeriesMarkers.NONE);
-        chart.addSeries("full fine-tune", steps(full.length), smooth(full)).setMarker(SeriesMarkers.NONE);
-        Path png = pathWithoutExtension.resolveSibling(pathWithoutExtension.getFileName() + ".png");
+        chart.getStyler().setYAxisDecimalPattern("0.###");
+        chart.addSeries("LoKR (adapters only)", steps(lokr.length), smooth(lokr))
+                .setMarker(lokr.length < MARK_POINTS_BELOW ? SeriesMarkers.CIRCLE : SeriesMarkers.NONE);
+        chart.addSeries("full fine-tune", steps(full.length), smooth(full))
+                .setMarker(full.length < MARK_POINTS_BELOW ? SeriesMarkers.CIRCLE : SeriesMarkers.NONE);
         AtomicFiles.write(png, BitmapEncoder.getBitmapBytes(chart, BitmapEncoder.BitmapFormat.PNG));
         return png;
     }
@@ -73,8 +84,10 @@ final class DemoReport {
         md.append("# LoKR demo report\n\n");
         md.append("Base network (conv 3x3x8, max-pool, dense 64, softmax head) pretrained on task A "
                 + "(12x12 noisy prototypes), then moved to task B (mirrored prototypes, shifted labels).\n");
-        md.append(String.format(Locale.ROOT, "LoKR: rank %d, alpha %s, factor %d on layers %s; %s training steps each.%n%n",
-                options.rank(), fmt(options.alpha()), options.factor(), String.join(", ", targets), r.get("steps")));
+        long steps = (long) num(r, "steps");
+        md.append(String.format(Locale.ROOT, "LoKR: rank %d, alpha %s, factor %d on layers %s; %d training step%s each.%n%n",
+                options.rank(), fmt(options.alpha()), options.factor(), String.join(", ", targets), steps,
+                steps == 1 ? "" : "s"));
         md.append("| | base (no adaptation) | LoKR | full fine-tune |\n");
         md.append("|---|---:|---:|---:|\n");
         md.append(String.format(Locale.ROOT, "| task B accuracy | %.3f | %.3f | %.3f |%n",
@@ -92,7 +105,7 @@ final class DemoReport {
         md.append(String.format(Locale.ROOT, "- adapter file (LyCORIS layout): `%s` (%d bytes), reloaded: max |reloaded - adapted| output %.3g%n",
                 Path.of(String.valueOf(r.get("adapterFile"))).getFileName(), (long) num(r, "adapterFileBytes"),
                 num(r, "reloadMaxAbsDiff")));
-        md.append("- loss curves: `loss-curves.png`\n");
+        md.append("- loss curves: `" + CHART_FILE + "`\n");
         md.append(String.format(Locale.ROOT, "- wall time: %.1f s%n", num(r, "seconds")));
         AtomicFiles.write(file, md.toString().getBytes(StandardCharsets.UTF_8));
         return file;

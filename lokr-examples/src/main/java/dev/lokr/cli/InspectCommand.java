@@ -19,6 +19,7 @@ import picocli.CommandLine.Parameters;
 @Command(
         name = "inspect",
         mixinStandardHelpOptions = true,
+        versionProvider = LokrCli.Version.class,
         description =
                 "Describe a LoKR adapter file: layout, per-module factor shapes, rank, alpha, scale, options.")
 final class InspectCommand implements Callable<Integer> {

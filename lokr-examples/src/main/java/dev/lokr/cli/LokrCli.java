@@ -18,7 +18,8 @@ import picocli.CommandLine.ScopeType;
         mixinStandardHelpOptions = true,
         versionProvider = LokrCli.Version.class,
         description =
-                "LoKR (Kronecker adapter) tools: merge adapters into base weights, inspect adapter files.",
+                "LoKR (Kronecker adapter) tools: merge adapters into base weights, inspect adapter files, "
+                        + "run the fine-tuning demo, measure gradient checkpointing's memory.",
         subcommands = {
             MergeCommand.class,
             InspectCommand.class,
@@ -138,8 +139,11 @@ public final class LokrCli implements Runnable {
      * One line for an error that escaped a command: its type and message, or what to do about running out of
      * heap (also when the out-of-memory error is the cause of another, such as an
      * {@code ExceptionInInitializerError} while ND4J starts). An error without a message names its root cause.
+     *
+     * @param t the error
+     * @return one line, without line breaks
      */
-    static String describe(Throwable t) {
+    public static String describe(Throwable t) {
         OutOfMemoryError oom = outOfMemory(t);
         String text;
         if (oom != null) {

@@ -46,6 +46,7 @@ import picocli.CommandLine.Option;
 @Command(
         name = "memory-report",
         mixinStandardHelpOptions = true,
+        versionProvider = LokrCli.Version.class,
         description =
                 "Train a deep LoKR-adapted dense stack for a few steps with gradient checkpointing off, then on,"
                         + " and print the measured peak memory and step time of each (one line, or one JSON object with --json,"

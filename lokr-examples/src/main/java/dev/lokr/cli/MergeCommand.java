@@ -12,6 +12,7 @@ import picocli.CommandLine.Option;
 @Command(
         name = "merge",
         mixinStandardHelpOptions = true,
+        versionProvider = LokrCli.Version.class,
         description = "Merge a LoKR adapter (LyCORIS or PEFT layout) into a base safetensors file.")
 final class MergeCommand implements Callable<Integer> {
 

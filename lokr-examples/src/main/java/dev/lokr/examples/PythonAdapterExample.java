@@ -1,5 +1,6 @@
 package dev.lokr.examples;
 
+import dev.lokr.cli.LokrCli;
 import dev.lokr.io.AdapterFile;
 import dev.lokr.io.SafetensorsReader;
 import dev.lokr.io.TensorInfo;
@@ -140,10 +141,16 @@ public final class PythonAdapterExample {
             System.err.println("usage: PythonAdapterExample <dir with base, adapter and expected .safetensors>");
             System.exit(2);
         }
+        Path dir = Path.of(args[0]);
+        if (!Files.isDirectory(dir)) {
+            System.err.println("PythonAdapterExample: " + dir + " is not a folder; give a parity-case folder holding "
+                    + "base.safetensors, the adapter and expected.safetensors");
+            System.exit(1);
+        }
         try {
-            run(Path.of(args[0]), 1.0).lines().forEach(System.out::println);
+            run(dir, 1.0).lines().forEach(System.out::println);
         } catch (IOException | RuntimeException e) {
-            System.err.println("PythonAdapterExample: " + e.getMessage());
+            System.err.println("PythonAdapterExample: " + LokrCli.describe(e));
             System.exit(1);
         }
     }

@@ -109,6 +109,19 @@ class DemoCommandTest {
     }
 
     @Test
+    void aReportFileThatCannotBeReplacedIsAUsageErrorBeforeAnyTraining(@TempDir Path dir) throws Exception {
+        for (String name : List.of("summary.md", "loss-curves.png", "lokr-adapter.safetensors")) {
+            Path out = dir.resolve("report-" + name);
+            Files.createDirectories(out.resolve(name));   // a folder where the file goes
+            LokrCliTest.Result o = run("--quick", "--no-progress", "--out", out.toString());
+            assertEquals(2, o.code(), name + ": exit code; stderr: " + o.err());
+            assertTrue(o.err().contains("--out folder " + out + ": IOException: " + out.resolve(name)
+                    + ": is a directory"), name + ": stderr: " + o.err());
+            assertEquals("", o.out(), name + ": nothing ran");
+        }
+    }
+
+    @Test
     void aFailedRunIsOneLineAndTheStackTraceOnlyWithVerbose() {
         IllegalStateException failure = new IllegalStateException("disk\nfull",
                 new java.io.IOException("no space left"));

@@ -218,6 +218,18 @@ class LokrCliTest {
     }
 
     @Test
+    void everySubcommandPrintsTheVersion() {
+        Result top = run("--version");
+        assertEquals(0, top.code(), top.err());
+        assertFalse(top.out().isBlank(), "lokr --version");
+        for (String sub : List.of("merge", "inspect", "demo", "memory-report")) {
+            Result r = run(sub, "--version");
+            assertEquals(0, r.code(), sub + ": " + r.err());
+            assertEquals(top.out(), r.out(), sub + " --version");
+        }
+    }
+
+    @Test
     void inspectTextNamesModules() throws Exception {
         Result r =
                 run("inspect", parityRoot().resolve("conv_tucker/adapter.safetensors").toString());
