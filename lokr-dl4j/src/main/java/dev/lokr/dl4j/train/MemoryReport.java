@@ -1,6 +1,7 @@
 package dev.lokr.dl4j.train;
 
 import dev.lokr.dl4j.Frozen;
+import dev.lokr.dl4j.conf.LokrLayer;
 import dev.lokr.io.Json;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -276,10 +277,12 @@ public record MemoryReport(
     }
 
     private static InputType feedForwardInput(org.deeplearning4j.nn.conf.layers.Layer layer) {
-        // Look through wrappers (FrozenLayer, FrozenLayerWithBackprop, ...) to the layer with nIn.
+        // Look through wrappers (FrozenLayer, FrozenLayerWithBackprop, ..., a LoKR layer) to the layer with nIn.
         for (int depth = 0; depth < 8; depth++) {
             if (layer instanceof FrozenLayer) {
                 layer = ((FrozenLayer) layer).getLayer();
+            } else if (layer instanceof LokrLayer) {
+                layer = ((LokrLayer) layer).getBase();
             } else if (layer instanceof BaseWrapperLayer) {
                 layer = ((BaseWrapperLayer) layer).getUnderlying();
             } else {

@@ -116,6 +116,11 @@ class MemoryReportTest {
         assertTrue(s.contains("frozen params " + frozen), s);
         assertTrue(s.contains("measured peak 120.56 KiB"), s);
         assertTrue(m.toString().contains("not measured"), m.toString());
+
+        // adapting the first layer keeps the activation estimate (its nIn is the base layer's)
+        MultiLayerNetwork adapted = dev.lokr.dl4j.LokrNetworks.apply(dev.lokr.LokrAdapter.builder().rank(1).build(),
+                net, dev.lokr.dl4j.Targets.all()).network();
+        assertEquals(m.activationBytes(), MemoryReport.of(adapted, batch).activationBytes(), ctx + ": adapted");
     }
 
     @Test
