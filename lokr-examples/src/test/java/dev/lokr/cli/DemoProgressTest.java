@@ -45,4 +45,19 @@ class DemoProgressTest {
         assertEquals("", run(false, true, 3));
         assertEquals("", run(false, false, 3));
     }
+
+    @Test
+    void aSecondBarIntoAFileWritesItsOwnQuarters() {
+        StringWriter text = new StringWriter();
+        DemoProgress p = new DemoProgress(new PrintWriter(text, true), true, false);
+        for (String label : List.of("pretraining", "adapting")) {
+            p.start(label, 8);
+            for (int i = 1; i <= 8; i++) {
+                p.step(i, 1.0 / i);
+            }
+        }
+        List<String> second = text.toString().lines().filter(l -> l.startsWith("adapting")).toList();
+        assertEquals(5, second.size(), "the start, 3 quarters and the end:\n" + text);
+        assertTrue(second.get(2).contains(" 50% 4/8"), text.toString());
+    }
 }
