@@ -552,7 +552,7 @@ public final class LokrNetwork<N extends Model> {
         long frozen = frozenParamCount();
         long total = totalParamCount();
         long inFrozenWrappers = 0;
-        for (String name : frozenAdapters()) {
+        for (String name : frozenAdapters) {
             inFrozenWrappers += impls.get(name).adapter().layout().numParams();
         }
         sb.append("  params: ").append(adapter - inFrozenWrappers).append(" trainable (adapters")
