@@ -59,8 +59,10 @@ import java.util.Objects;
  * ending in an output layer, and {@code ComputationGraph}s with one input and one output whose vertices form a
  * chain in topological order. Not supported (refused with a message): feature or label masks, truncated
  * BPTT ({@code BackpropType.TruncatedBPTT}). LoKR rank and module dropout draw from {@code Nd4j.getRandom()}
- * like DL4J's dropout, so they are replayed too. Training listeners get {@code iterationDone}
- * (and the epoch callbacks in {@link #fit(DataSetIterator)}) only.
+ * like DL4J's dropout, so they are replayed too. Training listeners get DL4J's callbacks in DL4J's order
+ * ({@code onBackwardPass}, {@code onGradientCalculation} with the network's gradient set, {@code iterationDone},
+ * and the epoch callbacks in {@link #fit(DataSetIterator)}) except {@code onForwardPass}: the point of
+ * checkpointing is never to hold every layer's activations at once.
  * Not thread safe; use one trainer per network and thread.
  */
 public final class CheckpointedTrainer {
@@ -316,6 +318,15 @@ public final class CheckpointedTrainer {
         // gradient does, so that the updater works on the network's gradient view in place
         DefaultGradient result = new DefaultGradient(flattenedGradients());
         result.gradientForVariable().putAll(gradient.gradientForVariable());
+        // as DL4J's computeGradientAndScore: the network holds its gradient, then listeners hear of the backward pass
+        if (net instanceof MultiLayerNetwork) {
+            ((MultiLayerNetwork) net).setGradient(result);
+        } else {
+            ((ComputationGraph) net).setGradient(result);
+        }
+        for (TrainingListener l : listeners()) {
+            l.onBackwardPass(net);
+        }
         return new Pair<>(result, score);
     }
 
@@ -331,6 +342,9 @@ public final class CheckpointedTrainer {
         int epoch = BaseOptimizer.getEpochCount(net);
         Pair<Gradient, Double> gs = computeGradientAndScore(data);
         Gradient gradient = gs.getFirst();
+        for (TrainingListener l : listeners()) {
+            l.onGradientCalculation(net);   // as DL4J's optimizer: before the updater changes the gradient
+        }
         int batch = (int) data.getFeatures().size(0);
         if (net instanceof MultiLayerNetwork) {
             MultiLayerNetwork mln = (MultiLayerNetwork) net;

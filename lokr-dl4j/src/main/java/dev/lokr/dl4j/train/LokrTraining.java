@@ -6,8 +6,11 @@ import dev.lokr.dl4j.offload.EncoderOffload;
 import dev.lokr.dl4j.offload.FeatureCache;
 import dev.lokr.dl4j.offload.OffloadedTraining;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.deeplearning4j.optimize.api.TrainingListener;
 import org.nd4j.linalg.dataset.api.iterator.DataSetIterator;
 
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Objects;
 
 /**
@@ -20,8 +23,12 @@ import java.util.Objects;
  * still moves under {@code net.fit} (DL4J applies its raw gradient) but stays fixed when offloaded. LoKR
  * layers' frozen {@code W} and {@code b}, {@code FrozenLayer}s and layers frozen by
  * {@code LokrNetworks.apply(..., freezeOthers = true)} are fixed either way. With offload, the network's
- * listeners are attached to the head while it trains (they see the head as the model), and the
- * network's {@code score()} afterwards is the head's last score.
+ * listeners follow the head while it trains: {@code iterationDone} and the epoch callbacks get the network,
+ * brought up to date from the head first (parameters, updater state, counts, score; a copy of the head's
+ * parameters per callback), so a listener that evaluates or saves the model sees the whole network, and
+ * one that throws leaves the network with every step trained so far; the callbacks inside a step get the
+ * head. The network's {@code score()} afterwards is the head's last score. With gradient checkpointing,
+ * listeners get every callback but {@code onForwardPass} (see {@link CheckpointedTrainer}).
  */
 public final class LokrTraining {
 
@@ -54,7 +61,11 @@ public final class LokrTraining {
                 try (FeatureCache cache = FeatureCache.inMemory()) {
                     OffloadedTraining off = EncoderOffload.prepare(net, source, cache);
                     if (net.getListeners() != null && !net.getListeners().isEmpty()) {
-                        off.head().setListeners(net.getListeners());   // they see the head as the model
+                        List<TrainingListener> seeTheNetwork = new ArrayList<>();
+                        for (TrainingListener l : net.getListeners()) {
+                            seeTheNetwork.add(new FullNetworkListener(l, off, net));
+                        }
+                        off.head().setListeners(seeTheNetwork);
                     }
                     train(off.head(), off.features(), epochs, options.gradientCheckpointing());
                     off.writeBack(net);

@@ -98,6 +98,134 @@ class LokrTrainingTest {
         assertEquals(ref.score(), net.score(), 1e-9, "the network's score is the last step's");
     }
 
+    /** Records each callback as text: the model's layer count, and what iterationDone and the epoch calls see. */
+    static final class Recorder extends org.deeplearning4j.optimize.api.BaseTrainingListener {
+        final List<String> events = new ArrayList<>();
+        final List<MultiLayerNetwork> models = new ArrayList<>();
+
+        @Override
+        public void onEpochStart(org.deeplearning4j.nn.api.Model model) {
+            events.add("es");
+            models.add((MultiLayerNetwork) model);
+        }
+
+        @Override
+        public void onEpochEnd(org.deeplearning4j.nn.api.Model model) {
+            events.add("ee");
+            models.add((MultiLayerNetwork) model);
+        }
+
+        @Override
+        public void onForwardPass(org.deeplearning4j.nn.api.Model model, List<INDArray> activations) {
+            events.add("fwd");
+        }
+
+        @Override
+        public void onBackwardPass(org.deeplearning4j.nn.api.Model model) {
+            events.add("bwd");
+        }
+
+        @Override
+        public void onGradientCalculation(org.deeplearning4j.nn.api.Model model) {
+            events.add("grad");
+        }
+
+        @Override
+        public void iterationDone(org.deeplearning4j.nn.api.Model model, int iteration, int epoch) {
+            events.add("it" + iteration);
+            models.add((MultiLayerNetwork) model);
+        }
+    }
+
+    @Test
+    void offloadedListenersThatEvaluateOrSaveSeeTheWholeUpToDateNetwork() throws Exception {
+        List<DataSet> d = data(11);
+        MultiLayerNetwork net = net(11);
+        Recorder recorder = new Recorder();
+        List<String> evaluated = new ArrayList<>();
+        java.io.ByteArrayOutputStream saved = new java.io.ByteArrayOutputStream();
+        net.setListeners(recorder, new org.deeplearning4j.optimize.api.BaseTrainingListener() {
+            @Override
+            public void onEpochEnd(org.deeplearning4j.nn.api.Model model) {
+                // what DL4J's EvaluativeListener and CheckpointListener do: use the model on the raw input, save it
+                MultiLayerNetwork m = (MultiLayerNetwork) model;
+                evaluated.add(m.output(d.get(0).getFeatures()).shapeInfoToString());
+                saved.reset();
+                try {
+                    org.deeplearning4j.util.ModelSerializer.writeModel(m, saved, true);
+                } catch (java.io.IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            }
+        });
+        LokrTraining.fit(net, new ListDataSetIterator<>(d, 5), 2,
+                TrainingOptions.builder().offloadEncoder(true).numWorkers(0).gradientCheckpointing(false).build());
+        for (MultiLayerNetwork m : recorder.models) {
+            assertTrue(m == net, "iterationDone and the epoch callbacks get the network itself");
+        }
+        assertEquals(2, evaluated.size());
+        MultiLayerNetwork restored = org.deeplearning4j.util.ModelSerializer.restoreMultiLayerNetwork(
+                new java.io.ByteArrayInputStream(saved.toByteArray()), true);
+        assertEquals(4, restored.getnLayers(), "the saved model is the whole network, encoder included");
+        assertEquals(0.0, restored.params().sub(net.params()).amaxNumber().doubleValue(), 0.0, "saved after the last step");
+        assertEquals(net.getUpdater().getStateViewArray(), restored.getUpdater().getStateViewArray(), "with its updater state");
+    }
+
+    @Test
+    void aListenerThatFailsLeavesTheStepsTrainedSoFarInTheNetwork() {
+        List<DataSet> d = data(13);
+        MultiLayerNetwork ref = net(13);
+        for (int i = 0; i < 3; i++) {
+            ref.fit(d.get(i * 5).merge(d.subList(i * 5, i * 5 + 5)));
+        }
+        MultiLayerNetwork net = net(13);
+        net.setListeners(new org.deeplearning4j.optimize.api.BaseTrainingListener() {
+            @Override
+            public void iterationDone(org.deeplearning4j.nn.api.Model model, int iteration, int epoch) {
+                if (iteration == 2) {
+                    throw new IllegalStateException("listener failed at iteration 2");
+                }
+            }
+        });
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> LokrTraining.fit(net,
+                new ListDataSetIterator<>(d, 5), 1,
+                TrainingOptions.builder().offloadEncoder(true).numWorkers(0).gradientCheckpointing(false).build()));
+        assertEquals("listener failed at iteration 2", e.getMessage());
+        double diff = ref.params().sub(net.params()).amaxNumber().doubleValue();
+        assertTrue(diff < 1e-9, "the network holds the three steps trained before the failure: differs by " + diff);
+    }
+
+    @Test
+    void checkpointedTrainingCallsEveryListenerCallbackButTheForwardPass() {
+        List<DataSet> d = data(15);
+        MultiLayerNetwork ref = net(15);
+        Recorder plain = new Recorder();
+        ref.setListeners(plain);
+        ref.fit(new ListDataSetIterator<>(d, 5), 1);
+        MultiLayerNetwork net = net(15);
+        Recorder checkpointed = new Recorder();
+        INDArray[] gradientSeen = new INDArray[1];
+        net.setListeners(checkpointed, new org.deeplearning4j.optimize.api.BaseTrainingListener() {
+            @Override
+            public void onGradientCalculation(org.deeplearning4j.nn.api.Model model) {
+                if (gradientSeen[0] == null) {
+                    gradientSeen[0] = model.gradient().gradient().dup();
+                }
+            }
+        });
+        LokrTraining.fit(net, new ListDataSetIterator<>(d, 5), 1,
+                TrainingOptions.builder().numWorkers(0).gradientCheckpointing(true).build());
+        List<String> expected = new ArrayList<>(plain.events);
+        expected.removeIf("fwd"::equals);
+        assertEquals(expected, checkpointed.events);
+        MultiLayerNetwork fresh = net(15);
+        fresh.setInput(d.get(0).merge(d.subList(0, 5)).getFeatures());
+        fresh.setLabels(d.get(0).merge(d.subList(0, 5)).getLabels());
+        fresh.computeGradientAndScore();
+        double diff = fresh.gradient().gradient().sub(gradientSeen[0]).amaxNumber().doubleValue();
+        assertTrue(diff < 1e-10, "onGradientCalculation sees the step's gradient: differs by " + diff);
+    }
+
     /** Batches of 5 examples that it reshuffles on every reset with its own seeded generator; counts the resets. */
     static final class ReshufflingIterator implements DataSetIterator {
         private static final long serialVersionUID = 1L;
