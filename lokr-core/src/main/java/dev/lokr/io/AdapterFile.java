@@ -17,6 +17,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.EnumMap;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -224,6 +225,19 @@ public final class AdapterFile implements Closeable {
     private final List<String> otherTensors;
     private final Map<String, ModuleInfo> infos = new LinkedHashMap<>();
     private final Map<String, Object> peftConfig;
+
+    /**
+     * Character reads left for matching PEFT pattern keys against module names, for the whole file: each
+     * match is bounded too (see {@link CountedChars}), but many keys just under that bound, times many
+     * modules, would still stall the reader. Real configs need a few thousand reads per key and module.
+     */
+    private long patternReadsLeft = PATTERN_READ_BUDGET;
+
+    /** See {@link #patternReadsLeft}: about a second of matching. */
+    static final long PATTERN_READ_BUDGET = 200_000_000L;
+
+    /** Compiled pattern keys, each compiled once. */
+    private final Map<String, Pattern> compiledPatterns = new HashMap<>();
     private final Map<String, Map<String, Object>> writtenOptions;
 
     private AdapterFile(
@@ -785,11 +799,19 @@ public final class AdapterFile implements Closeable {
                 // PEFT's get_pattern_key: re.match(rf"(.*\.)?({key})$", module) with the first key
                 // that matches.
                 boolean matches;
+                CountedChars name = new CountedChars(module, patternReadsLeft);
                 try {
-                    matches = peftPattern(e.getKey()).matcher(new CountedChars(module)).matches();
+                    matches = compiledPatterns.computeIfAbsent(e.getKey(), AdapterFile::peftPattern).matcher(name).matches();
                 } catch (CountedChars.Exhausted | StackOverflowError ex) {
+                    if (name.fileBudgetSpent()) {
+                        throw bad(module, "the rank_pattern and alpha_pattern keys need more than " + PATTERN_READ_BUDGET
+                                + " character reads in all to match this file's module names (patterns that "
+                                + "backtrack, or very many keys); simplify them");
+                    }
                     throw bad(module, patternKey + " key '" + e.getKey() + "' takes too long to match this module's "
                             + "name (a pattern that backtracks without end); simplify the pattern");
+                } finally {
+                    patternReadsLeft -= name.reads();
                 }
                 if (matches) {
                     return ((Number) e.getValue()).doubleValue();
@@ -807,24 +829,39 @@ public final class AdapterFile implements Closeable {
 
     /**
      * A module name whose character reads are counted, so that a hostile pattern that backtracks
-     * exponentially is stopped (Java's regex engine has no time limit): a name of {@code n}
-     * characters may be read {@code 10^6 + 1000 n} times, far above what a PEFT pattern needs.
+     * exponentially is stopped (Java's regex engine has no time limit): one match may read a name of
+     * {@code n} characters {@code 10^6 + 1000 n} times, far above what a PEFT pattern needs, and no more
+     * than the file has left.
      */
     private static final class CountedChars implements CharSequence {
         private final String s;
-        private long left;
+        private final long allowed;
+        private final boolean fileBound;
+        private long reads;
 
-        CountedChars(String s) {
+        CountedChars(String s, long fileLeft) {
             this.s = s;
-            this.left = 1_000_000L + 1000L * s.length();
+            long perMatch = 1_000_000L + 1000L * s.length();
+            this.allowed = Math.max(0, Math.min(perMatch, fileLeft));
+            this.fileBound = fileLeft < perMatch;
         }
 
         @Override
         public char charAt(int index) {
-            if (--left < 0) {
+            if (++reads > allowed) {
                 throw new Exhausted();
             }
             return s.charAt(index);
+        }
+
+        /** @return the reads so far */
+        long reads() {
+            return Math.min(reads, allowed);
+        }
+
+        /** @return whether the reads ran out because the file's budget did */
+        boolean fileBudgetSpent() {
+            return fileBound && reads > allowed;
         }
 
         @Override

@@ -116,6 +116,21 @@ class AdapterInputTest {
         }
     }
 
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void manyKeysEachJustWithinTheBoundStillStopAtTheFilesBound() throws Exception {
+        // each key backtracks to nearly the per-match bound; 300 of them would take minutes per module
+        String module = "a".repeat(51);
+        StringBuilder keys = new StringBuilder();
+        for (int i = 0; i < 300; i++) {
+            keys.append(i == 0 ? "" : ",").append("\"(.*a){4}b|z").append(i).append("\":2");
+        }
+        Path file = lowRankPeft("{\"r\":2,\"rank_pattern\":{" + keys + "}}", module);
+        AdapterFormatException e = assertThrows(AdapterFormatException.class, () -> AdapterFile.read(file));
+        assertTrue(e.getMessage().contains("the rank_pattern and alpha_pattern keys need more than "
+                + AdapterFile.PATTERN_READ_BUDGET + " character reads in all"), e.getMessage());
+    }
+
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"\\\\Q", "(?x) # comment"})
     void aPatternThatOnlyFailsInsidePeftsWrapperIsRefusedAsAFormatError(String key) throws Exception {

@@ -576,9 +576,10 @@ public final class LokrNetwork<N extends Model> {
     }
 
     /**
-     * Values of the layers without an adapter that {@code fit} never changes: those inside a frozen wrapper, and
-     * those with the zero-rate updater {@code freezeOthers} gives. ({@code NoOp} alone does not count: DL4J
-     * applies the gradient unscaled, and batch normalization's running statistics change through it.)
+     * Values of the layers without an adapter that are frozen: those inside a frozen wrapper, and those with the
+     * updater {@code freezeOthers} gives ({@link Frozen#updater()}). An {@code Sgd} whose rate a user set to 0 is
+     * a rate, as for {@link #setLearningRate(double)}, and {@code NoOp} alone does not count either: DL4J
+     * applies the gradient unscaled, and batch normalization's running statistics change through it.
      */
     private long frozenInOtherLayers() {
         long n = 0;
@@ -588,7 +589,8 @@ public final class LokrNetwork<N extends Model> {
             }
             org.deeplearning4j.nn.conf.layers.Layer deciding = Frozen.trainingLayer(Networks.conf(network, l));
             for (Map.Entry<String, INDArray> e : l.paramTable().entrySet()) {
-                if (Frozen.isFrozenLayer(deciding) || Frozen.isZeroRate(deciding.getUpdaterByParam(e.getKey()))) {
+                if (Frozen.isFrozenLayer(deciding)
+                        || Frozen.isFreezeOthersUpdater(deciding.getUpdaterByParam(e.getKey()))) {
                     n += e.getValue().length();
                 }
             }

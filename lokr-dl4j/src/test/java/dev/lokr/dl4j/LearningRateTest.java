@@ -128,6 +128,8 @@ class LearningRateTest {
         Fixtures.randomizeAdapters(a, 9);
         fit(a.network(), batch(1));
         a.setLearningRate(0.0);
+        assertTrue(a.report().contains(" in other layers (0 of them frozen)"),
+                "a rate of 0 is a rate, not a freeze: " + a.report());
         Map<String, INDArray> before = snapshot(a.network());
         fit(a.network(), batch(2));
         Map<String, INDArray> after = snapshot(a.network());
