@@ -10,10 +10,12 @@ import org.nd4j.linalg.learning.config.Sgd;
 import org.nd4j.linalg.schedule.FixedSchedule;
 
 /**
- * The one rule for "this parameter does not train", shared by {@code freezeOthers}, the memory
- * report and encoder offload: the layer is a {@link FrozenLayer} or {@link FrozenLayerWithBackprop},
- * or the parameter's updater is {@link NoOp} or an {@link Sgd} with learning rate 0 (how
- * {@link LokrNetworks} freezes layers, see {@link #updater()}).
+ * The rule for "this parameter does not train" of the memory report and encoder offload: the layer is
+ * a {@link FrozenLayer} or {@link FrozenLayerWithBackprop}, or the parameter's updater is {@link NoOp} or
+ * an {@link Sgd} with learning rate 0 ({@link #isFrozen}). {@code freezeOthers} freezes with
+ * {@link #updater()}, which {@link #isFreezeOthersUpdater} tells apart; {@link LokrNetwork#setLearningRate}
+ * and {@link LokrNetwork#report()} take only that updater and frozen wrappers as frozen, so a user's
+ * {@code Sgd} at rate 0 is a rate to them.
  *
  * <p>Note that in DL4J 1.0.0-M2.1 a {@code NoOp} updater alone does not keep a parameter fixed during
  * {@code fit}: the gradient is applied unscaled. lokr's adapter layers also give their frozen

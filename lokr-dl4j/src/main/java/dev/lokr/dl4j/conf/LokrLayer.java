@@ -63,7 +63,8 @@ import java.util.Objects;
  * runtime layer reads them on every forward pass.
  *
  * <p>Built by hand into a {@code NeuralNetConfiguration} (rather than by {@code LokrNetworks}), the base
- * must carry its own weight init, activation and updater (and convolution mode for a conv base): DL4J
+ * must carry its own weight init, bias init (when it has a bias), activation and updater (and convolution mode
+ * for a conv base): DL4J
  * copies the builder's defaults only into its own layer types, and {@link #instantiate} refuses a base
  * without them. For the same reason {@code TransferLearning}'s {@code FineTuneConfiguration} does not
  * change the adapter's updater; use {@link #setUpdater}. Weight and bias constraints are applied to the

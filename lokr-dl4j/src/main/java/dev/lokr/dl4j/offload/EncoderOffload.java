@@ -43,8 +43,8 @@ import java.util.Objects;
  *
  * <p>The encoder is the longest run of leading layers with nothing to train: a layer belongs to it if it is
  * a {@link FrozenLayer} or {@link FrozenLayerWithBackprop}, has no parameters, or has, for every parameter
- * ({@code getUpdaterByParam}), the {@link NoOp} updater or a zero-rate {@link Sgd} without schedule (how
- * {@code LokrNetworks.apply(..., freezeOthers=true)} freezes a layer). It stops at the first trainable layer: later
+ * ({@code getUpdaterByParam}), the {@link NoOp} updater or a zero-rate {@link Sgd} (a plain {@code Sgd(0)}, or
+ * {@link dev.lokr.dl4j.Frozen#updater()}, which {@code LokrNetworks.apply(..., freezeOthers=true)} gives). It stops at the first trainable layer: later
  * frozen layers stay in the head. The head is a new {@link MultiLayerNetwork} of clones of the remaining
  * layers' configurations and input preprocessors with exact copies of their parameters (and updater
  * state when its size matches, iteration and epoch counts), so the encoder is not part of the training graph at all: no
