@@ -116,8 +116,8 @@ public final class AdapterMerge {
      * @param adapter the adapter (LyCORIS or PEFT layout), not modified
      * @param out the merged file to create or replace (atomically); may be {@code base}, not {@code adapter}
      * @param multiplier the strength {@code m}
-     * @param log receives one line per merged module, and one naming the adapter tensors that belong to no
-     *     LoKR module (ignored) if there are any; or null
+     * @param log receives one line per merged module (as it is written, in the base file's order), and one
+     *     naming the adapter tensors that belong to no LoKR module (ignored) if there are any; or null
      * @return the merged modules, in adapter order
      * @throws AdapterFormatException if a module matches no base weight or several, two modules
      *     match one weight, a module's tensors do not fit its weight (the message names the
@@ -181,56 +181,52 @@ public final class AdapterMerge {
             }
             List<String> modules = inScope(file, scope, adapter, log);
             Map<String, String> targets = match(file, modules, in, scope.basePrefix(), adapter);
-            Map<String, INDArray> replaced = new HashMap<>();
+            // every module is checked against its weight before anything is written; the merged weights are
+            // computed one at a time while the file is written, so memory holds one weight, not the model
+            Map<String, SafetensorsWriter.Tensor> replaced = new HashMap<>();
             List<Merged> merged = new ArrayList<>();
             for (String module : modules) {
                 String tensor = targets.get(module);
                 TensorInfo info = in.info(tensor);
-                INDArray weight = in.read(tensor, DataType.DOUBLE);
                 LokrParams params = file.resolve(module, info.shape(), DataType.DOUBLE);
-                INDArray adapted = LokrWeights.effectiveWeight(params, weight, multiplier, null);
-                FiniteValues.Unfit unfit = FiniteValues.first(adapted, info.dtype(), weight);
-                if (unfit != null) {
-                    throw new AdapterFormatException(
-                            adapter,
-                            module,
-                            "merging it would give base tensor '"
-                                    + tensor
-                                    + "' "
-                                    + Arrays.toString(info.shape())
-                                    + " "
-                                    + info.dtype()
-                                    + " (scale "
-                                    + params.layout().scale()
-                                    + ", multiplier "
-                                    + multiplier
-                                    + ") a merged weight that "
-                                    + FiniteValues.problem(unfit, info.dtype())
-                                    + " where the base is finite; nothing was written");
-                }
-                replaced.put(tensor, adapted);
                 Merged done = new Merged(module, tensor, info.shape(), info.dtype());
                 merged.add(done);
-                if (log != null) {
-                    LokrLayout layout = params.layout();
-                    boolean ranked = layout.w1Mode() != FactorMode.FULL || layout.w2Mode() != FactorMode.FULL;
-                    log.accept("merged " + done + " (" + layout.w1Mode() + "/" + layout.w2Mode()
-                            + (ranked ? ", rank " + layout.rank() : "") + ", scale " + layout.scale()
-                            + (layout.dora() ? ", DoRA " + layout.doraAxis() : "") + ")");
-                }
+                replaced.put(tensor, SafetensorsWriter.Tensor.computed(tensor, info.dtype(), info.shape(),
+                        () -> mergedWeight(in, done, params, multiplier, adapter, log)));
             }
             List<SafetensorsWriter.Tensor> tensors = new ArrayList<>();
             for (TensorInfo t : in.tensors()) {
-                INDArray v = replaced.get(t.name());
-                if (v != null) {
-                    tensors.add(SafetensorsWriter.Tensor.of(t.name(), v, t.dtype()));
-                } else {
-                    tensors.add(SafetensorsWriter.Tensor.copied(in, t.name()));
-                }
+                SafetensorsWriter.Tensor computed = replaced.get(t.name());
+                tensors.add(computed != null ? computed : SafetensorsWriter.Tensor.copied(in, t.name()));
             }
             SafetensorsWriter.write(out, in.metadata(), tensors);
             return merged;
         }
+    }
+
+    /**
+     * One module's merged weight, {@link LokrWeights#effectiveWeight} in float64, refused when it would not
+     * fit the base tensor's dtype where the base is finite.
+     */
+    private static INDArray mergedWeight(SafetensorsReader in, Merged done, LokrParams params, double multiplier,
+                                         Path adapter, Consumer<String> log) throws IOException {
+        INDArray weight = in.read(done.baseTensor(), DataType.DOUBLE);
+        INDArray adapted = LokrWeights.effectiveWeight(params, weight, multiplier, null);
+        FiniteValues.Unfit unfit = FiniteValues.first(adapted, done.dtype(), weight);
+        if (unfit != null) {
+            throw new AdapterFormatException(adapter, done.module(), "merging it would give base tensor '"
+                    + done.baseTensor() + "' " + Arrays.toString(done.shape()) + " " + done.dtype() + " (scale "
+                    + params.layout().scale() + ", multiplier " + multiplier + ") a merged weight that "
+                    + FiniteValues.problem(unfit, done.dtype()) + " where the base is finite; nothing was written");
+        }
+        if (log != null) {
+            LokrLayout layout = params.layout();
+            boolean ranked = layout.w1Mode() != FactorMode.FULL || layout.w2Mode() != FactorMode.FULL;
+            log.accept("merged " + done + " (" + layout.w1Mode() + "/" + layout.w2Mode()
+                    + (ranked ? ", rank " + layout.rank() : "") + ", scale " + layout.scale()
+                    + (layout.dora() ? ", DoRA " + layout.doraAxis() : "") + ")");
+        }
+        return adapted;
     }
 
     /** The adapter's modules whose names start with the scope's module prefix; the others are reported. */

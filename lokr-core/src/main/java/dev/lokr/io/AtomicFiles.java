@@ -16,6 +16,8 @@ import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Objects;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -29,13 +31,21 @@ import org.slf4j.LoggerFactory;
  * complete new one. A target that is a symbolic link replaces (or creates) the file it points to and
  * keeps the link. A target that exists but is not a regular file (a folder, a pipe, a device, a
  * socket) is refused. If anything fails, the temporary file is deleted and an existing target is
- * left untouched.
+ * left untouched; if the JVM is stopped meanwhile (Ctrl-C, SIGTERM), a shutdown hook deletes it.
  */
 public final class AtomicFiles {
   private static final Logger log = LoggerFactory.getLogger(AtomicFiles.class);
 
   /** The name prefix of the temporary file written beside the target. */
   static final String TEMP_PREFIX = ".lokr-";
+
+  /**
+   * Temporary files being written. If the JVM is stopped (Ctrl-C, SIGTERM) before one replaces its
+   * target, a shutdown hook deletes it; only a hard kill (SIGKILL, a crash) can leave one behind.
+   */
+  private static final Set<Path> PENDING = ConcurrentHashMap.newKeySet();
+
+  private static final AtomicBoolean HOOK_ADDED = new AtomicBoolean();
 
   private AtomicFiles() {}
 
@@ -84,6 +94,7 @@ public final class AtomicFiles {
     Path dir = absolute.getParent();
     // a short fixed prefix: the target's own name may already be as long as the file system allows
     Path tmp = Files.createTempFile(dir, TEMP_PREFIX, ".tmp");
+    track(tmp);
     boolean moved = false;
     try {
       try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
@@ -108,6 +119,31 @@ public final class AtomicFiles {
         }
       }
       throw t;
+    } finally {
+      PENDING.remove(tmp);
+    }
+  }
+
+  /** Registers a temporary file for the shutdown hook, adding the hook on first use. */
+  private static void track(Path tmp) {
+    if (HOOK_ADDED.compareAndSet(false, true)) {
+      try {
+        Runtime.getRuntime().addShutdownHook(new Thread(AtomicFiles::deletePending, "lokr-temp-file-cleanup"));
+      } catch (IllegalStateException | SecurityException e) {
+        log.debug("no shutdown hook for temporary files: {}", e.toString());
+      }
+    }
+    PENDING.add(tmp);
+  }
+
+  /** Deletes the temporary files still being written (the JVM is ending). */
+  private static void deletePending() {
+    for (Path tmp : PENDING) {
+      try {
+        Files.deleteIfExists(tmp);
+      } catch (IOException | RuntimeException e) {
+        // the JVM is ending: nothing more can be done about it
+      }
     }
   }
 

@@ -41,6 +41,16 @@ public final class SafetensorsWriter {
 
   private SafetensorsWriter() {}
 
+  /** Computes a tensor's values when the file is written; see {@link Tensor#computed}. */
+  @FunctionalInterface
+  public interface ValueSource {
+    /**
+     * @return the values (any numeric ND4J type, read in C order; as many elements as the shape)
+     * @throws IOException if reading what they are computed from fails, or the values are refused
+     */
+    INDArray compute() throws IOException;
+  }
+
   /**
    * One tensor to write: either {@code values} (converted to {@code dtype} while writing) or {@code
    * raw} bytes (written as they are) or a {@code source} reader whose tensor of the same name is
@@ -61,9 +71,26 @@ public final class SafetensorsWriter {
    *     order; their count must be numel x dtype size; null when {@code values} is given
    * @param source an open reader holding a tensor {@code name} of this dtype and shape, copied when
    *     the file is written; or null
+   * @param computed computes the values when the file is written (see {@link #computed}); or null
    */
   public record Tensor(
-      String name, DType dtype, long[] shape, INDArray values, ByteBuffer raw, SafetensorsReader source) {
+      String name, DType dtype, long[] shape, INDArray values, ByteBuffer raw, SafetensorsReader source,
+      ValueSource computed) {
+
+    /**
+     * A tensor of values, raw bytes or a reader's tensor (nothing computed).
+     *
+     * @param name the tensor's name
+     * @param dtype the element type in the file
+     * @param shape the dimensions (copied)
+     * @param values the values, or null
+     * @param raw the bytes, or null
+     * @param source the reader to copy from, or null
+     * @throws IllegalArgumentException as the canonical constructor
+     */
+    public Tensor(String name, DType dtype, long[] shape, INDArray values, ByteBuffer raw, SafetensorsReader source) {
+      this(name, dtype, shape, values, raw, source, null);
+    }
 
     /**
      * A tensor of values or of raw bytes (no reader source).
@@ -76,7 +103,7 @@ public final class SafetensorsWriter {
      * @throws IllegalArgumentException as the canonical constructor
      */
     public Tensor(String name, DType dtype, long[] shape, INDArray values, ByteBuffer raw) {
-      this(name, dtype, shape, values, raw, null);
+      this(name, dtype, shape, values, raw, null, null);
     }
 
     /**
@@ -105,11 +132,12 @@ public final class SafetensorsWriter {
       if (SafetensorsReader.METADATA_KEY.equals(name)) {
         throw new IllegalArgumentException("'" + SafetensorsReader.METADATA_KEY + "' cannot be a tensor name");
       }
-      if ((values != null ? 1 : 0) + (raw != null ? 1 : 0) + (source != null ? 1 : 0) != 1) {
+      if ((values != null ? 1 : 0) + (raw != null ? 1 : 0) + (source != null ? 1 : 0)
+          + (computed != null ? 1 : 0) != 1) {
         throw new IllegalArgumentException(
-            "tensor " + Json.quote(name) + ": give exactly one of values, raw and source");
+            "tensor " + Json.quote(name) + ": give exactly one of values, raw, source and computed");
       }
-      if (values != null && !dtype.readable()) {
+      if ((values != null || computed != null) && !dtype.readable()) {
         throw new IllegalArgumentException("tensor " + Json.quote(name) + ": values cannot be written as "
             + dtype + " (only " + DType.READABLE + "); copy such tensors as raw bytes");
       }
@@ -134,14 +162,38 @@ public final class SafetensorsWriter {
           throw new IllegalArgumentException("tensor " + Json.quote(name) + ": the source holds " + from.dtype()
               + " " + Arrays.toString(from.shape()) + ", not " + dtype + " " + Arrays.toString(shape));
         }
-      } else {
-        checkNumeric(name, values.dataType());
-        if (values.length() != numel) {
-          throw new IllegalArgumentException("tensor " + Json.quote(name) + ": values have "
-              + values.length() + " elements " + Arrays.toString(values.shape()) + " but shape "
-              + Arrays.toString(shape) + " has " + numel);
-        }
+      } else if (values != null) {
+        checkValues(name, shape, values);
       }
+    }
+
+    /** Refuses values that are not numeric or whose element count is not the shape's. */
+    private static void checkValues(String name, long[] shape, INDArray values) {
+      checkNumeric(name, values.dataType());
+      long numel = TensorInfo.numel(shape);
+      if (values.length() != numel) {
+        throw new IllegalArgumentException("tensor " + Json.quote(name) + ": values have "
+            + values.length() + " elements " + Arrays.toString(values.shape()) + " but shape "
+            + Arrays.toString(shape) + " has " + numel);
+      }
+    }
+
+    /**
+     * A tensor whose values are computed when the file is written, just before they are written, and
+     * converted to {@code dtype}: a file of many large computed tensors (a merged model) holds one of
+     * them at a time, not all. If the computation fails, the write fails as any other (the target is
+     * left as it was).
+     *
+     * @param name the name
+     * @param dtype the element type in the file (one of {@link DType#READABLE})
+     * @param shape the dimensions; the computed array must have as many elements
+     * @param values computes the values, once, when the file is written
+     * @return the tensor
+     * @throws IllegalArgumentException if the name is invalid or the dtype cannot hold values
+     */
+    public static Tensor computed(String name, DType dtype, long[] shape, ValueSource values) {
+      Objects.requireNonNull(values, "values");
+      return new Tensor(name, dtype, shape, null, null, null, values);
     }
 
     /**
@@ -203,7 +255,7 @@ public final class SafetensorsWriter {
     public static Tensor copied(SafetensorsReader from, String name) {
       Objects.requireNonNull(from, "from");
       TensorInfo t = from.info(name);
-      return new Tensor(name, t.dtype(), t.shape(), null, null, from);
+      return new Tensor(name, t.dtype(), t.shape(), null, null, from, null);
     }
 
     /**
@@ -252,7 +304,8 @@ public final class SafetensorsWriter {
           && Arrays.equals(shape, t.shape)
           && Objects.equals(values, t.values)
           && Objects.equals(raw, t.raw)
-          && source == t.source;
+          && source == t.source
+          && computed == t.computed;
     }
 
     @Override
@@ -301,8 +354,12 @@ public final class SafetensorsWriter {
           t.source.transferRaw(t.name, ch);
         } else if (t.raw != null) {
           writeFully(ch, t.raw.duplicate());
+        } else if (t.computed != null) {
+          INDArray v = t.computed.compute();
+          Tensor.checkValues(t.name, t.shape, v);
+          writeValues(ch, t, v, scratch);
         } else {
-          writeValues(ch, t, scratch);
+          writeValues(ch, t, t.values, scratch);
         }
       }
     });
@@ -355,9 +412,8 @@ public final class SafetensorsWriter {
     return out;
   }
 
-  /** Converts t.values to t.dtype chunk by chunk and writes them. */
-  private static void writeValues(FileChannel ch, Tensor t, ByteBuffer scratch) throws IOException {
-    INDArray v = t.values;
+  /** Converts {@code v} (t's values) to t.dtype chunk by chunk and writes them. */
+  private static void writeValues(FileChannel ch, Tensor t, INDArray v, ByteBuffer scratch) throws IOException {
     long n = v.length();
     if (n == 0) {
       return;

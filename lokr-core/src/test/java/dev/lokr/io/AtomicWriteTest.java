@@ -175,6 +175,40 @@ class AtomicWriteTest {
     }
 
     @Test
+    void computedTensorsAreComputedOneAtATimeAsTheyAreWritten() throws IOException {
+        List<String> events = new java.util.ArrayList<>();
+        SafetensorsWriter.write(target, null, List.of(
+                SafetensorsWriter.Tensor.computed("a", DType.F32, new long[] {2}, () -> {
+                    events.add("a");
+                    return Nd4j.createFromArray(1.0, 2.0);
+                }),
+                SafetensorsWriter.Tensor.of("b", Nd4j.createFromArray(3f), DType.F16),
+                SafetensorsWriter.Tensor.computed("c", DType.BF16, new long[] {1, 1}, () -> {
+                    events.add("c");
+                    return Nd4j.createFromArray(new float[][] {{4f}});
+                })));
+        assertEquals(List.of("a", "c"), events, "each computed once, in file order");
+        try (SafetensorsReader r = SafetensorsReader.open(target)) {
+            assertArrayEquals(new double[] {1, 2}, r.readDoubles("a"), 0.0);
+            assertArrayEquals(new double[] {4}, r.readDoubles("c"), 0.0);
+        }
+        original = Files.readAllBytes(target);
+        // a computation that fails, or gives the wrong element count, fails the write and leaves the target
+        IOException e = assertThrows(IOException.class, () -> SafetensorsWriter.write(target, null, List.of(
+                SafetensorsWriter.Tensor.of("x", Nd4j.createFromArray(1f), DType.F32),
+                SafetensorsWriter.Tensor.computed("y", DType.F32, new long[] {4}, () -> {
+                    throw new IOException("cannot compute y");
+                }))));
+        assertEquals("cannot compute y", e.getMessage());
+        assertUntouched("a failed computation");
+        IllegalArgumentException wrong = assertThrows(IllegalArgumentException.class, () -> SafetensorsWriter.write(
+                target, null, List.of(SafetensorsWriter.Tensor.computed("y", DType.F32, new long[] {4},
+                        () -> Nd4j.createFromArray(1f, 2f)))));
+        assertTrue(wrong.getMessage().contains("values have 2 elements [2] but shape [4] has 4"), wrong.getMessage());
+        assertUntouched("a computation of the wrong size");
+    }
+
+    @Test
     void anyContentIsWrittenTheSameWay() throws IOException {
         AtomicFiles.write(target, new byte[] {7, 8, 9});
         assertArrayEquals(new byte[] {7, 8, 9}, Files.readAllBytes(target));

@@ -472,7 +472,11 @@ public final class LokrNetwork<N extends Model> {
             if (l != null) {
                 Layer target = merged instanceof MultiLayerNetwork ? dst.get(i)
                         : ((ComputationGraph) merged).getLayer(Networks.name(src.get(i)));
-                target.getParam("W").assign(l.effectiveWeight());
+                INDArray w = l.effectiveWeight();
+                target.getParam("W").assign(w);
+                if (w.closeable()) {
+                    w.close();   // one weight-sized temporary at a time, not one per layer until the collector runs
+                }
             }
         }
         return merged;

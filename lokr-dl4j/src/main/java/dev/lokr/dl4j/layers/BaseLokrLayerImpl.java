@@ -122,7 +122,11 @@ public abstract class BaseLokrLayerImpl extends AbstractLayer<LokrLayer> {
         INDArray w = baseWeight();
         INDArray eff = LokrWeights.effectiveWeight(adapter, LokrParamInitializer.pytorchWeight(c, w),
                 c.getMultiplier(), rowMask);
-        return LokrParamInitializer.dl4jWeight(c, eff, w.shape()).dup('c');
+        INDArray out = LokrParamInitializer.dl4jWeight(c, eff, w.shape()).dup('c');
+        if (eff.closeable()) {
+            eff.close();   // a weight-sized temporary: free it now, not when the collector runs
+        }
+        return out;
     }
 
     /**
