@@ -213,6 +213,9 @@ public final class AdapterMerge {
         INDArray weight = in.read(done.baseTensor(), DataType.DOUBLE);
         INDArray adapted = LokrWeights.effectiveWeight(params, weight, multiplier, null);
         FiniteValues.Unfit unfit = FiniteValues.first(adapted, done.dtype(), weight);
+        if (weight.closeable() && weight != adapted) {
+            weight.close();   // read for this module only: free it now, not when the collector runs
+        }
         if (unfit != null) {
             throw new AdapterFormatException(adapter, done.module(), "merging it would give base tensor '"
                     + done.baseTensor() + "' " + Arrays.toString(done.shape()) + " " + done.dtype() + " (scale "

@@ -124,7 +124,7 @@ public abstract class BaseLokrLayerImpl extends AbstractLayer<LokrLayer> {
                 c.getMultiplier(), rowMask);
         INDArray out = LokrParamInitializer.dl4jWeight(c, eff, w.shape()).dup('c');
         if (eff.closeable()) {
-            eff.close();   // a weight-sized temporary: free it now, not when the collector runs
+            eff.close();   // a weight-sized temporary (DoRA's; without DoRA it is a view, left to the collector)
         }
         return out;
     }
