@@ -62,7 +62,9 @@ import org.slf4j.LoggerFactory;
  * {@code lokr_w2_a [r, b]}, {@code lokr_w2_b [r, d]}; {@code dora_scale} {@code [out, 1(, 1, 1)]}
  * (output axis) or {@code [1, in(, 1, 1)]} (input axis), mapped to the core's magnitude {@code
  * [out]} or {@code [in]}. The scalar gain is never stored (it is folded into {@code lokr_w1}), so
- * resolved modules have no scalar.
+ * resolved modules have no scalar. A PyTorch {@code Conv1d} module (weight {@code [out, in, k]})
+ * stores {@code lokr_w2 [b, d, k]}, {@code lokr_t2 [r, r, k]} and {@code dora_scale [out, 1, 1]}; it
+ * resolves onto a target {@code [out, in, k]} or {@code [out, in, k, 1]}, planned as the latter.
  *
  * <p>The factors alone cannot always tell the weight's shape (a conv kernel folded into {@code
  * lokr_w2_b}), so {@link #resolve} takes the target weight's shape and checks every tensor against
@@ -592,17 +594,21 @@ public final class AdapterFile implements Closeable {
                         module,
                         "has both lokr_w2 and lokr_w2_a/lokr_w2_b/lokr_t2; a factor is either full or low-rank");
             }
-            if (w2.rank() != 2 && w2.rank() != 4) {
+            if (w2.rank() < 2 || w2.rank() > 4) {
                 throw bad(
                         module,
-                        "lokr_w2 must be 2-D [b, d] or 4-D [b, d, kh, kw], got " + shape(w2));
+                        "lokr_w2 must be 2-D [b, d], 3-D [b, d, k] (Conv1d) or 4-D [b, d, kh, kw], got "
+                                + shape(w2));
             }
             w2Mode = FactorMode.FULL;
         } else if (w2a != null && w2b != null) {
             requireDims(module, w2a, 2);
             if (t2 != null) {
                 requireDims(module, w2b, 2);
-                requireDims(module, t2, 4);
+                if (t2.rank() != 3 && t2.rank() != 4) {
+                    throw bad(module, "lokr_t2 must be 3-D [r, r, k] (Conv1d) or 4-D [r, r, kh, kw], got "
+                            + shape(t2));
+                }
                 long r = t2.shape()[0];
                 if (t2.shape()[1] != r || w2a.shape()[0] != r || w2b.shape()[0] != r) {
                     throw bad(
@@ -1003,14 +1009,17 @@ public final class AdapterFile implements Closeable {
         }
         long[] ws = weightShape.clone();
         String target = Arrays.toString(ws);
-        if (ws.length != 2 && ws.length != 4) {
-            throw bad(
-                    module, "target weight must be [out, in] or [out, in, kh, kw], got " + target);
+        if (ws.length < 2 || ws.length > 4) {
+            throw bad(module, "target weight must be [out, in], [out, in, k] (Conv1d) or [out, in, kh, kw], got "
+                    + target);
         }
         for (long dim : ws) {
             if (dim < 1 || dim > Integer.MAX_VALUE) {
                 throw new IllegalArgumentException("target weight dims must be in [1, 2^31), got " + target);
             }
+        }
+        if (ws.length == 3) {
+            ws = new long[] {ws[0], ws[1], ws[2], 1};   // a Conv1d weight: a conv kernel [k, 1]
         }
         Map<String, TensorInfo> ts = modules.get(module);
         boolean conv = ws.length == 4;
@@ -1059,7 +1068,8 @@ public final class AdapterFile implements Closeable {
                 long[] s = w2.shape();
                 boolean ok =
                         Arrays.equals(s, want)
-                                || (conv && k == 1 && Arrays.equals(s, new long[] {b, d}));
+                                || (conv && k == 1 && Arrays.equals(s, new long[] {b, d}))
+                                || (conv && ws[3] == 1 && Arrays.equals(s, new long[] {b, d, ws[2]}));
                 if (!ok) {
                     throw bad(
                             module,
@@ -1115,7 +1125,9 @@ public final class AdapterFile implements Closeable {
                                     + " needs a conv weight, got "
                                     + target);
                 }
-                if (st[2] != ws[2] || st[3] != ws[3]) {
+                boolean kernelFits =
+                        st.length == 3 ? st[2] == ws[2] && ws[3] == 1 : st[2] == ws[2] && st[3] == ws[3];
+                if (!kernelFits) {
                     throw bad(
                             module,
                             "lokr_t2 is "
@@ -1152,7 +1164,9 @@ public final class AdapterFile implements Closeable {
                                     + d
                                     + "]");
                 }
-                arrays.put(LokrParam.T2, read(module, "lokr_t2", type));
+                arrays.put(
+                        LokrParam.T2,
+                        read(module, "lokr_t2", type).reshape('c', new long[] {r, r, ws[2], ws[3]}));
                 arrays.put(LokrParam.W2_A, read(module, "lokr_w2_a", type));
                 arrays.put(LokrParam.W2_B, read(module, "lokr_w2_b", type));
                 rank = (int) r;

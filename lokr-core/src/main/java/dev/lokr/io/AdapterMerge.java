@@ -211,6 +211,9 @@ public final class AdapterMerge {
     private static INDArray mergedWeight(SafetensorsReader in, Merged done, LokrParams params, double multiplier,
                                          Path adapter, Consumer<String> log) throws IOException {
         INDArray weight = in.read(done.baseTensor(), DataType.DOUBLE);
+        if (weight.rank() == 3) {
+            weight = weight.reshape('c', params.layout().weightShape());   // Conv1d [out, in, k] as [out, in, k, 1]
+        }
         INDArray adapted = LokrWeights.effectiveWeight(params, weight, multiplier, null);
         FiniteValues.Unfit unfit = FiniteValues.first(adapted, done.dtype(), weight);
         if (weight.closeable() && weight != adapted) {

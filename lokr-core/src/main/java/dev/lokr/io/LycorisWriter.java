@@ -8,10 +8,12 @@ import dev.lokr.math.LokrParams;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -38,6 +40,11 @@ import org.nd4j.linalg.factory.Nd4j;
  *   <li>{@code dora_scale}: the magnitude as {@code [out, 1]} / {@code [out, 1, 1, 1]} (output
  *       axis) or {@code [1, in]} / {@code [1, in, 1, 1]} (input axis).
  * </ul>
+ *
+ * <p>A module of a 1-D convolution (layout weight {@code [out, in, k, 1]}, as DL4J holds it) named in
+ * the {@code conv1d} set of {@link #save(Path, Map, Map, DType, Set)} is written as LyCORIS writes a
+ * PyTorch {@code Conv1d}, whose weight is {@code [out, in, k]}: {@code lokr_w2 [b, d, k]},
+ * {@code lokr_t2 [r, r, k]}, {@code dora_scale [out, 1, 1]} / {@code [1, in, 1]}.
  *
  * <p>The metadata gets {@code lokr.format = lycoris} and {@link AdapterFile#META_MODULES}: a JSON
  * object from module name to its options ({@code rank}, {@code scale}, {@code alpha}, {@code w1},
@@ -85,7 +92,36 @@ public final class LycorisWriter {
     public static void save(
             Path target, Map<String, LokrParams> modules, Map<String, String> metadata, DType dtype)
             throws IOException {
+        save(target, modules, metadata, dtype, Set.of());
+    }
+
+    /**
+     * Saves modules, some of them 1-D convolutions in PyTorch's {@code Conv1d} form (see the class
+     * documentation).
+     *
+     * @param target the file to create or replace (atomically)
+     * @param modules module path to its parameters, not modified
+     * @param metadata extra {@code __metadata__} entries, or null
+     * @param dtype as {@link #save(Path, Map, Map, DType)}, or null
+     * @param conv1d the module paths of {@code modules} that are 1-D convolutions: each layout's weight
+     *     must be {@code [out, in, k, 1]}
+     * @throws IOException if writing fails
+     * @throws IllegalArgumentException as {@link #save(Path, Map, Map, DType)}, or if a path of
+     *     {@code conv1d} is not a module or its weight is not {@code [out, in, k, 1]}
+     */
+    public static void save(
+            Path target, Map<String, LokrParams> modules, Map<String, String> metadata, DType dtype,
+            Set<String> conv1d) throws IOException {
         Objects.requireNonNull(target, "target");
+        Objects.requireNonNull(conv1d, "conv1d");
+        for (String path : conv1d) {
+            LokrParams p = modules.get(path);
+            long[] ws = p == null ? null : p.layout().weightShape();
+            if (ws == null || ws.length != 4 || ws[3] != 1) {
+                throw new IllegalArgumentException("conv1d module " + Json.quote(path) + " must be a module with a "
+                        + "weight [out, in, k, 1], got " + (ws == null ? "no such module" : Arrays.toString(ws)));
+            }
+        }
         Objects.requireNonNull(modules, "modules");
         if (modules.isEmpty()) {
             throw new IllegalArgumentException("no modules to save: a file without a LoKR module cannot be read back");
@@ -115,7 +151,7 @@ public final class LycorisWriter {
                                 + Json.quote(name));
             }
             DType dt = dtype != null ? dtype : DType.fromNd4j(params.dataType());
-            options.put(name, addModule(tensors, name, params, dt));
+            options.put(name, addModule(tensors, name, params, dt, conv1d.contains(path)));
         }
         Map<String, String> meta = new LinkedHashMap<>();
         if (metadata != null) {
@@ -124,6 +160,15 @@ public final class LycorisWriter {
         meta.put("lokr.format", "lycoris");
         meta.put(AdapterFile.META_MODULES, Json.write(options));
         SafetensorsWriter.write(target, meta, tensors);
+    }
+
+    /** A 4-D factor {@code [x, y, k, 1]} as the 3-D {@code [x, y, k]} of a Conv1d module; others as they are. */
+    private static INDArray conv1d(INDArray factor, boolean conv1d) {
+        if (!conv1d || factor.rank() != 4) {
+            return factor;
+        }
+        long[] s = factor.shape();
+        return factor.reshape('c', new long[] {s[0], s[1], s[2]});
     }
 
     /**
@@ -137,7 +182,7 @@ public final class LycorisWriter {
     }
 
     private static Map<String, Object> addModule(
-            List<SafetensorsWriter.Tensor> out, String name, LokrParams params, DType dt) {
+            List<SafetensorsWriter.Tensor> out, String name, LokrParams params, DType dt, boolean conv1d) {
         LokrLayout layout = params.layout();
         DataType work = DataType.DOUBLE;
         double g = layout.scalar() ? params.get(LokrParam.SCALAR).getDouble(0) : 1.0;
@@ -169,13 +214,13 @@ public final class LycorisWriter {
             out.add(tensor(name + ".lokr_w1_b", params.get(LokrParam.W1_B), dt));
         }
         switch (layout.w2Mode()) {
-            case FULL -> out.add(tensor(name + ".lokr_w2", params.get(LokrParam.W2), dt));
+            case FULL -> out.add(tensor(name + ".lokr_w2", conv1d(params.get(LokrParam.W2), conv1d), dt));
             case LOW_RANK -> {
                 out.add(tensor(name + ".lokr_w2_a", params.get(LokrParam.W2_A), dt));
                 out.add(tensor(name + ".lokr_w2_b", params.get(LokrParam.W2_B), dt));
             }
             case TUCKER -> {
-                out.add(tensor(name + ".lokr_t2", params.get(LokrParam.T2), dt));
+                out.add(tensor(name + ".lokr_t2", conv1d(params.get(LokrParam.T2), conv1d), dt));
                 out.add(tensor(name + ".lokr_w2_a", params.get(LokrParam.W2_A), dt));
                 out.add(tensor(name + ".lokr_w2_b", params.get(LokrParam.W2_B), dt));
             }
@@ -187,9 +232,9 @@ public final class LycorisWriter {
             long n = m.length();
             long[] shape;
             if (layout.doraAxis() == DoraAxis.OUTPUT) {
-                shape = layout.isConv() ? new long[] {n, 1, 1, 1} : new long[] {n, 1};
+                shape = conv1d ? new long[] {n, 1, 1} : layout.isConv() ? new long[] {n, 1, 1, 1} : new long[] {n, 1};
             } else {
-                shape = layout.isConv() ? new long[] {1, n, 1, 1} : new long[] {1, n};
+                shape = conv1d ? new long[] {1, n, 1} : layout.isConv() ? new long[] {1, n, 1, 1} : new long[] {1, n};
             }
             out.add(tensor(name + ".dora_scale", m.reshape('c', shape), dt));
         }
@@ -203,7 +248,8 @@ public final class LycorisWriter {
         opts.put("scalarFolded", g);
         opts.put("dora", layout.doraAxis().name());
         opts.put("detachNorm", layout.detachNorm());
-        opts.put("weightShape", layout.weightShape());
+        long[] ws = layout.weightShape();
+        opts.put("weightShape", conv1d ? new long[] {ws[0], ws[1], ws[2]} : ws);
         return opts;
     }
 

@@ -231,24 +231,23 @@ public final class LokrNetwork<N extends Model> {
      * with {@link LokrNetworks#apply(MultiLayerNetwork, AdapterFile)}, or in LyCORIS onto a PyTorch module whose
      * paths are the layer names.
      *
+     * <p>A 1-D convolution's adapter (DL4J weight {@code [out, in, k, 1]}) is written in PyTorch's
+     * {@code Conv1d} form, as LyCORIS writes one ({@code lokr_w2 [b, d, k]}, {@code lokr_t2 [r, r, k]}).
+     *
      * @param path the file to create or replace
-     * @throws UnsupportedOperationException if an adapted layer is a 1-D convolution: its DL4J weight
-     *                                       {@code [out, in, k, 1]} has no PyTorch {@code Conv1d} file form that
-     *                                       {@link AdapterFile} reads back
-     * @throws IOException                   if writing fails
+     * @throws IOException if writing fails
      */
     public void saveAdapter(Path path) throws IOException {
         Objects.requireNonNull(path, "path");
+        Set<String> conv1d = new TreeSet<>();
         for (Map.Entry<String, BaseLokrLayerImpl> e : impls().entrySet()) {
             if (e.getValue().layerConf().getBase() instanceof Convolution1DLayer) {
-                throw new UnsupportedOperationException("layer '" + e.getKey() + "' is a 1-D convolution; "
-                        + "saveAdapter does not write 1-D convolution adapters (PyTorch Conv1d stores a 3-D weight "
-                        + "that the adapter reader does not map); use adapterParams() and ModelSerializer instead");
+                conv1d.add(e.getKey());
             }
         }
         Map<String, String> meta = new LinkedHashMap<>();
         meta.put("lokr.source", "lokr-dl4j");
-        LycorisWriter.save(path, adapterParams(), meta);
+        LycorisWriter.save(path, adapterParams(), meta, null, conv1d);
     }
 
     /**

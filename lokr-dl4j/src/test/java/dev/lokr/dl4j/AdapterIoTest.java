@@ -139,16 +139,46 @@ class AdapterIoTest {
         }
     }
 
-    @Test
-    void conv1dAdaptersAreNotSaved() {
-        MultiLayerNetwork base = Fixtures.conv1dMln(DataType.FLOAT, WorkspaceMode.ENABLED, new Adam(1e-2), 414);
-        LokrNetwork<MultiLayerNetwork> adapted = LokrNetworks.apply(LokrAdapter.builder().build(), base,
-                Targets.names("conv1d_0"));
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"full w2,4,false,false,false", "low-rank w2,1,false,false,false", "tucker,1,true,false,false",
+            "dora on output,1,false,true,false", "dora on input,4,false,true,true"})
+    void conv1dAdaptersAreSavedInPyTorchsConv1dFormAndLoadBack(String what, int rank, boolean tucker, boolean dora,
+                                                               boolean doraOnInput) throws Exception {
+        LokrAdapter options = LokrAdapter.builder().rank(rank).tucker(tucker).dora(dora).doraOnInput(doraOnInput)
+                .seed(5).build();
+        LokrNetwork<MultiLayerNetwork> adapted = LokrNetworks.apply(options,
+                Fixtures.conv1dMln(DataType.FLOAT, WorkspaceMode.ENABLED, new Adam(1e-2), 414), Targets.names("conv1d_0"));
+        Fixtures.randomizeAdapters(adapted, 21);
         Path file = dir.resolve("conv1d.safetensors");
-        UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class,
-                () -> adapted.saveAdapter(file));
-        assertTrue(e.getMessage().contains("conv1d_0") && e.getMessage().contains("1-D convolution"), e.getMessage());
-        assertFalse(Files.exists(file), "no file must be written");
-        assertEquals(List.of("conv1d_0"), adapted.adaptedLayers());
+        adapted.saveAdapter(file);
+        try (AdapterFile f = AdapterFile.read(file)) {
+            java.util.Map<String, long[]> shapes = f.moduleInfo("lycoris_conv1d_0").tensors();
+            for (java.util.Map.Entry<String, long[]> e : shapes.entrySet()) {
+                boolean kernel = e.getKey().equals("lokr_w2") || e.getKey().equals("lokr_t2")
+                        || e.getKey().equals("dora_scale");
+                if (kernel) {
+                    assertEquals(3, e.getValue().length, what + ": " + e.getKey() + " is 3-D as PyTorch's Conv1d: "
+                            + java.util.Arrays.toString(e.getValue()));
+                }
+            }
+            // the module reads back onto a 3-D PyTorch weight [out, in, k] as onto DL4J's [out, in, k, 1]
+            dev.lokr.math.LokrParams as3d = f.resolve("lycoris_conv1d_0", new long[] {Fixtures.CONV_OUT,
+                    Fixtures.CONV_IN, 3}, DataType.FLOAT);
+            dev.lokr.math.LokrParams as4d = f.resolve("lycoris_conv1d_0", new long[] {Fixtures.CONV_OUT,
+                    Fixtures.CONV_IN, 3, 1}, DataType.FLOAT);
+            for (dev.lokr.math.LokrParam p : as4d.layout().params()) {
+                Checks.assertBitIdentical(as4d.get(p), as3d.get(p), what + " " + p);
+            }
+            LokrNetwork<?> fromFile = fromFile(Fixtures.conv1dMln(DataType.FLOAT, WorkspaceMode.ENABLED,
+                    new Adam(1e-2), 414), f);
+            INDArray x = Fixtures.uniform(new long[] {2, Fixtures.CONV_IN, Fixtures.SEQ}, -1, 1, DataType.FLOAT, 3);
+            Checks.assertClose(adapted.network().output(x), ((MultiLayerNetwork) fromFile.network()).output(x), 1e-6,
+                    what + ": apply(net, file)");
+        }
+        LokrNetwork<MultiLayerNetwork> other = LokrNetworks.apply(options,
+                Fixtures.conv1dMln(DataType.FLOAT, WorkspaceMode.ENABLED, new Adam(1e-2), 414), Targets.names("conv1d_0"));
+        other.loadAdapter(file);
+        INDArray x = Fixtures.uniform(new long[] {2, Fixtures.CONV_IN, Fixtures.SEQ}, -1, 1, DataType.FLOAT, 4);
+        Checks.assertClose(adapted.network().output(x), other.network().output(x), 1e-6, what + ": loadAdapter");
     }
 }
