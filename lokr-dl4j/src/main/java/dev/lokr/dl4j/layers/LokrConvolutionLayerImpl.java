@@ -119,7 +119,7 @@ public class LokrConvolutionLayerImpl extends BaseLokrLayerImpl {
         Pair<Gradient, INDArray> innerResult = layer.backpropGradient(epsilon, workspaceMgr);
         if (adapterActive(true)) {
             LokrLayer c = layerConf();
-            INDArray gradEff = innerGradientViews.get(WEIGHT_KEY).reshape('c', c.weightShape());
+            INDArray gradEff = LokrParamInitializer.pytorchWeight(c, innerGradientViews.get(WEIGHT_KEY));
             LokrWeights.backward(adapter(), LokrParamInitializer.pytorchWeight(c, baseWeight()), c.getMultiplier(),
                     stepMask(), gradEff, adapterGrads());
         } else {

@@ -7,6 +7,7 @@ import dev.lokr.math.LokrParam;
 import dev.lokr.math.LokrParams;
 import org.deeplearning4j.nn.api.ParamInitializer;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
+import org.deeplearning4j.nn.conf.layers.Convolution1DLayer;
 import org.deeplearning4j.nn.conf.layers.Layer;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.indexing.NDArrayIndex;
@@ -63,15 +64,24 @@ public final class LokrParamInitializer implements ParamInitializer {
     }
 
     /**
-     * The base weight in the PyTorch layout that the LoKR math uses, as a view (no copy).
+     * The base weight (or its gradient) in the PyTorch layout that the LoKR math uses: a view for dense
+     * and 2-D conv layers; a copy for a 1-D convolution, whose values DL4J 1.0.0-M2.1 keeps in the order
+     * {@code [k, in, out]} behind the reported shape, rearranged as PyTorch's {@code Conv1d} kernel
+     * {@code [out, in, k]} (as {@code [out, in, k, 1]}).
      *
      * @param conf   the adapted layer
-     * @param weight the base's {@code W}: dense {@code [nIn, nOut]}, conv {@code [nOut, nIn, kH, kW]} or 1-D conv {@code [nOut, nIn, k]}
+     * @param weight the base's {@code W}: dense {@code [nIn, nOut]}, conv {@code [nOut, nIn, kH, kW]}, or a 1-D
+     *               conv's {@code W}
      * @return {@code [nOut, nIn]} (a transposed view) or {@code [nOut, nIn, kH, kW]}
      */
     public static INDArray pytorchWeight(LokrLayer conf, INDArray weight) {
         if (!conf.convolutionBase()) {
             return weight.transpose();
+        }
+        if (conf.getBase() instanceof Convolution1DLayer) {
+            // DL4J keeps a 1-D kernel's values in the order [k, in, out], whatever shape W reports
+            long[] s = conf.weightShape();
+            return weight.dup('c').reshape('c', s[2], s[1], s[0]).permute(2, 1, 0).dup('c').reshape('c', s);
         }
         return weight.rank() == 4 ? weight : weight.reshape('c', conf.weightShape());
     }
@@ -87,6 +97,10 @@ public final class LokrParamInitializer implements ParamInitializer {
     public static INDArray dl4jWeight(LokrLayer conf, INDArray weight, long[] dl4jShape) {
         if (!conf.convolutionBase()) {
             return weight.transpose();
+        }
+        if (conf.getBase() instanceof Convolution1DLayer) {
+            long[] s = conf.weightShape();
+            return weight.reshape('c', s[0], s[1], s[2]).permute(2, 1, 0).dup('c').reshape('c', dl4jShape);
         }
         return weight.reshape('c', dl4jShape);
     }

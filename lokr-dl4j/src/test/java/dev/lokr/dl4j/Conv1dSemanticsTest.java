@@ -1,0 +1,95 @@
+package dev.lokr.dl4j;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.lokr.LokrAdapter;
+import dev.lokr.math.LokrParams;
+import dev.lokr.math.LokrWeights;
+import org.deeplearning4j.nn.conf.WorkspaceMode;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.learning.config.Adam;
+
+/**
+ * A LoKR adapter on a DL4J {@code Convolution1DLayer} adapts the kernel as PyTorch's {@code Conv1d} holds it,
+ * {@code [out, in, k]}: the layer's output equals a 1-D convolution written out by hand with the kernel
+ * {@code P + dW}, where {@code P} is the base kernel in PyTorch's arrangement and {@code dW} the spec's delta of the
+ * adapter's tensors. (DL4J 1.0.0-M2.1 keeps a 1-D kernel's values in the order {@code [k, in, out]} behind a
+ * {@code W} that reports the shape {@code [out, in, k, 1]}.)
+ */
+class Conv1dSemanticsTest {
+
+    @BeforeAll
+    static void setUp() {
+        Fixtures.singleThreaded();
+    }
+
+    /** tanh(conv1d(x, kernel [out, in, k]) + b), no padding, stride 1: [n, out, t - k + 1]. */
+    private static double[][][] conv1d(INDArray x, double[][][] kernel, INDArray b) {
+        int n = (int) x.size(0);
+        int in = (int) x.size(1);
+        int t = (int) x.size(2);
+        int out = kernel.length;
+        int k = kernel[0][0].length;
+        double[][][] y = new double[n][out][t - k + 1];
+        for (int s = 0; s < n; s++) {
+            for (int o = 0; o < out; o++) {
+                for (int p = 0; p + k <= t; p++) {
+                    double acc = b.getDouble(o);
+                    for (int i = 0; i < in; i++) {
+                        for (int j = 0; j < k; j++) {
+                            acc += kernel[o][i][j] * x.getDouble(s, i, p + j);
+                        }
+                    }
+                    y[s][o][p] = Math.tanh(acc);
+                }
+            }
+        }
+        return y;
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"full w2,4,false,false,false", "low-rank w2,1,false,false,false", "tucker,1,true,false,false",
+            "dora on output,1,false,true,false", "dora on input,4,false,true,true"})
+    void theAdapterAddsTheSpecsDeltaToPyTorchsKernel(String what, int rank, boolean tucker, boolean dora,
+                                                     boolean doraOnInput) {
+        LokrAdapter options = LokrAdapter.builder().rank(rank).tucker(tucker).dora(dora).doraOnInput(doraOnInput)
+                .seed(5).build();
+        LokrNetwork<MultiLayerNetwork> adapted = LokrNetworks.apply(options,
+                Fixtures.conv1dMln(DataType.DOUBLE, WorkspaceMode.NONE, new Adam(1e-2), 414), Targets.names("conv1d_0"));
+        Fixtures.randomizeAdapters(adapted, 21);
+        MultiLayerNetwork net = adapted.network();
+        int out = Fixtures.CONV_OUT;
+        int in = Fixtures.CONV_IN;
+        int k = 3;
+        // DL4J's values of W, in the order [k, in, out]
+        INDArray buffer = net.getLayer("conv1d_0").getParam("W").dup('c').reshape('c', k, in, out);
+        INDArray pytorch = buffer.permute(2, 1, 0).dup('c').reshape('c', out, in, k, 1);
+        LokrParams params = adapted.adapterParams().get("conv1d_0");
+        INDArray effective = LokrWeights.effectiveWeight(params, pytorch, adapted.getMultiplier(), null);
+        double[][][] kernel = new double[out][in][k];
+        for (int o = 0; o < out; o++) {
+            for (int i = 0; i < in; i++) {
+                for (int j = 0; j < k; j++) {
+                    kernel[o][i][j] = effective.getDouble(o, i, j, 0);
+                }
+            }
+        }
+        INDArray x = Fixtures.uniform(new long[] {2, in, Fixtures.SEQ}, -1, 1, DataType.DOUBLE, 7);
+        double[][][] want = conv1d(x, kernel, net.getLayer("conv1d_0").getParam("b"));
+        INDArray got = net.feedForward(x, false).get(1);
+        double max = 0;
+        for (int s = 0; s < want.length; s++) {
+            for (int o = 0; o < out; o++) {
+                for (int p = 0; p < want[s][o].length; p++) {
+                    max = Math.max(max, Math.abs(want[s][o][p] - got.getDouble(s, o, p)));
+                }
+            }
+        }
+        assertTrue(max < 1e-10, what + ": the layer's output differs from PyTorch's conv1d with P + dW by " + max);
+    }
+}
