@@ -15,13 +15,13 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.learning.config.Adam;
 
 /**
- * A LoKR adapter on a DL4J {@code Convolution1DLayer} adapts the kernel as PyTorch's {@code Conv1d} holds it,
+ * Convolution semantics, against convolutions written out by hand. A LoKR adapter on a DL4J {@code Convolution1DLayer} adapts the kernel as PyTorch's {@code Conv1d} holds it,
  * {@code [out, in, k]}: the layer's output equals a 1-D convolution written out by hand with the kernel
  * {@code P + dW}, where {@code P} is the base kernel in PyTorch's arrangement and {@code dW} the spec's delta of the
  * adapter's tensors. (DL4J 1.0.0-M2.1 keeps a 1-D kernel's values in the order {@code [k, in, out]} behind a
  * {@code W} that reports the shape {@code [out, in, k, 1]}.)
  */
-class Conv1dSemanticsTest {
+class ConvSemanticsTest {
 
     @BeforeAll
     static void setUp() {
@@ -91,5 +91,42 @@ class Conv1dSemanticsTest {
             }
         }
         assertTrue(max < 1e-10, what + ": the layer's output differs from PyTorch's conv1d with P + dW by " + max);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"full w2,4,false,false", "tucker,1,true,false", "dora on output,1,false,true"})
+    void a2dConvolutionAdaptsItsWeightAsReported(String what, int rank, boolean tucker, boolean dora) {
+        LokrAdapter options = LokrAdapter.builder().rank(rank).tucker(tucker).dora(dora).seed(5).build();
+        LokrNetwork<MultiLayerNetwork> adapted = LokrNetworks.apply(options,
+                Fixtures.convMln(DataType.DOUBLE, WorkspaceMode.NONE, new Adam(1e-2), 415), Targets.names("conv_0"));
+        Fixtures.randomizeAdapters(adapted, 23);
+        MultiLayerNetwork net = adapted.network();
+        INDArray effective = LokrWeights.effectiveWeight(adapted.adapterParams().get("conv_0"),
+                net.getLayer("conv_0").getParam("W"), adapted.getMultiplier(), null);
+        int out = Fixtures.CONV_OUT;
+        int in = Fixtures.CONV_IN;
+        int size = Fixtures.IMAGE;
+        INDArray x = Fixtures.uniform(new long[] {2, in, size, size}, -1, 1, DataType.DOUBLE, 9);
+        INDArray b = net.getLayer("conv_0").getParam("b");
+        INDArray got = net.feedForward(x, false).get(1);
+        double max = 0;
+        for (int s2 = 0; s2 < 2; s2++) {
+            for (int o = 0; o < out; o++) {
+                for (int p = 0; p + 3 <= size; p++) {
+                    for (int q = 0; q + 3 <= size; q++) {
+                        double acc = b.getDouble(o);
+                        for (int i = 0; i < in; i++) {
+                            for (int u = 0; u < 3; u++) {
+                                for (int v = 0; v < 3; v++) {
+                                    acc += effective.getDouble(o, i, u, v) * x.getDouble(s2, i, p + u, q + v);
+                                }
+                            }
+                        }
+                        max = Math.max(max, Math.abs(Math.tanh(acc) - got.getDouble(s2, o, p, q)));
+                    }
+                }
+            }
+        }
+        assertTrue(max < 1e-10, what + ": the conv layer's output differs from a convolution with W + dW by " + max);
     }
 }
