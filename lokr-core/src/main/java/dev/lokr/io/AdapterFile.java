@@ -624,10 +624,10 @@ public final class AdapterFile implements Closeable {
                 }
                 w2Mode = FactorMode.TUCKER;
             } else {
-                if (w2b.rank() != 2 && w2b.rank() != 4) {
+                if (w2b.rank() < 2 || w2b.rank() > 4) {
                     throw bad(
                             module,
-                            "lokr_w2_b must be [r, d], [r, d*kh*kw] or [r, d, kh, kw], got "
+                            "lokr_w2_b must be [r, d], [r, d*kh*kw], [r, d, k] (Conv1d) or [r, d, kh, kw], got "
                                     + shape(w2b));
                 }
                 requireInnerDims(module, "lokr_w2", w2a, w2b);
@@ -1090,7 +1090,8 @@ public final class AdapterFile implements Closeable {
                 boolean flat = sb.length == 2 && sb[1] == d * k;
                 boolean full4 =
                         sb.length == 4 && conv && sb[1] == d && sb[2] == ws[2] && sb[3] == ws[3];
-                if (!flat && !full4) {
+                boolean full3 = sb.length == 3 && conv && ws[3] == 1 && sb[1] == d && sb[2] == ws[2];
+                if (!flat && !full4 && !full3) {
                     throw bad(
                             module,
                             "lokr_w2_b is "

@@ -92,6 +92,27 @@ class Conv1dFilesTest {
     }
 
     @Test
+    void aLowRankConv1dW2bReadsFlatOr3d() throws IOException {
+        // LyCORIS's modules store w2_b [r, d*k]; its functional API can give [r, d, k]: the same values
+        INDArray w2b = seq(DataType.FLOAT, 0.3, 1, 2, 3);
+        java.util.List<dev.lokr.math.LokrParams> read = new java.util.ArrayList<>();
+        for (INDArray stored : List.of(w2b.reshape('c', 1, 6), w2b)) {
+            Path adapter = dir.resolve("lowrank" + stored.rank() + ".safetensors");
+            SafetensorsWriter.write(adapter, null, List.of(
+                    SafetensorsWriter.Tensor.of("lycoris_conv.lokr_w1", seq(DataType.FLOAT, 0.5, 2, 2), DType.F32),
+                    SafetensorsWriter.Tensor.of("lycoris_conv.lokr_w2_a", seq(DataType.FLOAT, 0.2, 3, 1), DType.F32),
+                    SafetensorsWriter.Tensor.of("lycoris_conv.lokr_w2_b", stored, DType.F32),
+                    SafetensorsWriter.Tensor.of("lycoris_conv.alpha", Nd4j.scalar(1f), DType.F32)));
+            try (AdapterFile f = AdapterFile.read(adapter)) {
+                read.add(f.resolve("lycoris_conv", new long[] {6, 4, 3}, DataType.DOUBLE));
+            }
+        }
+        for (dev.lokr.math.LokrParam k : read.get(0).layout().params()) {
+            assertEquals(read.get(0).get(k), read.get(1).get(k), k.toString());
+        }
+    }
+
+    @Test
     void theWriterWritesConv1dFormOnlyForModulesWithAKernelOfWidthOne() {
         dev.lokr.math.LokrParams dense = dev.lokr.math.LokrParams.zeros(
                 dev.lokr.LokrAdapter.builder().build().layoutFor(6, 4), DataType.FLOAT);
