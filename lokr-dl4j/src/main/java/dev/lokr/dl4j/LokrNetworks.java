@@ -299,8 +299,9 @@ public final class LokrNetworks {
         N adapted = adapt(net, replacements, freezeOthers);
         for (Layer l : Networks.layers(adapted)) {
             LokrParams given = loaded.get(Networks.name(l));
-            if (given != null && Networks.lokrLayer(l) != null) {
-                LokrParams ours = Networks.lokrLayer(l).adapter();
+            BaseLokrLayerImpl impl = given == null ? null : Networks.lokrLayer(l);
+            if (impl != null) {
+                LokrParams ours = impl.adapter();
                 for (LokrParam p : ours.layout().params()) {
                     ours.get(p).assign(given.get(p).castTo(type));
                 }

@@ -81,7 +81,7 @@ public final class LokrParamInitializer implements ParamInitializer {
         if (conf.getBase() instanceof Convolution1DLayer) {
             // DL4J keeps a 1-D kernel's values in the order [k, in, out], whatever shape W reports
             long[] s = conf.weightShape();
-            return weight.dup('c').reshape('c', s[2], s[1], s[0]).permute(2, 1, 0).dup('c').reshape('c', s);
+            return weight.reshape('c', s[2], s[1], s[0]).permute(2, 1, 0).dup('c').reshape('c', s);
         }
         return weight.rank() == 4 ? weight : weight.reshape('c', conf.weightShape());
     }
