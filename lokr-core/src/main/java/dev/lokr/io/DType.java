@@ -121,6 +121,24 @@ public enum DType {
         };
     }
 
+    /**
+     * The smallest positive normal number of this dtype: {@code 2^-14} (about 6.1e-5) for F16,
+     * {@link Float#MIN_NORMAL} for F32 and BF16 (which share F32's exponent range),
+     * {@link Double#MIN_NORMAL} for F64. Below it a value is stored as a subnormal, with fewer
+     * significant bits, or as zero.
+     *
+     * @return the smallest positive normal value
+     * @throws UnsupportedOperationException if this dtype is not {@link #readable()}
+     */
+    public double smallestNormal() {
+        return switch (this) {
+            case F64 -> Double.MIN_NORMAL;
+            case F32, BF16 -> Float.MIN_NORMAL;
+            case F16 -> 0x1p-14;
+            default -> throw notReadable();
+        };
+    }
+
     private static String names(boolean readable) {
         StringJoiner out = new StringJoiner(", ");
         for (DType t : values()) {

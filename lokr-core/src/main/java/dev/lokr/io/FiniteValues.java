@@ -71,6 +71,24 @@ final class FiniteValues {
     }
 
     /**
+     * Whether {@code values} holds a non-zero value and yet its largest magnitude is below
+     * {@code dtype}'s {@link DType#smallestNormal() smallest normal}: stored in that dtype the whole
+     * array would keep only a few significant bits, or turn to zeros. Call it on finite values.
+     *
+     * @param values any numeric array, not modified
+     * @param dtype a {@link DType#readable()} dtype
+     * @return the largest magnitude when it is that small, or {@code NaN} when the array is empty,
+     *     all zero, or reaches the normal range
+     */
+    static double tinyMaximum(INDArray values, DType dtype) {
+        if (values.isEmpty()) {
+            return Double.NaN;
+        }
+        double max = values.amaxNumber().doubleValue();
+        return max > 0 && max < dtype.smallestNormal() ? max : Double.NaN;
+    }
+
+    /**
      * Says what is wrong with {@code unfit}: a NaN or infinity, or a finite value out of
      * {@code dtype}'s range.
      *

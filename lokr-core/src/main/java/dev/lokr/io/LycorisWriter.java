@@ -86,8 +86,10 @@ public final class LycorisWriter {
      * @throws IOException if writing fails
      * @throws IllegalArgumentException if {@code modules} is empty, {@code dtype} is not one of F32,
      *     F16, BF16 and F64, two paths map to one module name, or a tensor holds NaN or an infinity
-     *     or, rounded to {@code dtype}, a value beyond its range (for example above 65504 for F16);
-     *     nothing is written then
+     *     or, rounded to {@code dtype}, a value beyond its range (for example above 65504 for F16), or
+     *     holds non-zero values that all lie below {@code dtype}'s smallest normal value (6.1e-5 for
+     *     F16: it would store them as zeros or subnormals with few significant bits); nothing is
+     *     written then
      */
     public static void save(
             Path target, Map<String, LokrParams> modules, Map<String, String> metadata, DType dtype)
@@ -265,10 +267,32 @@ public final class LycorisWriter {
                             + (Double.isFinite(unfit.value())
                                     ? "; save with a wider dtype (F32 or F64)"
                                     : "; an adapter's tensors must be finite")
-                            + (name.endsWith(".lokr_w1") || name.endsWith(".lokr_w1_a")
-                                    ? " (this tensor carries the folded scale and scalar)"
-                                    : ""));
+                            + foldedNote(name));
+        }
+        double tiny = FiniteValues.tinyMaximum(values, dt);
+        if (!Double.isNaN(tiny)) {
+            throw new IllegalArgumentException(
+                    "cannot save tensor "
+                            + Json.quote(name)
+                            + ": its largest magnitude "
+                            + tiny
+                            + " is below the smallest normal "
+                            + dt
+                            + " value ("
+                            + dt.smallestNormal()
+                            + "), so "
+                            + dt
+                            + " would keep it as zeros or subnormals with few significant bits; save with a wider"
+                            + " dtype (F32 or F64)"
+                            + foldedNote(name));
         }
         return SafetensorsWriter.Tensor.of(name, values.dup('c'), dt);
+    }
+
+    /** Says that {@code name} carries the folded scale and scalar, when it is a {@code w1} tensor. */
+    private static String foldedNote(String name) {
+        return name.endsWith(".lokr_w1") || name.endsWith(".lokr_w1_a")
+                ? " (this tensor carries the folded scale and scalar)"
+                : "";
     }
 }

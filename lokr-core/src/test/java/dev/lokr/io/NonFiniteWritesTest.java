@@ -81,6 +81,57 @@ class NonFiniteWritesTest {
     }
 
     @Test
+    void aTensorEntirelyBelowTheSmallestNormalIsRefusedForThatDTypeAndSavedInWiderOnes() throws Exception {
+        // F16 keeps 2e-8 as zero and 3e-5 as a subnormal with 9 significant bits: the adapter would shrink silently
+        for (double tiny : new double[] {2e-8, 3e-5, -5e-5}) {
+            LokrParams p = params(false);
+            p.get(LokrParam.W2_B).muli(tiny);
+            Path target = dir.resolve("a.safetensors");
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> LycorisWriter.save(target, Map.of("fc", p), null, DType.F16), "scale " + tiny);
+            assertTrue(e.getMessage().contains("lycoris_fc.lokr_w2_b"), e.getMessage());
+            assertTrue(e.getMessage().contains("below the smallest normal F16 value (6.103515625E-5)"), e.getMessage());
+            assertTrue(e.getMessage().contains("wider dtype"), e.getMessage());
+            assertFalse(Files.exists(target));
+            assertEquals(List.of(), IoTestSupport.tmpFiles(dir));
+            for (DType wide : new DType[] {DType.BF16, DType.F32, DType.F64}) {
+                LycorisWriter.save(target, Map.of("fc", p), null, wide);
+                try (AdapterFile f = AdapterFile.read(target)) {
+                    LokrParams back = f.resolve("lycoris_fc", new long[] {8, 8}, DataType.DOUBLE);
+                    double want = p.get(LokrParam.W2_B).getDouble(3);
+                    assertEquals(want, back.get(LokrParam.W2_B).getDouble(3), Math.abs(want) / 128, wide + " " + tiny);
+                }
+            }
+            Files.delete(target);
+        }
+        // a tensor reaching the normal range saves in F16 even when some of its values are tiny, and zeros save
+        LokrParams p = params(false);
+        p.get(LokrParam.W2_B).putScalar(0, 1e-9);
+        p.get(LokrParam.W1).assign(0);
+        LycorisWriter.save(dir.resolve("b.safetensors"), Map.of("fc", p), null, DType.F16);
+        assertTrue(Files.exists(dir.resolve("b.safetensors")));
+    }
+
+    @Test
+    void aTinyFoldedScalarIsRefusedForF16() throws Exception {
+        // early in training the scalar g is tiny: folded into lokr_w1 it would vanish in F16
+        LokrLayout layout = LokrAdapter.builder().rank(1).alpha(1).factor(2).scalar(true).build().layoutFor(8, 8);
+        LokrParams p = LokrParams.zeros(layout, DataType.FLOAT);
+        for (LokrParam param : layout.params()) {
+            p.get(param).assign(1.0);
+        }
+        p.get(LokrParam.SCALAR).assign(1e-8);
+        Path target = dir.resolve("a.safetensors");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> LycorisWriter.save(target, Map.of("fc", p), null, DType.F16));
+        assertTrue(e.getMessage().contains("'lycoris_fc.lokr_w1'"), e.getMessage());
+        assertTrue(e.getMessage().contains("folded scale and scalar"), e.getMessage());
+        LycorisWriter.save(target, Map.of("fc", p), null, DType.F32);
+        p.get(LokrParam.SCALAR).assign(0);
+        LycorisWriter.save(target, Map.of("fc", p), null, DType.F16);
+    }
+
+    @Test
     void theFoldedScalarCountsAgainstTheRange() throws Exception {
         // the scalar g is folded into lokr_w1: w1 of ones times g = 1e5 is beyond F16
         LokrLayout layout = LokrAdapter.builder().rank(1).alpha(1).factor(2).scalar(true).build().layoutFor(8, 8);
