@@ -1,10 +1,13 @@
 package dev.lokr.dl4j;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.lokr.LokrAdapter;
 import dev.lokr.math.LokrParams;
 import dev.lokr.math.LokrWeights;
+import org.deeplearning4j.nn.conf.RNNFormat;
 import org.deeplearning4j.nn.conf.WorkspaceMode;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.junit.jupiter.api.BeforeAll;
@@ -12,7 +15,9 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.learning.config.Adam;
+import org.nd4j.linalg.learning.config.NoOp;
 
 /**
  * Convolution semantics, against convolutions written out by hand. A LoKR adapter on a DL4J {@code Convolution1DLayer} adapts the kernel as PyTorch's {@code Conv1d} holds it,
@@ -91,6 +96,76 @@ class ConvSemanticsTest {
             }
         }
         assertTrue(max < 1e-10, what + ": the layer's output differs from PyTorch's conv1d with P + dW by " + max);
+    }
+
+    /**
+     * A 1-D convolution over NWC data: DL4J 1.0.0-M2.1's own {@code Convolution1DLayer} fails in backward there, so
+     * lokr runs it as NCW on permuted views. Forward as the hand-written convolution, gradients as central
+     * differences, and a few training steps with workspaces that change only the adapter.
+     */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"low-rank w2,1,false,false", "tucker,1,true,false", "dora on output,1,false,true"})
+    void aChannelsLast1dConvolutionComputesAndTrainsAsTheHandWrittenOne(String what, int rank, boolean tucker,
+                                                                       boolean dora) {
+        LokrAdapter options = LokrAdapter.builder().rank(rank).tucker(tucker).dora(dora).seed(5).build();
+        LokrNetwork<MultiLayerNetwork> adapted = LokrNetworks.apply(options, Fixtures.conv1dMln(DataType.DOUBLE,
+                WorkspaceMode.ENABLED, new NoOp(), 416, RNNFormat.NWC), Targets.names("conv1d_0"));
+        Fixtures.randomizeAdapters(adapted, 25);
+        MultiLayerNetwork net = adapted.network();
+        int out = Fixtures.CONV_OUT;
+        int in = Fixtures.CONV_IN;
+        int k = 3;
+        INDArray buffer = net.getLayer("conv1d_0").getParam("W").dup('c').reshape('c', k, in, out);
+        INDArray pytorch = buffer.permute(2, 1, 0).dup('c').reshape('c', out, in, k, 1);
+        INDArray effective = LokrWeights.effectiveWeight(adapted.adapterParams().get("conv1d_0"), pytorch,
+                adapted.getMultiplier(), null);
+        double[][][] kernel = new double[out][in][k];
+        for (int o = 0; o < out; o++) {
+            for (int i = 0; i < in; i++) {
+                for (int j = 0; j < k; j++) {
+                    kernel[o][i][j] = effective.getDouble(o, i, j, 0);
+                }
+            }
+        }
+        INDArray x = Fixtures.uniform(new long[] {2, Fixtures.SEQ, in}, -1, 1, DataType.DOUBLE, 11);   // NWC
+        double[][][] want = conv1d(x.permute(0, 2, 1), kernel, net.getLayer("conv1d_0").getParam("b"));
+        INDArray got = net.feedForward(x, false).get(1);
+        double max = 0;
+        for (int s = 0; s < want.length; s++) {
+            for (int o = 0; o < out; o++) {
+                for (int p = 0; p < want[s][o].length; p++) {
+                    max = Math.max(max, Math.abs(want[s][o][p] - got.getDouble(s, p, o)));
+                }
+            }
+        }
+        assertTrue(max < 1e-10, what + ": the NWC layer's output differs from conv1d with P + dW by " + max);
+
+        INDArray labels = Nd4j.zeros(DataType.DOUBLE, 2, Fixtures.SEQ - k + 1, Fixtures.CLASSES);   // NWC
+        for (int s = 0; s < 2; s++) {
+            for (int t = 0; t < Fixtures.SEQ - k + 1; t++) {
+                labels.putScalar(new int[] {s, t, (s + 2 * t) % Fixtures.CLASSES}, 1.0);
+            }
+        }
+        DataType savedType = Nd4j.dataType();
+        DataType savedFloatType = Nd4j.defaultFloatingPointType();
+        Nd4j.setDefaultDataTypes(DataType.DOUBLE, DataType.DOUBLE);   // GradientCheckUtil insists
+        try {
+            assertTrue(GradientCheckTest.check(net, x, labels, GradientCheckTest.excluded(net, false)),
+                    what + ": NWC adapter gradients differ from central differences");
+        } finally {
+            Nd4j.setDefaultDataTypes(savedType, savedFloatType);
+        }
+
+        INDArray frozen = net.getLayer("conv1d_0").getParam("W").dup();
+        INDArray factors = adapted.adapterParams().get("conv1d_0").get(dev.lokr.math.LokrParam.W1).dup();
+        adapted.setLearningRate(0.05);
+        net.setListeners();
+        for (int step = 0; step < 3; step++) {
+            net.fit(x, labels);
+        }
+        assertEquals(frozen, net.getLayer("conv1d_0").getParam("W"), what + ": the frozen kernel moved");
+        assertNotEquals(factors, adapted.adapterParams().get("conv1d_0").get(dev.lokr.math.LokrParam.W1),
+                what + ": w1 did not train");
     }
 
     @ParameterizedTest(name = "{0}")

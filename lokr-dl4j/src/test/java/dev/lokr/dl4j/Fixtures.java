@@ -5,6 +5,7 @@ import dev.lokr.math.LokrParams;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
 import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
+import org.deeplearning4j.nn.conf.RNNFormat;
 import org.deeplearning4j.nn.conf.WorkspaceMode;
 import org.deeplearning4j.nn.conf.inputs.InputType;
 import org.deeplearning4j.nn.conf.layers.Convolution1DLayer;
@@ -117,12 +118,17 @@ final class Fixtures {
 
     /** conv1d_0 (8 -> 12 channels, kernel 3) on sequences of 7 -> global pooling is avoided: dense out over flattened. */
     static MultiLayerNetwork conv1dMln(DataType type, WorkspaceMode ws, IUpdater updater, long seed) {
+        return conv1dMln(type, ws, updater, seed, RNNFormat.NCW);
+    }
+
+    /** {@link #conv1dMln(DataType, WorkspaceMode, IUpdater, long)} over data in {@code format}. */
+    static MultiLayerNetwork conv1dMln(DataType type, WorkspaceMode ws, IUpdater updater, long seed, RNNFormat format) {
         MultiLayerConfiguration conf = base(type, ws, updater, seed).list()
-                .layer(new Convolution1DLayer.Builder(3).name("conv1d_0").nOut(CONV_OUT)
+                .layer(new Convolution1DLayer.Builder(3).name("conv1d_0").nOut(CONV_OUT).rnnDataFormat(format)
                         .activation(Activation.TANH).build())
                 .layer(new org.deeplearning4j.nn.conf.layers.RnnOutputLayer.Builder(LossFunctions.LossFunction.MCXENT)
-                        .name("out").nOut(CLASSES).activation(Activation.SOFTMAX).build())
-                .setInputType(InputType.recurrent(CONV_IN, SEQ))
+                        .name("out").nOut(CLASSES).activation(Activation.SOFTMAX).dataFormat(format).build())
+                .setInputType(InputType.recurrent(CONV_IN, SEQ, format))
                 .build();
         MultiLayerNetwork net = new MultiLayerNetwork(conf);
         net.init();

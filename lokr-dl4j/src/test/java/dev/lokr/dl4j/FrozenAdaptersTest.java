@@ -18,6 +18,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import org.deeplearning4j.nn.api.Model;
+import org.deeplearning4j.exception.DL4JInvalidInputException;
 import org.deeplearning4j.nn.conf.WorkspaceMode;
 import org.deeplearning4j.nn.conf.graph.LayerVertex;
 import org.deeplearning4j.nn.conf.layers.DenseLayer;
@@ -186,5 +187,18 @@ class FrozenAdaptersTest {
             }
         });
         assertTrue(e.getMessage().startsWith("the network already has LoKR adapters on [dense_0, out]"), e.getMessage());
+    }
+
+    @org.junit.jupiter.api.Test
+    void anInputThatNoLongerFitsAnAdaptedLayerIsNamedWithTheLikelyCause() {
+        // what a TransferLearning nOutReplace on the layer before a LoKR layer can leave behind
+        LokrNetwork<MultiLayerNetwork> a = LokrNetworks.apply(LokrAdapter.builder().rank(2).build(),
+                Fixtures.denseMln(DataType.DOUBLE, WorkspaceMode.ENABLED, new Sgd(0.2), 21), Targets.names("dense_0"));
+        Exception e = assertThrows(DL4JInvalidInputException.class,
+                () -> a.network().output(Fixtures.uniform(new long[] {2, 7}, -1, 1, DataType.DOUBLE, 1)));
+        assertTrue(e.getMessage().contains("layer 'dense_0' (LoKR over DenseLayer) needs input [N, 24], got [2, 7]"),
+                e.getMessage());
+        assertTrue(e.getMessage().contains("if TransferLearning's nOutReplace resized the layer before it"),
+                e.getMessage());
     }
 }

@@ -6,9 +6,11 @@ import dev.lokr.math.LokrWeights;
 import org.deeplearning4j.nn.api.MaskState;
 import org.deeplearning4j.nn.conf.CacheMode;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
+import org.deeplearning4j.nn.conf.RNNFormat;
 import org.deeplearning4j.nn.conf.layers.Convolution1DLayer;
 import org.deeplearning4j.nn.gradient.Gradient;
 import org.deeplearning4j.nn.layers.convolution.ConvolutionLayer;
+import org.deeplearning4j.nn.workspace.ArrayType;
 import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
 import org.nd4j.common.primitives.Pair;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -24,7 +26,8 @@ import java.util.Map;
  * <p>It builds the effective weight {@code W'} once per step with {@link LokrWeights#effectiveWeight} and
  * runs DL4J's own convolution runtime (the "inner" layer, which keeps the base's padding, stride,
  * dilation, data format, activation, input dropout, masks and MKL-DNN/cuDNN helpers) with {@code W'} in
- * place of {@code W}. In backward, the inner layer's weight gradient {@code dL/dW'} goes to
+ * place of {@code W}. A 1-D convolution over NWC data runs an NCW inner layer on permuted views of its
+ * input, output and gradients, because DL4J 1.0.0-M2.1's own NWC backward fails. In backward, the inner layer's weight gradient {@code dL/dW'} goes to
  * {@link LokrWeights#backward} for the adapter gradients; {@code W} and {@code b} get zero gradient.
  *
  * <p>Shapes: {@code W [nOut, nIn, kH, kW]} (1-D: {@code [nOut, nIn, k]}, seen by the core as
@@ -37,6 +40,8 @@ public class LokrConvolutionLayerImpl extends BaseLokrLayerImpl {
     private INDArray innerGradients;
     private Map<String, INDArray> innerGradientViews;
     private INDArray stepWeight;
+    /** A 1-D convolution over NWC data, run by an NCW inner layer on permuted views. */
+    private boolean channelsLast;
 
     /**
      * @param conf     the layer configuration (its layer is a {@link LokrLayer} over a convolution)
@@ -55,6 +60,14 @@ public class LokrConvolutionLayerImpl extends BaseLokrLayerImpl {
     private ConvolutionLayer inner() {
         if (inner == null) {
             innerConf = LokrParamInitializer.innerConf(conf);
+            if (layerConf().getBase() instanceof Convolution1DLayer c1 && c1.getRnnDataFormat() == RNNFormat.NWC) {
+                // DL4J 1.0.0-M2.1's Convolution1DLayer cannot backpropagate NWC (its conv1d_bp gets NWC arrays
+                // described as NCW and fails): the inner layer runs NCW, and this layer permutes around it
+                Convolution1DLayer ncw = (Convolution1DLayer) c1.clone();
+                ncw.setRnnDataFormat(RNNFormat.NCW);
+                innerConf.setLayer(ncw);
+                channelsLast = true;
+            }
             inner = layerConf().getBase() instanceof Convolution1DLayer
                     ? new org.deeplearning4j.nn.layers.convolution.Convolution1DLayer(innerConf, dataType)
                     : new ConvolutionLayer(innerConf, dataType);
@@ -104,7 +117,18 @@ public class LokrConvolutionLayerImpl extends BaseLokrLayerImpl {
         assertInputSet(false);
         ConvolutionLayer layer = inner();
         setInnerWeight(passWeight(training));
-        return layer.activate(input, training, workspaceMgr);
+        INDArray out = layer.activate(toInner(input), training, workspaceMgr);
+        return channelsLast ? workspaceMgr.leverageTo(ArrayType.ACTIVATIONS, fromInner(out)) : out;
+    }
+
+    /** {@code x} as the inner layer takes it: NWC {@code [N, W, C]} as an NCW view {@code [N, C, W]}. */
+    private INDArray toInner(INDArray x) {
+        return channelsLast ? x.permute(0, 2, 1) : x;
+    }
+
+    /** The inner layer's NCW {@code [N, C, W]} as this layer's NWC {@code [N, W, C]} (a view). */
+    private INDArray fromInner(INDArray x) {
+        return channelsLast ? x.permute(0, 2, 1) : x;
     }
 
     @Override
@@ -114,9 +138,9 @@ public class LokrConvolutionLayerImpl extends BaseLokrLayerImpl {
         boolean fresh = stepWeight == null;
         setInnerWeight(passWeight(true));
         if (fresh || layer.input() == null) {
-            layer.setInput(input, workspaceMgr);
+            layer.setInput(toInner(input), workspaceMgr);
         }
-        Pair<Gradient, INDArray> innerResult = layer.backpropGradient(epsilon, workspaceMgr);
+        Pair<Gradient, INDArray> innerResult = layer.backpropGradient(toInner(epsilon), workspaceMgr);
         if (adapterActive(true)) {
             LokrLayer c = layerConf();
             INDArray gradEff = LokrParamInitializer.pytorchWeight(c, innerGradientViews.get(WEIGHT_KEY));
@@ -125,7 +149,11 @@ public class LokrConvolutionLayerImpl extends BaseLokrLayerImpl {
         } else {
             adapterGrads().zero();
         }
-        return new Pair<>(collectGradient(), innerResult.getSecond());
+        INDArray epsilonOut = innerResult.getSecond();
+        if (channelsLast) {
+            epsilonOut = workspaceMgr.leverageTo(ArrayType.ACTIVATION_GRAD, fromInner(epsilonOut));
+        }
+        return new Pair<>(collectGradient(), epsilonOut);
     }
 
     @Override

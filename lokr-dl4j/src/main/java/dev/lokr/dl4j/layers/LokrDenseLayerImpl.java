@@ -101,7 +101,8 @@ public class LokrDenseLayerImpl extends BaseLokrLayerImpl {
         if (input.rank() != 2 || input.size(1) != nIn) {
             throw new DL4JInvalidInputException("layer '" + layerConf().getLayerName() + "' (LoKR over "
                     + layerConf().getBase().getClass().getSimpleName() + ") needs input [N, " + nIn + "], got "
-                    + Arrays.toString(input.shape()) + " " + layerId());
+                    + Arrays.toString(input.shape()) + " (if TransferLearning's nOutReplace resized the layer"
+                    + " before it: a LoKR layer cannot be resized; resize before LokrNetworks.apply, or after merge) " + layerId());
         }
     }
 
