@@ -1255,7 +1255,7 @@ public final class AdapterFile implements Closeable {
     }
 
     /**
-     * Unmaps the file. Idempotent. Afterwards what came from the header keeps working ({@link #modules()},
+     * Closes the file (its memory mapping is released when the JVM collects it). Idempotent. Afterwards what came from the header keeps working ({@link #modules()},
      * {@link #moduleInfo}, {@link #metadata()}, {@link #format()}), and {@link #resolve} throws
      * {@link IllegalStateException}.
      *

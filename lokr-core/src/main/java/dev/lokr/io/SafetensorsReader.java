@@ -65,6 +65,10 @@ import org.slf4j.LoggerFactory;
  * <p>Gaps between tensors and unused bytes after the last one are tolerated (the reference
  * implementation writes neither).
  *
+ * <p>A file truncated or rewritten in place after it was opened is refused when a tensor is read
+ * (its bytes would no longer match the header; reading pages cut off would fault), with an {@link
+ * IOException} naming the change; a file replaced by a rename keeps being read as it was opened.
+ *
  * <p>An open reader can be used from several threads at once. {@link #close()} closes the file;
  * afterwards the data methods ({@link #read}, {@link #readDoubles}, {@link #raw}) throw {@link
  * IllegalStateException}, while the header accessors keep working. Buffers returned by {@link
@@ -99,6 +103,8 @@ public final class SafetensorsReader implements Closeable {
     private final Map<String, TensorInfo> byName;
     private final List<TensorInfo> tensors;
     private final Object mapLock = new Object();
+    /** The file as it was when opened: its identity, size and modification time (for {@link #requireUnchanged}). */
+    private Snapshot opened;
     private MappedByteBuffer
             dataMap; // whole data section, when it fits one mapping; guarded by mapLock
     private volatile boolean closed;
@@ -138,7 +144,9 @@ public final class SafetensorsReader implements Closeable {
         requireRegularFile(path);
         FileChannel ch = FileChannel.open(path, StandardOpenOption.READ);
         try {
+            Snapshot opened = Snapshot.of(path);
             SafetensorsReader r = parse(path, ch);
+            r.opened = opened;
             if (log.isDebugEnabled()) {
                 log.debug(
                         "opened {}: {} tensors, {} data bytes",
@@ -604,7 +612,8 @@ public final class SafetensorsReader implements Closeable {
      * @throws IllegalArgumentException if {@code as} is neither FLOAT nor DOUBLE
      * @throws UnsupportedOperationException if the tensor's dtype is not {@link DType#readable()}
      * @throws IllegalStateException if the reader is closed
-     * @throws IOException if mapping the file fails
+     * @throws IOException if mapping the file fails, or the file was truncated or rewritten in place
+     *     since it was opened
      */
     public INDArray read(String name, DataType as) throws IOException {
         return read(name, as, MAX_ARRAY);
@@ -626,6 +635,20 @@ public final class SafetensorsReader implements Closeable {
         if (n == 0) {
             return Nd4j.create(as, shape);
         }
+        requireUnchanged(name);
+        try {
+            INDArray values = decode(t, as, maxArray);
+            requireUnchanged(name);
+            return values;
+        } catch (InternalError e) {
+            throw changedWhileRead(name, e);
+        }
+    }
+
+    /** The values of a non-empty tensor {@code t} as a new array; see {@link #read(String, DataType, int)}. */
+    private INDArray decode(TensorInfo t, DataType as, int maxArray) throws IOException {
+        long n = t.numel();
+        long[] shape = t.shape();
         if (n <= maxArray) {
             if (as == DataType.FLOAT) {
                 float[] values = new float[(int) n];
@@ -667,7 +690,8 @@ public final class SafetensorsReader implements Closeable {
      * @throws UnsupportedOperationException if the tensor has more elements than a Java array can
      *     hold, or its dtype is not {@link DType#readable()}
      * @throws IllegalStateException if the reader is closed
-     * @throws IOException if mapping the file fails
+     * @throws IOException if mapping the file fails, or the file was truncated or rewritten in place
+     *     since it was opened
      */
     public double[] readDoubles(String name) throws IOException {
         TensorInfo t = readableInfo(name);
@@ -683,7 +707,16 @@ public final class SafetensorsReader implements Closeable {
                             + " elements, more than a Java array holds; use read(name, type)");
         }
         double[] out = new double[(int) n];
-        decodeDoubles(t, 0, (int) n, out);
+        if (n == 0) {
+            return out;
+        }
+        requireUnchanged(name);
+        try {
+            decodeDoubles(t, 0, (int) n, out);
+        } catch (InternalError e) {
+            throw changedWhileRead(name, e);
+        }
+        requireUnchanged(name);
         return out;
     }
 
@@ -698,7 +731,8 @@ public final class SafetensorsReader implements Closeable {
      * @throws UnsupportedOperationException if the tensor is larger than 2 GiB - 1 bytes (use
      *     {@link #read(String, DataType)})
      * @throws IllegalStateException if the reader is closed
-     * @throws IOException if mapping the file fails
+     * @throws IOException if mapping the file fails, or the file was truncated or rewritten in place
+     *     since it was opened
      */
     public ByteBuffer raw(String name) throws IOException {
         TensorInfo t = info(name);
@@ -712,6 +746,7 @@ public final class SafetensorsReader implements Closeable {
                             + t.byteLength()
                             + " bytes, more than one buffer can hold; use read(name, type)");
         }
+        requireUnchanged(name);
         return region(t.byteOffset() - dataStart, (int) t.byteLength());
     }
 
@@ -853,6 +888,50 @@ public final class SafetensorsReader implements Closeable {
             }
         }
         return b.asReadOnlyBuffer().order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    /** The identity, size and modification time of a file, read through its path. */
+    private record Snapshot(Object fileKey, long size, java.nio.file.attribute.FileTime modified) {
+        static Snapshot of(Path path) throws IOException {
+            java.nio.file.attribute.BasicFileAttributes a =
+                    Files.readAttributes(path, java.nio.file.attribute.BasicFileAttributes.class);
+            return new Snapshot(a.fileKey(), a.size(), a.lastModifiedTime());
+        }
+    }
+
+    /**
+     * Refuses to read from a file that changed since it was opened: one truncated below the data its
+     * header describes (reading the missing pages would fault), or one rewritten in place (the same
+     * file, now with another size or modification time: its bytes no longer match the header). A file
+     * replaced by a rename keeps being read as opened, which is consistent.
+     *
+     * @throws IOException naming the file, the tensor and the change
+     */
+    private void requireUnchanged(String tensor) throws IOException {
+        long size = channel.size();
+        if (size < dataStart + dataLength) {
+            throw new IOException(path + ": cannot read tensor " + Json.quote(tensor) + ": the file is now " + size
+                    + " bytes, shorter than the " + (dataStart + dataLength) + " its header describes; it was"
+                    + " truncated after it was opened");
+        }
+        Snapshot now;
+        try {
+            now = Snapshot.of(path);
+        } catch (IOException gone) {
+            return;   // deleted or moved away: the open file itself is what is read
+        }
+        if (opened != null && Objects.equals(now.fileKey(), opened.fileKey())
+                && (now.size() != opened.size() || !now.modified().equals(opened.modified()))) {
+            throw new IOException(path + ": cannot read tensor " + Json.quote(tensor) + ": the file was rewritten"
+                    + " in place after it was opened (now " + now.size() + " bytes, modified " + now.modified()
+                    + "); open it again");
+        }
+    }
+
+    /** What a fault while reading mapped bytes (the file shrank meanwhile) becomes. */
+    private IOException changedWhileRead(String tensor, InternalError e) {
+        return new IOException(path + ": cannot read tensor " + Json.quote(tensor) + ": the file was truncated or"
+                + " changed while it was being read", e);
     }
 
     private void ensureOpen() {

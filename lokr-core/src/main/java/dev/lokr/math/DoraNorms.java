@@ -7,7 +7,6 @@ import java.nio.DoubleBuffer;
 import java.nio.FloatBuffer;
 import java.util.Arrays;
 import java.util.concurrent.ForkJoinPool;
-import java.util.stream.IntStream;
 
 /**
  * DoRA norms of {@code V = W + dW} computed from the factors, without building {@code dW} or any
@@ -29,7 +28,8 @@ import java.util.stream.IntStream;
  * {@code H[q,l] = sum_{p,k} g_pq M_pq w1[p,k] W[(p,q),(k,l)] = sum_p g_pq M_pq V[(p,q),l]} (output
  * axis), where the forward pass also keeps {@code V[(p,q),l] = sum_k w1[p,k] W[(p,q),(k,l)]}
  * ({@code out x d} values) because {@code g} is only known in backward; symmetrically on the input
- * axis. The passes over {@code W} run on the common fork-join pool, a chunk of rows per worker. Dense
+ * axis. The passes over {@code W} run in chunks of rows on the calling thread, helped by idle threads of
+ * the common fork-join pool ({@link CallerRuns}: a busy pool slows a pass down but never holds it up). Dense
  * weights only ({@code kh = kw = 1}).
  *
  * <p>On the output axis, a FLOAT weight with contiguous rows and FLOAT factors goes through the SIMD row
@@ -183,7 +183,8 @@ final class DoraNorms {
         DoubleBuffer db = isFloat ? null : HostArrays.doubles(weight);
         // floats()/doubles() slice at the array's offset: indices below are relative to it
         int chunks = Math.max(1, Math.min(Math.min(out, 8), ForkJoinPool.getCommonPoolParallelism() + 1));
-        double[][] partial = IntStream.range(0, chunks).parallel().mapToObj(t -> {
+        double[][] partial = new double[chunks][];
+        CallerRuns.chunks(chunks, t -> {
             double[] acc = accSize == 0 ? null : new double[accSize];
             double[] w = new double[in];
             float[] fl = isFloat && s1 == 1 ? new float[in] : null;
@@ -207,8 +208,8 @@ final class DoraNorms {
                 }
                 task.row(i / b, i % b, w, acc);
             }
-            return acc;
-        }).toArray(double[][]::new);
+            partial[t] = acc;
+        });
         double[] sum = partial[0];
         for (int t = 1; t < partial.length && sum != null; t++) {
             for (int k = 0; k < accSize; k++) {

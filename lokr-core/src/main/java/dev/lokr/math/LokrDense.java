@@ -6,8 +6,6 @@ import org.nd4j.linalg.factory.Nd4j;
 
 import java.util.Arrays;
 import java.util.Objects;
-import java.util.concurrent.ForkJoinPool;
-import java.util.concurrent.ForkJoinTask;
 
 /**
  * The adapted dense layer {@code y = x W'^T (+ bias)} computed without building {@code dW}, by the
@@ -30,8 +28,9 @@ import java.util.concurrent.ForkJoinTask;
  * is written with {@code beta = 0}, so nothing is zeroed first. Cost
  * {@code O(N (c r2 d + r2 c a + a r2 b))} instead of {@code O(N out in)}. No array of size
  * {@code out x in} is allocated. DoRA uses {@link DoraNorms} for the norms; on the output axis their pass
- * over {@code W} runs as a task on the common fork-join pool while the calling thread does the delta and base
- * GEMMs (the scale applies after both), and the backward reads {@code W} only for {@code dL/dx}.
+ * over {@code W} runs on an idle thread of the common fork-join pool while the calling thread does the delta and
+ * base GEMMs (the scale applies after both; when no pool thread has taken the pass by then, the calling thread
+ * runs it, so a busy pool never holds a forward up), and the backward reads {@code W} only for {@code dL/dx}.
  *
  * <p>Shapes: {@code x [N, in]}, {@code weight [out, in]} (any strides; DL4J's {@code [nIn, nOut]}
  * transposed is fine), {@code bias [out]} or null, {@code y [N, out]}.
@@ -121,7 +120,7 @@ public final class LokrDense {
         }
         DoraNorms norms = null;
         double[] rho = null;
-        ForkJoinTask<DoraNorms> pendingNorms = null;
+        CallerRuns.Pending<DoraNorms> pendingNorms = null;
         if (layout.dora()) {
             INDArray w2 = Factors.w2(params);
             boolean withGradient = cache != null && !layout.detachNorm();
@@ -131,7 +130,7 @@ public final class LokrDense {
             } else {
                 // the output-axis scale applies after the products: overlap the pass over W with the GEMMs
                 DoraNorms prepared = DoraNorms.prepare(layout, weight, w1, w2, mask, coef);
-                pendingNorms = ForkJoinPool.commonPool().submit(() -> prepared.pass(weight, withGradient));
+                pendingNorms = CallerRuns.fork(() -> prepared.pass(weight, withGradient));
             }
         }
         INDArray xin = xc;

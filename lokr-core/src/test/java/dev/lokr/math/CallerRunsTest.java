@@ -1,0 +1,104 @@
+package dev.lokr.math;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.lokr.LokrAdapter;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ForkJoinPool;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicIntegerArray;
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * {@link CallerRuns}: every chunk runs once, failures reach the caller, and a common pool whose threads
+ * are all blocked holds up neither the chunks, nor forked work, nor a DoRA forward on several threads.
+ */
+class CallerRunsTest {
+
+    @Test
+    void everyChunkRunsExactlyOnceAndTheFirstFailureReachesTheCaller() {
+        for (int chunks : new int[] {0, 1, 2, 3, 8, 100}) {
+            AtomicIntegerArray runs = new AtomicIntegerArray(Math.max(chunks, 1));
+            CallerRuns.chunks(chunks, runs::incrementAndGet);
+            for (int i = 0; i < chunks; i++) {
+                assertEquals(1, runs.get(i), "chunk " + i + " of " + chunks);
+            }
+        }
+        IllegalStateException boom = new IllegalStateException("chunk 5");
+        assertSame(boom, assertThrows(IllegalStateException.class, () -> CallerRuns.chunks(8, i -> {
+            if (i == 5) {
+                throw boom;
+            }
+        })));
+        assertEquals(42, CallerRuns.fork(() -> 42).join());
+        assertSame(boom, assertThrows(IllegalStateException.class,
+                () -> CallerRuns.fork(() -> { throw boom; }).join()));
+    }
+
+    @Test
+    void aBlockedCommonPoolHoldsNothingUp() throws Exception {
+        LokrLayout layout = LokrAdapter.builder().rank(2).dora(true).build().layoutFor(48, 40);
+        LokrParams params = LokrParams.zeros(layout, DataType.FLOAT);
+        LokrCases.randomize(params, 7);
+        Random r = new Random(8);
+        INDArray weight = LokrCases.random(r, DataType.FLOAT, 48, 40);
+        INDArray x = LokrCases.random(r, DataType.FLOAT, 5, 40);
+        INDArray want = LokrDense.forward(params, weight, null, x, 1.0, null, new LokrDense.Cache());
+
+        int workers = ForkJoinPool.getCommonPoolParallelism();
+        CountDownLatch started = new CountDownLatch(workers);
+        CountDownLatch release = new CountDownLatch(1);
+        List<Future<?>> blockers = new ArrayList<>();
+        ExecutorService callers = Executors.newFixedThreadPool(6);
+        try {
+            for (int w = 0; w < workers; w++) {
+                blockers.add(ForkJoinPool.commonPool().submit(() -> {
+                    started.countDown();
+                    release.await();
+                    return null;
+                }));
+            }
+            assertTrue(started.await(30, TimeUnit.SECONDS), "the pool's threads did not start the blockers");
+            assertTimeoutPreemptively(Duration.ofSeconds(60), () -> {
+                AtomicIntegerArray runs = new AtomicIntegerArray(8);
+                CallerRuns.chunks(8, runs::incrementAndGet);
+                for (int i = 0; i < 8; i++) {
+                    assertEquals(1, runs.get(i), "chunk " + i);
+                }
+                assertEquals("done", CallerRuns.fork(() -> "done").join());
+                List<Future<INDArray>> outputs = new ArrayList<>();
+                for (int t = 0; t < 6; t++) {
+                    outputs.add(callers.submit(() -> {
+                        INDArray y = null;
+                        for (int step = 0; step < 20; step++) {
+                            y = LokrDense.forward(params, weight, null, x, 1.0, null, new LokrDense.Cache());
+                        }
+                        return y;
+                    }));
+                }
+                for (Future<INDArray> y : outputs) {
+                    assertEquals(want, y.get(), "a DoRA forward while the common pool is blocked");
+                }
+            }, "work waited for a blocked common pool");
+        } finally {
+            release.countDown();
+            callers.shutdownNow();
+            for (Future<?> b : blockers) {
+                b.get(30, TimeUnit.SECONDS);
+            }
+        }
+    }
+}
