@@ -336,8 +336,14 @@ public final class AdapterFile implements Closeable {
         if (type != null && !"LOKR".equals(type)) {
             throw new AdapterFormatException(config, null, "peft_type must be LOKR, got " + type);
         }
-        number(config, cfg, "r", 8);
-        number(config, cfg, "alpha", 8);
+        double r = number(config, cfg, "r", 8);
+        double alpha = number(config, cfg, "alpha", 8);
+        if (fromPeftWithoutScale(cfg, r, alpha)) {
+            // PEFT added rank_dropout_scale in 0.14, with the fix that made LoKr's forward apply alpha / r
+            log.warn("{} looks written by PEFT 0.13 or older (no rank_dropout_scale), whose LoKr forward ignored"
+                    + " alpha / r; lokr, like current PEFT, applies it: to merge the delta such an adapter was"
+                    + " trained with, use the multiplier r / alpha", config);
+        }
         for (String key : List.of("rank_pattern", "alpha_pattern")) {
             Object p = cfg.get(key);
             if (p != null && !(p instanceof Map)) {
@@ -401,6 +407,15 @@ public final class AdapterFile implements Closeable {
             throw new AdapterFormatException(
                     config, null, "adapter_config.json is not valid UTF-8: " + e);
         }
+    }
+
+    /**
+     * Whether a PEFT config looks written by PEFT 0.13 or older, whose LoKr forward did not apply
+     * {@code alpha / r}, with an {@code alpha} that makes a difference: it lacks {@code rank_dropout_scale}
+     * (added in 0.14 with that fix) and {@code r != alpha}.
+     */
+    static boolean fromPeftWithoutScale(Map<String, Object> cfg, double r, double alpha) {
+        return !cfg.containsKey("rank_dropout_scale") && r != alpha;
     }
 
     private static double number(Path config, Map<String, Object> cfg, String key, double fallback)
@@ -599,6 +614,14 @@ public final class AdapterFile implements Closeable {
                         module,
                         "lokr_w2 must be 2-D [b, d], 3-D [b, d, k] (Conv1d) or 4-D [b, d, kh, kw], got "
                                 + shape(w2));
+            }
+            if (format == Format.PEFT && w2.rank() == 3) {
+                // PEFT's make_kron widens w1 only for a 4-D w2; torch.kron then pads w1 [a, c] in front, to
+                // [1, a, c], which swaps the roles of w1's and w2's indices in the delta's rows and columns
+                throw bad(module, "is a PEFT Conv1d module with a full 3-D lokr_w2 " + shape(w2) + ": PEFT's"
+                        + " torch.kron orders that delta differently from LyCORIS's (the indices of w1 and w2 swap"
+                        + " places in its rows and columns), which a LoKR module cannot represent; lokr refuses it"
+                        + " rather than merge another delta");
             }
             w2Mode = FactorMode.FULL;
         } else if (w2a != null && w2b != null) {

@@ -1,6 +1,7 @@
 package dev.lokr.io;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -109,6 +110,42 @@ class AdapterFileTest {
             LokrParams p = f.resolve("model.layers.0.q_proj", new long[] {6, 6}, DataType.FLOAT);
             assertEquals(0.25, p.layout().scale(), "PEFT scales even when both factors are full");
         }
+    }
+
+    /**
+     * PEFT's delta for a Conv1d module with a full 3-D lokr_w2 is torch.kron(w1 padded to [1, a, c], w2): its rows
+     * and columns interleave w1's and w2's indices the other way round, which no LoKR module represents. A low-rank
+     * lokr_w2 (its kernel folded into lokr_w2_b) is the same delta in both, and is read.
+     */
+    @Test
+    void aPeftConv1dModuleWithAFull3dW2IsRefusedAndALowRankOneIsRead(@TempDir Path tmp) throws Exception {
+        Path file = tmp.resolve("adapter_model.safetensors");
+        Files.writeString(tmp.resolve("adapter_config.json"), "{\"peft_type\":\"LOKR\",\"r\":8,\"alpha\":8}");
+        SafetensorsWriter.write(file, null, List.of(
+                SafetensorsWriter.Tensor.of("base_model.model.conv.lokr_w1", Nd4j.ones(DataType.FLOAT, 4, 4), DType.F32),
+                SafetensorsWriter.Tensor.of("base_model.model.conv.lokr_w2", Nd4j.ones(DataType.FLOAT, 3, 4, 3),
+                        DType.F32)));
+        AdapterFormatException e = assertThrows(AdapterFormatException.class, () -> AdapterFile.read(file));
+        assertTrue(e.getMessage().contains("PEFT Conv1d module with a full 3-D lokr_w2 [3, 4, 3]"), e.getMessage());
+        assertTrue(e.getMessage().contains("conv"), e.getMessage());
+        SafetensorsWriter.write(file, null, List.of(
+                SafetensorsWriter.Tensor.of("base_model.model.conv.lokr_w1", Nd4j.ones(DataType.FLOAT, 4, 4), DType.F32),
+                SafetensorsWriter.Tensor.of("base_model.model.conv.lokr_w2_a", Nd4j.ones(DataType.FLOAT, 3, 8),
+                        DType.F32),
+                SafetensorsWriter.Tensor.of("base_model.model.conv.lokr_w2_b", Nd4j.ones(DataType.FLOAT, 8, 12),
+                        DType.F32)));
+        try (AdapterFile f = AdapterFile.read(file)) {
+            LokrParams p = f.resolve("conv", new long[] {12, 16, 3}, DataType.FLOAT);
+            assertEquals(1.0, p.layout().scale());
+        }
+    }
+
+    @Test
+    void aConfigFromPeft013OrOlderWithAlphaOtherThanRIsRecognised() {
+        assertTrue(AdapterFile.fromPeftWithoutScale(Map.of("r", 4, "alpha", 8), 4, 8));
+        assertFalse(AdapterFile.fromPeftWithoutScale(Map.of("r", 8, "alpha", 8), 8, 8), "alpha = r: no difference");
+        assertFalse(AdapterFile.fromPeftWithoutScale(Map.of("r", 4, "alpha", 8, "rank_dropout_scale", false), 4, 8),
+                "PEFT 0.14 or newer");
     }
 
     @Test
