@@ -120,7 +120,7 @@ class SerializationTest {
         LokrNetwork<MultiLayerNetwork> a = LokrNetworks.apply(adapter, net, Targets.all());
         LokrLayer conf = a.layerConf("dense_0");
         conf.setEnabled(false);
-        conf.setScale(0.3);
+        ((dev.lokr.dl4j.layers.BaseLokrLayerImpl) a.network().getLayer("dense_0")).setAdapterScale(0.3);
         conf.setUpdater(new Sgd(0.5));
         conf.setIDropout(new Dropout(0.7));
         MultiLayerConfiguration c = a.network().getLayerWiseConfigurations();

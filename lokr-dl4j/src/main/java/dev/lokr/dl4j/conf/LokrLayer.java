@@ -60,7 +60,13 @@ import java.util.Objects;
  * <p>The LoKR options are stored as plain fields with a getter and a setter each (DL4J serializes layer
  * configurations with Jackson); {@link #options()} rebuilds and validates the {@link LokrAdapter}. The
  * {@code multiplier} and {@code enabled} fields may be changed at any time (also at inference); the
- * runtime layer reads them on every forward pass.
+ * runtime layer reads them on every forward pass. So may the dropouts, the seed and the updater settings.
+ * The options that shape the adapter's tensors ({@code rank}, {@code alpha}, {@code factor},
+ * {@code decomposeBoth}, {@code tucker}, {@code scalar}, {@code dora}, {@code doraOnInput},
+ * {@code detachNorm}, {@code rsLora}, {@code fullMatrix}, {@code unbalancedFactorization}, {@code scale},
+ * {@code plan}) cannot change once a network is built from the configuration: their setters then throw
+ * {@link IllegalStateException} for a new value (the running layer keeps its plan, while a clone or a
+ * saved model would plan anew).
  *
  * <p>Built by hand into a {@code NeuralNetConfiguration} (rather than by {@code LokrNetworks}), the base
  * must carry its own weight init, bias init (when it has a bias), activation and updater (and convolution mode
@@ -102,6 +108,11 @@ public class LokrLayer extends Layer {
     private Double scale;
     private LokrPlan plan;
     private IUpdater updater;
+    /**
+     * Set once a network is built from this configuration: from then on the options that shape the adapter's
+     * tensors cannot change (transient: not serialized, so a configuration read back is free again).
+     */
+    private transient boolean built;
 
     /** For Jackson only; use {@link #LokrLayer(Layer, LokrAdapter)}. */
     public LokrLayer() {
@@ -276,6 +287,7 @@ public class LokrLayer extends Layer {
                     + networkDataType);
         }
         options();
+        built = true;
         requireBaseSettings();
         BaseLokrLayerImplFactory factory = base instanceof ConvolutionLayer ? LokrConvolutionLayerImpl::new
                 : base instanceof OutputLayer ? LokrOutputLayerImpl::new : LokrDenseLayerImpl::new;
@@ -434,6 +446,20 @@ public class LokrLayer extends Layer {
         return c;
     }
 
+    /**
+     * Refuses to change an option that shapes the adapter's tensors once a network is built from this
+     * configuration: the running layer keeps its plan, while a clone or a saved model would plan anew, so
+     * the two would disagree (or the saved parameters no longer fit).
+     */
+    private void requireUnbuilt(String option, Object current, Object next) {
+        if (built && !Objects.equals(current, next)) {
+            throw new IllegalStateException("layer '" + layerName + "': " + option + " cannot change from " + current
+                    + " to " + next + " once a network is built from this configuration (the adapter's tensors are"
+                    + " planned for it); only multiplier, enabled, the dropouts and the updater can; to change "
+                    + option + ", merge() the network and apply a new adapter");
+        }
+    }
+
     private static void requireProbability(String name, double p) {
         if (!(p >= 0 && p < 1)) {
             throw new IllegalArgumentException(name + " must be in [0, 1), got " + p);
@@ -453,6 +479,7 @@ public class LokrLayer extends Layer {
         if (rank < 1) {
             throw new IllegalArgumentException("rank must be at least 1, got " + rank);
         }
+        requireUnbuilt("rank", this.rank, rank);
         this.rank = rank;
     }
 
@@ -463,6 +490,10 @@ public class LokrLayer extends Layer {
 
     /** @param alpha the scale numerator */
     public void setAlpha(double alpha) {
+        if (!Double.isFinite(alpha)) {
+            throw new IllegalArgumentException("alpha must be finite, got " + alpha);
+        }
+        requireUnbuilt("alpha", this.alpha, alpha);
         this.alpha = alpha;
     }
 
@@ -473,6 +504,10 @@ public class LokrLayer extends Layer {
 
     /** @param factor the factorization limit */
     public void setFactor(int factor) {
+        if (factor == 0 || factor < -1) {
+            throw new IllegalArgumentException("factor must be -1 (no limit) or at least 1, got " + factor);
+        }
+        requireUnbuilt("factor", this.factor, factor);
         this.factor = factor;
     }
 
@@ -483,6 +518,7 @@ public class LokrLayer extends Layer {
 
     /** @param decomposeBoth store {@code w1} low-rank too */
     public void setDecomposeBoth(boolean decomposeBoth) {
+        requireUnbuilt("decomposeBoth", this.decomposeBoth, decomposeBoth);
         this.decomposeBoth = decomposeBoth;
     }
 
@@ -493,6 +529,7 @@ public class LokrLayer extends Layer {
 
     /** @param tucker use a Tucker core */
     public void setTucker(boolean tucker) {
+        requireUnbuilt("tucker", this.tucker, tucker);
         this.tucker = tucker;
     }
 
@@ -503,6 +540,7 @@ public class LokrLayer extends Layer {
 
     /** @param scalar learn a scalar gain */
     public void setScalar(boolean scalar) {
+        requireUnbuilt("scalar", this.scalar, scalar);
         this.scalar = scalar;
     }
 
@@ -513,6 +551,7 @@ public class LokrLayer extends Layer {
 
     /** @param dora use DoRA */
     public void setDora(boolean dora) {
+        requireUnbuilt("dora", this.dora, dora);
         this.dora = dora;
     }
 
@@ -523,6 +562,7 @@ public class LokrLayer extends Layer {
 
     /** @param doraOnInput normalise per input column */
     public void setDoraOnInput(boolean doraOnInput) {
+        requireUnbuilt("doraOnInput", this.doraOnInput, doraOnInput);
         this.doraOnInput = doraOnInput;
     }
 
@@ -533,6 +573,7 @@ public class LokrLayer extends Layer {
 
     /** @param detachNorm detach the DoRA norm */
     public void setDetachNorm(boolean detachNorm) {
+        requireUnbuilt("detachNorm", this.detachNorm, detachNorm);
         this.detachNorm = detachNorm;
     }
 
@@ -543,6 +584,7 @@ public class LokrLayer extends Layer {
 
     /** @param rsLora scale by {@code alpha / sqrt(rank)} */
     public void setRsLora(boolean rsLora) {
+        requireUnbuilt("rsLora", this.rsLora, rsLora);
         this.rsLora = rsLora;
     }
 
@@ -553,6 +595,7 @@ public class LokrLayer extends Layer {
 
     /** @param fullMatrix always store both factors full */
     public void setFullMatrix(boolean fullMatrix) {
+        requireUnbuilt("fullMatrix", this.fullMatrix, fullMatrix);
         this.fullMatrix = fullMatrix;
     }
 
@@ -563,6 +606,7 @@ public class LokrLayer extends Layer {
 
     /** @param unbalancedFactorization swap the output split */
     public void setUnbalancedFactorization(boolean unbalancedFactorization) {
+        requireUnbuilt("unbalancedFactorization", this.unbalancedFactorization, unbalancedFactorization);
         this.unbalancedFactorization = unbalancedFactorization;
     }
 
@@ -658,12 +702,31 @@ public class LokrLayer extends Layer {
     /**
      * @param scale the scale {@code s} to use instead of the planned one, finite, or null for the planned scale
      * @throws IllegalArgumentException if it is not finite
+     * @throws IllegalStateException if a network is built from this configuration and {@code scale} differs
      */
     public void setScale(Double scale) {
+        requireFiniteScale(scale);
+        requireUnbuilt("scale", this.scale, scale);
+        this.scale = scale;
+    }
+
+    /**
+     * Sets the scale of a configuration a network is built from, for the runtime layer, which re-wraps its
+     * tensors with the new layout in the same call; use {@code BaseLokrLayerImpl.setAdapterScale} (or
+     * {@code LokrNetwork.loadAdapter}) rather than this.
+     *
+     * @param scale the scale {@code s}, finite, or null for the planned scale
+     * @throws IllegalArgumentException if {@code scale} is NaN or infinite
+     */
+    public void rescale(Double scale) {
+        requireFiniteScale(scale);
+        this.scale = scale;
+    }
+
+    private static void requireFiniteScale(Double scale) {
         if (scale != null && (scale.isNaN() || scale.isInfinite())) {
             throw new IllegalArgumentException("scale must be finite or null, got " + scale);
         }
-        this.scale = scale;
     }
 
     /** @return the explicit factor plan (set for adapters loaded from a file), or null to plan from the options */
@@ -676,6 +739,7 @@ public class LokrLayer extends Layer {
      *             decomposeBoth, tucker, scalar and DoRA then no longer shape the adapter), or null
      */
     public void setPlan(LokrPlan plan) {
+        requireUnbuilt("plan", this.plan, plan);
         this.plan = plan;
     }
 

@@ -86,7 +86,7 @@ public abstract class BaseLokrLayerImpl extends AbstractLayer<LokrLayer> {
      * @param scale the scale {@code s}, finite, or null for the planned scale
      */
     public void setAdapterScale(Double scale) {
-        layerConf().setScale(scale);
+        layerConf().rescale(scale);
         this.adapter = LokrParamInitializer.adapterOf(layerConf(), params);
         if (gradientViews != null) {
             this.adapterGrads = LokrParamInitializer.adapterOf(layerConf(), gradientViews);

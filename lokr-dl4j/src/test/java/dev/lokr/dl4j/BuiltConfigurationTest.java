@@ -1,0 +1,92 @@
+package dev.lokr.dl4j;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.lokr.LokrAdapter;
+import dev.lokr.dl4j.conf.LokrLayer;
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.util.List;
+import java.util.function.Consumer;
+import org.deeplearning4j.nn.conf.WorkspaceMode;
+import org.deeplearning4j.nn.conf.layers.DenseLayer;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.deeplearning4j.util.ModelSerializer;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.learning.config.Adam;
+import org.nd4j.linalg.learning.config.Sgd;
+
+/**
+ * The options that shape an adapter's tensors cannot change on a configuration a network was built from:
+ * the running layer would keep its plan while a clone or a saved model planned anew (a different scale, or
+ * parameters that no longer fit). The switches that the runtime reads on every pass still can.
+ */
+class BuiltConfigurationTest {
+
+    @BeforeAll
+    static void setUp() {
+        Fixtures.singleThreaded();
+    }
+
+    private static LokrNetwork<MultiLayerNetwork> adapted() {
+        LokrNetwork<MultiLayerNetwork> a = LokrNetworks.apply(LokrAdapter.builder().rank(2).alpha(1).build(),
+                Fixtures.denseMln(DataType.DOUBLE, WorkspaceMode.ENABLED, new Adam(1e-2), 31), Targets.all());
+        Fixtures.randomizeAdapters(a, 32);
+        return a;
+    }
+
+    @Test
+    void shapeOptionsAreRefusedOnceBuiltAndTheNetworkStaysConsistent() throws Exception {
+        LokrNetwork<MultiLayerNetwork> a = adapted();
+        LokrLayer conf = a.layerConf("dense_0");
+        List<Consumer<LokrLayer>> changes = List.of(c -> c.setRank(3), c -> c.setAlpha(8), c -> c.setFactor(4),
+                c -> c.setDecomposeBoth(true), c -> c.setTucker(true), c -> c.setScalar(true), c -> c.setDora(true),
+                c -> c.setDoraOnInput(true), c -> c.setDetachNorm(true), c -> c.setRsLora(true),
+                c -> c.setFullMatrix(true), c -> c.setUnbalancedFactorization(true), c -> c.setScale(4.0),
+                c -> c.setPlan(null == c.getPlan() ? new dev.lokr.dl4j.conf.LokrPlan() : null));
+        for (int i = 0; i < changes.size(); i++) {
+            Consumer<LokrLayer> change = changes.get(i);
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> change.accept(conf),
+                    "change " + i);
+            assertTrue(e.getMessage().startsWith("layer 'dense_0': "), e.getMessage());
+            assertTrue(e.getMessage().contains("once a network is built from this configuration"), e.getMessage());
+        }
+        // the same values, and the switches, are fine
+        conf.setRank(2);
+        conf.setAlpha(1);
+        conf.setMultiplier(0.5);
+        conf.setEnabled(true);
+        conf.setRankDropout(0.1);
+        conf.setUpdater(new Sgd(0.1));
+        INDArray x = Fixtures.denseInput(3, DataType.DOUBLE, 33);
+        INDArray live = a.network().output(x);
+        assertEquals(live, a.network().clone().output(x), "a clone computes what the live network does");
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        ModelSerializer.writeModel(a.network(), bytes, true);
+        MultiLayerNetwork restored = ModelSerializer.restoreMultiLayerNetwork(new ByteArrayInputStream(bytes.toByteArray()), true);
+        assertEquals(live, restored.output(x), "the saved model computes what the live network does");
+        assertThrows(IllegalStateException.class, () -> LokrNetwork.of(restored).layerConf("dense_0").setAlpha(8),
+                "a restored network is built too");
+    }
+
+    @Test
+    void aConfigurationNotYetBuiltTakesEveryOption() {
+        LokrLayer conf = new LokrLayer(new DenseLayer.Builder().nIn(4).nOut(4).build(), LokrAdapter.builder().build());
+        conf.setRank(3);
+        conf.setAlpha(8);
+        conf.setDora(true);
+        conf.setScale(0.5);
+        assertEquals(3, conf.getRank());
+        assertEquals(8.0, conf.getAlpha());
+        IllegalArgumentException nan = assertThrows(IllegalArgumentException.class, () -> conf.setAlpha(Double.NaN));
+        assertTrue(nan.getMessage().contains("alpha must be finite, got NaN"), nan.getMessage());
+        IllegalArgumentException factor = assertThrows(IllegalArgumentException.class, () -> conf.setFactor(0));
+        assertTrue(factor.getMessage().contains("factor must be -1 (no limit) or at least 1, got 0"),
+                factor.getMessage());
+    }
+}
