@@ -65,9 +65,11 @@ import org.slf4j.LoggerFactory;
  * <p>Gaps between tensors and unused bytes after the last one are tolerated (the reference
  * implementation writes neither).
  *
- * <p>A file truncated or rewritten in place after it was opened is refused when a tensor is read
- * (its bytes would no longer match the header; reading pages cut off would fault), with an {@link
- * IOException} naming the change; a file replaced by a rename keeps being read as it was opened.
+ * <p>A file truncated or rewritten in place after it was opened (its size or modification time
+ * changed) is refused when a tensor is read or copied (its bytes may no longer match the header;
+ * reading pages cut off would fault), with an {@link IOException} naming the change; a file replaced
+ * by a rename keeps being read as it was opened. Without file keys (Windows) only truncation is
+ * caught.
  *
  * <p>An open reader can be used from several threads at once. {@link #close()} closes the file;
  * afterwards the data methods ({@link #read}, {@link #readDoubles}, {@link #raw}) throw {@link
@@ -104,7 +106,7 @@ public final class SafetensorsReader implements Closeable {
     private final List<TensorInfo> tensors;
     private final Object mapLock = new Object();
     /** The file as it was when opened: its identity, size and modification time (for {@link #requireUnchanged}). */
-    private Snapshot opened;
+    private final Snapshot opened;
     private MappedByteBuffer
             dataMap; // whole data section, when it fits one mapping; guarded by mapLock
     private volatile boolean closed;
@@ -112,12 +114,14 @@ public final class SafetensorsReader implements Closeable {
     private SafetensorsReader(
             Path path,
             FileChannel channel,
+            Snapshot opened,
             long dataStart,
             long dataLength,
             Map<String, String> metadata,
             List<TensorInfo> tensors) {
         this.path = path;
         this.channel = channel;
+        this.opened = opened;
         this.dataStart = dataStart;
         this.dataLength = dataLength;
         this.metadata = Collections.unmodifiableMap(metadata);
@@ -144,9 +148,7 @@ public final class SafetensorsReader implements Closeable {
         requireRegularFile(path);
         FileChannel ch = FileChannel.open(path, StandardOpenOption.READ);
         try {
-            Snapshot opened = Snapshot.of(path);
-            SafetensorsReader r = parse(path, ch);
-            r.opened = opened;
+            SafetensorsReader r = parse(path, ch, Snapshot.of(path));
             if (log.isDebugEnabled()) {
                 log.debug(
                         "opened {}: {} tensors, {} data bytes",
@@ -183,7 +185,7 @@ public final class SafetensorsReader implements Closeable {
         throw new IOException(path + ": not a regular file (" + kind + ")");
     }
 
-    private static SafetensorsReader parse(Path path, FileChannel ch) throws IOException {
+    private static SafetensorsReader parse(Path path, FileChannel ch, Snapshot opened) throws IOException {
         long size = ch.size();
         if (size < 8) {
             throw new SafetensorsFormatException(
@@ -284,7 +286,7 @@ public final class SafetensorsReader implements Closeable {
             tensors.add(info);
         }
         checkOverlaps(path, tensors, ranges, dataStart);
-        return new SafetensorsReader(path, ch, dataStart, dataLength, metadata, tensors);
+        return new SafetensorsReader(path, ch, opened, dataStart, dataLength, metadata, tensors);
     }
 
     private static void readMetadata(Path path, Object value, Map<String, String> out)
@@ -761,6 +763,7 @@ public final class SafetensorsReader implements Closeable {
         long at = t.byteOffset();
         long left = t.byteLength();
         ensureOpen();
+        requireUnchanged(name);
         while (left > 0) {
             long n;
             try {
@@ -780,6 +783,7 @@ public final class SafetensorsReader implements Closeable {
             at += n;
             left -= n;
         }
+        requireUnchanged(name);
     }
 
     /** The tensor's info, refusing a dtype whose values are not read (an integer or boolean tensor). */
@@ -902,8 +906,9 @@ public final class SafetensorsReader implements Closeable {
     /**
      * Refuses to read from a file that changed since it was opened: one truncated below the data its
      * header describes (reading the missing pages would fault), or one rewritten in place (the same
-     * file, now with another size or modification time: its bytes no longer match the header). A file
-     * replaced by a rename keeps being read as opened, which is consistent.
+     * file, now with another size or modification time: its bytes may no longer match the header; a
+     * {@code touch} counts too). A file replaced by a rename keeps being read as opened, which is
+     * consistent. Where the file system has no file keys (Windows), only truncation is caught.
      *
      * @throws IOException naming the file, the tensor and the change
      */
@@ -920,11 +925,12 @@ public final class SafetensorsReader implements Closeable {
         } catch (IOException gone) {
             return;   // deleted or moved away: the open file itself is what is read
         }
-        if (opened != null && Objects.equals(now.fileKey(), opened.fileKey())
+        // without a file key (Windows) a rename cannot be told from a rewrite: only truncation is caught there
+        if (opened.fileKey() != null && opened.fileKey().equals(now.fileKey())
                 && (now.size() != opened.size() || !now.modified().equals(opened.modified()))) {
             throw new IOException(path + ": cannot read tensor " + Json.quote(tensor) + ": the file was rewritten"
-                    + " in place after it was opened (now " + now.size() + " bytes, modified " + now.modified()
-                    + "); open it again");
+                    + " in place after it was opened (its size or modification time changed: now " + now.size()
+                    + " bytes, modified " + now.modified() + "); open it again");
         }
     }
 

@@ -6,6 +6,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
+import java.util.function.BooleanSupplier;
 import java.util.function.IntConsumer;
 import java.util.function.Supplier;
 
@@ -13,12 +14,20 @@ import java.util.function.Supplier;
  * Work that the common fork-join pool may help with but never holds up. The calling thread takes
  * every piece of work that no pool thread has started, and waits only for pieces that a pool thread
  * is running. So a caller finishes even when the common pool is busy or blocked (a service whose pool
- * tasks wait on inference, a pool of parallelism 1 already occupied), which a plain
- * {@code submit(...).join()} or a parallel stream does not guarantee. Stateless.
+ * tasks wait on inference, a pool of parallelism 1 already occupied, or one with no threads), which a
+ * plain {@code submit(...).join()} or a parallel stream does not guarantee.
  *
- * <p>An interrupt does not stop the work: the caller still finishes it and keeps its interrupt status.
+ * <p>Helpers are offered to the pool only while fewer than its parallelism are waiting there unstarted,
+ * so a pool that never runs them holds a bounded number of them; one that a pool thread starts after
+ * the work is done finds nothing to do, and holds no reference to the work or its result.
+ *
+ * <p>An interrupt does not stop the work: the caller still finishes it, without spinning, and keeps its
+ * interrupt status.
  */
 final class CallerRuns {
+
+    /** Helpers offered to the common pool and not yet started by it, over all callers. */
+    private static final AtomicInteger WAITING = new AtomicInteger();
 
     private CallerRuns() {
     }
@@ -38,35 +47,53 @@ final class CallerRuns {
             }
             return;
         }
-        AtomicInteger next = new AtomicInteger();
-        AtomicInteger unfinished = new AtomicInteger(chunks);
-        AtomicReference<Throwable> failure = new AtomicReference<>();
-        Thread caller = Thread.currentThread();
-        Runnable drain = () -> {
+        Chunks work = new Chunks(chunks, body, Thread.currentThread());
+        int helpers = Math.min(chunks - 1, ForkJoinPool.getCommonPoolParallelism());
+        for (int h = 0; h < helpers && offer(work::drain); h++) {
+            // offered
+        }
+        work.drain();
+        // every chunk is claimed now: wait only for those that pool threads are running
+        awaitUninterruptibly(work::finished);
+        Throwable failure = work.failure.get();
+        work.body = null;   // a helper still queued keeps nothing of the work
+        rethrow(failure);
+    }
+
+    /** The shared state of one {@link #chunks} call. */
+    private static final class Chunks {
+        private final int chunks;
+        private final Thread caller;
+        private final AtomicInteger next = new AtomicInteger();
+        private final AtomicInteger unfinished;
+        private final AtomicReference<Throwable> failure = new AtomicReference<>();
+        private volatile IntConsumer body;
+
+        Chunks(int chunks, IntConsumer body, Thread caller) {
+            this.chunks = chunks;
+            this.body = body;
+            this.caller = caller;
+            this.unfinished = new AtomicInteger(chunks);
+        }
+
+        /** Runs unclaimed chunks until none is left. */
+        void drain() {
             for (int i = next.getAndIncrement(); i < chunks; i = next.getAndIncrement()) {
                 try {
                     body.accept(i);
                 } catch (Throwable t) {
                     failure.compareAndSet(null, t);
                 } finally {
-                    if (unfinished.decrementAndGet() == 0) {
+                    if (unfinished.decrementAndGet() == 0 && Thread.currentThread() != caller) {
                         LockSupport.unpark(caller);
                     }
                 }
             }
-        };
-        int helpers = Math.min(chunks - 1, ForkJoinPool.getCommonPoolParallelism());
-        for (int h = 0; h < helpers; h++) {
-            if (!offer(drain)) {
-                break;
-            }
         }
-        drain.run();
-        // every chunk is claimed now: wait only for those that pool threads are running
-        while (unfinished.get() > 0) {
-            LockSupport.park(CallerRuns.class);
+
+        boolean finished() {
+            return unfinished.get() == 0;
         }
-        rethrow(failure.get());
     }
 
     /**
@@ -79,14 +106,14 @@ final class CallerRuns {
      */
     static <T> Pending<T> fork(Supplier<T> work) {
         Pending<T> pending = new Pending<>(work);
-        offer(pending);
+        offer(pending::run);
         return pending;
     }
 
     /** Work started by {@link #fork}. */
-    static final class Pending<T> implements Runnable {
-        private final Supplier<T> work;
+    static final class Pending<T> {
         private final AtomicBoolean claimed = new AtomicBoolean();
+        private Supplier<T> work;
         private volatile boolean done;
         private volatile Thread waiter;
         private T result;
@@ -96,16 +123,15 @@ final class CallerRuns {
             this.work = work;
         }
 
-        /** Runs the work here unless a thread has claimed it. For the pool; callers use {@link #join}. */
-        @Override
-        public void run() {
+        /** Runs the work here unless a thread has claimed it (what the pool calls). */
+        private void run() {
             if (claimed.compareAndSet(false, true)) {
                 execute();
             }
         }
 
         /**
-         * The result: computed here when no pool thread has started the work, else awaited.
+         * The result: computed here when no pool thread has started the work, else awaited. Call once.
          *
          * @return the work's result
          * @throws RuntimeException or Error: what the work threw
@@ -115,35 +141,71 @@ final class CallerRuns {
                 execute();
             } else {
                 waiter = Thread.currentThread();
-                while (!done) {
-                    LockSupport.park(this);
-                }
+                awaitUninterruptibly(() -> done);
             }
-            rethrow(failure);
-            return result;
+            T r = result;
+            Throwable f = failure;
+            result = null;     // a copy of this still queued in the pool keeps neither
+            failure = null;
+            rethrow(f);
+            return r;
         }
 
         private void execute() {
+            Supplier<T> w = work;
+            work = null;
             try {
-                result = work.get();
+                result = w.get();
             } catch (Throwable t) {
                 failure = t;
             } finally {
                 done = true;
-                Thread w = waiter;
-                if (w != null) {
-                    LockSupport.unpark(w);
+                Thread j = waiter;
+                if (j != null && j != Thread.currentThread()) {
+                    LockSupport.unpark(j);
                 }
             }
         }
     }
 
-    /** Hands {@code task} to the common pool; false when it refuses. */
+    /** Parks until {@code condition} holds, through interrupts, and keeps the interrupt status. */
+    private static void awaitUninterruptibly(BooleanSupplier condition) {
+        boolean interrupted = false;
+        while (!condition.getAsBoolean()) {
+            LockSupport.park(CallerRuns.class);
+            if (Thread.interrupted()) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /**
+     * Hands {@code task} to the common pool unless as many helpers as it has threads already wait there
+     * unstarted, or it refuses.
+     *
+     * @return whether it was handed over
+     */
     private static boolean offer(Runnable task) {
+        int limit = Math.max(1, ForkJoinPool.getCommonPoolParallelism());
+        for (int w = WAITING.get(); ; w = WAITING.get()) {
+            if (w >= limit) {
+                return false;
+            }
+            if (WAITING.compareAndSet(w, w + 1)) {
+                break;
+            }
+        }
         try {
-            ForkJoinPool.commonPool().execute(task);
+            ForkJoinPool.commonPool().execute(() -> {
+                WAITING.decrementAndGet();
+                task.run();
+            });
             return true;
         } catch (RejectedExecutionException e) {
+            WAITING.decrementAndGet();
             return false;
         }
     }

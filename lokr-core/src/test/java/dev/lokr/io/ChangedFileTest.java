@@ -76,6 +76,12 @@ class ChangedFileTest {
             assertTrue(e.getMessage().contains("cannot read tensor 't': the file was rewritten in place after it"
                     + " was opened"), e.getMessage());
             assertThrows(IOException.class, () -> r.readDoubles("t"));
+            // copying the tensor byte for byte (what lokr merge does with the tensors it does not adapt)
+            Path copy = dir.resolve("copy.safetensors");
+            IOException c = assertThrows(IOException.class,
+                    () -> SafetensorsWriter.write(copy, null, List.of(SafetensorsWriter.Tensor.copied(r, "t"))));
+            assertTrue(c.getMessage().contains("the file was rewritten in place"), c.getMessage());
+            assertTrue(!Files.exists(copy), "a refused copy leaves no file");
         }
         Path g = tensorFile("c.safetensors", 64, 0);
         try (SafetensorsReader r = SafetensorsReader.open(g)) {

@@ -101,4 +101,87 @@ class CallerRunsTest {
             }
         }
     }
+
+    /** Blocks every common-pool thread until the returned latch is released; waits until they are all blocked. */
+    private static CountDownLatch blockThePool(List<Future<?>> blockers) throws InterruptedException {
+        int workers = ForkJoinPool.getCommonPoolParallelism();
+        CountDownLatch started = new CountDownLatch(workers);
+        CountDownLatch release = new CountDownLatch(1);
+        for (int w = 0; w < workers; w++) {
+            blockers.add(ForkJoinPool.commonPool().submit(() -> {
+                started.countDown();
+                release.await();
+                return null;
+            }));
+        }
+        assertTrue(started.await(30, TimeUnit.SECONDS), "the pool's threads did not start the blockers");
+        return release;
+    }
+
+    @Test
+    void aPoolThatRunsNothingKeepsNeitherTheWorkNorItsResultsAndQueuesABoundedNumberOfHelpers() throws Exception {
+        List<Future<?>> blockers = new ArrayList<>();
+        CountDownLatch release = blockThePool(blockers);
+        try {
+            List<java.lang.ref.WeakReference<Object>> results = new ArrayList<>();
+            List<java.lang.ref.WeakReference<Object>> captured = new ArrayList<>();
+            for (int i = 0; i < 40; i++) {
+                Object big = new byte[1 << 20];
+                captured.add(new java.lang.ref.WeakReference<>(big));
+                results.add(new java.lang.ref.WeakReference<>(CallerRuns.fork(() -> new byte[big.hashCode() & 1]).join()));
+                Object held = new byte[1 << 20];
+                captured.add(new java.lang.ref.WeakReference<>(held));
+                CallerRuns.chunks(4, c -> held.hashCode());
+            }
+            assertTrue(ForkJoinPool.commonPool().getQueuedSubmissionCount() <= ForkJoinPool.getCommonPoolParallelism(),
+                    "queued helpers: " + ForkJoinPool.commonPool().getQueuedSubmissionCount());
+            for (int gc = 0; gc < 20 && (results.stream().anyMatch(r -> r.get() != null)
+                    || captured.stream().anyMatch(r -> r.get() != null)); gc++) {
+                System.gc();
+                Thread.sleep(20);
+            }
+            assertTrue(results.stream().allMatch(r -> r.get() == null), "a result is still held by a queued helper");
+            assertTrue(captured.stream().allMatch(r -> r.get() == null), "work is still held by a queued helper");
+        } finally {
+            release.countDown();
+            for (Future<?> b : blockers) {
+                b.get(30, TimeUnit.SECONDS);
+            }
+        }
+    }
+
+    @Test
+    void anInterruptedCallerWaitsForAPoolThreadWithoutSpinningAndStaysInterrupted() throws Exception {
+        Thread caller = Thread.currentThread();
+        java.util.concurrent.atomic.AtomicBoolean helperStarted = new java.util.concurrent.atomic.AtomicBoolean();
+        java.lang.management.ThreadMXBean bean = java.lang.management.ManagementFactory.getThreadMXBean();
+        long cpu0 = bean.getCurrentThreadCpuTime();
+        long wall0 = System.nanoTime();
+        try {
+            CallerRuns.chunks(2, c -> {
+                if (Thread.currentThread() == caller) {
+                    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                    while (!helperStarted.get() && System.nanoTime() < deadline) {
+                        Thread.onSpinWait();
+                    }
+                    caller.interrupt();
+                } else {
+                    helperStarted.set(true);
+                    try {
+                        Thread.sleep(600);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+            });
+            long wallMs = (System.nanoTime() - wall0) / 1_000_000;
+            long cpuMs = (bean.getCurrentThreadCpuTime() - cpu0) / 1_000_000;
+            assertTrue(helperStarted.get(), "no pool thread took a chunk");
+            assertTrue(Thread.currentThread().isInterrupted(), "the interrupt was lost");
+            assertTrue(wallMs >= 500, "returned before the pool thread's chunk ended: " + wallMs + " ms");
+            assertTrue(cpuMs < 300, "the caller spun while waiting: " + cpuMs + " ms of CPU in " + wallMs + " ms");
+        } finally {
+            Thread.interrupted();
+        }
+    }
 }
