@@ -262,7 +262,7 @@ public final class LokrAdapter {
 
         /** @param alpha scale numerator, finite and {@code >= 0}; 0 means {@code alpha = rank} @return this */
         public Builder alpha(double alpha) {
-            this.alpha = alpha;
+            this.alpha = alpha + 0.0;   // -0.0 is 0.0 (alpha = rank), and equal to it
             return this;
         }
 
@@ -346,7 +346,7 @@ public final class LokrAdapter {
 
         /** @param multiplier default strength at use time, finite @return this */
         public Builder multiplier(double multiplier) {
-            this.multiplier = multiplier;
+            this.multiplier = multiplier + 0.0;   // -0.0 is 0.0
             return this;
         }
 

@@ -179,6 +179,53 @@ class ApiContractTest {
     }
 
     @Test
+    void backwardRefusesToWriteGradientsOverTheModulesOwnTensors() {
+        LokrLayout l = LokrAdapter.builder().rank(1).build().layoutFor(8, 8);
+        LokrParams p = LokrParams.zeros(l, DataType.FLOAT);
+        INDArray w = Nd4j.rand(DataType.FLOAT, 8, 8);
+        LokrDense.Cache cache = new LokrDense.Cache();
+        INDArray y = LokrDense.forward(p, w, null, Nd4j.rand(DataType.FLOAT, 2, 8), 1.0, null, cache);
+        INDArray before = p.get(LokrParam.W1).dup();
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> LokrDense.backward(w, Nd4j.onesLike(y), cache, p, true));
+        assertTrue(e.getMessage().startsWith("grads must not be the module's own tensors"), e.getMessage());
+        assertEquals(before, p.get(LokrParam.W1), "the refused call wrote nothing");
+    }
+
+    @Test
+    void aCoefficientThatOverflowsIsRefusedNotTurnedIntoNaN() {
+        LokrLayout l = LokrAdapter.builder().rank(1).alpha(4).build().layoutFor(8, 8);
+        LokrParams p = LokrParams.zeros(l, DataType.FLOAT);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> LokrWeights.coefficient(p, 1e308));
+        assertTrue(e.getMessage().startsWith("the coefficient scale * scalar * multiplier is not finite: 4.0 * 1.0 * 1.0E308"),
+                e.getMessage());
+        assertEquals(4.0 * 1e300, LokrWeights.coefficient(p, 1e300));
+    }
+
+    @Test
+    void viewsOnlyTakeABufferTheyCanWriteThrough() {
+        LokrLayout l = LokrAdapter.builder().rank(1).build().layoutFor(8, 8);
+        int n = (int) l.numParams();
+        // a 2-D 'f'-order array would be copied by the reshape: writes through the views would be lost
+        for (INDArray bad : new INDArray[] {Nd4j.create(DataType.FLOAT, new long[] {2, n}, 'f'),
+                Nd4j.zeros(DataType.FLOAT, 2, n), Nd4j.zeros(DataType.FLOAT, 2 * n).get(
+                        org.nd4j.linalg.indexing.NDArrayIndex.interval(0, 2, 2 * n))}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> LokrParams.views(l, bad, 0),
+                    java.util.Arrays.toString(bad.shape()));
+            assertTrue(e.getMessage().startsWith("flat must be a contiguous vector or [1, n] row"), e.getMessage());
+        }
+        for (INDArray good : new INDArray[] {Nd4j.zeros(DataType.FLOAT, n), Nd4j.zeros(DataType.FLOAT, 1, n + 3),
+                Nd4j.create(DataType.FLOAT, new long[] {1, n}, 'f'),
+                Nd4j.zeros(DataType.FLOAT, 1, n + 5).get(org.nd4j.linalg.indexing.NDArrayIndex.point(0),
+                        org.nd4j.linalg.indexing.NDArrayIndex.interval(2, n + 5))}) {
+            LokrParams.views(l, good, 0).get(LokrParam.W1).assign(1);
+            assertEquals(l.shapeOf(LokrParam.W1)[0] * l.shapeOf(LokrParam.W1)[1], good.sumNumber().doubleValue(),
+                    "writes reach " + java.util.Arrays.toString(good.shape()));
+        }
+    }
+
+    @Test
     void mergeRefusesANonFiniteMultiplierAndAnIntegerBase() {
         LokrLayout l = LokrAdapter.builder().rank(1).build().layoutFor(8, 8);
         LokrParams p = LokrParams.zeros(l, DataType.FLOAT);

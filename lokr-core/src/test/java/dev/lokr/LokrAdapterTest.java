@@ -40,6 +40,11 @@ class LokrAdapterTest {
         assertEquals(a.hashCode(), b.hashCode());
         assertNotEquals(a, a.toBuilder().rank(9).build());
         assertTrue(a.toString().contains("rank=8") && a.toString().contains("doraOnInput=true"), a.toString());
+        // -0.0 means what 0.0 means, so it is equal to it
+        LokrAdapter zero = LokrAdapter.builder().alpha(0.0).multiplier(0.0).build();
+        LokrAdapter negativeZero = LokrAdapter.builder().alpha(-0.0).multiplier(-0.0).build();
+        assertEquals(zero, negativeZero);
+        assertEquals(zero.hashCode(), negativeZero.hashCode());
     }
 
     private static void assertRefused(Consumer<LokrAdapter.Builder> setter, String... fragments) {

@@ -40,7 +40,12 @@ public final class LokrDense {
     private LokrDense() {
     }
 
-    /** What a forward keeps for its backward. Create one per step; not thread-safe. */
+    /**
+     * What a forward keeps for its backward. Create one per step; not thread-safe. It holds the forward's
+     * {@code params} and, when it is contiguous and of the module's data type, its {@code x} by reference
+     * (no copy): leave both unchanged until {@link #backward} (an updater step, or a reused input buffer,
+     * in between would give gradients of neither the old nor the new values).
+     */
     public static final class Cache {
         private LokrParams params;
         private double multiplier;
@@ -175,7 +180,8 @@ public final class LokrDense {
      * @param weight        the frozen {@code [out, in]} used in forward, not modified
      * @param dy            {@code dL/dy [N, out]}, not modified
      * @param cache         the forward's cache
-     * @param grads         receives the gradients (every tensor overwritten), same layout as the forward's params
+     * @param grads         receives the gradients (every tensor overwritten), same layout as the forward's params,
+     *                      other arrays than theirs
      * @param inputGradient whether to compute {@code dL/dx}
      * @return {@code dL/dx [N, in]} (new) or null
      */
@@ -200,6 +206,12 @@ public final class LokrDense {
                     + Arrays.toString(dy.shape()));
         }
         params.requireSameShapes(grads, "gradients must follow the forward's tensors; cannot fit");
+        for (LokrParam p : layout.params()) {
+            if (grads.get(p) == params.get(p)) {
+                throw new IllegalArgumentException("grads must not be the module's own tensors (" + p.key()
+                        + " would be overwritten with its gradient)");
+            }
+        }
         if (g.size(0) == 0) {
             for (LokrParam p : layout.params()) {
                 grads.get(p).assign(0);

@@ -92,12 +92,19 @@ public final class LokrParams {
      * @param flat   a contiguous FLOAT or DOUBLE vector or row of at least {@link LokrLayout#numParams()} values
      * @param offset the index in {@code flat} of the first value
      * @return the views
-     * @throws IllegalArgumentException if {@code flat} is of another data type or too short for {@code offset}
+     * @throws IllegalArgumentException if {@code flat} is of another data type, not a contiguous vector or
+     *     {@code [1, n]} row (its views would be copies), or too short for {@code offset}
      */
     public static LokrParams views(LokrLayout layout, INDArray flat, long offset) {
         Objects.requireNonNull(layout, "layout");
         Objects.requireNonNull(flat, "flat");
         checkType(flat.dataType());
+        boolean vectorOrRow = flat.rank() == 1 || (flat.rank() == 2 && flat.size(0) == 1);
+        if (!vectorOrRow || (flat.length() > 1 && flat.elementWiseStride() != 1)) {
+            // anything else would be copied by the reshape below, and writes through the views would be lost
+            throw new IllegalArgumentException("flat must be a contiguous vector or [1, n] row, got shape "
+                    + java.util.Arrays.toString(flat.shape()) + " with strides " + java.util.Arrays.toString(flat.stride()));
+        }
         long n = flat.length();
         if (offset < 0 || offset > n - layout.numParams()) {
             throw new IllegalArgumentException("flat buffer of length " + n + " cannot hold " + layout.numParams()

@@ -40,13 +40,19 @@ public final class LokrWeights {
      * @param multiplier the strength {@code m}, finite (every path of forward, backward and merge computes
      *                   this coefficient, so each refuses a NaN or infinite multiplier here)
      * @return the coefficient
-     * @throws IllegalArgumentException if the multiplier is NaN or infinite
+     * @throws IllegalArgumentException if the multiplier is NaN or infinite, or the product is not finite
+     *     (an overflowing multiplier, a NaN scalar)
      */
     public static double coefficient(LokrParams params, double multiplier) {
         if (!Double.isFinite(multiplier)) {
             throw new IllegalArgumentException("multiplier must be finite, got " + multiplier);
         }
-        return coefficientPerScalar(params, multiplier) * scalarValue(params);
+        double coef = coefficientPerScalar(params, multiplier) * scalarValue(params);
+        if (!Double.isFinite(coef)) {
+            throw new IllegalArgumentException("the coefficient scale * scalar * multiplier is not finite: "
+                    + params.layout().scale() + " * " + scalarValue(params) + " * " + multiplier + " = " + coef);
+        }
+        return coef;
     }
 
     /**
