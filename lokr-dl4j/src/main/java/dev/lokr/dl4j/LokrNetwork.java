@@ -189,11 +189,15 @@ public final class LokrNetwork<N extends Model> {
      * changed unless everything checks.
      *
      * @param params layer name to adapter tensors
-     * @throws IllegalArgumentException naming the layer, the tensor and both shapes on any mismatch, or
-     *                                  naming the unknown or missing layers
+     * @throws IllegalArgumentException naming the layer, the tensor and both shapes on any mismatch, naming
+     *                                  the unknown or missing layers, or naming a tensor that holds NaN or an
+     *                                  infinity
      */
     public void loadAdapterParams(Map<String, LokrParams> params) {
         Objects.requireNonNull(params, "params");
+        if (params.containsKey(null)) {
+            throw new IllegalArgumentException("params has a null layer name");
+        }
         Map<String, BaseLokrLayerImpl> impls = impls();
         TreeSet<String> unknown = new TreeSet<>(params.keySet());
         unknown.removeAll(impls.keySet());
@@ -316,6 +320,11 @@ public final class LokrNetwork<N extends Model> {
             if (!Arrays.equals(want, got)) {
                 throw new IllegalArgumentException("layer '" + layer + "': " + p.key() + " must be "
                         + Arrays.toString(want) + ", got " + Arrays.toString(got));
+            }
+            if (org.nd4j.linalg.indexing.BooleanIndexing.or(given.get(p),
+                    org.nd4j.linalg.indexing.conditions.Conditions.notFinite())) {
+                throw new IllegalArgumentException("layer '" + layer + "': " + p.key()
+                        + " holds NaN or an infinity; adapter tensors must be finite");
             }
         }
         if (ours.doraAxis() != theirs.doraAxis()) {

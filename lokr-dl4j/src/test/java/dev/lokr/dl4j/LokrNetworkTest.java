@@ -3,6 +3,7 @@ package dev.lokr.dl4j;
 import dev.lokr.LokrAdapter;
 import dev.lokr.dl4j.conf.LokrLayer;
 import dev.lokr.dl4j.layers.BaseLokrLayerImpl;
+import dev.lokr.math.LokrParam;
 import dev.lokr.math.LokrParams;
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.api.Model;
@@ -288,6 +289,16 @@ class LokrNetworkTest {
         Fixtures.randomizeAdapters(both, 42);
         assertThrows(IllegalArgumentException.class, () -> r2.loadAdapterParams(partlyBad));
         Checks.assertBitIdentical(before, r2.network().params(), "a failed load changes nothing");
+
+        Map<String, LokrParams> nonFinite = new HashMap<>(r2.adapterParams());
+        nonFinite.get("out").get(LokrParam.W2_B).putScalar(1, Double.NaN);
+        IllegalArgumentException nan = assertThrows(IllegalArgumentException.class, () -> r2.loadAdapterParams(nonFinite));
+        assertEquals("layer 'out': w2b holds NaN or an infinity; adapter tensors must be finite", nan.getMessage());
+        Map<String, LokrParams> nullName = new HashMap<>(r2.adapterParams());
+        nullName.put(null, nullName.get("out"));
+        assertEquals("params has a null layer name",
+                assertThrows(IllegalArgumentException.class, () -> r2.loadAdapterParams(nullName)).getMessage());
+        Checks.assertBitIdentical(before, r2.network().params(), "a refused load changes nothing");
     }
 
     @Test

@@ -117,7 +117,7 @@ public record MemoryReport(
      * @param batchSize batch size for the activation estimate, {@code >= 1}
      * @param inputTypes the network's input types, or null to infer them
      * @return the report, with no measured peak
-     * @throws IllegalArgumentException for another kind of model or a bad batch size
+     * @throws IllegalArgumentException for another kind of model, one not initialised, or a bad batch size
      */
     public static MemoryReport of(Model net, int batchSize, InputType... inputTypes) {
         Objects.requireNonNull(net, "net");
@@ -131,6 +131,9 @@ public record MemoryReport(
         if (net instanceof MultiLayerNetwork) {
             MultiLayerNetwork mln = (MultiLayerNetwork) net;
             layers = mln.getLayers();
+            if (layers == null) {
+                throw new IllegalArgumentException("net must be initialised (call net.init()): it has no layers");
+            }
             updaterState = mln.getUpdater() == null ? null : mln.getUpdater().getStateViewArray();
             MultiLayerConfiguration conf = mln.getLayerWiseConfigurations();
             dtype = conf.getDataType();
@@ -138,6 +141,9 @@ public record MemoryReport(
         } else if (net instanceof ComputationGraph) {
             ComputationGraph cg = (ComputationGraph) net;
             layers = cg.getLayers();
+            if (layers == null) {
+                throw new IllegalArgumentException("net must be initialised (call net.init()): it has no layers");
+            }
             updaterState = cg.getUpdater() == null ? null : cg.getUpdater().getStateViewArray();
             ComputationGraphConfiguration conf = cg.getConfiguration();
             dtype = conf.getDataType();

@@ -151,7 +151,13 @@ final class PrefetchEngine<T> implements AutoCloseable {
         lock.lock();
         try {
             ensureStarted();
+            int gen = generation;
             while (true) {
+                if (generation != gen) {
+                    // reset() on another thread cleared this epoch: nothing would ever wake this wait again
+                    throw new IllegalStateException(
+                            "prefetching iterator was reset by another thread while waiting for a batch");
+                }
                 Object r = results.get(deliverSeq);
                 if (r instanceof Failure) {
                     throw workerFailure(deliverSeq, ((Failure) r).error);

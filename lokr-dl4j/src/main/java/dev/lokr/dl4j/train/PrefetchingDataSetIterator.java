@@ -46,7 +46,7 @@ public final class PrefetchingDataSetIterator implements DataSetIterator, AutoCl
     public PrefetchingDataSetIterator(DataSetIterator source, TrainingOptions options) {
         this(
                 source,
-                options.numWorkers(),
+                Objects.requireNonNull(options, "options").numWorkers(),
                 options.queueSize(),
                 options.persistentWorkers(),
                 DeviceStaging.forCurrentBackend(options.pinMemory()));

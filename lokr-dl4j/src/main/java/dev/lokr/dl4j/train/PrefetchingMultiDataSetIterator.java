@@ -29,7 +29,7 @@ public final class PrefetchingMultiDataSetIterator implements MultiDataSetIterat
     public PrefetchingMultiDataSetIterator(MultiDataSetIterator source, TrainingOptions options) {
         this(
                 source,
-                options.numWorkers(),
+                Objects.requireNonNull(options, "options").numWorkers(),
                 options.queueSize(),
                 options.persistentWorkers(),
                 DeviceStaging.forCurrentBackend(options.pinMemory()));

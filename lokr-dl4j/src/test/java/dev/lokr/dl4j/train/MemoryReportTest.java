@@ -240,5 +240,11 @@ class MemoryReportTest {
         assertEquals("1.00 KiB", MemoryReport.human(1024));
         assertEquals("1023 B", MemoryReport.human(1023));
         assertEquals("1.50 MiB", MemoryReport.human(1024 * 1536));
+        MultiLayerNetwork fresh = new MultiLayerNetwork(net.getLayerWiseConfigurations().clone());
+        e = assertThrows(IllegalArgumentException.class, () -> MemoryReport.of(fresh, 1));
+        assertEquals("net must be initialised (call net.init()): it has no layers", e.getMessage());
+        NullPointerException npe = assertThrows(NullPointerException.class,
+                () -> new PrefetchingDataSetIterator(new PrefetchTestSupport.SeededIterator(1, 1, 2, 2), null));
+        assertEquals("options", npe.getMessage());
     }
 }

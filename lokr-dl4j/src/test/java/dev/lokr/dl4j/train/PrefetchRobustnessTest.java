@@ -70,6 +70,37 @@ class PrefetchRobustnessTest {
         });
     }
 
+    /**
+     * Against the class's advice, a reset from another thread while the consumer waits in hasNext(): the wait
+     * ends with a clear error instead of lasting for ever, and the iterator serves the new epoch in order.
+     */
+    @Test
+    void aResetFromAnotherThreadEndsAWaitingHasNext() {
+        List<DataSet> ref = reference(7, 4, 2, 3);
+        assertTimeoutPreemptively(NO_HANG, () -> {
+            for (boolean persistent : new boolean[] {false, true}) {
+                try (PrefetchingDataSetIterator it = prefetch(new SlowIterator(7, 4, 1500), 1, persistent)) {
+                    java.util.concurrent.CompletableFuture<Throwable> waiting =
+                            java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+                                try {
+                                    it.hasNext();   // the first batch takes 1.5 s to read
+                                    return null;
+                                } catch (Throwable t) {
+                                    return t;
+                                }
+                            }, runnable -> new Thread(runnable, "consumer").start());
+                    Thread.sleep(300);
+                    it.reset();
+                    Throwable t = waiting.get();
+                    assertTrue(t instanceof IllegalStateException, "persistent=" + persistent + ": " + t);
+                    assertEquals("prefetching iterator was reset by another thread while waiting for a batch",
+                            t.getMessage());
+                    assertEpoch(ref, it, "after the reset, persistent=" + persistent);
+                }
+            }
+        });
+    }
+
     @Test
     void anInterruptedCloseStillStopsItsThreads() {
         assertTimeoutPreemptively(NO_HANG, () -> {
