@@ -167,7 +167,8 @@ public class LokrConvolutionLayerImpl extends BaseLokrLayerImpl {
     @Override
     public Pair<INDArray, MaskState> feedForwardMaskArray(INDArray maskArray, MaskState currentMaskState,
                                                           int minibatchSize) {
-        super.feedForwardMaskArray(maskArray, currentMaskState, minibatchSize);
+        // as DL4J's convolution runtimes do, reduce the mask for the next layer without keeping it: a kept
+        // mask would reach the inner layer, which would then mask outputs that the base layer leaves alone
         return inner().feedForwardMaskArray(maskArray, currentMaskState, minibatchSize);
     }
 
