@@ -57,22 +57,15 @@ class ConvSemanticsTest {
         return y;
     }
 
-    @ParameterizedTest(name = "{0}")
-    @CsvSource({"full w2,4,false,false,false", "low-rank w2,1,false,false,false", "tucker,1,true,false,false",
-            "dora on output,1,false,true,false", "dora on input,4,false,true,true"})
-    void theAdapterAddsTheSpecsDeltaToPyTorchsKernel(String what, int rank, boolean tucker, boolean dora,
-                                                     boolean doraOnInput) {
-        LokrAdapter options = LokrAdapter.builder().rank(rank).tucker(tucker).dora(dora).doraOnInput(doraOnInput)
-                .seed(5).build();
-        LokrNetwork<MultiLayerNetwork> adapted = LokrNetworks.apply(options,
-                Fixtures.conv1dMln(DataType.DOUBLE, WorkspaceMode.NONE, new Adam(1e-2), 414), Targets.names("conv1d_0"));
-        Fixtures.randomizeAdapters(adapted, 21);
-        MultiLayerNetwork net = adapted.network();
+    /**
+     * The spec's effective kernel {@code P + dW} of the adapted "conv1d_0" (k = 3) in PyTorch's {@code [out, in, k]},
+     * from DL4J's values of {@code W}, which it keeps in the order {@code [k, in, out]}.
+     */
+    private static double[][][] effectiveKernel(LokrNetwork<MultiLayerNetwork> adapted) {
         int out = Fixtures.CONV_OUT;
         int in = Fixtures.CONV_IN;
         int k = 3;
-        // DL4J's values of W, in the order [k, in, out]
-        INDArray buffer = net.getLayer("conv1d_0").getParam("W").dup('c').reshape('c', k, in, out);
+        INDArray buffer = adapted.network().getLayer("conv1d_0").getParam("W").dup('c').reshape('c', k, in, out);
         INDArray pytorch = buffer.permute(2, 1, 0).dup('c').reshape('c', out, in, k, 1);
         LokrParams params = adapted.adapterParams().get("conv1d_0");
         INDArray effective = LokrWeights.effectiveWeight(params, pytorch, adapted.getMultiplier(), null);
@@ -84,17 +77,37 @@ class ConvSemanticsTest {
                 }
             }
         }
-        INDArray x = Fixtures.uniform(new long[] {2, in, Fixtures.SEQ}, -1, 1, DataType.DOUBLE, 7);
-        double[][][] want = conv1d(x, kernel, net.getLayer("conv1d_0").getParam("b"));
-        INDArray got = net.feedForward(x, false).get(1);
+        return kernel;
+    }
+
+    /** The largest |want[s][o][p] - got| with {@code got} as NCW {@code [s, o, p]} or, {@code nwc}, {@code [s, p, o]}. */
+    private static double maxDifference(double[][][] want, INDArray got, boolean nwc) {
         double max = 0;
         for (int s = 0; s < want.length; s++) {
-            for (int o = 0; o < out; o++) {
+            for (int o = 0; o < want[s].length; o++) {
                 for (int p = 0; p < want[s][o].length; p++) {
-                    max = Math.max(max, Math.abs(want[s][o][p] - got.getDouble(s, o, p)));
+                    double g = nwc ? got.getDouble(s, p, o) : got.getDouble(s, o, p);
+                    max = Math.max(max, Math.abs(want[s][o][p] - g));
                 }
             }
         }
+        return max;
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"full w2,4,false,false,false", "low-rank w2,1,false,false,false", "tucker,1,true,false,false",
+            "dora on output,1,false,true,false", "dora on input,4,false,true,true"})
+    void theAdapterAddsTheSpecsDeltaToPyTorchsKernel(String what, int rank, boolean tucker, boolean dora,
+                                                     boolean doraOnInput) {
+        LokrAdapter options = LokrAdapter.builder().rank(rank).tucker(tucker).dora(dora).doraOnInput(doraOnInput)
+                .seed(5).build();
+        LokrNetwork<MultiLayerNetwork> adapted = LokrNetworks.apply(options,
+                Fixtures.conv1dMln(DataType.DOUBLE, WorkspaceMode.NONE, new Adam(1e-2), 414), Targets.names("conv1d_0"));
+        Fixtures.randomizeAdapters(adapted, 21);
+        MultiLayerNetwork net = adapted.network();
+        INDArray x = Fixtures.uniform(new long[] {2, Fixtures.CONV_IN, Fixtures.SEQ}, -1, 1, DataType.DOUBLE, 7);
+        double[][][] want = conv1d(x, effectiveKernel(adapted), net.getLayer("conv1d_0").getParam("b"));
+        double max = maxDifference(want, net.feedForward(x, false).get(1), false);
         assertTrue(max < 1e-10, what + ": the layer's output differs from PyTorch's conv1d with P + dW by " + max);
     }
 
@@ -112,32 +125,10 @@ class ConvSemanticsTest {
                 WorkspaceMode.ENABLED, new NoOp(), 416, RNNFormat.NWC), Targets.names("conv1d_0"));
         Fixtures.randomizeAdapters(adapted, 25);
         MultiLayerNetwork net = adapted.network();
-        int out = Fixtures.CONV_OUT;
-        int in = Fixtures.CONV_IN;
         int k = 3;
-        INDArray buffer = net.getLayer("conv1d_0").getParam("W").dup('c').reshape('c', k, in, out);
-        INDArray pytorch = buffer.permute(2, 1, 0).dup('c').reshape('c', out, in, k, 1);
-        INDArray effective = LokrWeights.effectiveWeight(adapted.adapterParams().get("conv1d_0"), pytorch,
-                adapted.getMultiplier(), null);
-        double[][][] kernel = new double[out][in][k];
-        for (int o = 0; o < out; o++) {
-            for (int i = 0; i < in; i++) {
-                for (int j = 0; j < k; j++) {
-                    kernel[o][i][j] = effective.getDouble(o, i, j, 0);
-                }
-            }
-        }
-        INDArray x = Fixtures.uniform(new long[] {2, Fixtures.SEQ, in}, -1, 1, DataType.DOUBLE, 11);   // NWC
-        double[][][] want = conv1d(x.permute(0, 2, 1), kernel, net.getLayer("conv1d_0").getParam("b"));
-        INDArray got = net.feedForward(x, false).get(1);
-        double max = 0;
-        for (int s = 0; s < want.length; s++) {
-            for (int o = 0; o < out; o++) {
-                for (int p = 0; p < want[s][o].length; p++) {
-                    max = Math.max(max, Math.abs(want[s][o][p] - got.getDouble(s, p, o)));
-                }
-            }
-        }
+        INDArray x = Fixtures.uniform(new long[] {2, Fixtures.SEQ, Fixtures.CONV_IN}, -1, 1, DataType.DOUBLE, 11);
+        double[][][] want = conv1d(x.permute(0, 2, 1), effectiveKernel(adapted), net.getLayer("conv1d_0").getParam("b"));
+        double max = maxDifference(want, net.feedForward(x, false).get(1), true);
         assertTrue(max < 1e-10, what + ": the NWC layer's output differs from conv1d with P + dW by " + max);
 
         INDArray labels = Nd4j.zeros(DataType.DOUBLE, 2, Fixtures.SEQ - k + 1, Fixtures.CLASSES);   // NWC
