@@ -58,20 +58,10 @@ class CallerRunsTest {
         INDArray x = LokrCases.random(r, DataType.FLOAT, 5, 40);
         INDArray want = LokrDense.forward(params, weight, null, x, 1.0, null, new LokrDense.Cache());
 
-        int workers = ForkJoinPool.getCommonPoolParallelism();
-        CountDownLatch started = new CountDownLatch(workers);
-        CountDownLatch release = new CountDownLatch(1);
         List<Future<?>> blockers = new ArrayList<>();
+        CountDownLatch release = blockThePool(blockers);
         ExecutorService callers = Executors.newFixedThreadPool(6);
         try {
-            for (int w = 0; w < workers; w++) {
-                blockers.add(ForkJoinPool.commonPool().submit(() -> {
-                    started.countDown();
-                    release.await();
-                    return null;
-                }));
-            }
-            assertTrue(started.await(30, TimeUnit.SECONDS), "the pool's threads did not start the blockers");
             assertTimeoutPreemptively(Duration.ofSeconds(60), () -> {
                 AtomicIntegerArray runs = new AtomicIntegerArray(8);
                 CallerRuns.chunks(8, runs::incrementAndGet);
