@@ -198,9 +198,14 @@ class ApiContractTest {
         LokrParams p = LokrParams.zeros(l, DataType.FLOAT);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> LokrWeights.coefficient(p, 1e308));
-        assertTrue(e.getMessage().startsWith("the coefficient scale * scalar * multiplier is not finite: 4.0 * 1.0 * 1.0E308"),
+        assertTrue(e.getMessage().startsWith("the coefficient scale * multiplier is not finite: 4.0 * 1.0E308"),
                 e.getMessage());
         assertEquals(4.0 * 1e300, LokrWeights.coefficient(p, 1e300));
+        // a diverged learned scalar is a NaN to see in the score, not an exception in the middle of fit
+        LokrParams withScalar = LokrParams.zeros(LokrAdapter.builder().rank(1).alpha(4).scalar(true).build()
+                .layoutFor(8, 8), DataType.FLOAT);
+        withScalar.get(LokrParam.SCALAR).assign(Double.NaN);
+        assertTrue(Double.isNaN(LokrWeights.coefficient(withScalar, 1.0)));
     }
 
     @Test

@@ -227,6 +227,7 @@ public final class AdapterFile implements Closeable {
     private final List<String> otherTensors;
     private final Map<String, ModuleInfo> infos = new LinkedHashMap<>();
     private final Map<String, Object> peftConfig;
+    private final List<String> notes = new ArrayList<>();
 
     /**
      * Character reads left for matching PEFT pattern keys against module names, for the whole file: each
@@ -249,6 +250,16 @@ public final class AdapterFile implements Closeable {
         this.reader = reader;
         this.format = format;
         this.peftConfig = peftConfig;
+        if (peftConfig != null && fromPeftWithoutScale(peftConfig, configNumber("r"), configNumber("alpha"))) {
+            // PEFT added rank_dropout_scale in 0.14, with the fix that made LoKr's forward apply alpha / r
+            note("adapter_config.json looks written by PEFT 0.13 or older (no rank_dropout_scale), whose LoKr"
+                    + " forward ignored alpha / r; lokr, like current PEFT, applies it (" + configNumber("alpha")
+                    + " / " + configNumber("r") + "): to merge the delta the adapter was trained with, use the"
+                    + " multiplier r / alpha"
+                    + (nonEmptyMap(peftConfig.get("rank_pattern")) || nonEmptyMap(peftConfig.get("alpha_pattern"))
+                            ? " of each module (this config has rank or alpha patterns)"
+                            : " = " + configNumber("r") / configNumber("alpha")));
+        }
         this.modules = new LinkedHashMap<>();
         this.otherTensors = new ArrayList<>();
         group();
@@ -336,14 +347,8 @@ public final class AdapterFile implements Closeable {
         if (type != null && !"LOKR".equals(type)) {
             throw new AdapterFormatException(config, null, "peft_type must be LOKR, got " + type);
         }
-        double r = number(config, cfg, "r", 8);
-        double alpha = number(config, cfg, "alpha", 8);
-        if (fromPeftWithoutScale(cfg, r, alpha)) {
-            // PEFT added rank_dropout_scale in 0.14, with the fix that made LoKr's forward apply alpha / r
-            log.warn("{} looks written by PEFT 0.13 or older (no rank_dropout_scale), whose LoKr forward ignored"
-                    + " alpha / r; lokr, like current PEFT, applies it: to merge the delta such an adapter was"
-                    + " trained with, use the multiplier r / alpha", config);
-        }
+        number(config, cfg, "r", 8);
+        number(config, cfg, "alpha", 8);
         for (String key : List.of("rank_pattern", "alpha_pattern")) {
             Object p = cfg.get(key);
             if (p != null && !(p instanceof Map)) {
@@ -415,7 +420,12 @@ public final class AdapterFile implements Closeable {
      * (added in 0.14 with that fix) and {@code r != alpha}.
      */
     static boolean fromPeftWithoutScale(Map<String, Object> cfg, double r, double alpha) {
-        return !cfg.containsKey("rank_dropout_scale") && r != alpha;
+        return !cfg.containsKey("rank_dropout_scale")
+                && (r != alpha || nonEmptyMap(cfg.get("rank_pattern")) || nonEmptyMap(cfg.get("alpha_pattern")));
+    }
+
+    private static boolean nonEmptyMap(Object value) {
+        return value instanceof Map<?, ?> m && !m.isEmpty();
     }
 
     private static double number(Path config, Map<String, Object> cfg, String key, double fallback)
@@ -968,6 +978,28 @@ public final class AdapterFile implements Closeable {
      */
     public List<String> otherTensors() {
         return Collections.unmodifiableList(otherTensors);
+    }
+
+    /**
+     * What a user of this file should know that does not stop it being read: for now, that a PEFT config
+     * looks written by PEFT 0.13 or older, which trained without {@code alpha / r}. Each note is also logged
+     * as a warning.
+     *
+     * @return the notes, in the order found; empty for most files
+     */
+    public List<String> notes() {
+        return Collections.unmodifiableList(notes);
+    }
+
+    private void note(String text) {
+        notes.add(text);
+        log.warn("{}: {}", path, text);
+    }
+
+    /** A number of the PEFT config, or PEFT's default 8 when it is missing (already checked to be a number). */
+    private double configNumber(String key) {
+        Object v = peftConfig.get(key);
+        return v == null ? 8 : ((Number) v).doubleValue();
     }
 
     /**

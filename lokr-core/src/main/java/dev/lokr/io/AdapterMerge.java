@@ -179,6 +179,9 @@ public final class AdapterMerge {
                                 + file.otherTensors().get(0)
                                 + ")");
             }
+            if (log != null) {
+                file.notes().forEach(n -> log.accept("note: " + n));
+            }
             List<String> modules = inScope(file, scope, adapter, log);
             Map<String, String> targets = match(file, modules, in, scope.basePrefix(), adapter);
             // every module is checked against its weight before anything is written; the merged weights are
@@ -307,7 +310,10 @@ public final class AdapterMerge {
                                 + (basePrefix.isEmpty()
                                         ? "; a file that holds the model under a prefix such as "
                                                 + "'model.diffusion_model.' needs that base prefix"
-                                        : "")
+                                        : basePrefix.endsWith(".")
+                                                ? ""
+                                                : "; the base prefix is cut from the names as given, so it"
+                                                        + " usually ends with '.' ('" + basePrefix + ".')")
                                 + ")");
             }
             if (hits.size() > 1) {

@@ -17,7 +17,7 @@ import java.util.function.Supplier;
  * tasks wait on inference, a pool of parallelism 1 already occupied, or one with no threads), which a
  * plain {@code submit(...).join()} or a parallel stream does not guarantee.
  *
- * <p>Helpers are offered to the pool only while fewer than its parallelism are waiting there unstarted,
+ * <p>Helpers are offered to the pool only while at most its parallelism are waiting there unstarted,
  * so a pool that never runs them holds a bounded number of them; one that a pool thread starts after
  * the work is done finds nothing to do, and holds no reference to the work or its result.
  *
@@ -55,7 +55,7 @@ final class CallerRuns {
         work.drain();
         // every chunk is claimed now: wait only for those that pool threads are running
         awaitUninterruptibly(work::finished);
-        Throwable failure = work.failure.get();
+        Throwable failure = work.failure.getAndSet(null);
         work.body = null;   // a helper still queued keeps nothing of the work
         rethrow(failure);
     }
@@ -189,7 +189,9 @@ final class CallerRuns {
      * @return whether it was handed over
      */
     private static boolean offer(Runnable task) {
-        int limit = Math.max(1, ForkJoinPool.getCommonPoolParallelism());
+        // one more than the pool's threads: a helper a pool thread offered into its own queue may wait
+        // there until that thread's current task ends, and should not shut the next caller out meanwhile
+        int limit = Math.max(1, ForkJoinPool.getCommonPoolParallelism()) + 1;
         for (int w = WAITING.get(); ; w = WAITING.get()) {
             if (w >= limit) {
                 return false;
@@ -207,6 +209,9 @@ final class CallerRuns {
         } catch (RejectedExecutionException e) {
             WAITING.decrementAndGet();
             return false;
+        } catch (Throwable t) {
+            WAITING.decrementAndGet();   // never leave a slot taken by a helper that was not queued
+            throw t;
         }
     }
 

@@ -40,19 +40,20 @@ public final class LokrWeights {
      * @param multiplier the strength {@code m}, finite (every path of forward, backward and merge computes
      *                   this coefficient, so each refuses a NaN or infinite multiplier here)
      * @return the coefficient
-     * @throws IllegalArgumentException if the multiplier is NaN or infinite, or the product is not finite
-     *     (an overflowing multiplier, a NaN scalar)
+     * @throws IllegalArgumentException if the multiplier is NaN or infinite, or {@code scale * multiplier}
+     *     overflows (a learned scalar that diverged is not refused: its NaN flows into the output)
      */
     public static double coefficient(LokrParams params, double multiplier) {
         if (!Double.isFinite(multiplier)) {
             throw new IllegalArgumentException("multiplier must be finite, got " + multiplier);
         }
-        double coef = coefficientPerScalar(params, multiplier) * scalarValue(params);
-        if (!Double.isFinite(coef)) {
-            throw new IllegalArgumentException("the coefficient scale * scalar * multiplier is not finite: "
-                    + params.layout().scale() + " * " + scalarValue(params) + " * " + multiplier + " = " + coef);
+        double configured = coefficientPerScalar(params, multiplier);
+        if (!Double.isFinite(configured)) {
+            throw new IllegalArgumentException("the coefficient scale * multiplier is not finite: "
+                    + params.layout().scale() + " * " + multiplier + " = " + configured);
         }
-        return coef;
+        // a learned scalar that diverged to NaN flows through, as in every other tensor: a NaN score, not a throw
+        return configured * scalarValue(params);
     }
 
     /**

@@ -141,9 +141,27 @@ class AdapterFileTest {
     }
 
     @Test
+    void aPeft013ConfigGetsANoteWithTheMultiplierThatUndoesTheScale(@TempDir Path tmp) throws Exception {
+        Path file = peft(tmp, "{\"peft_type\":\"LOKR\",\"r\":4,\"alpha\":2}");
+        try (AdapterFile f = AdapterFile.read(file)) {
+            assertEquals(1, f.notes().size(), f.notes().toString());
+            assertTrue(f.notes().get(0).contains("PEFT 0.13 or older"), f.notes().get(0));
+            assertTrue(f.notes().get(0).endsWith("use the multiplier r / alpha = 2.0"), f.notes().get(0));
+        }
+        Files.writeString(tmp.resolve("adapter_config.json"),
+                "{\"peft_type\":\"LOKR\",\"r\":4,\"alpha\":2,\"rank_dropout_scale\":false}");
+        try (AdapterFile f = AdapterFile.read(file)) {
+            assertEquals(List.of(), f.notes());
+        }
+    }
+
+    @Test
     void aConfigFromPeft013OrOlderWithAlphaOtherThanRIsRecognised() {
         assertTrue(AdapterFile.fromPeftWithoutScale(Map.of("r", 4, "alpha", 8), 4, 8));
         assertFalse(AdapterFile.fromPeftWithoutScale(Map.of("r", 8, "alpha", 8), 8, 8), "alpha = r: no difference");
+        assertTrue(AdapterFile.fromPeftWithoutScale(Map.of("r", 8, "alpha", 8, "alpha_pattern", Map.of("q", 4)), 8, 8),
+                "a module's alpha differs from its r");
+        assertFalse(AdapterFile.fromPeftWithoutScale(Map.of("r", 8, "alpha", 8, "alpha_pattern", Map.of()), 8, 8));
         assertFalse(AdapterFile.fromPeftWithoutScale(Map.of("r", 4, "alpha", 8, "rank_dropout_scale", false), 4, 8),
                 "PEFT 0.14 or newer");
     }

@@ -98,6 +98,10 @@ class MergeScopeTest {
         assertTrue(e.getMessage().contains("matches no base tensor") && e.getMessage().contains(
                 "a file that holds the model under a prefix such as 'model.diffusion_model.' needs that base prefix"),
                 e.getMessage());
+        AdapterFormatException noDot = assertThrows(AdapterFormatException.class,
+                () -> AdapterMerge.mergeFile(base, adapter, dir.resolve("o.safetensors"), 1.0,
+                        new AdapterMerge.Scope("", "model.diffusion_model"), null));
+        assertTrue(noDot.getMessage().contains("usually ends with '.' ('model.diffusion_model.')"), noDot.getMessage());
     }
 
     @Test

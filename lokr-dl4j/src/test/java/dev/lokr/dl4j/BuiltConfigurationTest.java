@@ -72,6 +72,16 @@ class BuiltConfigurationTest {
         assertEquals(live, restored.output(x), "the saved model computes what the live network does");
         assertThrows(IllegalStateException.class, () -> LokrNetwork.of(restored).layerConf("dense_0").setAlpha(8),
                 "a restored network is built too");
+        assertThrows(IllegalStateException.class, () -> LokrNetwork.of(a.network().clone()).layerConf("dense_0")
+                .setAlpha(8), "a cloned network is built too");
+        // a copy of the configuration is not built until a network is built from it
+        org.deeplearning4j.nn.conf.MultiLayerConfiguration copy = a.network().getLayerWiseConfigurations().clone();
+        LokrLayer free = (LokrLayer) copy.getConf(0).getLayer();
+        free.setRank(3);
+        MultiLayerNetwork rebuilt = new MultiLayerNetwork(copy);
+        rebuilt.init();
+        assertEquals(3, LokrNetwork.of(rebuilt).layouts().get("dense_0").rank());
+        assertThrows(IllegalStateException.class, () -> free.setRank(4), "built once its network is");
     }
 
     @Test

@@ -100,7 +100,7 @@ final class DemoProgress {
         double elapsed = (now - startNanos) / 1e9;
         String eta = done == 0 ? "?" : String.format(Locale.ROOT, "%.0fs", elapsed / done * (total - done));
         String lossText = Double.isNaN(loss) ? "-" : String.format(Locale.ROOT, "%.4f", loss);
-        String line = String.format(Locale.ROOT, "%-22s [%s] %3d%% %d/%d loss %s ETA %s", label, bar,
+        String line = String.format(Locale.ROOT, "%-24s [%s] %3d%% %d/%d loss %s ETA %s", label, bar,
                 100L * done / total, done, total, lossText, done == total ? String.format(Locale.ROOT, "done in %.1fs", elapsed) : eta);
         if (redraw) {
             err.print("\r" + line + "   ");

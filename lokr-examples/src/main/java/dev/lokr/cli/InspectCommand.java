@@ -70,6 +70,7 @@ final class InspectCommand implements Callable<Integer> {
                 root.put("moduleCount", modules.size());
                 root.put("totalParams", total);
                 root.put("ignoredTensors", f.otherTensors());
+                root.put("notes", f.notes());
                 out.println(Json.write(root));
             } else {
                 out.println(
@@ -78,7 +79,7 @@ final class InspectCommand implements Callable<Integer> {
                                 + f.format()
                                 + " layout, "
                                 + modules.size()
-                                + " LoKR modules, "
+                                + (modules.size() == 1 ? " LoKR module, " : " LoKR modules, ")
                                 + total
                                 + " parameters"
                                 + (f.otherTensors().isEmpty()
@@ -86,6 +87,9 @@ final class InspectCommand implements Callable<Integer> {
                                         : ", "
                                                 + f.otherTensors().size()
                                                 + " other tensors ignored"));
+                for (String n : f.notes()) {
+                    out.println("  note: " + n);
+                }
                 for (String m : f.modules()) {
                     AdapterFile.ModuleInfo i = f.moduleInfo(m);
                     StringBuilder sb = new StringBuilder("  ").append(m).append(':');

@@ -78,7 +78,7 @@ final class MergeCommand implements Callable<Integer> {
                         line -> spec.commandLine().getOut().println(line));
         spec.commandLine()
                 .getOut()
-                .println("wrote " + out + " (" + merged.size() + " modules merged)");
+                .println("wrote " + out + " (" + merged.size() + (merged.size() == 1 ? " module" : " modules") + " merged)");
         spec.commandLine().getOut().flush();
         return 0;
     }

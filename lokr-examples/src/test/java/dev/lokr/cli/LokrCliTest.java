@@ -159,6 +159,29 @@ class LokrCliTest {
     }
 
     @Test
+    void aPeft013AdapterIsNotedByInspectAndMerge(@TempDir Path tmp) throws Exception {
+        Path dir = parityRoot().resolve("peft_decompose_both");
+        Path adapter = tmp.resolve("adapter_model.safetensors");
+        Files.copy(dir.resolve("adapter_model.safetensors"), adapter);
+        Map<?, ?> config = (Map<?, ?>) Json.parse(Files.readString(dir.resolve("adapter_config.json")));
+        Map<Object, Object> old = new java.util.LinkedHashMap<>(config);
+        old.remove("rank_dropout_scale");
+        old.put("alpha", ((Number) old.get("r")).doubleValue() * 2);
+        Files.writeString(tmp.resolve("adapter_config.json"), Json.write(old));
+        Result inspect = run("inspect", adapter.toString());
+        assertEquals(0, inspect.code(), inspect.err());
+        assertTrue(inspect.out().contains("note: adapter_config.json looks written by PEFT 0.13 or older"),
+                inspect.out());
+        Result json = run("inspect", adapter.toString(), "--json");
+        assertEquals(1, ((List<?>) ((Map<?, ?>) Json.parse(json.out())).get("notes")).size(), json.out());
+        Result merge = run("merge", "--base", dir.resolve("base.safetensors").toString(), "--adapter",
+                adapter.toString(), "--out", tmp.resolve("merged.safetensors").toString());
+        assertEquals(0, merge.code(), merge.err());
+        assertTrue(merge.out().contains("note: adapter_config.json looks written by PEFT 0.13 or older"), merge.out());
+        assertTrue(merge.out().contains("use the multiplier r / alpha = 0.5"), merge.out());
+    }
+
+    @Test
     void mergeWithoutMultiplierUsesOne(@TempDir Path tmp) throws Exception {
         Path dir = parityRoot().resolve("linear_dora");
         Path noOption = tmp.resolve("a.safetensors");
