@@ -263,6 +263,9 @@ public final class AdapterFile implements Closeable {
         this.modules = new LinkedHashMap<>();
         this.otherTensors = new ArrayList<>();
         group();
+        if (format == Format.PEFT) {
+            swapPointwiseConv1d();
+        }
         this.writtenOptions = readWrittenOptions();
         for (String m : modules.keySet()) {
             infos.put(m, analyse(m));
@@ -542,6 +545,49 @@ public final class AdapterFile implements Closeable {
         return null;
     }
 
+    /**
+     * PEFT's delta for a {@code Conv1d} module with a full 3-D {@code lokr_w2 [b, d, k]}: its {@code make_kron}
+     * widens {@code w1} only for a 4-D {@code w2}, so {@code torch.kron} pads {@code w1 [a, c]} in front and the
+     * delta reshaped to {@code [out, in, k]} is {@code delta[(p, i), (q, j), t] = w2[p, q, t] w1[i, j]}: the
+     * factors' roles are swapped against LyCORIS's {@code delta[(i, p), (j, q), t]}. With {@code k = 1} that is
+     * exactly the LoKR module {@code kron(w2[:, :, 0], w1)}: this reads such a module with the file's
+     * {@code lokr_w2} as {@code w1} and its {@code lokr_w1} (or {@code lokr_w1_a}, {@code lokr_w1_b}) as
+     * {@code w2}. With {@code k > 1} no LoKR module has that delta; {@link #analyse} refuses it.
+     */
+    private void swapPointwiseConv1d() {
+        List<String> swapped = new ArrayList<>();
+        for (Map.Entry<String, Map<String, TensorInfo>> e : modules.entrySet()) {
+            Map<String, TensorInfo> ts = e.getValue();
+            TensorInfo w2 = ts.get("lokr_w2");
+            if (w2 == null || w2.shape().length != 3 || w2.shape()[2] != 1 || ts.containsKey("lokr_w2_a")
+                    || ts.containsKey("lokr_w2_b") || ts.containsKey("lokr_t2")) {
+                continue;
+            }
+            Map<String, TensorInfo> roles = new LinkedHashMap<>(ts);
+            roles.remove("lokr_w1");
+            roles.remove("lokr_w1_a");
+            roles.remove("lokr_w1_b");
+            roles.put("lokr_w1", new TensorInfo(w2.name(), w2.dtype(), new long[] {w2.shape()[0], w2.shape()[1]},
+                    w2.byteOffset(), w2.byteLength()));
+            roles.remove("lokr_w2");
+            if (ts.containsKey("lokr_w1")) {
+                roles.put("lokr_w2", ts.get("lokr_w1"));
+            }
+            if (ts.containsKey("lokr_w1_a")) {
+                roles.put("lokr_w2_a", ts.get("lokr_w1_a"));
+            }
+            if (ts.containsKey("lokr_w1_b")) {
+                roles.put("lokr_w2_b", ts.get("lokr_w1_b"));
+            }
+            e.setValue(roles);
+            swapped.add(e.getKey());
+        }
+        if (!swapped.isEmpty()) {
+            note(swapped.size() + " PEFT Conv1d module(s) with a full lokr_w2 [b, d, 1] (first: " + swapped.get(0)
+                    + ") are read with w1 and w2 swapped, the order PEFT's torch.kron gives their delta");
+        }
+    }
+
     /** The key of a module's tensor in the file, as stored (with or without PEFT's prefix). */
     private String fileKey(String module, String suffix) {
         TensorInfo t = modules.get(module).get(suffix);
@@ -626,12 +672,11 @@ public final class AdapterFile implements Closeable {
                                 + shape(w2));
             }
             if (format == Format.PEFT && w2.rank() == 3) {
-                // PEFT's make_kron widens w1 only for a 4-D w2; torch.kron then pads w1 [a, c] in front, to
-                // [1, a, c], which swaps the roles of w1's and w2's indices in the delta's rows and columns
+                // see swapPointwiseConv1d: with k = 1 the module was read swapped, and lokr_w2 is 2-D here
                 throw bad(module, "is a PEFT Conv1d module with a full 3-D lokr_w2 " + shape(w2) + ": PEFT's"
                         + " torch.kron orders that delta differently from LyCORIS's (the indices of w1 and w2 swap"
-                        + " places in its rows and columns), which a LoKR module cannot represent; lokr refuses it"
-                        + " rather than merge another delta");
+                        + " places in its rows and columns), which no LoKR module represents for a kernel longer"
+                        + " than 1; lokr refuses it rather than merge another delta");
             }
             w2Mode = FactorMode.FULL;
         } else if (w2a != null && w2b != null) {
@@ -1295,6 +1340,10 @@ public final class AdapterFile implements Closeable {
     /** Reads one tensor, refusing NaN and infinities (which would spread through every merged weight). */
     private INDArray read(String module, String suffix, DataType type) throws IOException {
         INDArray values = reader.read(fileKey(module, suffix), type);
+        TensorInfo role = modules.get(module).get(suffix);
+        if (role != null && !Arrays.equals(role.shape(), values.shape())) {
+            values = values.reshape('c', role.shape());   // a role read in another shape (swapPointwiseConv1d)
+        }
         // every float and double value fits F64: this finds exactly the NaNs and infinities
         FiniteValues.Unfit unfit = FiniteValues.first(values, DType.F64, null);
         if (unfit != null) {

@@ -16,6 +16,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.api.ndarray.INDArray;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -137,6 +138,76 @@ class AdapterFileTest {
         try (AdapterFile f = AdapterFile.read(file)) {
             LokrParams p = f.resolve("conv", new long[] {12, 16, 3}, DataType.FLOAT);
             assertEquals(1.0, p.layout().scale());
+        }
+    }
+
+    /**
+     * A PEFT pointwise Conv1d module with a full {@code lokr_w2 [b, d, 1]}: PEFT's delta reshaped to
+     * {@code [out, in, 1]} is {@code delta[p a + i, q c + j] = s w1[i, j] w2[p, q, 0]} (torch.kron pads w1 in
+     * front), written out here by loops; lokr reads the module with the factors swapped, which is that delta.
+     */
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(booleans = {false, true})
+    void aPeftPointwiseConv1dModuleWithAFullW2IsReadAsPeftComputesIt(boolean lowRankW1, @TempDir Path tmp)
+            throws Exception {
+        int a = 3;
+        int c = 2;
+        int b = 4;
+        int d = 5;
+        int r = 2;
+        java.util.Random rnd = new java.util.Random(lowRankW1 ? 11 : 12);
+        double[][] w1 = new double[a][c];
+        double[][] w1a = new double[a][r];
+        double[][] w1b = new double[r][c];
+        for (int i = 0; i < a; i++) {
+            for (int k = 0; k < r; k++) {
+                w1a[i][k] = rnd.nextGaussian();
+            }
+        }
+        for (int k = 0; k < r; k++) {
+            for (int j = 0; j < c; j++) {
+                w1b[k][j] = rnd.nextGaussian();
+            }
+        }
+        for (int i = 0; i < a; i++) {
+            for (int j = 0; j < c; j++) {
+                w1[i][j] = lowRankW1 ? w1a[i][0] * w1b[0][j] + w1a[i][1] * w1b[1][j] : rnd.nextGaussian();
+            }
+        }
+        double[][][] w2 = new double[b][d][1];
+        for (int p = 0; p < b; p++) {
+            for (int q = 0; q < d; q++) {
+                w2[p][q][0] = rnd.nextGaussian();
+            }
+        }
+        List<SafetensorsWriter.Tensor> t = new ArrayList<>();
+        if (lowRankW1) {
+            t.add(SafetensorsWriter.Tensor.of("base_model.model.conv.lokr_w1_a", Nd4j.createFromArray(w1a), DType.F64));
+            t.add(SafetensorsWriter.Tensor.of("base_model.model.conv.lokr_w1_b", Nd4j.createFromArray(w1b), DType.F64));
+        } else {
+            t.add(SafetensorsWriter.Tensor.of("base_model.model.conv.lokr_w1", Nd4j.createFromArray(w1), DType.F64));
+        }
+        t.add(SafetensorsWriter.Tensor.of("base_model.model.conv.lokr_w2", Nd4j.createFromArray(w2), DType.F64));
+        Path file = tmp.resolve("adapter_model.safetensors");
+        SafetensorsWriter.write(file, null, t);
+        Files.writeString(tmp.resolve("adapter_config.json"),
+                "{\"peft_type\":\"LOKR\",\"r\":" + r + ",\"alpha\":3,\"rank_dropout_scale\":false}");
+        double s = 3.0 / r;
+        try (AdapterFile f = AdapterFile.read(file)) {
+            assertTrue(f.notes().get(0).contains("read with w1 and w2 swapped"), f.notes().toString());
+            LokrParams params = f.resolve("conv", new long[] {a * b, c * d, 1}, DataType.DOUBLE);
+            INDArray delta = dev.lokr.math.LokrWeights.deltaWeight(params, 1.0, null).reshape(a * b, c * d);
+            for (int p = 0; p < b; p++) {
+                for (int i = 0; i < a; i++) {
+                    for (int q = 0; q < d; q++) {
+                        for (int j = 0; j < c; j++) {
+                            double want = s * w1[i][j] * w2[p][q][0];
+                            assertEquals(want, delta.getDouble(p * a + i, q * c + j), 1e-12,
+                                    "lowRankW1=" + lowRankW1 + " delta[" + (p * a + i) + ", " + (q * c + j) + "]");
+                        }
+                    }
+                }
+            }
         }
     }
 
