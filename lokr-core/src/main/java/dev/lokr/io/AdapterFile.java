@@ -64,13 +64,15 @@ import org.slf4j.LoggerFactory;
  * [out]} or {@code [in]}. The scalar gain is never stored (it is folded into {@code lokr_w1}), so
  * resolved modules have no scalar. A PyTorch {@code Conv1d} module (weight {@code [out, in, k]})
  * stores {@code lokr_w2 [b, d, k]}, {@code lokr_t2 [r, r, k]} and {@code dora_scale [out, 1, 1]}; it
- * resolves onto a target {@code [out, in, k]} or {@code [out, in, k, 1]}, planned as the latter.
+ * resolves onto a target {@code [out, in, k]} or {@code [out, in, k, 1]}, planned as the latter (in a
+ * PEFT file a full 3-D {@code lokr_w2} is read with the factors swapped for {@code k = 1}, as PEFT
+ * computes it, and refused for {@code k > 1}).
  *
  * <p>The factors alone cannot always tell the weight's shape (a conv kernel folded into {@code
  * lokr_w2_b}), so {@link #resolve} takes the target weight's shape and checks every tensor against
  * it. Every problem is an {@link AdapterFormatException} naming the module.
  *
- * <p>The file stays mapped until {@link #close()}. Not thread-safe.
+ * <p>The file stays open until {@link #close()}. Not thread-safe.
  */
 public final class AdapterFile implements Closeable {
     private static final Logger log = LoggerFactory.getLogger(AdapterFile.class);
@@ -254,11 +256,14 @@ public final class AdapterFile implements Closeable {
             // PEFT added rank_dropout_scale in 0.14, with the fix that made LoKr's forward apply alpha / r
             note("adapter_config.json looks written by PEFT 0.13 or older (no rank_dropout_scale), whose LoKr"
                     + " forward ignored alpha / r; lokr, like current PEFT, applies it (" + configNumber("alpha")
-                    + " / " + configNumber("r") + "): to merge the delta the adapter was trained with, use the"
-                    + " multiplier r / alpha"
+                    + " / " + configNumber("r") + ")"
                     + (nonEmptyMap(peftConfig.get("rank_pattern")) || nonEmptyMap(peftConfig.get("alpha_pattern"))
-                            ? " of each module (this config has rank or alpha patterns)"
-                            : " = " + configNumber("r") / configNumber("alpha")));
+                            ? ": to merge the delta the adapter was trained with, use the multiplier r / alpha of"
+                                    + " each module (this config has rank or alpha patterns)"
+                            : configNumber("alpha") == 0
+                                    ? ": with alpha 0 its delta is 0 here, and no multiplier restores the trained one"
+                                    : ": to merge the delta the adapter was trained with, use the multiplier r / alpha = "
+                                            + configNumber("r") / configNumber("alpha")));
         }
         this.modules = new LinkedHashMap<>();
         this.otherTensors = new ArrayList<>();
@@ -1026,9 +1031,10 @@ public final class AdapterFile implements Closeable {
     }
 
     /**
-     * What a user of this file should know that does not stop it being read: for now, that a PEFT config
-     * looks written by PEFT 0.13 or older, which trained without {@code alpha / r}. Each note is also logged
-     * as a warning.
+     * What a user of this file should know that does not stop it being read: that a PEFT config looks
+     * written by PEFT 0.13 or older, which trained without {@code alpha / r}, and that PEFT {@code Conv1d}
+     * modules with a full {@code lokr_w2 [b, d, 1]} are read with {@code w1} and {@code w2} swapped. Each
+     * note is also logged as a warning.
      *
      * @return the notes, in the order found; empty for most files
      */

@@ -219,6 +219,11 @@ class AdapterFileTest {
             assertTrue(f.notes().get(0).contains("PEFT 0.13 or older"), f.notes().get(0));
             assertTrue(f.notes().get(0).endsWith("use the multiplier r / alpha = 2.0"), f.notes().get(0));
         }
+        Files.writeString(tmp.resolve("adapter_config.json"), "{\"peft_type\":\"LOKR\",\"r\":4,\"alpha\":0}");
+        try (AdapterFile f = AdapterFile.read(file)) {
+            assertTrue(f.notes().get(0).endsWith("with alpha 0 its delta is 0 here, and no multiplier restores the"
+                    + " trained one"), f.notes().get(0));
+        }
         Files.writeString(tmp.resolve("adapter_config.json"),
                 "{\"peft_type\":\"LOKR\",\"r\":4,\"alpha\":2,\"rank_dropout_scale\":false}");
         try (AdapterFile f = AdapterFile.read(file)) {

@@ -60,9 +60,9 @@ import java.util.Objects;
  * <p>The LoKR options are stored as plain fields with a getter and a setter each (DL4J serializes layer
  * configurations with Jackson); {@link #options()} rebuilds and validates the {@link LokrAdapter}. The
  * {@code multiplier} and {@code enabled} fields may be changed at any time (also at inference); the
- * runtime layer reads them on every forward pass. So may the dropouts and the seed; the updater only
- * before the network's first {@code fit}, when DL4J builds its updater (after it, use
- * {@code LokrNetwork.setLearningRate} for the rate).
+ * runtime layer reads them on every forward pass. So may the dropouts; the seed too, but it only
+ * affects adapters initialised later; the updater only before the network's first {@code fit}, when
+ * DL4J builds its updater (after it, use {@code LokrNetwork.setLearningRate} for the rate).
  * The options that shape the adapter's tensors ({@code rank}, {@code alpha}, {@code factor},
  * {@code decomposeBoth}, {@code tucker}, {@code scalar}, {@code dora}, {@code doraOnInput},
  * {@code detachNorm}, {@code rsLora}, {@code fullMatrix}, {@code unbalancedFactorization}, {@code scale},
@@ -458,7 +458,7 @@ public class LokrLayer extends Layer {
         if (built && !Objects.equals(current, next)) {
             throw new IllegalStateException("layer '" + layerName + "': " + option + " cannot change from " + current
                     + " to " + next + " once a network is built from this configuration (the adapter's tensors are"
-                    + " planned for it); multiplier, enabled, the dropouts and the seed can; to change "
+                    + " planned for it); multiplier, enabled and the dropouts can; to change "
                     + option + ", merge() the network and apply a new adapter");
         }
     }
