@@ -230,6 +230,8 @@ public final class AdapterFile implements Closeable {
     private final Map<String, ModuleInfo> infos = new LinkedHashMap<>();
     private final Map<String, Object> peftConfig;
     private final List<String> notes = new ArrayList<>();
+    /** PEFT pointwise Conv1d modules read with their factors swapped ({@link #swapPointwiseConv1d}). */
+    private final java.util.Set<String> swappedModules = new java.util.HashSet<>();
 
     /**
      * Character reads left for matching PEFT pattern keys against module names, for the whole file: each
@@ -252,19 +254,6 @@ public final class AdapterFile implements Closeable {
         this.reader = reader;
         this.format = format;
         this.peftConfig = peftConfig;
-        if (peftConfig != null && fromPeftWithoutScale(peftConfig, configNumber("r"), configNumber("alpha"))) {
-            // PEFT added rank_dropout_scale in 0.14, with the fix that made LoKr's forward apply alpha / r
-            note("adapter_config.json looks written by PEFT 0.13 or older (no rank_dropout_scale), whose LoKr"
-                    + " forward ignored alpha / r; lokr, like current PEFT, applies it (" + configNumber("alpha")
-                    + " / " + configNumber("r") + ")"
-                    + (nonEmptyMap(peftConfig.get("rank_pattern")) || nonEmptyMap(peftConfig.get("alpha_pattern"))
-                            ? ": to merge the delta the adapter was trained with, use the multiplier r / alpha of"
-                                    + " each module (this config has rank or alpha patterns)"
-                            : configNumber("alpha") == 0
-                                    ? ": with alpha 0 its delta is 0 here, and no multiplier restores the trained one"
-                                    : ": to merge the delta the adapter was trained with, use the multiplier r / alpha = "
-                                            + configNumber("r") / configNumber("alpha")));
-        }
         this.modules = new LinkedHashMap<>();
         this.otherTensors = new ArrayList<>();
         group();
@@ -275,6 +264,55 @@ public final class AdapterFile implements Closeable {
         for (String m : modules.keySet()) {
             infos.put(m, analyse(m));
         }
+        if (peftConfig != null && !peftConfig.containsKey("rank_dropout_scale")) {
+            noteOldPeftScales();
+        }
+    }
+
+    /**
+     * PEFT 0.13 and older (configs without {@code rank_dropout_scale}, added in 0.14 with the fix) did not
+     * apply {@code alpha / r} in LoKr's forward: notes the modules whose {@code alpha} differs from their
+     * {@code r}, each with the multiplier {@code r / alpha} that restores the delta it was trained with.
+     */
+    private void noteOldPeftScales() {
+        Map<Double, List<String>> byMultiplier = new java.util.TreeMap<>();
+        List<String> zeroAlpha = new ArrayList<>();
+        for (ModuleInfo info : infos.values()) {
+            if (info.alpha() == info.rank()) {
+                continue;
+            }
+            if (info.alpha() == 0) {
+                zeroAlpha.add(info.name());
+            } else {
+                byMultiplier.computeIfAbsent(info.rank() / info.alpha(), k -> new ArrayList<>()).add(info.name());
+            }
+        }
+        if (byMultiplier.isEmpty() && zeroAlpha.isEmpty()) {
+            return;
+        }
+        StringBuilder text = new StringBuilder("adapter_config.json looks written by PEFT 0.13 or older (no"
+                + " rank_dropout_scale), whose LoKr forward ignored alpha / r; lokr, like current PEFT, applies it.");
+        if (byMultiplier.size() == 1 && zeroAlpha.isEmpty() && byMultiplier.values().iterator().next().size()
+                == infos.size()) {
+            text.append(" To merge the delta the adapter was trained with, use the multiplier r / alpha = ")
+                    .append(byMultiplier.keySet().iterator().next());
+        } else {
+            byMultiplier.forEach((m, names) -> text.append(" Multiplier r / alpha = ").append(m).append(" restores ")
+                    .append(count(names.size(), "module")).append(" (first: ").append(names.get(0)).append(")."));
+            if (!zeroAlpha.isEmpty()) {
+                text.append(" With alpha 0, the delta of ").append(count(zeroAlpha.size(), "module")).append(" (first: ")
+                        .append(zeroAlpha.get(0)).append(") is 0 here, and no multiplier restores it.");
+            }
+            if (!byMultiplier.isEmpty() && (byMultiplier.size() > 1 || byMultiplier.values().stream()
+                    .mapToInt(List::size).sum() < infos.size())) {
+                text.append(" Merge the modules that share a multiplier together (lokr merge --only-modules).");
+            }
+        }
+        note(text.toString().strip());
+    }
+
+    private static String count(int n, String noun) {
+        return n + " " + noun + (n == 1 ? "" : "s");
     }
 
     /**
@@ -422,19 +460,6 @@ public final class AdapterFile implements Closeable {
         }
     }
 
-    /**
-     * Whether a PEFT config looks written by PEFT 0.13 or older, whose LoKr forward did not apply
-     * {@code alpha / r}, with an {@code alpha} that makes a difference: it lacks {@code rank_dropout_scale}
-     * (added in 0.14 with that fix) and {@code r != alpha}.
-     */
-    static boolean fromPeftWithoutScale(Map<String, Object> cfg, double r, double alpha) {
-        return !cfg.containsKey("rank_dropout_scale")
-                && (r != alpha || nonEmptyMap(cfg.get("rank_pattern")) || nonEmptyMap(cfg.get("alpha_pattern")));
-    }
-
-    private static boolean nonEmptyMap(Object value) {
-        return value instanceof Map<?, ?> m && !m.isEmpty();
-    }
 
     private static double number(Path config, Map<String, Object> cfg, String key, double fallback)
             throws AdapterFormatException {
@@ -586,10 +611,12 @@ public final class AdapterFile implements Closeable {
             }
             e.setValue(roles);
             swapped.add(e.getKey());
+            swappedModules.add(e.getKey());
         }
         if (!swapped.isEmpty()) {
-            note(swapped.size() + " PEFT Conv1d module(s) with a full lokr_w2 [b, d, 1] (first: " + swapped.get(0)
-                    + ") are read with w1 and w2 swapped, the order PEFT's torch.kron gives their delta");
+            note(count(swapped.size(), "PEFT Conv1d module") + " with a full lokr_w2 [b, d, 1] (first: "
+                    + swapped.get(0) + ") " + (swapped.size() == 1 ? "is" : "are") + " read with w1 and w2 swapped,"
+                    + " the order PEFT's torch.kron gives their delta");
         }
     }
 
@@ -603,7 +630,10 @@ public final class AdapterFile implements Closeable {
     }
 
     private AdapterFormatException bad(String module, String problem) {
-        return new AdapterFormatException(path, module, problem);
+        return new AdapterFormatException(path, module, problem + (swappedModules.contains(module)
+                ? " (a PEFT pointwise Conv1d module, read with its factors swapped: its lokr_w1 is the file's"
+                        + " lokr_w2, its lokr_w2 the file's lokr_w1)"
+                : ""));
     }
 
     /** Refuses a low-rank pair {@code name_a [x, r] @ name_b [r, ...]} whose inner dims differ. */
@@ -1047,11 +1077,6 @@ public final class AdapterFile implements Closeable {
         log.warn("{}: {}", path, text);
     }
 
-    /** A number of the PEFT config, or PEFT's default 8 when it is missing (already checked to be a number). */
-    private double configNumber(String key) {
-        Object v = peftConfig.get(key);
-        return v == null ? 8 : ((Number) v).doubleValue();
-    }
 
     /**
      * What one module holds.

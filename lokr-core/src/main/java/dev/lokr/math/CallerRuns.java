@@ -183,7 +183,7 @@ final class CallerRuns {
     }
 
     /**
-     * Hands {@code task} to the common pool unless as many helpers as it has threads already wait there
+     * Hands {@code task} to the common pool unless one more helper than it has threads already waits there
      * unstarted, or it refuses.
      *
      * @return whether it was handed over

@@ -194,7 +194,8 @@ class AdapterFileTest {
                 "{\"peft_type\":\"LOKR\",\"r\":" + r + ",\"alpha\":3,\"rank_dropout_scale\":false}");
         double s = 3.0 / r;
         try (AdapterFile f = AdapterFile.read(file)) {
-            assertTrue(f.notes().get(0).contains("read with w1 and w2 swapped"), f.notes().toString());
+            assertTrue(f.notes().get(0).startsWith("1 PEFT Conv1d module with a full lokr_w2 [b, d, 1] (first: conv)"
+                    + " is read with w1 and w2 swapped"), f.notes().toString());
             LokrParams params = f.resolve("conv", new long[] {a * b, c * d, 1}, DataType.DOUBLE);
             INDArray delta = dev.lokr.math.LokrWeights.deltaWeight(params, 1.0, null).reshape(a * b, c * d);
             for (int p = 0; p < b; p++) {
@@ -209,6 +210,18 @@ class AdapterFileTest {
                 }
             }
         }
+        // a problem in a swapped module says that its roles are swapped
+        w2[1][2][0] = Double.NaN;
+        t.set(t.size() - 1, SafetensorsWriter.Tensor.of("base_model.model.conv.lokr_w2", Nd4j.createFromArray(w2),
+                DType.F64));
+        SafetensorsWriter.write(file, null, t);
+        try (AdapterFile f = AdapterFile.read(file)) {
+            AdapterFormatException e = assertThrows(AdapterFormatException.class,
+                    () -> f.resolve("conv", new long[] {a * b, c * d, 1}, DataType.DOUBLE));
+            assertTrue(e.getMessage().contains("lokr_w1 holds a non-finite value"), e.getMessage());
+            assertTrue(e.getMessage().contains("read with its factors swapped: its lokr_w1 is the file's lokr_w2"),
+                    e.getMessage());
+        }
     }
 
     @Test
@@ -219,27 +232,30 @@ class AdapterFileTest {
             assertTrue(f.notes().get(0).contains("PEFT 0.13 or older"), f.notes().get(0));
             assertTrue(f.notes().get(0).endsWith("use the multiplier r / alpha = 2.0"), f.notes().get(0));
         }
+        // patterns: only the modules whose alpha differs from their r, each with its own multiplier
+        Files.writeString(tmp.resolve("adapter_config.json"), "{\"peft_type\":\"LOKR\",\"r\":8,\"alpha\":8,"
+                + "\"rank_pattern\":{\"q_proj\":4}}");
+        try (AdapterFile f = AdapterFile.read(file)) {
+            String note = f.notes().get(0);
+            assertTrue(note.contains("Multiplier r / alpha = 0.5 restores 1 module (first: model.layers.0.q_proj)."),
+                    note);
+            assertTrue(note.contains("--only-modules"), note);
+        }
+        Files.writeString(tmp.resolve("adapter_config.json"), "{\"peft_type\":\"LOKR\",\"r\":8,\"alpha\":8,"
+                + "\"rank_pattern\":{\"q_proj\":6},\"alpha_pattern\":{\"q_proj\":6}}");
+        try (AdapterFile f = AdapterFile.read(file)) {
+            assertEquals(List.of(), f.notes(), "every module's alpha equals its r: nothing to restore");
+        }
         Files.writeString(tmp.resolve("adapter_config.json"), "{\"peft_type\":\"LOKR\",\"r\":4,\"alpha\":0}");
         try (AdapterFile f = AdapterFile.read(file)) {
-            assertTrue(f.notes().get(0).endsWith("with alpha 0 its delta is 0 here, and no multiplier restores the"
-                    + " trained one"), f.notes().get(0));
+            assertTrue(f.notes().get(0).endsWith("With alpha 0, the delta of 2 modules (first: model.layers.0.q_proj)"
+                    + " is 0 here, and no multiplier restores it."), f.notes().get(0));
         }
         Files.writeString(tmp.resolve("adapter_config.json"),
                 "{\"peft_type\":\"LOKR\",\"r\":4,\"alpha\":2,\"rank_dropout_scale\":false}");
         try (AdapterFile f = AdapterFile.read(file)) {
             assertEquals(List.of(), f.notes());
         }
-    }
-
-    @Test
-    void aConfigFromPeft013OrOlderWithAlphaOtherThanRIsRecognised() {
-        assertTrue(AdapterFile.fromPeftWithoutScale(Map.of("r", 4, "alpha", 8), 4, 8));
-        assertFalse(AdapterFile.fromPeftWithoutScale(Map.of("r", 8, "alpha", 8), 8, 8), "alpha = r: no difference");
-        assertTrue(AdapterFile.fromPeftWithoutScale(Map.of("r", 8, "alpha", 8, "alpha_pattern", Map.of("q", 4)), 8, 8),
-                "a module's alpha differs from its r");
-        assertFalse(AdapterFile.fromPeftWithoutScale(Map.of("r", 8, "alpha", 8, "alpha_pattern", Map.of()), 8, 8));
-        assertFalse(AdapterFile.fromPeftWithoutScale(Map.of("r", 4, "alpha", 8, "rank_dropout_scale", false), 4, 8),
-                "PEFT 0.14 or newer");
     }
 
     @Test
