@@ -142,7 +142,8 @@ public final class AdapterFile implements Closeable {
         }
 
         /**
-         * Suffix to shape, in file order.
+         * Suffix to shape, in file order; for a PEFT pointwise {@code Conv1d} module read with its factors
+         * swapped (see {@link #notes()}), the suffixes are the roles after the swap, with 2-D shapes.
          *
          * @return a copy (changing it changes nothing here)
          */

@@ -56,9 +56,10 @@ class BuiltConfigurationTest {
             assertTrue(e.getMessage().startsWith("layer 'dense_0': "), e.getMessage());
             assertTrue(e.getMessage().contains("once a network is built from this configuration"), e.getMessage());
         }
-        // the same values, and the switches, are fine
+        // the same values (-0.0 is 0.0), and the switches, are fine
         conf.setRank(2);
         conf.setAlpha(1);
+        conf.setScale(conf.getScale() == null ? null : -0.0 + conf.getScale());
         conf.setMultiplier(0.5);
         conf.setEnabled(true);
         conf.setRankDropout(0.1);
@@ -72,6 +73,13 @@ class BuiltConfigurationTest {
         assertEquals(live, restored.output(x), "the saved model computes what the live network does");
         assertThrows(IllegalStateException.class, () -> LokrNetwork.of(restored).layerConf("dense_0").setAlpha(8),
                 "a restored network is built too");
+        // the scale changes only through the runtime layer, which re-wraps its tensors in the same call
+        IllegalArgumentException foreign = assertThrows(IllegalArgumentException.class,
+                () -> conf.rescale((dev.lokr.dl4j.layers.BaseLokrLayerImpl) restored.getLayer("dense_0"), 5.0));
+        assertTrue(foreign.getMessage().contains("rescale needs the runtime layer built from this configuration"),
+                foreign.getMessage());
+        ((dev.lokr.dl4j.layers.BaseLokrLayerImpl) a.network().getLayer("dense_0")).setAdapterScale(5.0);
+        assertEquals(a.network().output(x), a.network().clone().output(x), "a rescaled network and its clone agree");
         assertThrows(IllegalStateException.class, () -> LokrNetwork.of(a.network().clone()).layerConf("dense_0")
                 .setAlpha(8), "a cloned network is built too");
         // a copy of the configuration is not built until a network is built from it
@@ -94,9 +102,9 @@ class BuiltConfigurationTest {
         assertEquals(3, conf.getRank());
         assertEquals(8.0, conf.getAlpha());
         IllegalArgumentException nan = assertThrows(IllegalArgumentException.class, () -> conf.setAlpha(Double.NaN));
-        assertTrue(nan.getMessage().contains("alpha must be finite, got NaN"), nan.getMessage());
+        assertTrue(nan.getMessage().contains("alpha must be finite and >= 0, got NaN"), nan.getMessage());
         IllegalArgumentException factor = assertThrows(IllegalArgumentException.class, () -> conf.setFactor(0));
-        assertTrue(factor.getMessage().contains("factor must be -1 (no limit) or at least 1, got 0"),
+        assertTrue(factor.getMessage().contains("factor") && factor.getMessage().contains("0"),
                 factor.getMessage());
     }
 }

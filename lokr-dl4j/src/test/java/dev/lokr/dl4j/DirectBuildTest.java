@@ -46,7 +46,7 @@ class DirectBuildTest {
     void settersRefuseValuesOutsideTheirRanges() {
         LokrLayer layer = new LokrLayer();
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> layer.setRank(0));
-        assertTrue(e.getMessage().contains("rank must be at least 1, got 0"), e.getMessage());
+        assertTrue(e.getMessage().contains("rank must be >= 1, got 0"), e.getMessage());
         for (double p : new double[] {-0.1, 1.0, Double.NaN}) {
             e = assertThrows(IllegalArgumentException.class, () -> layer.setRankDropout(p));
             assertTrue(e.getMessage().contains("rankDropout must be in [0, 1), got " + p), e.getMessage());

@@ -463,10 +463,11 @@ public class LokrLayer extends Layer {
         }
     }
 
-    private static void requireProbability(String name, double p) {
-        if (!(p >= 0 && p < 1)) {
-            throw new IllegalArgumentException(name + " must be in [0, 1), got " + p);
-        }
+    /** Checks one option's value by {@link LokrAdapter}'s own rules (the builder's other options at defaults). */
+    private static void checkOption(java.util.function.Consumer<LokrAdapter.Builder> option) {
+        LokrAdapter.Builder b = LokrAdapter.builder();
+        option.accept(b);
+        b.build();
     }
 
     /** @return the rank {@code r} */
@@ -479,9 +480,7 @@ public class LokrLayer extends Layer {
      * @throws IllegalArgumentException if {@code rank < 1}
      */
     public void setRank(int rank) {
-        if (rank < 1) {
-            throw new IllegalArgumentException("rank must be at least 1, got " + rank);
-        }
+        checkOption(b -> b.rank(rank));
         requireUnbuilt("rank", this.rank, rank);
         this.rank = rank;
     }
@@ -493,11 +492,10 @@ public class LokrLayer extends Layer {
 
     /** @param alpha the scale numerator */
     public void setAlpha(double alpha) {
-        if (!Double.isFinite(alpha)) {
-            throw new IllegalArgumentException("alpha must be finite, got " + alpha);
-        }
-        requireUnbuilt("alpha", this.alpha, alpha);
-        this.alpha = alpha;
+        checkOption(b -> b.alpha(alpha));
+        double a = alpha + 0.0;   // -0.0 is 0.0, as in LokrAdapter
+        requireUnbuilt("alpha", this.alpha, a);
+        this.alpha = a;
     }
 
     /** @return the factorization limit (-1: none) */
@@ -507,9 +505,7 @@ public class LokrLayer extends Layer {
 
     /** @param factor the factorization limit */
     public void setFactor(int factor) {
-        if (factor == 0 || factor < -1) {
-            throw new IllegalArgumentException("factor must be -1 (no limit) or at least 1, got " + factor);
-        }
+        checkOption(b -> b.factor(factor));
         requireUnbuilt("factor", this.factor, factor);
         this.factor = factor;
     }
@@ -623,7 +619,7 @@ public class LokrLayer extends Layer {
      * @throws IllegalArgumentException if it is not in [0, 1)
      */
     public void setRankDropout(double rankDropout) {
-        requireProbability("rankDropout", rankDropout);
+        checkOption(b -> b.rankDropout(rankDropout));
         this.rankDropout = rankDropout;
     }
 
@@ -647,7 +643,7 @@ public class LokrLayer extends Layer {
      * @throws IllegalArgumentException if it is not in [0, 1)
      */
     public void setModuleDropout(double moduleDropout) {
-        requireProbability("moduleDropout", moduleDropout);
+        checkOption(b -> b.moduleDropout(moduleDropout));
         this.moduleDropout = moduleDropout;
     }
 
@@ -661,10 +657,8 @@ public class LokrLayer extends Layer {
      * @throws IllegalArgumentException if it is not finite
      */
     public void setMultiplier(double multiplier) {
-        if (Double.isNaN(multiplier) || Double.isInfinite(multiplier)) {
-            throw new IllegalArgumentException("multiplier must be finite, got " + multiplier);
-        }
-        this.multiplier = multiplier;
+        checkOption(b -> b.multiplier(multiplier));
+        this.multiplier = multiplier + 0.0;
     }
 
     /** @return the seed of the adapter's initialisation and of its dropouts */
@@ -709,21 +703,42 @@ public class LokrLayer extends Layer {
      */
     public void setScale(Double scale) {
         requireFiniteScale(scale);
-        requireUnbuilt("scale", this.scale, scale);
-        this.scale = scale;
+        Double s = scale == null ? null : scale + 0.0;
+        requireUnbuilt("scale", this.scale, s);
+        this.scale = s;
     }
 
     /**
-     * Sets the scale of a configuration a network is built from, for the runtime layer, which re-wraps its
-     * tensors with the new layout in the same call; use {@code BaseLokrLayerImpl.setAdapterScale} (or
-     * {@code LokrNetwork.loadAdapter}) rather than this.
-     *
-     * @param scale the scale {@code s}, finite, or null for the planned scale
-     * @throws IllegalArgumentException if {@code scale} is NaN or infinite
+     * A runtime layer built from a {@code LokrLayer}: it can re-wrap its adapter tensors after the
+     * configuration's scale changed ({@link #rescale}).
      */
-    public void rescale(Double scale) {
+    public interface Runtime {
+        /** @return the configuration the layer was built from */
+        NeuralNetConfiguration conf();
+
+        /** Re-wraps the adapter tensors (and their gradients) with the configuration's current layout. */
+        void rewrapAdapter();
+    }
+
+    /**
+     * Changes the scale of a configuration a network is built from, through its runtime layer, which
+     * re-wraps its tensors with the new layout in the same call, so that the live layer, clones and saved
+     * models agree. {@code BaseLokrLayerImpl.setAdapterScale} and {@code LokrNetwork.loadAdapter} use this.
+     *
+     * @param owner the runtime layer built from this configuration
+     * @param scale the scale {@code s}, finite, or null for the planned scale
+     * @throws IllegalArgumentException if {@code scale} is NaN or infinite, or {@code owner} was not built
+     *     from this configuration
+     */
+    public void rescale(Runtime owner, Double scale) {
+        Objects.requireNonNull(owner, "owner");
+        if (owner.conf() == null || owner.conf().getLayer() != this) {
+            throw new IllegalArgumentException("layer '" + layerName + "': rescale needs the runtime layer built from"
+                    + " this configuration (use its setAdapterScale)");
+        }
         requireFiniteScale(scale);
-        this.scale = scale;
+        this.scale = scale == null ? null : scale + 0.0;
+        owner.rewrapAdapter();
     }
 
     private static void requireFiniteScale(Double scale) {

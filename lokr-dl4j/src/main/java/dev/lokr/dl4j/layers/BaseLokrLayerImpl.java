@@ -38,7 +38,7 @@ import java.util.function.Supplier;
  * <p>The gradients of {@code W} and {@code b} are always zero; they are also excluded from
  * updating by the {@code NoOp} updater of {@link LokrLayer#getUpdaterByParam}.
  */
-public abstract class BaseLokrLayerImpl extends AbstractLayer<LokrLayer> {
+public abstract class BaseLokrLayerImpl extends AbstractLayer<LokrLayer> implements LokrLayer.Runtime {
 
     /** The base weight's key. */
     protected static final String WEIGHT_KEY = "W";
@@ -86,7 +86,11 @@ public abstract class BaseLokrLayerImpl extends AbstractLayer<LokrLayer> {
      * @param scale the scale {@code s}, finite, or null for the planned scale
      */
     public void setAdapterScale(Double scale) {
-        layerConf().rescale(scale);
+        layerConf().rescale(this, scale);
+    }
+
+    @Override
+    public void rewrapAdapter() {
         this.adapter = LokrParamInitializer.adapterOf(layerConf(), params);
         if (gradientViews != null) {
             this.adapterGrads = LokrParamInitializer.adapterOf(layerConf(), gradientViews);

@@ -117,17 +117,15 @@ public class LokrConvolutionLayerImpl extends BaseLokrLayerImpl {
         assertInputSet(false);
         ConvolutionLayer layer = inner();
         setInnerWeight(passWeight(training));
-        INDArray out = layer.activate(toInner(input), training, workspaceMgr);
-        return channelsLast ? workspaceMgr.leverageTo(ArrayType.ACTIVATIONS, fromInner(out)) : out;
+        INDArray out = layer.activate(swapLayout(input), training, workspaceMgr);
+        return channelsLast ? workspaceMgr.leverageTo(ArrayType.ACTIVATIONS, swapLayout(out)) : out;
     }
 
-    /** {@code x} as the inner layer takes it: NWC {@code [N, W, C]} as an NCW view {@code [N, C, W]}. */
-    private INDArray toInner(INDArray x) {
-        return channelsLast ? x.permute(0, 2, 1) : x;
-    }
-
-    /** The inner layer's NCW {@code [N, C, W]} as this layer's NWC {@code [N, W, C]} (a view). */
-    private INDArray fromInner(INDArray x) {
+    /**
+     * Between this layer's layout and the inner layer's: for a channels-last layer, NWC {@code [N, W, C]} and
+     * NCW {@code [N, C, W]} views of each other (the same swap both ways); otherwise {@code x} itself.
+     */
+    private INDArray swapLayout(INDArray x) {
         return channelsLast ? x.permute(0, 2, 1) : x;
     }
 
@@ -138,9 +136,9 @@ public class LokrConvolutionLayerImpl extends BaseLokrLayerImpl {
         boolean fresh = stepWeight == null;
         setInnerWeight(passWeight(true));
         if (fresh || layer.input() == null) {
-            layer.setInput(toInner(input), workspaceMgr);
+            layer.setInput(swapLayout(input), workspaceMgr);
         }
-        Pair<Gradient, INDArray> innerResult = layer.backpropGradient(toInner(epsilon), workspaceMgr);
+        Pair<Gradient, INDArray> innerResult = layer.backpropGradient(swapLayout(epsilon), workspaceMgr);
         if (adapterActive(true)) {
             LokrLayer c = layerConf();
             INDArray gradEff = LokrParamInitializer.pytorchWeight(c, innerGradientViews.get(WEIGHT_KEY));
@@ -151,7 +149,7 @@ public class LokrConvolutionLayerImpl extends BaseLokrLayerImpl {
         }
         INDArray epsilonOut = innerResult.getSecond();
         if (channelsLast) {
-            epsilonOut = workspaceMgr.leverageTo(ArrayType.ACTIVATION_GRAD, fromInner(epsilonOut));
+            epsilonOut = workspaceMgr.leverageTo(ArrayType.ACTIVATION_GRAD, swapLayout(epsilonOut));
         }
         return new Pair<>(collectGradient(), epsilonOut);
     }
