@@ -282,10 +282,11 @@ public final class AdapterFile implements Closeable {
             if (info.alpha() == info.rank()) {
                 continue;
             }
-            if (info.alpha() == 0) {
-                zeroAlpha.add(info.name());
+            double multiplier = info.rank() / info.alpha();
+            if (!Double.isFinite(multiplier)) {
+                zeroAlpha.add(info.name());   // alpha 0, or so small that no finite multiplier restores the delta
             } else {
-                byMultiplier.computeIfAbsent(info.rank() / info.alpha(), k -> new ArrayList<>()).add(info.name());
+                byMultiplier.computeIfAbsent(multiplier, k -> new ArrayList<>()).add(info.name());
             }
         }
         if (byMultiplier.isEmpty() && zeroAlpha.isEmpty()) {
@@ -298,11 +299,20 @@ public final class AdapterFile implements Closeable {
             text.append(" To merge the delta the adapter was trained with, use the multiplier r / alpha = ")
                     .append(byMultiplier.keySet().iterator().next());
         } else {
-            byMultiplier.forEach((m, names) -> text.append(" Multiplier r / alpha = ").append(m).append(" restores ")
-                    .append(count(names.size(), "module")).append(" (first: ").append(names.get(0)).append(")."));
+            int shown = 0;
+            for (Map.Entry<Double, List<String>> e : byMultiplier.entrySet()) {
+                if (shown++ == MAX_NOTED_GROUPS) {
+                    text.append(" And ").append(count(byMultiplier.size() - MAX_NOTED_GROUPS, "other multiplier"))
+                            .append(" (see each module's alpha and rank in lokr inspect).");
+                    break;
+                }
+                text.append(" Multiplier r / alpha = ").append(e.getKey()).append(" restores ")
+                        .append(count(e.getValue().size(), "module")).append(" (first: ")
+                        .append(Json.quote(e.getValue().get(0))).append(").");
+            }
             if (!zeroAlpha.isEmpty()) {
-                text.append(" With alpha 0, the delta of ").append(count(zeroAlpha.size(), "module")).append(" (first: ")
-                        .append(zeroAlpha.get(0)).append(") is 0 here, and no multiplier restores it.");
+                text.append(" With alpha 0 (or so small that r / alpha is not finite), the delta of ").append(count(zeroAlpha.size(), "module")).append(" (first: ")
+                        .append(Json.quote(zeroAlpha.get(0))).append(") cannot be restored by a multiplier.");
             }
             if (!byMultiplier.isEmpty() && (byMultiplier.size() > 1 || byMultiplier.values().stream()
                     .mapToInt(List::size).sum() < infos.size())) {
@@ -311,6 +321,9 @@ public final class AdapterFile implements Closeable {
         }
         note(text.toString().strip());
     }
+
+    /** How many multipliers {@link #noteOldPeftScales} lists before it sums the rest up. */
+    private static final int MAX_NOTED_GROUPS = 5;
 
     private static String count(int n, String noun) {
         return n + " " + noun + (n == 1 ? "" : "s");
@@ -591,8 +604,9 @@ public final class AdapterFile implements Closeable {
             Map<String, TensorInfo> ts = e.getValue();
             TensorInfo w2 = ts.get("lokr_w2");
             if (w2 == null || w2.shape().length != 3 || w2.shape()[2] != 1 || ts.containsKey("lokr_w2_a")
-                    || ts.containsKey("lokr_w2_b") || ts.containsKey("lokr_t2")) {
-                continue;
+                    || ts.containsKey("lokr_w2_b") || ts.containsKey("lokr_t2") || !twoDimensional(ts, "lokr_w1")
+                    || !twoDimensional(ts, "lokr_w1_a") || !twoDimensional(ts, "lokr_w1_b")) {
+                continue;   // not PEFT's pointwise layout: analyse refuses it with the reason
             }
             Map<String, TensorInfo> roles = new LinkedHashMap<>(ts);
             roles.remove("lokr_w1");
@@ -615,10 +629,16 @@ public final class AdapterFile implements Closeable {
             swappedModules.add(e.getKey());
         }
         if (!swapped.isEmpty()) {
-            note(count(swapped.size(), "PEFT Conv1d module") + " with a full lokr_w2 [b, d, 1] (first: "
-                    + swapped.get(0) + ") " + (swapped.size() == 1 ? "is" : "are") + " read with w1 and w2 swapped,"
-                    + " the order PEFT's torch.kron gives their delta");
+            note(count(swapped.size(), "PEFT module") + " with a full 3-D lokr_w2 [b, d, 1], as a pointwise Conv1d"
+                    + " stores it (first: " + Json.quote(swapped.get(0)) + "), " + (swapped.size() == 1 ? "is" : "are")
+                    + " read with w1 and w2 swapped, the order PEFT's torch.kron gives their delta");
         }
+    }
+
+    /** Whether the module's {@code suffix} tensor is absent or 2-D. */
+    private static boolean twoDimensional(Map<String, TensorInfo> ts, String suffix) {
+        TensorInfo t = ts.get(suffix);
+        return t == null || t.shape().length == 2;
     }
 
     /** The key of a module's tensor in the file, as stored (with or without PEFT's prefix). */
@@ -711,8 +731,9 @@ public final class AdapterFile implements Closeable {
                 // see swapPointwiseConv1d: with k = 1 the module was read swapped, and lokr_w2 is 2-D here
                 throw bad(module, "is a PEFT Conv1d module with a full 3-D lokr_w2 " + shape(w2) + ": PEFT's"
                         + " torch.kron orders that delta differently from LyCORIS's (the indices of w1 and w2 swap"
-                        + " places in its rows and columns), which no LoKR module represents for a kernel longer"
-                        + " than 1; lokr refuses it rather than merge another delta");
+                        + " places in its rows and columns), which a LoKR module represents only for a kernel of 1"
+                        + " with a 2-D lokr_w1 (or lokr_w1_a and lokr_w1_b) beside it; lokr refuses this one"
+                        + " rather than merge another delta");
             }
             w2Mode = FactorMode.FULL;
         } else if (w2a != null && w2b != null) {

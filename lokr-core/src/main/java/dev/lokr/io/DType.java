@@ -112,11 +112,22 @@ public enum DType {
      * @throws UnsupportedOperationException if this dtype is not {@link #readable()}
      */
     public boolean holdsFinite(double value) {
+        return Double.isFinite(rounded(value));
+    }
+
+    /**
+     * {@code value} rounded to this dtype as {@link #putDouble} rounds it, as a double.
+     *
+     * @param value the value
+     * @return the value this dtype stores for it
+     * @throws UnsupportedOperationException if this dtype is not {@link #readable()}
+     */
+    public double rounded(double value) {
         return switch (this) {
-            case F64 -> Double.isFinite(value);
-            case F32 -> Float.isFinite((float) value);
-            case F16 -> Float.isFinite(halfToFloat(doubleToHalf(value)));
-            case BF16 -> Float.isFinite(bf16ToFloat(doubleToBf16(value)));
+            case F64 -> value;
+            case F32 -> (float) value;
+            case F16 -> halfToFloat(doubleToHalf(value));
+            case BF16 -> bf16ToFloat(doubleToBf16(value));
             default -> throw notReadable();
         };
     }

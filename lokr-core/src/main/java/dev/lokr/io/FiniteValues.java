@@ -71,9 +71,10 @@ final class FiniteValues {
     }
 
     /**
-     * Whether {@code values} holds a non-zero value and yet its largest magnitude is below
-     * {@code dtype}'s {@link DType#smallestNormal() smallest normal}: stored in that dtype the whole
-     * array would keep only a few significant bits, or turn to zeros. Call it on finite values.
+     * Whether {@code values} holds a non-zero value and yet its largest magnitude, rounded to {@code
+     * dtype}, is below {@code dtype}'s {@link DType#smallestNormal() smallest normal} while the values'
+     * own type reaches further: stored in that narrower dtype the whole array would keep only a few
+     * significant bits, or turn to zeros. Call it on finite values.
      *
      * @param values any numeric array, not modified
      * @param dtype a {@link DType#readable()} dtype
@@ -84,8 +85,12 @@ final class FiniteValues {
         if (values.isEmpty()) {
             return Double.NaN;
         }
+        double sourceNormal = values.dataType() == DataType.DOUBLE ? Double.MIN_NORMAL : Float.MIN_NORMAL;
+        if (dtype.smallestNormal() <= sourceNormal) {
+            return Double.NaN;   // no narrower range: the values are stored as they are held
+        }
         double max = values.amaxNumber().doubleValue();
-        return max > 0 && max < dtype.smallestNormal() ? max : Double.NaN;
+        return max > 0 && Math.abs(dtype.rounded(max)) < dtype.smallestNormal() ? max : Double.NaN;
     }
 
     /**

@@ -283,7 +283,7 @@ public final class LycorisWriter {
                             + "), so "
                             + dt
                             + " would keep it as zeros or subnormals with few significant bits; save with a wider"
-                            + " dtype (F32 or F64)"
+                            + (dt == DType.F16 ? " dtype (F32 or F64)" : " dtype (F64)")
                             + foldedNote(name));
         }
         return SafetensorsWriter.Tensor.of(name, values.dup('c'), dt);

@@ -644,6 +644,9 @@ public final class SafetensorsReader implements Closeable {
             return values;
         } catch (InternalError e) {
             throw changedWhileRead(name, e);
+        } catch (IOException e) {
+            requireUnchanged(name);   // a change between the check and the mapping says so, by name
+            throw e;
         }
     }
 
@@ -717,6 +720,9 @@ public final class SafetensorsReader implements Closeable {
             decodeDoubles(t, 0, (int) n, out);
         } catch (InternalError e) {
             throw changedWhileRead(name, e);
+        } catch (IOException e) {
+            requireUnchanged(name);
+            throw e;
         }
         requireUnchanged(name);
         return out;
@@ -749,7 +755,12 @@ public final class SafetensorsReader implements Closeable {
                             + " bytes, more than one buffer can hold; use read(name, type)");
         }
         requireUnchanged(name);
-        return region(t.byteOffset() - dataStart, (int) t.byteLength());
+        try {
+            return region(t.byteOffset() - dataStart, (int) t.byteLength());
+        } catch (IOException e) {
+            requireUnchanged(name);
+            throw e;
+        }
     }
 
     /**

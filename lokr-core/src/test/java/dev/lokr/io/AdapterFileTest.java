@@ -129,6 +129,14 @@ class AdapterFileTest {
         AdapterFormatException e = assertThrows(AdapterFormatException.class, () -> AdapterFile.read(file));
         assertTrue(e.getMessage().contains("PEFT Conv1d module with a full 3-D lokr_w2 [3, 4, 3]"), e.getMessage());
         assertTrue(e.getMessage().contains("conv"), e.getMessage());
+        // a kernel of 1 is read swapped only beside a 2-D lokr_w1, which PEFT's make_kron needs for that order
+        SafetensorsWriter.write(file, null, List.of(
+                SafetensorsWriter.Tensor.of("base_model.model.conv.lokr_w1", Nd4j.ones(DataType.FLOAT, 2, 3, 1, 1),
+                        DType.F32),
+                SafetensorsWriter.Tensor.of("base_model.model.conv.lokr_w2", Nd4j.ones(DataType.FLOAT, 4, 5, 1),
+                        DType.F32)));
+        AdapterFormatException notSwapped = assertThrows(AdapterFormatException.class, () -> AdapterFile.read(file));
+        assertTrue(notSwapped.getMessage().contains("lokr_w1 must be 2-D, got [2, 3, 1, 1]"), notSwapped.getMessage());
         SafetensorsWriter.write(file, null, List.of(
                 SafetensorsWriter.Tensor.of("base_model.model.conv.lokr_w1", Nd4j.ones(DataType.FLOAT, 4, 4), DType.F32),
                 SafetensorsWriter.Tensor.of("base_model.model.conv.lokr_w2_a", Nd4j.ones(DataType.FLOAT, 3, 8),
@@ -194,8 +202,8 @@ class AdapterFileTest {
                 "{\"peft_type\":\"LOKR\",\"r\":" + r + ",\"alpha\":3,\"rank_dropout_scale\":false}");
         double s = 3.0 / r;
         try (AdapterFile f = AdapterFile.read(file)) {
-            assertTrue(f.notes().get(0).startsWith("1 PEFT Conv1d module with a full lokr_w2 [b, d, 1] (first: conv)"
-                    + " is read with w1 and w2 swapped"), f.notes().toString());
+            assertTrue(f.notes().get(0).startsWith("1 PEFT module with a full 3-D lokr_w2 [b, d, 1], as a pointwise"
+                    + " Conv1d stores it (first: 'conv'), is read with w1 and w2 swapped"), f.notes().toString());
             LokrParams params = f.resolve("conv", new long[] {a * b, c * d, 1}, DataType.DOUBLE);
             INDArray delta = dev.lokr.math.LokrWeights.deltaWeight(params, 1.0, null).reshape(a * b, c * d);
             for (int p = 0; p < b; p++) {
@@ -237,7 +245,7 @@ class AdapterFileTest {
                 + "\"rank_pattern\":{\"q_proj\":4}}");
         try (AdapterFile f = AdapterFile.read(file)) {
             String note = f.notes().get(0);
-            assertTrue(note.contains("Multiplier r / alpha = 0.5 restores 1 module (first: model.layers.0.q_proj)."),
+            assertTrue(note.contains("Multiplier r / alpha = 0.5 restores 1 module (first: 'model.layers.0.q_proj')."),
                     note);
             assertTrue(note.contains("--only-modules"), note);
         }
@@ -248,8 +256,14 @@ class AdapterFileTest {
         }
         Files.writeString(tmp.resolve("adapter_config.json"), "{\"peft_type\":\"LOKR\",\"r\":4,\"alpha\":0}");
         try (AdapterFile f = AdapterFile.read(file)) {
-            assertTrue(f.notes().get(0).endsWith("With alpha 0, the delta of 2 modules (first: model.layers.0.q_proj)"
-                    + " is 0 here, and no multiplier restores it."), f.notes().get(0));
+            assertTrue(f.notes().get(0).endsWith("With alpha 0 (or so small that r / alpha is not finite), the delta"
+                    + " of 2 modules (first: 'model.layers.0.q_proj') cannot be restored by a multiplier."),
+                    f.notes().get(0));
+        }
+        Files.writeString(tmp.resolve("adapter_config.json"), "{\"peft_type\":\"LOKR\",\"r\":4,\"alpha\":1e-310}");
+        try (AdapterFile f = AdapterFile.read(file)) {
+            assertTrue(f.notes().get(0).contains("cannot be restored by a multiplier"), f.notes().get(0));
+            assertTrue(!f.notes().get(0).contains("Infinity"), f.notes().get(0));
         }
         Files.writeString(tmp.resolve("adapter_config.json"),
                 "{\"peft_type\":\"LOKR\",\"r\":4,\"alpha\":2,\"rank_dropout_scale\":false}");

@@ -104,6 +104,24 @@ class NonFiniteWritesTest {
             }
             Files.delete(target);
         }
+        // a maximum that rounds up to F16's smallest normal is kept as a normal value
+        LokrParams edge = params(false);
+        edge.get(LokrParam.W2_B).assign(0).putScalar(0, 6.1034e-5);
+        LycorisWriter.save(dir.resolve("edge.safetensors"), Map.of("fc", edge), null, DType.F16);
+        // only a narrower range counts: a FLOAT tensor's subnormals are F32's too, a DOUBLE one's are not
+        LokrParams floats = params(false);
+        floats.get(LokrParam.W2_B).assign(0).putScalar(0, 1e-40);
+        LycorisWriter.save(dir.resolve("f32.safetensors"), Map.of("fc", floats), null, DType.F32);
+        LokrParams doubles = LokrParams.zeros(floats.layout(), DataType.DOUBLE);
+        for (LokrParam param : floats.layout().params()) {
+            doubles.get(param).assign(floats.get(param).castTo(DataType.DOUBLE));
+        }
+        doubles.get(LokrParam.W2_B).putScalar(0, 1e-300);
+        IllegalArgumentException narrow = assertThrows(IllegalArgumentException.class,
+                () -> LycorisWriter.save(dir.resolve("d32.safetensors"), Map.of("fc", doubles), null, DType.F32));
+        assertTrue(narrow.getMessage().contains("below the smallest normal F32 value")
+                && narrow.getMessage().contains("save with a wider dtype (F64)"), narrow.getMessage());
+        LycorisWriter.save(dir.resolve("d64.safetensors"), Map.of("fc", doubles), null, DType.F64);
         // a tensor reaching the normal range saves in F16 even when some of its values are tiny, and zeros save
         LokrParams p = params(false);
         p.get(LokrParam.W2_B).putScalar(0, 1e-9);
