@@ -314,8 +314,7 @@ public final class AdapterFile implements Closeable {
                 text.append(" With alpha 0 (or so small that r / alpha is not finite), the delta of ").append(count(zeroAlpha.size(), "module")).append(" (first: ")
                         .append(Json.quote(zeroAlpha.get(0))).append(") cannot be restored by a multiplier.");
             }
-            if (!byMultiplier.isEmpty() && (byMultiplier.size() > 1 || byMultiplier.values().stream()
-                    .mapToInt(List::size).sum() < infos.size())) {
+            if (!byMultiplier.isEmpty()) {   // here several multipliers, or modules that need none or have none
                 text.append(" Merge the modules that share a multiplier together (lokr merge --only-modules).");
             }
         }

@@ -129,12 +129,22 @@ class AdapterFileTest {
         AdapterFormatException e = assertThrows(AdapterFormatException.class, () -> AdapterFile.read(file));
         assertTrue(e.getMessage().contains("PEFT Conv1d module with a full 3-D lokr_w2 [3, 4, 3]"), e.getMessage());
         assertTrue(e.getMessage().contains("conv"), e.getMessage());
-        // a kernel of 1 is read swapped only beside a 2-D lokr_w1, which PEFT's make_kron needs for that order
+        // a kernel of 1 is read swapped only beside a 2-D lokr_w1 (below), nor beside a Tucker core: a full w2 with lokr_t2 is no PEFT layout at all
+        SafetensorsWriter.write(file, null, List.of(
+                SafetensorsWriter.Tensor.of("base_model.model.conv.lokr_w1", Nd4j.ones(DataType.FLOAT, 2, 2), DType.F32),
+                SafetensorsWriter.Tensor.of("base_model.model.conv.lokr_w2", Nd4j.ones(DataType.FLOAT, 4, 4, 1),
+                        DType.F32),
+                SafetensorsWriter.Tensor.of("base_model.model.conv.lokr_t2", Nd4j.ones(DataType.FLOAT, 2, 2, 1),
+                        DType.F32)));
+        AdapterFormatException tucker = assertThrows(AdapterFormatException.class, () -> AdapterFile.read(file));
+        assertTrue(tucker.getMessage().contains("has both lokr_w2 and"), tucker.getMessage());
+        assertTrue(!tucker.getMessage().contains("swapped"), tucker.getMessage());
         SafetensorsWriter.write(file, null, List.of(
                 SafetensorsWriter.Tensor.of("base_model.model.conv.lokr_w1", Nd4j.ones(DataType.FLOAT, 2, 3, 1, 1),
                         DType.F32),
                 SafetensorsWriter.Tensor.of("base_model.model.conv.lokr_w2", Nd4j.ones(DataType.FLOAT, 4, 5, 1),
                         DType.F32)));
+        // PEFT's make_kron needs a 2-D w1 for that order
         AdapterFormatException notSwapped = assertThrows(AdapterFormatException.class, () -> AdapterFile.read(file));
         assertTrue(notSwapped.getMessage().contains("lokr_w1 must be 2-D, got [2, 3, 1, 1]"), notSwapped.getMessage());
         SafetensorsWriter.write(file, null, List.of(

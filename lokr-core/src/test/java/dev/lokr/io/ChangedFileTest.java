@@ -51,12 +51,53 @@ class ChangedFileTest {
             try (FileChannel ch = FileChannel.open(f, StandardOpenOption.WRITE)) {
                 ch.truncate(Files.size(f) / 2);
             }
+            Path copy = dir.resolve("copy.safetensors");
             for (ThrowingRead read : List.<ThrowingRead>of(() -> r.read("t", DataType.DOUBLE),
-                    () -> r.readDoubles("t"), () -> r.raw("t"))) {
+                    () -> r.readDoubles("t"), () -> r.raw("t"), () -> {
+                        SafetensorsWriter.write(copy, null, List.of(SafetensorsWriter.Tensor.copied(r, "t")));
+                        return null;
+                    })) {
                 IOException e = assertThrows(IOException.class, read::run);
                 assertTrue(e.getMessage().startsWith(f + ": cannot read tensor 't': the file is now "), e.getMessage());
                 assertTrue(e.getMessage().contains("truncated after it was opened"), e.getMessage());
             }
+            assertTrue(!Files.exists(copy), "a refused copy leaves no file");
+        }
+    }
+
+    @Test
+    void aFileRewrittenWhileATensorIsCopiedIsRefused() throws Exception {
+        Path f = tensorFile("a.safetensors", 1 << 12, 0);
+        byte[] other = Files.readAllBytes(tensorFile("b.safetensors", 1 << 12, 5000));
+        try (SafetensorsReader r = SafetensorsReader.open(f)) {
+            java.nio.channels.WritableByteChannel sink = new java.nio.channels.WritableByteChannel() {
+                private boolean rewritten;
+
+                @Override
+                public int write(ByteBuffer src) throws IOException {
+                    if (!rewritten) {
+                        rewritten = true;   // the source is rewritten in place while its bytes are copied
+                        try (FileChannel ch = FileChannel.open(f, StandardOpenOption.WRITE)) {
+                            ch.write(ByteBuffer.wrap(other));
+                        }
+                        Files.setLastModifiedTime(f, FileTime.fromMillis(Files.getLastModifiedTime(f).toMillis() + 2000));
+                    }
+                    int n = src.remaining();
+                    src.position(src.limit());
+                    return n;
+                }
+
+                @Override
+                public boolean isOpen() {
+                    return true;
+                }
+
+                @Override
+                public void close() {
+                }
+            };
+            IOException e = assertThrows(IOException.class, () -> r.transferRaw("t", sink));
+            assertTrue(e.getMessage().contains("the file was rewritten in place"), e.getMessage());
         }
     }
 

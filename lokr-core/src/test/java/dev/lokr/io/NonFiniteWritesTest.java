@@ -121,7 +121,14 @@ class NonFiniteWritesTest {
                 () -> LycorisWriter.save(dir.resolve("d32.safetensors"), Map.of("fc", doubles), null, DType.F32));
         assertTrue(narrow.getMessage().contains("below the smallest normal F32 value")
                 && narrow.getMessage().contains("save with a wider dtype (F64)"), narrow.getMessage());
+        IllegalArgumentException bf16 = assertThrows(IllegalArgumentException.class,
+                () -> LycorisWriter.save(dir.resolve("dbf.safetensors"), Map.of("fc", doubles), null, DType.BF16));
+        assertTrue(bf16.getMessage().contains("below the smallest normal BF16 value"), bf16.getMessage());
         LycorisWriter.save(dir.resolve("d64.safetensors"), Map.of("fc", doubles), null, DType.F64);
+        assertEquals(0x1p-14, DType.F16.smallestNormal());
+        assertEquals(Float.MIN_NORMAL, DType.BF16.smallestNormal());
+        assertEquals(Float.MIN_NORMAL, DType.F32.smallestNormal());
+        assertEquals(Double.MIN_NORMAL, DType.F64.smallestNormal());
         // a tensor reaching the normal range saves in F16 even when some of its values are tiny, and zeros save
         LokrParams p = params(false);
         p.get(LokrParam.W2_B).putScalar(0, 1e-9);

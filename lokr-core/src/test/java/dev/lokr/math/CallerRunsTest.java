@@ -44,6 +44,26 @@ class CallerRunsTest {
             }
         })));
         assertEquals(42, CallerRuns.fork(() -> 42).join());
+        // work a pool thread has started is awaited, not run again nor skipped
+        CountDownLatch started = new CountDownLatch(1);
+        java.util.concurrent.atomic.AtomicInteger runs = new java.util.concurrent.atomic.AtomicInteger();
+        CallerRuns.Pending<Integer> slow = CallerRuns.fork(() -> {
+            runs.incrementAndGet();
+            started.countDown();
+            try {
+                Thread.sleep(300);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            return 43;
+        });
+        try {
+            assertTrue(started.await(10, TimeUnit.SECONDS), "no pool thread started the work");
+        } catch (InterruptedException e) {
+            throw new AssertionError(e);
+        }
+        assertEquals(43, slow.join());
+        assertEquals(1, runs.get(), "the work ran once");
         assertSame(boom, assertThrows(IllegalStateException.class,
                 () -> CallerRuns.fork(() -> { throw boom; }).join()));
     }

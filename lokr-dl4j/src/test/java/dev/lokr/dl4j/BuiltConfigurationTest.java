@@ -93,6 +93,20 @@ class BuiltConfigurationTest {
     }
 
     @Test
+    void negativeZeroIsZeroForABuiltLayer() {
+        LokrNetwork<MultiLayerNetwork> a = LokrNetworks.apply(LokrAdapter.builder().rank(2).alpha(0).build(),
+                Fixtures.denseMln(DataType.DOUBLE, WorkspaceMode.ENABLED, new Adam(1e-2), 35), Targets.all());
+        LokrLayer conf = a.layerConf("dense_0");
+        conf.setAlpha(-0.0);
+        assertEquals(0.0, conf.getAlpha());   // compares the bits: -0.0 would fail
+        conf.setMultiplier(-0.0);
+        assertEquals(0.0, conf.getMultiplier());
+        ((dev.lokr.dl4j.layers.BaseLokrLayerImpl) a.network().getLayer("dense_0")).setAdapterScale(0.0);
+        conf.setScale(-0.0);
+        assertEquals(0.0, conf.getScale());
+    }
+
+    @Test
     void aConfigurationNotYetBuiltTakesEveryOption() {
         LokrLayer conf = new LokrLayer(new DenseLayer.Builder().nIn(4).nOut(4).build(), LokrAdapter.builder().build());
         conf.setRank(3);

@@ -112,4 +112,43 @@ class Conv1dFormatPropertyTest {
             assertEquals(0.0, diff / scale, 1e-9, c + ": gradient of " + key + " differs by " + diff);
         }
     }
+
+    static List<Case> someCases() {
+        return cases().subList(0, 25);
+    }
+
+    /**
+     * A backward right after an inference forward (no training forward kept anything): the layer takes its
+     * NWC input afresh and still computes the NCW layer's gradients.
+     */
+    @ParameterizedTest
+    @MethodSource("someCases")
+    void aBackwardAfterAnInferenceForwardAgreesToo(Case c) {
+        LokrNetwork<MultiLayerNetwork> ncw = LokrNetworks.apply(c.options(), network(c, RNNFormat.NCW),
+                Targets.names("conv"));
+        LokrNetwork<MultiLayerNetwork> nwc = LokrNetworks.apply(c.options(), network(c, RNNFormat.NWC),
+                Targets.names("conv"));
+        Fixtures.randomizeAdapters(ncw, c.seed());
+        nwc.network().setParams(ncw.network().params());
+        ncw.network().initGradientsView();
+        nwc.network().initGradientsView();
+        org.deeplearning4j.nn.api.Layer lNcw = ncw.network().getLayer("conv");
+        org.deeplearning4j.nn.api.Layer lNwc = nwc.network().getLayer("conv");
+        org.deeplearning4j.nn.workspace.LayerWorkspaceMgr mgr =
+                org.deeplearning4j.nn.workspace.LayerWorkspaceMgr.noWorkspaces();
+        INDArray x = Fixtures.uniform(new long[] {2, c.in(), c.length()}, -1, 1, DataType.DOUBLE, c.seed());
+        INDArray yNcw = lNcw.activate(x, false, mgr).dup();
+        INDArray yNwc = lNwc.activate(x.permute(0, 2, 1).dup('c'), false, mgr).dup();
+        INDArray eps = Fixtures.uniform(yNcw.shape(), -1, 1, DataType.DOUBLE, c.seed() + 2);
+        Pair<Gradient, INDArray> gNcw = lNcw.backpropGradient(eps, mgr);
+        Pair<Gradient, INDArray> gNwc = lNwc.backpropGradient(eps.permute(0, 2, 1).dup('c'), mgr);
+        assertEquals(0.0, yNcw.sub(yNwc.permute(0, 2, 1)).amaxNumber().doubleValue(), 1e-12, c + ": outputs");
+        double dx = gNcw.getSecond().sub(gNwc.getSecond().permute(0, 2, 1)).amaxNumber().doubleValue();
+        assertEquals(0.0, dx, 1e-9, c + ": input gradients differ by " + dx);
+        for (String key : gNcw.getFirst().gradientForVariable().keySet()) {
+            double diff = gNcw.getFirst().getGradientFor(key).sub(gNwc.getFirst().getGradientFor(key)).amaxNumber()
+                    .doubleValue();
+            assertEquals(0.0, diff, 1e-9, c + ": gradient of " + key + " differs by " + diff);
+        }
+    }
 }

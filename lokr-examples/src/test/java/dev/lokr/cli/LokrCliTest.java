@@ -182,6 +182,16 @@ class LokrCliTest {
     }
 
     @Test
+    void oneModuleIsSingular(@TempDir Path tmp) throws Exception {
+        Path dir = parityRoot().resolve("linear_plain");
+        Result inspect = run("inspect", dir.resolve("adapter.safetensors").toString());
+        assertTrue(inspect.out().contains(" layout, 1 LoKR module, "), inspect.out());
+        Result merge = run("merge", "--base", dir.resolve("base.safetensors").toString(), "--adapter",
+                dir.resolve("adapter.safetensors").toString(), "--out", tmp.resolve("m.safetensors").toString());
+        assertTrue(merge.out().contains("(1 module merged)"), merge.out());
+    }
+
+    @Test
     void mergeWithoutMultiplierUsesOne(@TempDir Path tmp) throws Exception {
         Path dir = parityRoot().resolve("linear_dora");
         Path noOption = tmp.resolve("a.safetensors");

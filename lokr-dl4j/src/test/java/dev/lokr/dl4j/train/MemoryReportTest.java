@@ -246,5 +246,15 @@ class MemoryReportTest {
         NullPointerException npe = assertThrows(NullPointerException.class,
                 () -> new PrefetchingDataSetIterator(new PrefetchTestSupport.SeededIterator(1, 1, 2, 2), null));
         assertEquals("options", npe.getMessage());
+        NullPointerException npeMulti = assertThrows(NullPointerException.class,
+                () -> new PrefetchingMultiDataSetIterator(
+                        new org.nd4j.linalg.dataset.adapter.MultiDataSetIteratorAdapter(
+                                new PrefetchTestSupport.SeededIterator(1, 1, 2, 2)), null));
+        assertEquals("options", npeMulti.getMessage());
+        ComputationGraph freshGraph = new ComputationGraph(new NeuralNetConfiguration.Builder().graphBuilder()
+                .addInputs("in").addLayer("out", new OutputLayer.Builder(LossFunctions.LossFunction.MSE).nIn(2)
+                        .nOut(1).activation(Activation.IDENTITY).build(), "in").setOutputs("out").build());
+        e = assertThrows(IllegalArgumentException.class, () -> MemoryReport.of(freshGraph, 1));
+        assertEquals("net must be initialised (call net.init()): it has no layers", e.getMessage());
     }
 }
