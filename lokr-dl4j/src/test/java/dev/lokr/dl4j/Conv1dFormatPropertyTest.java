@@ -82,24 +82,32 @@ class Conv1dFormatPropertyTest {
         return net;
     }
 
-    @ParameterizedTest
-    @MethodSource("cases")
-    void nwcComputesWhatNcwComputes(Case c) {
+    /** The case's NCW and NWC networks, adapted, with the same random adapter and base weights. */
+    private static MultiLayerNetwork[] adaptedPair(Case c) {
         LokrNetwork<MultiLayerNetwork> ncw = LokrNetworks.apply(c.options(), network(c, RNNFormat.NCW),
                 Targets.names("conv"));
         LokrNetwork<MultiLayerNetwork> nwc = LokrNetworks.apply(c.options(), network(c, RNNFormat.NWC),
                 Targets.names("conv"));
         Fixtures.randomizeAdapters(ncw, c.seed());
         nwc.network().setParams(ncw.network().params());
+        return new MultiLayerNetwork[] {ncw.network(), nwc.network()};
+    }
+
+    @ParameterizedTest
+    @MethodSource("cases")
+    void nwcComputesWhatNcwComputes(Case c) {
+        MultiLayerNetwork[] pair = adaptedPair(c);
+        MultiLayerNetwork ncw = pair[0];
+        MultiLayerNetwork nwc = pair[1];
         INDArray x = Fixtures.uniform(new long[] {2, c.in(), c.length()}, -1, 1, DataType.DOUBLE, c.seed());
-        INDArray yNcw = ncw.network().output(x);
-        INDArray yNwc = nwc.network().output(x.permute(0, 2, 1).dup('c'));
+        INDArray yNcw = ncw.output(x);
+        INDArray yNwc = nwc.output(x.permute(0, 2, 1).dup('c'));
         double outDiff = yNcw.sub(yNwc.permute(0, 2, 1)).amaxNumber().doubleValue();
         assertEquals(0.0, outDiff, 1e-12, c + ": outputs differ by " + outDiff);
 
         INDArray labels = Fixtures.uniform(yNcw.shape(), -1, 1, DataType.DOUBLE, c.seed() + 1);
-        Pair<Gradient, INDArray> rNcw = ncw.network().calculateGradients(x, labels, null, null);
-        Pair<Gradient, INDArray> rNwc = nwc.network().calculateGradients(x.permute(0, 2, 1).dup('c'),
+        Pair<Gradient, INDArray> rNcw = ncw.calculateGradients(x, labels, null, null);
+        Pair<Gradient, INDArray> rNwc = nwc.calculateGradients(x.permute(0, 2, 1).dup('c'),
                 labels.permute(0, 2, 1).dup('c'), null, null);
         double dxDiff = rNcw.getSecond().sub(rNwc.getSecond().permute(0, 2, 1)).amaxNumber().doubleValue();
         double dxScale = Math.max(1e-3, rNcw.getSecond().amaxNumber().doubleValue());
@@ -124,16 +132,13 @@ class Conv1dFormatPropertyTest {
     @ParameterizedTest
     @MethodSource("someCases")
     void aBackwardAfterAnInferenceForwardAgreesToo(Case c) {
-        LokrNetwork<MultiLayerNetwork> ncw = LokrNetworks.apply(c.options(), network(c, RNNFormat.NCW),
-                Targets.names("conv"));
-        LokrNetwork<MultiLayerNetwork> nwc = LokrNetworks.apply(c.options(), network(c, RNNFormat.NWC),
-                Targets.names("conv"));
-        Fixtures.randomizeAdapters(ncw, c.seed());
-        nwc.network().setParams(ncw.network().params());
-        ncw.network().initGradientsView();
-        nwc.network().initGradientsView();
-        org.deeplearning4j.nn.api.Layer lNcw = ncw.network().getLayer("conv");
-        org.deeplearning4j.nn.api.Layer lNwc = nwc.network().getLayer("conv");
+        MultiLayerNetwork[] pair = adaptedPair(c);
+        MultiLayerNetwork ncw = pair[0];
+        MultiLayerNetwork nwc = pair[1];
+        ncw.initGradientsView();
+        nwc.initGradientsView();
+        org.deeplearning4j.nn.api.Layer lNcw = ncw.getLayer("conv");
+        org.deeplearning4j.nn.api.Layer lNwc = nwc.getLayer("conv");
         org.deeplearning4j.nn.workspace.LayerWorkspaceMgr mgr =
                 org.deeplearning4j.nn.workspace.LayerWorkspaceMgr.noWorkspaces();
         INDArray x = Fixtures.uniform(new long[] {2, c.in(), c.length()}, -1, 1, DataType.DOUBLE, c.seed());
