@@ -32,6 +32,11 @@ final class CallerRuns {
     private CallerRuns() {
     }
 
+    /** @return helpers offered to the common pool and not yet started (for tests) */
+    static int waitingHelpers() {
+        return WAITING.get();
+    }
+
     /**
      * Runs {@code body} for each chunk index {@code 0 .. chunks-1}, on the calling thread and on idle
      * common-pool threads, and returns when every chunk is done. Each index runs exactly once.
@@ -123,8 +128,8 @@ final class CallerRuns {
             this.work = work;
         }
 
-        /** Runs the work here unless a thread has claimed it (what the pool calls). */
-        private void run() {
+        /** Runs the work here unless a thread has claimed it (what the pool calls; tests call it too). */
+        void run() {
             if (claimed.compareAndSet(false, true)) {
                 execute();
             }
