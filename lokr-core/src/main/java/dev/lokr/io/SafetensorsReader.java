@@ -645,8 +645,7 @@ public final class SafetensorsReader implements Closeable {
         } catch (InternalError e) {
             throw changedWhileRead(name, e);
         } catch (IOException e) {
-            requireUnchanged(name);   // a change between the check and the mapping says so, by name
-            throw e;
+            throw changedOr(name, e);   // a change between the check and the mapping says so, by name
         }
     }
 
@@ -721,8 +720,7 @@ public final class SafetensorsReader implements Closeable {
         } catch (InternalError e) {
             throw changedWhileRead(name, e);
         } catch (IOException e) {
-            requireUnchanged(name);
-            throw e;
+            throw changedOr(name, e);
         }
         requireUnchanged(name);
         return out;
@@ -758,8 +756,7 @@ public final class SafetensorsReader implements Closeable {
         try {
             return region(t.byteOffset() - dataStart, (int) t.byteLength());
         } catch (IOException e) {
-            requireUnchanged(name);
-            throw e;
+            throw changedOr(name, e);
         }
     }
 
@@ -943,6 +940,22 @@ public final class SafetensorsReader implements Closeable {
                     + " in place after it was opened (its size or modification time changed: now " + now.size()
                     + " bytes, modified " + now.modified() + "); open it again");
         }
+    }
+
+    /**
+     * The exception for a failed read of {@code tensor}: the file-change report if the file changed (with
+     * {@code failure} suppressed in it), else {@code failure} itself.
+     */
+    private IOException changedOr(String tensor, IOException failure) {
+        try {
+            requireUnchanged(tensor);
+        } catch (IOException changed) {
+            if (changed != failure) {
+                changed.addSuppressed(failure);
+            }
+            return changed;
+        }
+        return failure;
     }
 
     /** What a fault while reading mapped bytes (the file shrank meanwhile) becomes. */

@@ -56,10 +56,9 @@ class BuiltConfigurationTest {
             assertTrue(e.getMessage().startsWith("layer 'dense_0': "), e.getMessage());
             assertTrue(e.getMessage().contains("once a network is built from this configuration"), e.getMessage());
         }
-        // the same values (-0.0 is 0.0), and the switches, are fine
+        // the same values, and the switches, are fine
         conf.setRank(2);
         conf.setAlpha(1);
-        conf.setScale(conf.getScale() == null ? null : -0.0 + conf.getScale());
         conf.setMultiplier(0.5);
         conf.setEnabled(true);
         conf.setRankDropout(0.1);

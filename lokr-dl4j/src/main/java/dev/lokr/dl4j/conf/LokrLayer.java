@@ -712,7 +712,7 @@ public class LokrLayer extends Layer {
      * A runtime layer built from a {@code LokrLayer}: it can re-wrap its adapter tensors after the
      * configuration's scale changed ({@link #rescale}).
      */
-    public interface Runtime {
+    public interface AdapterRuntime {
         /** @return the configuration the layer was built from */
         NeuralNetConfiguration conf();
 
@@ -730,7 +730,7 @@ public class LokrLayer extends Layer {
      * @throws IllegalArgumentException if {@code scale} is NaN or infinite, or {@code owner} was not built
      *     from this configuration
      */
-    public void rescale(Runtime owner, Double scale) {
+    public void rescale(AdapterRuntime owner, Double scale) {
         Objects.requireNonNull(owner, "owner");
         if (owner.conf() == null || owner.conf().getLayer() != this) {
             throw new IllegalArgumentException("layer '" + layerName + "': rescale needs the runtime layer built from"

@@ -38,7 +38,7 @@ import java.util.function.Supplier;
  * <p>The gradients of {@code W} and {@code b} are always zero; they are also excluded from
  * updating by the {@code NoOp} updater of {@link LokrLayer#getUpdaterByParam}.
  */
-public abstract class BaseLokrLayerImpl extends AbstractLayer<LokrLayer> implements LokrLayer.Runtime {
+public abstract class BaseLokrLayerImpl extends AbstractLayer<LokrLayer> implements LokrLayer.AdapterRuntime {
 
     /** The base weight's key. */
     protected static final String WEIGHT_KEY = "W";
