@@ -637,16 +637,7 @@ public final class SafetensorsReader implements Closeable {
         if (n == 0) {
             return Nd4j.create(as, shape);
         }
-        requireUnchanged(name);
-        try {
-            INDArray values = decode(t, as, maxArray);
-            requireUnchanged(name);
-            return values;
-        } catch (InternalError e) {
-            throw changedWhileRead(name, e);
-        } catch (IOException e) {
-            throw changedOr(name, e);   // a change between the check and the mapping says so, by name
-        }
+        return whileUnchanged(name, () -> decode(t, as, maxArray));
     }
 
     /** The values of a non-empty tensor {@code t} as a new array; see {@link #read(String, DataType, int)}. */
@@ -714,16 +705,10 @@ public final class SafetensorsReader implements Closeable {
         if (n == 0) {
             return out;
         }
-        requireUnchanged(name);
-        try {
+        return whileUnchanged(name, () -> {
             decodeDoubles(t, 0, (int) n, out);
-        } catch (InternalError e) {
-            throw changedWhileRead(name, e);
-        } catch (IOException e) {
-            throw changedOr(name, e);
-        }
-        requireUnchanged(name);
-        return out;
+            return out;
+        });
     }
 
     /**
@@ -752,12 +737,7 @@ public final class SafetensorsReader implements Closeable {
                             + t.byteLength()
                             + " bytes, more than one buffer can hold; use read(name, type)");
         }
-        requireUnchanged(name);
-        try {
-            return region(t.byteOffset() - dataStart, (int) t.byteLength());
-        } catch (IOException e) {
-            throw changedOr(name, e);
-        }
+        return whileUnchanged(name, () -> region(t.byteOffset() - dataStart, (int) t.byteLength()));
     }
 
     /**
@@ -942,6 +922,31 @@ public final class SafetensorsReader implements Closeable {
         }
     }
 
+    /** A read of the file that may fail with an {@link IOException}. */
+    @FunctionalInterface
+    private interface FileRead<T> {
+        T get() throws IOException;
+    }
+
+    /**
+     * Runs {@code read} of {@code tensor}'s bytes between two {@link #requireUnchanged} checks, so that it
+     * returns only bytes of the file as it was opened; a failure of the read itself (a mapping refused, a
+     * fault on pages cut off) is reported as the file's change when the file changed.
+     */
+    private <T> T whileUnchanged(String tensor, FileRead<T> read) throws IOException {
+        requireUnchanged(tensor);
+        T result;
+        try {
+            result = read.get();
+        } catch (InternalError e) {
+            throw changedWhileRead(tensor, e);
+        } catch (IOException e) {
+            throw changedOr(tensor, e);
+        }
+        requireUnchanged(tensor);
+        return result;
+    }
+
     /**
      * The exception for a failed read of {@code tensor}: the file-change report if the file changed (with
      * {@code failure} suppressed in it), else {@code failure} itself.
@@ -950,9 +955,7 @@ public final class SafetensorsReader implements Closeable {
         try {
             requireUnchanged(tensor);
         } catch (IOException changed) {
-            if (changed != failure) {
-                changed.addSuppressed(failure);
-            }
+            changed.addSuppressed(failure);
             return changed;
         }
         return failure;
