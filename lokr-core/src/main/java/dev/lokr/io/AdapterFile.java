@@ -19,9 +19,12 @@ import java.util.Collections;
 import java.util.EnumMap;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
+import java.util.TreeMap;
 import java.util.regex.Pattern;
 import java.util.regex.PatternSyntaxException;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -231,8 +234,8 @@ public final class AdapterFile implements Closeable {
     private final Map<String, ModuleInfo> infos = new LinkedHashMap<>();
     private final Map<String, Object> peftConfig;
     private final List<String> notes = new ArrayList<>();
-    /** PEFT pointwise Conv1d modules read with their factors swapped ({@link #swapPointwiseConv1d}). */
-    private final java.util.Set<String> swappedModules = new java.util.HashSet<>();
+    /** PEFT pointwise Conv1d modules read with their factors swapped ({@link #swapPointwiseConv1d}), in file order. */
+    private final Set<String> swappedModules = new LinkedHashSet<>();
 
     /**
      * Character reads left for matching PEFT pattern keys against module names, for the whole file: each
@@ -276,7 +279,7 @@ public final class AdapterFile implements Closeable {
      * {@code r}, each with the multiplier {@code r / alpha} that restores the delta it was trained with.
      */
     private void noteOldPeftScales() {
-        Map<Double, List<String>> byMultiplier = new java.util.TreeMap<>();
+        Map<Double, List<String>> byMultiplier = new TreeMap<>();
         List<String> zeroAlpha = new ArrayList<>();
         for (ModuleInfo info : infos.values()) {
             if (info.alpha() == info.rank()) {
@@ -311,7 +314,8 @@ public final class AdapterFile implements Closeable {
                         .append(Json.quote(e.getValue().get(0))).append(").");
             }
             if (!zeroAlpha.isEmpty()) {
-                text.append(" With alpha 0 (or so small that r / alpha is not finite), the delta of ").append(count(zeroAlpha.size(), "module")).append(" (first: ")
+                text.append(" With alpha 0 (or so small that r / alpha is not finite), the delta of ")
+                        .append(count(zeroAlpha.size(), "module")).append(" (first: ")
                         .append(Json.quote(zeroAlpha.get(0))).append(") cannot be restored by a multiplier.");
             }
             if (!byMultiplier.isEmpty()) {   // here several multipliers, or modules that need none or have none
@@ -473,7 +477,6 @@ public final class AdapterFile implements Closeable {
         }
     }
 
-
     private static double number(Path config, Map<String, Object> cfg, String key, double fallback)
             throws AdapterFormatException {
         Object v = cfg.get(key);
@@ -598,7 +601,6 @@ public final class AdapterFile implements Closeable {
      * {@code w2}. With {@code k > 1} no LoKR module has that delta; {@link #analyse} refuses it.
      */
     private void swapPointwiseConv1d() {
-        List<String> swapped = new ArrayList<>();
         for (Map.Entry<String, Map<String, TensorInfo>> e : modules.entrySet()) {
             Map<String, TensorInfo> ts = e.getValue();
             TensorInfo w2 = ts.get("lokr_w2");
@@ -624,12 +626,12 @@ public final class AdapterFile implements Closeable {
                 roles.put("lokr_w2_b", ts.get("lokr_w1_b"));
             }
             e.setValue(roles);
-            swapped.add(e.getKey());
             swappedModules.add(e.getKey());
         }
-        if (!swapped.isEmpty()) {
-            note(count(swapped.size(), "PEFT module") + " with a full 3-D lokr_w2 [b, d, 1], as a pointwise Conv1d"
-                    + " stores it (first: " + Json.quote(swapped.get(0)) + "), " + (swapped.size() == 1 ? "is" : "are")
+        if (!swappedModules.isEmpty()) {
+            note(count(swappedModules.size(), "PEFT module") + " with a full 3-D lokr_w2 [b, d, 1], as a pointwise"
+                    + " Conv1d stores it (first: " + Json.quote(swappedModules.iterator().next()) + "), "
+                    + (swappedModules.size() == 1 ? "is" : "are")
                     + " read with w1 and w2 swapped, the order PEFT's torch.kron gives their delta");
         }
     }
@@ -1097,7 +1099,6 @@ public final class AdapterFile implements Closeable {
         notes.add(text);
         log.warn("{}: {}", path, text);
     }
-
 
     /**
      * What one module holds.
