@@ -702,8 +702,7 @@ public class LokrLayer extends Layer {
      * @throws IllegalStateException if a network is built from this configuration and {@code scale} differs
      */
     public void setScale(Double scale) {
-        requireFiniteScale(scale);
-        Double s = scale == null ? null : scale + 0.0;
+        Double s = checkedScale(scale);
         requireUnbuilt("scale", this.scale, s);
         this.scale = s;
     }
@@ -736,15 +735,16 @@ public class LokrLayer extends Layer {
             throw new IllegalArgumentException("layer '" + layerName + "': rescale needs the runtime layer built from"
                     + " this configuration (use its setAdapterScale)");
         }
-        requireFiniteScale(scale);
-        this.scale = scale == null ? null : scale + 0.0;
+        this.scale = checkedScale(scale);
         owner.rewrapAdapter();
     }
 
-    private static void requireFiniteScale(Double scale) {
+    /** {@code scale}, finite or null, with {@code -0.0} as {@code 0.0}. */
+    private static Double checkedScale(Double scale) {
         if (scale != null && (scale.isNaN() || scale.isInfinite())) {
             throw new IllegalArgumentException("scale must be finite or null, got " + scale);
         }
+        return scale == null ? null : scale + 0.0;
     }
 
     /** @return the explicit factor plan (set for adapters loaded from a file), or null to plan from the options */
