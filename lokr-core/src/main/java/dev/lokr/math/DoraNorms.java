@@ -3,6 +3,7 @@ package dev.lokr.math;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
+import java.nio.ByteBuffer;
 import java.nio.DoubleBuffer;
 import java.nio.FloatBuffer;
 import java.util.Arrays;
@@ -33,10 +34,11 @@ import java.util.concurrent.ForkJoinPool;
  * weights only ({@code kh = kw = 1}).
  *
  * <p>On the output axis, a FLOAT weight with contiguous rows and FLOAT factors goes through the SIMD row
- * kernel {@link VectorRows} when {@link SimdSupport#ENABLED}; everything else through the scalar
- * {@code outputRow} loops, which sum in double; the two agree to float precision. At 4096x4096 float32
- * on two AVX-512 cores the pass took 7.0 ms with the SIMD kernel against 13.8 ms with the scalar loops
- * ({@code DoraPassBenchmark}); it is then bound by reading the 64 MB of {@code W}.
+ * kernel {@link VectorRows} when {@link SimdSupport#ENABLED}, which reads each row in place from the
+ * weight's buffer; everything else through the scalar {@code outputRow} loops on a heap copy of each row,
+ * which sum in double; the two agree to float precision. At 4096x4096 float32 on one AVX-512 core the SIMD
+ * pass took about 7 ms, about what reading the 64 MB of {@code W} takes there ({@code DoraPassBenchmark}
+ * times it on two).
  */
 final class DoraNorms {
 
@@ -156,14 +158,22 @@ final class DoraNorms {
 
         /**
          * The same row of a FLOAT weight read without widening ({@code w}); {@code wide} is scratch of the
-         * same length, {@code narrow} float scratch of {@code d} values for the SIMD kernel (null when it
-         * does not run). By default widens into {@code wide} and calls {@link #row(int, int, double[], double[])}.
+         * same length. By default widens into {@code wide} and calls {@link #row(int, int, double[], double[])}.
          */
-        default void row(int p, int q, float[] w, double[] wide, float[] narrow, double[] acc) {
+        default void row(int p, int q, float[] w, double[] wide, double[] acc) {
             for (int j = 0; j < w.length; j++) {
                 wide[j] = w[j];
             }
             row(p, q, wide, acc);
+        }
+
+        /**
+         * The same row of a FLOAT weight left in its buffer for the SIMD kernel: {@code bytes} in native order,
+         * the row's values contiguous from byte {@code from}; {@code narrow} is float scratch of {@code d}
+         * values. Called only when the SIMD kernel runs ({@code w1f != null}), which is on the output axis.
+         */
+        default void row(int p, int q, ByteBuffer bytes, int from, float[] narrow, double[] acc) {
+            throw new IllegalStateException("this pass has no in-place SIMD row");
         }
     }
 
@@ -179,7 +189,9 @@ final class DoraNorms {
         long s0 = weight.stride(0);
         long s1 = weight.stride(1);
         boolean isFloat = weight.dataType() == DataType.FLOAT;
-        FloatBuffer fb = isFloat ? HostArrays.floats(weight) : null;
+        // the SIMD kernel reads rows in place; the scalar loops read a heap copy of each row
+        ByteBuffer bytes = w1f != null && isFloat && s1 == 1 ? HostArrays.bytes(weight) : null;
+        FloatBuffer fb = isFloat && bytes == null ? HostArrays.floats(weight) : null;
         DoubleBuffer db = isFloat ? null : HostArrays.doubles(weight);
         // floats()/doubles() slice at the array's offset: indices below are relative to it
         int chunks = Math.max(1, Math.min(Math.min(out, 8), ForkJoinPool.getCommonPoolParallelism() + 1));
@@ -187,15 +199,19 @@ final class DoraNorms {
         CallerRuns.chunks(chunks, t -> {
             double[] acc = accSize == 0 ? null : new double[accSize];
             double[] w = new double[in];
-            float[] fl = isFloat && s1 == 1 ? new float[in] : null;
-            float[] narrow = fl == null || w1f == null ? null : new float[layout.d()];
+            float[] fl = fb != null && s1 == 1 ? new float[in] : null;
+            float[] narrow = bytes == null ? null : new float[layout.d()];
             int from = (int) ((long) out * t / chunks);
             int to = (int) ((long) out * (t + 1) / chunks);
             for (int i = from; i < to; i++) {
                 long rowBase = i * s0;
+                if (bytes != null) {
+                    task.row(i / b, i % b, bytes, Math.toIntExact(rowBase * Float.BYTES), narrow, acc);
+                    continue;
+                }
                 if (fl != null) {
                     fb.get((int) rowBase, fl);
-                    task.row(i / b, i % b, fl, w, narrow, acc);
+                    task.row(i / b, i % b, fl, w, acc);
                     continue;
                 }
                 if (!isFloat && s1 == 1) {
@@ -237,13 +253,17 @@ final class DoraNorms {
             }
 
             @Override
-            public void row(int p, int q, float[] w, double[] wide, float[] narrow, double[] scratch) {
+            public void row(int p, int q, float[] w, double[] wide, double[] scratch) {
                 int i = p * b + q;
-                double[] vOut = v == null ? scratch : v;
-                int vo = v == null ? 0 : i * d;
-                norm[i] = w1f != null
-                        ? VectorRows.outputRow(w, c, d, w1f, p * c, w2f, q * d, first, i * c, vOut, vo, narrow)
-                        : outputRow(w, c, d, w1, p * c, w2, q * d, first, i * c, vOut, vo);
+                norm[i] = outputRow(w, c, d, w1, p * c, w2, q * d, first, i * c, v == null ? scratch : v,
+                        v == null ? 0 : i * d);
+            }
+
+            @Override
+            public void row(int p, int q, ByteBuffer bytes, int from, float[] narrow, double[] scratch) {
+                int i = p * b + q;
+                norm[i] = VectorRows.outputRow(bytes, from, c, d, w1f, p * c, w2f, q * d, first, i * c,
+                        v == null ? scratch : v, v == null ? 0 : i * d, narrow);
             }
         });
     }
@@ -468,6 +488,13 @@ final class DoraNorms {
         return (s0 + s1) + (s2 + s3);
     }
 
+    /** {@code y[yo + t] += alpha * x[xo + t]} for {@code t < n}. */
+    private static void axpy(double alpha, double[] x, int xo, double[] y, int yo, int n) {
+        for (int t = 0; t < n; t++) {
+            y[yo + t] += alpha * x[xo + t];
+        }
+    }
+
     private static float[] narrow(double[] x) {
         float[] out = new float[x.length];
         for (int i = 0; i < x.length; i++) {
@@ -509,39 +536,33 @@ final class DoraNorms {
             dS += g[u] * (inner[u] + s * kk[u]);
         }
         if (outAxis) {
+            if (rowProducts == null) {
+                throw new IllegalStateException("DoRA norms were computed without a gradient");
+            }
+            // dw1[p,k] = s sum_q gM A[(p,q),k] + s^2 w1[p,k] e1[p] with e1[p] = sum_q g M^2 ||w2[q]||^2;
+            // dw2[q,l] = s H[q,l] + s^2 w2[q,l] e2[q] with e2[q] = sum_p g M^2 ||w1[p]||^2
             double[] w1sq = rowSquares(w1, a, c);
             double[] w2sq = rowSquares(w2, b, d);
+            double[] e1 = new double[a];
+            double[] e2 = new double[b];
             for (int p = 0; p < a; p++) {
                 for (int q = 0; q < b; q++) {
                     int i = p * b + q;
                     double mi = maskAt(i);
                     double gm = g[i] * mi;
-                    double gm2 = g[i] * mi * mi;
-                    for (int k = 0; k < c; k++) {
-                        dW1[p * c + k] += s * gm * first[i * c + k] + s * s * w1[p * c + k] * gm2 * w2sq[q];
+                    e1[p] += gm * mi * w2sq[q];
+                    e2[q] += gm * mi * w1sq[p];
+                    if (gm != 0) {
+                        axpy(s * gm, first, i * c, dW1, p * c, c);
+                        axpy(s * gm, rowProducts, i * d, dW2, q * d, d);
                     }
-                    for (int l = 0; l < d; l++) {
-                        dW2[q * d + l] += s * s * w2[q * d + l] * gm2 * w1sq[p];
-                    }
                 }
             }
-            // H[q, l] = sum_{p,k} g_pq M_pq w1[p,k] W[(p,q),(k,l)] = sum_p g_pq M_pq V[(p,q), l]
-            if (rowProducts == null) {
-                throw new IllegalStateException("DoRA norms were computed without a gradient");
+            for (int p = 0; p < a; p++) {
+                axpy(s * s * e1[p], w1, p * c, dW1, p * c, c);
             }
-            double[] h = new double[b * d];
-            for (int i = 0; i < g.length; i++) {
-                double gm = g[i] * maskAt(i);
-                if (gm == 0) {
-                    continue;
-                }
-                int q = i % b;
-                for (int l = 0; l < d; l++) {
-                    h[q * d + l] += gm * rowProducts[i * d + l];
-                }
-            }
-            for (int i = 0; i < dW2.length; i++) {
-                dW2[i] += s * h[i];
+            for (int q = 0; q < b; q++) {
+                axpy(s * s * e2[q], w2, q * d, dW2, q * d, d);
             }
         } else {
             // e2[q,k] = sum_l w2[q,l]^2 g[k,l]; e1[p,l] = sum_k w1[p,k]^2 g[k,l]

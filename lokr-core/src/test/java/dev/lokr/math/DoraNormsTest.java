@@ -6,7 +6,10 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
@@ -81,7 +84,14 @@ class DoraNormsTest {
         double[] vOut = sentinels(rc.vo() + d + 3);
         float[] scratch = new float[d + 5];
         java.util.Arrays.fill(scratch, Float.NaN);   // the kernel must clear what it accumulates into
-        double got = VectorRows.outputRow(row, c, d, w1, rc.w1o(), w2, rc.w2o(), aOut, rc.ao(), vOut, rc.vo(), scratch);
+        // the row sits in a direct buffer between NaNs, at a float offset of 0 to 4: reading outside it shows
+        int at = rc.vo();
+        ByteBuffer bytes = ByteBuffer.allocateDirect((at + row.length + 3) * Float.BYTES).order(ByteOrder.nativeOrder());
+        for (int j = 0; j < at + row.length + 3; j++) {
+            bytes.putFloat(j * Float.BYTES, j >= at && j < at + row.length ? row[j - at] : Float.NaN);
+        }
+        double got = VectorRows.outputRow(bytes, at * Float.BYTES, c, d, w1, rc.w1o(), w2, rc.w2o(), aOut, rc.ao(),
+                vOut, rc.vo(), scratch);
         String msg = rc + " lanes " + VectorRows.lanes();
         assertEquals(sq, got, gamma(4 * d + VectorRows.lanes()) * sq + 1e-30, msg + " ||W_i||^2");
         checkSlots(a, aAbs, gamma(d), aOut, rc.ao(), msg + " A");
@@ -209,6 +219,38 @@ class DoraNormsTest {
         }
         assertNear(ref.norms(), DoraNorms.compute(l, weight, w1, w2, mask, s, false, true).norms(),
                 msg + " norms without gradient");
+    }
+
+    /**
+     * The SIMD pass reads the weight's buffer in place: a weight that is a view at a non-zero offset (rows of
+     * a larger array, as a layer's weight is a view into its flattened parameters) and DL4J's transposed
+     * {@code 'f'} weight give what the scalar pass gives on a compact copy.
+     */
+    @ParameterizedTest
+    @MethodSource("doraCases")
+    void simdPassReadsViewsAtTheirOffset(LokrCases.Case c) {
+        assumeTrue(SimdSupport.ENABLED, "SIMD kernels are off on this VM or machine (see SimdSupport)");
+        LokrLayout l = c.options().layoutFor(c.shape());
+        Random r = new Random(c.seed());
+        INDArray big = LokrCases.random(r, DataType.FLOAT, l.outDim() + 3, l.inDim());
+        INDArray view = big.get(NDArrayIndex.interval(2, 2 + l.outDim()), NDArrayIndex.all());
+        INDArray dl4j = view.transpose().dup('f').transpose();
+        INDArray w1 = LokrCases.random(r, DataType.FLOAT, l.a(), l.c());
+        INDArray w2 = LokrCases.random(r, DataType.FLOAT, l.b(), l.d());
+        double s = 0.75;
+        double[] g = gaussian(r, l.outDim());
+        DoraNorms ref = DoraNorms.compute(l, view.dup('c'), w1, w2, null, s, true, false);
+        double[][] refGrad = ref.backward(view, g);
+        for (INDArray w : new INDArray[] {view, dl4j}) {
+            String msg = c + " offset " + w.offset() + " order " + w.ordering() + " lanes " + VectorRows.lanes();
+            assertTrue(w.stride(1) == 1, msg);
+            DoraNorms got = DoraNorms.compute(l, w, w1, w2, null, s, true, true);
+            assertNear(ref.norms(), got.norms(), msg + " norms");
+            double[][] grad = got.backward(w, g);
+            for (int t = 0; t < refGrad.length; t++) {
+                assertNear(refGrad[t], grad[t], msg + " gradient " + t);
+            }
+        }
     }
 
     /**

@@ -48,6 +48,33 @@ class HostArraysTest {
         assertArrayEquals(values, x.castTo(DataType.DOUBLE).dup('c').data().asDouble(), 0.0);
     }
 
+    /**
+     * {@code mulColumns} multiplies in the array's data type, as ND4J's {@code mulRowVector} does, bit for bit:
+     * on a fresh array, on rows at an offset into a larger one, and in place. 37 columns are not a multiple of
+     * any SIMD width, so a vectorized loop's remainder runs too.
+     */
+    @ParameterizedTest
+    @EnumSource(value = DataType.class, names = {"FLOAT", "DOUBLE"})
+    void mulColumnsMultipliesInTheArraysTypeAsNd4jDoes(DataType type) {
+        java.util.Random r = new java.util.Random(20261129L);
+        int cols = 37;
+        double[] v = new double[cols];
+        for (int j = 0; j < cols; j++) {
+            v[j] = r.nextGaussian() * Math.PI;
+        }
+        INDArray big = Nd4j.rand(DataType.DOUBLE, 10, cols).subi(0.5).muli(3.7).castTo(type);
+        INDArray rows = big.get(NDArrayIndex.interval(2, 9), NDArrayIndex.all());
+        INDArray expected = rows.mulRowVector(Nd4j.create(v, new long[] {1, cols}, DataType.DOUBLE).castTo(type));
+        INDArray out = Nd4j.create(type, rows.shape());
+        HostArrays.mulColumns(rows, v, out);
+        assertArrayEquals(HostArrays.toDoubles(expected), HostArrays.toDoubles(out), 0.0, type + " from rows at an offset");
+        INDArray copy = rows.dup();
+        HostArrays.mulColumns(copy, v, copy);
+        assertArrayEquals(HostArrays.toDoubles(expected), HostArrays.toDoubles(copy), 0.0, type + " in place");
+        assertArrayEquals(HostArrays.toDoubles(big.get(NDArrayIndex.interval(2, 9), NDArrayIndex.all())),
+                HostArrays.toDoubles(rows), 0.0, type + " input unchanged");
+    }
+
     @Test
     void fromDoublesRoundsToFloat() {
         INDArray x = HostArrays.fromDoubles(new double[] {0.1}, DataType.FLOAT, 1);
