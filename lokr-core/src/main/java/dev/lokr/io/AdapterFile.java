@@ -1074,6 +1074,11 @@ public final class AdapterFile implements Closeable {
         return List.copyOf(modules.keySet());
     }
 
+    /** The open reader of the adapter file, for {@link AdapterMerge}'s saved modules; closed with this file. */
+    SafetensorsReader reader() {
+        return reader;
+    }
+
     /**
      * Tensors that belong to no LoKR module (another algorithm's, or unknown); they are ignored.
      *

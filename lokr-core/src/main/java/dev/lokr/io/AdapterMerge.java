@@ -25,8 +25,10 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * the module name must equal a LyCORIS prefix plus {@code path} with {@code .} replaced by {@code
  * _} (several base paths can flatten to the same name, which is an error); for PEFT files the
  * module name is the path. The adapted weight is {@link LokrWeights#effectiveWeight} (DoRA
- * included), computed in float64 and written back in the base tensor's dtype. Every other tensor is
- * copied byte for byte, and the base's metadata is kept. Stateless.
+ * included), computed in float64 and written back in the base tensor's dtype. A PEFT file's saved
+ * modules (see {@link SavedModules}) replace the base's tensors of the same name, as PEFT's {@code
+ * merge_and_unload} does, unless the caller keeps the base's. Every other tensor is copied byte for
+ * byte, and the base's metadata is kept. Stateless.
  */
 public final class AdapterMerge {
 
@@ -60,6 +62,26 @@ public final class AdapterMerge {
             Objects.requireNonNull(modulePrefix, "modulePrefix");
             Objects.requireNonNull(basePrefix, "basePrefix");
         }
+    }
+
+    /**
+     * What a merge does with the tensors a PEFT adapter saves whole beside its LoKR modules: the modules of
+     * PEFT's {@code modules_to_save} (a classification head trained in full, say) and saved embedding
+     * layers. PEFT stores them by their path in the model, {@code base_model.model.<path>.weight} and
+     * {@code .bias}, and its {@code merge_and_unload} puts them in place of the base model's. A saved tensor
+     * is one whose name, without {@code base_model.model.} and after the base prefix, names a tensor of the
+     * base file; the adapter's other tensors (a PEFT trainable-tokens delta, say) are reported as ignored.
+     * LyCORIS files have none.
+     */
+    public enum SavedModules {
+        /**
+         * Write each saved tensor in place of the base tensor it names, converted to that tensor's dtype, as
+         * PEFT does. A saved tensor whose base tensor has another shape (an embedding resized in training), or
+         * that holds a value the base dtype cannot store, is refused, and nothing is written.
+         */
+        REPLACE,
+        /** Keep the base's tensors; the saved ones are reported with the adapter's other ignored tensors. */
+        KEEP
     }
 
     /**
@@ -156,7 +178,34 @@ public final class AdapterMerge {
     public static List<Merged> mergeFile(
             Path base, Path adapter, Path out, double multiplier, Scope scope, Consumer<String> log)
             throws IOException {
+        return mergeFile(base, adapter, out, multiplier, scope, SavedModules.REPLACE, log);
+    }
+
+    /**
+     * {@link #mergeFile(Path, Path, Path, double, Scope, Consumer)} with a choice for a PEFT file's saved
+     * modules: {@link SavedModules#REPLACE} (what the other overloads do) or {@link SavedModules#KEEP}.
+     *
+     * @param base the base model's safetensors, not modified
+     * @param adapter the adapter, not modified
+     * @param out the merged file to create or replace (atomically); may be {@code base}, not {@code adapter}
+     * @param multiplier the strength {@code m}
+     * @param scope which modules, and which base tensors by which part of their names
+     * @param saved whether a PEFT file's saved modules replace the base's tensors
+     * @param log as for {@link #mergeFile(Path, Path, Path, double, Scope, Consumer)}, and one line per
+     *     replaced tensor; or null
+     * @return the merged modules, in adapter order (replaced tensors are not modules and are not listed)
+     * @throws AdapterFormatException as {@link #mergeFile(Path, Path, Path, double, Scope, Consumer)}, or if
+     *     a saved tensor does not fit the base tensor it names (shape, or a value its dtype cannot store), or
+     *     names a weight that a LoKR module also merges into
+     * @throws SafetensorsFormatException if a file is not valid safetensors, or no base tensor starts
+     *     with the base prefix
+     * @throws IOException if reading or writing fails
+     * @throws IllegalArgumentException if {@code multiplier} is not finite, or {@code out} is the adapter file
+     */
+    public static List<Merged> mergeFile(Path base, Path adapter, Path out, double multiplier, Scope scope,
+            SavedModules saved, Consumer<String> log) throws IOException {
         Objects.requireNonNull(scope, "scope");
+        Objects.requireNonNull(saved, "saved");
         Objects.requireNonNull(base, "base");
         Objects.requireNonNull(adapter, "adapter");
         Objects.requireNonNull(out, "out");
@@ -171,19 +220,22 @@ public final class AdapterMerge {
         }
         try (SafetensorsReader in = SafetensorsReader.open(base);
                 AdapterFile file = AdapterFile.read(adapter)) {
-            if (log != null && !file.otherTensors().isEmpty()) {
-                log.accept(
-                        "ignored "
-                                + file.otherTensors().size()
-                                + " tensors of the adapter that belong to no LoKR module (first: "
-                                + file.otherTensors().get(0)
-                                + ")");
+            List<String> modules = inScope(file, scope, adapter, log);
+            Map<String, String> targets = match(file, modules, in, scope.basePrefix(), adapter);
+            Map<String, String> savedTargets = saved == SavedModules.REPLACE
+                    ? savedTensors(file, in, scope.basePrefix(), targets, adapter) : Map.of();
+            List<String> ignored = new ArrayList<>(file.otherTensors());
+            ignored.removeAll(savedTargets.keySet());
+            if (log != null && !ignored.isEmpty()) {
+                log.accept("ignored " + ignored.size() + " tensor" + (ignored.size() == 1 ? "" : "s")
+                        + " of the adapter that belong" + (ignored.size() == 1 ? "s" : "")
+                        + " to no LoKR module (first: " + Json.quote(ignored.get(0)) + ")"
+                        + (saved == SavedModules.KEEP && file.format() == AdapterFile.Format.PEFT
+                                ? "; the base's tensors were kept for the saved modules among them" : ""));
             }
             if (log != null) {
                 file.notes().forEach(n -> log.accept("note: " + n));
             }
-            List<String> modules = inScope(file, scope, adapter, log);
-            Map<String, String> targets = match(file, modules, in, scope.basePrefix(), adapter);
             // every module is checked against its weight before anything is written; the merged weights are
             // computed one at a time while the file is written, so memory holds one weight, not the model
             Map<String, SafetensorsWriter.Tensor> replaced = new HashMap<>();
@@ -196,6 +248,12 @@ public final class AdapterMerge {
                 merged.add(done);
                 replaced.put(tensor, SafetensorsWriter.Tensor.computed(tensor, info.dtype(), info.shape(),
                         () -> mergedWeight(in, done, params, multiplier, adapter, log)));
+            }
+            for (Map.Entry<String, String> e : savedTargets.entrySet()) {
+                String name = e.getKey();
+                TensorInfo info = in.info(e.getValue());
+                replaced.put(info.name(), SafetensorsWriter.Tensor.computed(info.name(), info.dtype(), info.shape(),
+                        () -> savedValues(file, name, info, adapter, log)));
             }
             List<SafetensorsWriter.Tensor> tensors = new ArrayList<>();
             for (TensorInfo t : in.tensors()) {
@@ -236,6 +294,65 @@ public final class AdapterMerge {
                     + (layout.dora() ? ", DoRA " + layout.doraAxis() : "") + ")");
         }
         return adapted;
+    }
+
+    /**
+     * A PEFT file's saved tensors ({@link SavedModules}) to the base tensors they replace, in file order: each
+     * of the adapter's other tensors whose name, without {@code base_model.model.} and with the base prefix,
+     * names a base tensor. Refuses one whose base tensor has another shape or is a LoKR module's target.
+     */
+    private static Map<String, String> savedTensors(AdapterFile file, SafetensorsReader in, String basePrefix,
+            Map<String, String> moduleTargets, Path adapter) throws AdapterFormatException {
+        Map<String, String> result = new LinkedHashMap<>();
+        if (file.format() != AdapterFile.Format.PEFT) {
+            return result;
+        }
+        Map<String, String> byTarget = new HashMap<>();
+        moduleTargets.forEach((module, tensor) -> byTarget.put(tensor, module));
+        for (String name : file.otherTensors()) {
+            if (!name.startsWith(AdapterFile.PEFT_PREFIX)) {
+                continue;
+            }
+            String target = basePrefix + name.substring(AdapterFile.PEFT_PREFIX.length());
+            if (!in.contains(target)) {
+                continue;
+            }
+            long[] savedShape = file.reader().info(name).shape();
+            long[] baseShape = in.info(target).shape();
+            if (!Arrays.equals(savedShape, baseShape)) {
+                throw new AdapterFormatException(adapter, null, "saved tensor " + Json.quote(name) + " "
+                        + Arrays.toString(savedShape) + " would replace base tensor " + Json.quote(target) + " "
+                        + Arrays.toString(baseShape) + " (as PEFT's merge_and_unload puts modules_to_save and saved"
+                        + " embeddings in place), but the shapes differ (an embedding resized in training?);"
+                        + " keep the base's tensors to merge without it (lokr merge --keep-base-modules)");
+            }
+            String module = byTarget.get(target);
+            if (module != null) {
+                throw new AdapterFormatException(adapter, module, "merges into base tensor " + Json.quote(target)
+                        + ", which the adapter's saved tensor " + Json.quote(name) + " would also replace");
+            }
+            result.put(name, target);
+        }
+        return result;
+    }
+
+    /** A saved tensor's values in float64, refused when the base tensor's dtype cannot store one of them. */
+    private static INDArray savedValues(AdapterFile file, String name, TensorInfo target, Path adapter,
+                                        Consumer<String> log) throws IOException {
+        INDArray values = file.reader().read(name, DataType.DOUBLE);
+        FiniteValues.Unfit unfit = FiniteValues.first(values, target.dtype(), null);
+        if (unfit != null) {
+            throw new AdapterFormatException(adapter, null, "saved tensor " + Json.quote(name) + " "
+                    + FiniteValues.problem(unfit, target.dtype()) + " and cannot replace base tensor "
+                    + Json.quote(target.name()) + " " + Arrays.toString(target.shape()) + " " + target.dtype()
+                    + "; nothing was written");
+        }
+        if (log != null) {
+            log.accept("replaced " + Json.quote(target.name()) + " " + Arrays.toString(target.shape()) + " "
+                    + target.dtype() + " with the adapter's saved " + Json.quote(name)
+                    + " (PEFT modules_to_save or a saved embedding)");
+        }
+        return values;
     }
 
     /** The adapter's modules whose names start with the scope's module prefix; the others are reported. */

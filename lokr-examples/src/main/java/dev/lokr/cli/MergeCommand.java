@@ -60,6 +60,12 @@ final class MergeCommand implements Callable<Integer> {
                     + "(e.g. model.diffusion_model. in a single-file checkpoint); all tensors are still written.")
     String basePrefix;
 
+    @Option(
+            names = "--keep-base-modules",
+            description = "Keep the base's tensors where a PEFT adapter saves whole modules (modules_to_save, "
+                    + "saved embeddings); by default they replace the base's, as PEFT's merge_and_unload does.")
+    boolean keepBaseModules;
+
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
     @Override
@@ -75,6 +81,7 @@ final class MergeCommand implements Callable<Integer> {
                         out,
                         multiplier,
                         new AdapterMerge.Scope(modulePrefix, basePrefix),
+                        keepBaseModules ? AdapterMerge.SavedModules.KEEP : AdapterMerge.SavedModules.REPLACE,
                         line -> spec.commandLine().getOut().println(line));
         spec.commandLine()
                 .getOut()

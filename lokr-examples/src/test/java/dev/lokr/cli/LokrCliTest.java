@@ -250,6 +250,42 @@ class LokrCliTest {
         assertEquals(1, r.err().strip().lines().count(), r.err());
     }
 
+    /** A PEFT adapter's modules_to_save replace the base's tensors unless --keep-base-modules says otherwise. */
+    @Test
+    void mergePutsPeftSavedModulesInPlaceUnlessAskedToKeepTheBases(@TempDir Path tmp) throws Exception {
+        org.nd4j.linalg.api.buffer.DataType f = org.nd4j.linalg.api.buffer.DataType.FLOAT;
+        Path base = tmp.resolve("base.safetensors");
+        SafetensorsWriter.write(base, null, List.of(
+                SafetensorsWriter.Tensor.of("fc.weight", org.nd4j.linalg.factory.Nd4j.ones(f, 6, 4), dev.lokr.io.DType.F32),
+                SafetensorsWriter.Tensor.of("head.weight", org.nd4j.linalg.factory.Nd4j.zeros(f, 2, 6),
+                        dev.lokr.io.DType.F32)));
+        Path adapter = tmp.resolve("adapter_model.safetensors");
+        SafetensorsWriter.write(adapter, null, List.of(
+                SafetensorsWriter.Tensor.of("base_model.model.fc.lokr_w1", org.nd4j.linalg.factory.Nd4j.ones(f, 2, 2),
+                        dev.lokr.io.DType.F32),
+                SafetensorsWriter.Tensor.of("base_model.model.fc.lokr_w2", org.nd4j.linalg.factory.Nd4j.ones(f, 3, 2),
+                        dev.lokr.io.DType.F32),
+                SafetensorsWriter.Tensor.of("base_model.model.head.weight",
+                        org.nd4j.linalg.factory.Nd4j.ones(f, 2, 6).muli(3), dev.lokr.io.DType.F32)));
+        Files.writeString(tmp.resolve("adapter_config.json"),
+                "{\"peft_type\":\"LOKR\",\"r\":2,\"alpha\":2,\"modules_to_save\":[\"head\"]}");
+        Path out = tmp.resolve("merged.safetensors");
+        String[] merge = {"merge", "--base", base.toString(), "--adapter", adapter.toString(), "--out", out.toString()};
+        Result r = run(merge);
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("replaced 'head.weight' [2, 6] F32 with the adapter's saved"), r.out());
+        try (SafetensorsReader m = SafetensorsReader.open(out)) {
+            assertEquals(3.0, m.readDoubles("head.weight")[5], 0.0);
+        }
+        r = run(concat(merge, "--keep-base-modules"));
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("the base's tensors were kept for the saved modules among them"), r.out());
+        try (SafetensorsReader m = SafetensorsReader.open(out)) {
+            assertEquals(0.0, m.readDoubles("head.weight")[5], 0.0);
+        }
+        assertTrue(run("merge", "--help").out().contains("--keep-base-modules"));
+    }
+
     @Test
     void everySubcommandPrintsTheVersion() {
         Result top = run("--version");

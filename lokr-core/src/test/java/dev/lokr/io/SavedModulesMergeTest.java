@@ -1,0 +1,172 @@
+package dev.lokr.io;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * {@link AdapterMerge.SavedModules}: a PEFT adapter's {@code modules_to_save} (a trained head) replaces the
+ * base's tensors, as PEFT's {@code merge_and_unload} does, or the base's are kept on request; a saved tensor
+ * that cannot go in place is refused before anything is written.
+ */
+class SavedModulesMergeTest {
+
+    @TempDir Path dir;
+
+    /** Base: a LoKR target fc [6, 4], a head [3, 6] + bias [3] in F16, and an unrelated tensor. */
+    private Path base() throws IOException {
+        Path file = dir.resolve("base.safetensors");
+        SafetensorsWriter.write(file, null, List.of(
+                SafetensorsWriter.Tensor.of("fc.weight", Nd4j.ones(DataType.FLOAT, 6, 4), DType.F32),
+                SafetensorsWriter.Tensor.of("head.weight", Nd4j.zeros(DataType.FLOAT, 3, 6), DType.F16),
+                SafetensorsWriter.Tensor.of("head.bias", Nd4j.zeros(DataType.FLOAT, 3), DType.F16),
+                SafetensorsWriter.Tensor.of("other.weight", Nd4j.ones(DataType.FLOAT, 2, 2).muli(7), DType.F32)));
+        return file;
+    }
+
+    /** A PEFT adapter: module fc (w1 [2, 2], w2 [3, 2], r 2, alpha 2: scale 1) and the given extra tensors. */
+    private Path adapter(SafetensorsWriter.Tensor... extra) throws IOException {
+        Path file = dir.resolve("adapter_model.safetensors");
+        List<SafetensorsWriter.Tensor> ts = new ArrayList<>(List.of(
+                SafetensorsWriter.Tensor.of("base_model.model.fc.lokr_w1", Nd4j.ones(DataType.FLOAT, 2, 2), DType.F32),
+                SafetensorsWriter.Tensor.of("base_model.model.fc.lokr_w2", Nd4j.ones(DataType.FLOAT, 3, 2), DType.F32)));
+        ts.addAll(List.of(extra));
+        SafetensorsWriter.write(file, null, ts);
+        Files.writeString(dir.resolve("adapter_config.json"),
+                "{\"peft_type\":\"LOKR\",\"r\":2,\"alpha\":2,\"modules_to_save\":[\"head\"]}");
+        return file;
+    }
+
+    private static SafetensorsWriter.Tensor saved(String name, INDArray values) {
+        return SafetensorsWriter.Tensor.of(name, values, DType.F32);
+    }
+
+    private static INDArray read(Path file, String name) throws IOException {
+        try (SafetensorsReader r = SafetensorsReader.open(file)) {
+            return r.read(name, DataType.DOUBLE);
+        }
+    }
+
+    private static DType dtype(Path file, String name) throws IOException {
+        try (SafetensorsReader r = SafetensorsReader.open(file)) {
+            return r.info(name).dtype();
+        }
+    }
+
+    @Test
+    void savedModulesReplaceTheBaseTensorsInTheBaseDtype() throws Exception {
+        INDArray head = Nd4j.linspace(DataType.DOUBLE, 1, 18, 1).reshape(3, 6).muli(0.25);
+        INDArray bias = Nd4j.createFromArray(0.5, -1.5, 2.0);
+        Path adapter = adapter(saved("base_model.model.head.weight", head.castTo(DataType.FLOAT)),
+                saved("base_model.model.head.bias", bias.castTo(DataType.FLOAT)),
+                saved("base_model.model.embed_tokens.token_adapter.trainable_tokens_delta", Nd4j.ones(DataType.FLOAT, 2)));
+        Path out = dir.resolve("merged.safetensors");
+        List<String> log = new ArrayList<>();
+        List<AdapterMerge.Merged> merged = AdapterMerge.mergeFile(base(), adapter, out, 1.0, log::add);
+        assertEquals(1, merged.size(), merged.toString());
+        assertEquals(head, read(out, "head.weight"));
+        assertEquals(bias, read(out, "head.bias"));
+        assertEquals(DType.F16, dtype(out, "head.weight"), "the base's dtype is kept");
+        assertEquals(Nd4j.ones(DataType.DOUBLE, 6, 4).addi(1), read(out, "fc.weight"), "the LoKR module is merged");
+        assertEquals(Nd4j.ones(DataType.DOUBLE, 2, 2).muli(7), read(out, "other.weight"));
+        assertTrue(log.contains("replaced 'head.weight' [3, 6] F16 with the adapter's saved "
+                + "'base_model.model.head.weight' (PEFT modules_to_save or a saved embedding)"), log.toString());
+        assertTrue(log.stream().anyMatch(l -> l.startsWith("ignored 1 tensor of the adapter that belongs to no LoKR"
+                + " module (first: 'base_model.model.embed_tokens.token_adapter.trainable_tokens_delta')")),
+                "a tensor that names no base tensor is still reported: " + log);
+    }
+
+    @Test
+    void keepingTheBaseModulesLeavesThemAndSaysSo() throws Exception {
+        Path adapter = adapter(saved("base_model.model.head.weight", Nd4j.ones(DataType.FLOAT, 3, 6)));
+        Path out = dir.resolve("merged.safetensors");
+        List<String> log = new ArrayList<>();
+        AdapterMerge.mergeFile(base(), adapter, out, 1.0, AdapterMerge.Scope.ALL, AdapterMerge.SavedModules.KEEP,
+                log::add);
+        assertEquals(Nd4j.zeros(DataType.DOUBLE, 3, 6), read(out, "head.weight"));
+        assertTrue(log.stream().anyMatch(l -> l.startsWith("ignored 1 tensor") && l.endsWith(
+                "; the base's tensors were kept for the saved modules among them")), log.toString());
+        assertFalse(log.stream().anyMatch(l -> l.startsWith("replaced")), log.toString());
+    }
+
+    @Test
+    void aSavedTensorOfAnotherShapeIsRefusedBeforeWriting() throws Exception {
+        Path adapter = adapter(saved("base_model.model.head.weight", Nd4j.ones(DataType.FLOAT, 4, 6)));
+        Path out = dir.resolve("merged.safetensors");
+        AdapterFormatException e = assertThrows(AdapterFormatException.class,
+                () -> AdapterMerge.mergeFile(base(), adapter, out, 1.0, null));
+        assertTrue(e.getMessage().contains("saved tensor 'base_model.model.head.weight' [4, 6] would replace base"
+                + " tensor 'head.weight' [3, 6]"), e.getMessage());
+        assertTrue(e.getMessage().contains("--keep-base-modules"), e.getMessage());
+        assertFalse(Files.exists(out));
+        // the base's tensors kept: the same adapter merges
+        AdapterMerge.mergeFile(base(), adapter, out, 1.0, AdapterMerge.Scope.ALL, AdapterMerge.SavedModules.KEEP,
+                null);
+        assertTrue(Files.exists(out));
+    }
+
+    @Test
+    void aSavedValueTheBaseDtypeCannotStoreIsRefused() throws Exception {
+        INDArray head = Nd4j.ones(DataType.FLOAT, 3, 6);
+        head.putScalar(1, 2, 70000f);   // beyond F16
+        Path adapter = adapter(saved("base_model.model.head.weight", head));
+        Path out = dir.resolve("merged.safetensors");
+        AdapterFormatException e = assertThrows(AdapterFormatException.class,
+                () -> AdapterMerge.mergeFile(base(), adapter, out, 1.0, null));
+        assertTrue(e.getMessage().contains("saved tensor 'base_model.model.head.weight' holds 70000.0 at flat index 8,"
+                + " beyond the range of F16"), e.getMessage());
+        assertTrue(e.getMessage().contains("cannot replace base tensor 'head.weight' [3, 6] F16; nothing was written"),
+                e.getMessage());
+        assertFalse(Files.exists(out));
+    }
+
+    @Test
+    void aSavedTensorOnALoKrTargetIsRefused() throws Exception {
+        Path adapter = adapter(saved("base_model.model.fc.weight", Nd4j.ones(DataType.FLOAT, 6, 4)));
+        AdapterFormatException e = assertThrows(AdapterFormatException.class,
+                () -> AdapterMerge.mergeFile(base(), adapter, dir.resolve("merged.safetensors"), 1.0, null));
+        assertTrue(e.getMessage().contains("merges into base tensor 'fc.weight', which the adapter's saved tensor"
+                + " 'base_model.model.fc.weight' would also replace"), e.getMessage());
+    }
+
+    @Test
+    void theBasePrefixAppliesToSavedTensorsToo() throws Exception {
+        Path base = dir.resolve("prefixed.safetensors");
+        SafetensorsWriter.write(base, null, List.of(
+                SafetensorsWriter.Tensor.of("model.fc.weight", Nd4j.ones(DataType.FLOAT, 6, 4), DType.F32),
+                SafetensorsWriter.Tensor.of("model.head.weight", Nd4j.zeros(DataType.FLOAT, 3, 6), DType.F32),
+                SafetensorsWriter.Tensor.of("head.weight", Nd4j.zeros(DataType.FLOAT, 3, 6), DType.F32)));
+        Path adapter = adapter(saved("base_model.model.head.weight", Nd4j.ones(DataType.FLOAT, 3, 6)));
+        Path out = dir.resolve("merged.safetensors");
+        AdapterMerge.mergeFile(base, adapter, out, 1.0, new AdapterMerge.Scope("", "model."), null);
+        assertEquals(Nd4j.ones(DataType.DOUBLE, 3, 6), read(out, "model.head.weight"));
+        assertEquals(Nd4j.zeros(DataType.DOUBLE, 3, 6), read(out, "head.weight"), "outside the prefix: untouched");
+    }
+
+    @Test
+    void aLycorisFileHasNoSavedModules() throws Exception {
+        Path adapter = dir.resolve("lycoris.safetensors");
+        SafetensorsWriter.write(adapter, null, List.of(
+                SafetensorsWriter.Tensor.of("lycoris_fc.lokr_w1", Nd4j.ones(DataType.FLOAT, 2, 2), DType.F32),
+                SafetensorsWriter.Tensor.of("lycoris_fc.lokr_w2", Nd4j.ones(DataType.FLOAT, 3, 2), DType.F32),
+                SafetensorsWriter.Tensor.of("head.weight", Nd4j.ones(DataType.FLOAT, 3, 6), DType.F32)));
+        Path out = dir.resolve("merged.safetensors");
+        List<String> log = new ArrayList<>();
+        AdapterMerge.mergeFile(base(), adapter, out, 1.0, log::add);
+        assertEquals(Nd4j.zeros(DataType.DOUBLE, 3, 6), read(out, "head.weight"));
+        assertTrue(log.stream().anyMatch(l -> l.startsWith("ignored 1 tensor ")), log.toString());
+    }
+}
