@@ -1080,7 +1080,10 @@ public final class AdapterFile implements Closeable {
     }
 
     /**
-     * Tensors that belong to no LoKR module (another algorithm's, or unknown); they are ignored.
+     * Tensors that belong to no LoKR module: another algorithm's, a PEFT file's whole saved modules
+     * ({@code modules_to_save}, saved embeddings), or unknown. Reading the adapter ignores them; {@link
+     * AdapterMerge} puts a PEFT file's saved modules in place of the base's tensors ({@link
+     * AdapterMerge.SavedModules}).
      *
      * @return their names
      */

@@ -138,13 +138,16 @@ public final class AdapterMerge {
      * @param adapter the adapter (LyCORIS or PEFT layout), not modified
      * @param out the merged file to create or replace (atomically); may be {@code base}, not {@code adapter}
      * @param multiplier the strength {@code m}
-     * @param log receives one line per merged module (as it is written, in the base file's order), and one
-     *     naming the adapter tensors that belong to no LoKR module (ignored) if there are any; or null
-     * @return the merged modules, in adapter order
+     * @param log receives one line per merged module and one per replaced base tensor (as they are written,
+     *     in the base file's order), and one naming the adapter tensors that belong to no LoKR module and
+     *     replace nothing (ignored) if there are any; or null
+     * @return the merged modules, in adapter order; a PEFT file's saved modules replace the base's tensors
+     *     ({@link SavedModules#REPLACE})
      * @throws AdapterFormatException if a module matches no base weight or several, two modules
      *     match one weight, a module's tensors do not fit its weight (the message names the
      *     module and both shapes), or the merged weight would hold NaN or an infinity (or a value
-     *     beyond the range of the base tensor's dtype) where the base weight is finite
+     *     beyond the range of the base tensor's dtype) where the base weight is finite, or a PEFT file's saved
+     *     tensor cannot replace the base tensor it names ({@link SavedModules#REPLACE})
      * @throws SafetensorsFormatException if a file is not valid safetensors
      * @throws IOException if reading or writing fails
      * @throws IllegalArgumentException if {@code multiplier} is not finite, or {@code out} is the adapter file
