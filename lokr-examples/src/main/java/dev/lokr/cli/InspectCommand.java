@@ -82,11 +82,7 @@ final class InspectCommand implements Callable<Integer> {
                                 + (modules.size() == 1 ? " LoKR module, " : " LoKR modules, ")
                                 + total
                                 + " parameters"
-                                + (f.otherTensors().isEmpty()
-                                        ? ""
-                                        : ", "
-                                                + f.otherTensors().size()
-                                                + " other tensors ignored"));
+                                + otherTensors(f));
                 for (String n : f.notes()) {
                     out.println("  note: " + n);
                 }
@@ -119,5 +115,18 @@ final class InspectCommand implements Callable<Integer> {
             out.flush();
         }
         return 0;
+    }
+
+    /** The summary's part about tensors of no LoKR module: none, ignored, or perhaps PEFT saved modules. */
+    private static String otherTensors(AdapterFile f) {
+        int n = f.otherTensors().size();
+        if (n == 0) {
+            return "";
+        }
+        String count = ", " + n + " other tensor" + (n == 1 ? "" : "s");
+        return f.format() == AdapterFile.Format.PEFT
+                ? count + " (merge puts those that name a base tensor, PEFT's modules_to_save and saved embeddings,"
+                        + " in place of the base's, and ignores the rest)"
+                : count + " ignored";
     }
 }

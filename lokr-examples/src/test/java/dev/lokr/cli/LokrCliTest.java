@@ -284,6 +284,10 @@ class LokrCliTest {
             assertEquals(0.0, m.readDoubles("head.weight")[5], 0.0);
         }
         assertTrue(run("merge", "--help").out().contains("--keep-base-modules"));
+        Result inspect = run("inspect", adapter.toString());
+        assertEquals(0, inspect.code(), inspect.err());
+        assertTrue(inspect.out().contains(", 1 other tensor (merge puts those that name a base tensor, PEFT's"
+                + " modules_to_save and saved embeddings, in place of the base's, and ignores the rest)"), inspect.out());
     }
 
     @Test
