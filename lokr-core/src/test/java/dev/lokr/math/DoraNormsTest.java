@@ -6,6 +6,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 
 import java.nio.ByteBuffer;
@@ -223,8 +224,8 @@ class DoraNormsTest {
 
     /**
      * The SIMD pass reads the weight's buffer in place: a weight that is a view at a non-zero offset (rows of
-     * a larger array, as a layer's weight is a view into its flattened parameters) and DL4J's transposed
-     * {@code 'f'} weight give what the scalar pass gives on a compact copy.
+     * a larger array) and DL4J's dense weight (an {@code 'f'} {@code [nIn, nOut]} view at an offset into the
+     * flattened parameters, transposed) give what the scalar pass gives on a compact copy.
      */
     @ParameterizedTest
     @MethodSource("doraCases")
@@ -234,7 +235,13 @@ class DoraNormsTest {
         Random r = new Random(c.seed());
         INDArray big = LokrCases.random(r, DataType.FLOAT, l.outDim() + 3, l.inDim());
         INDArray view = big.get(NDArrayIndex.interval(2, 2 + l.outDim()), NDArrayIndex.all());
-        INDArray dl4j = view.transpose().dup('f').transpose();
+        // as DL4J holds a dense W: an 'f'-order [nIn, nOut] view at an offset into the flat parameters (NaN around)
+        long len = (long) l.outDim() * l.inDim();
+        INDArray flat = Nd4j.valueArrayOf(new long[] {1, len + 13}, Float.NaN, DataType.FLOAT);
+        INDArray stored = flat.get(NDArrayIndex.point(0), NDArrayIndex.interval(7, 7 + len)).reshape('f', l.inDim(),
+                l.outDim());
+        stored.assign(view.transpose());
+        INDArray dl4j = stored.transpose();
         INDArray w1 = LokrCases.random(r, DataType.FLOAT, l.a(), l.c());
         INDArray w2 = LokrCases.random(r, DataType.FLOAT, l.b(), l.d());
         double s = 0.75;
@@ -243,7 +250,7 @@ class DoraNormsTest {
         double[][] refGrad = ref.backward(view, g);
         for (INDArray w : new INDArray[] {view, dl4j}) {
             String msg = c + " offset " + w.offset() + " order " + w.ordering() + " lanes " + VectorRows.lanes();
-            assertTrue(w.stride(1) == 1, msg);
+            assertTrue(w.stride(1) == 1 && (w == view || w.offset() == 7), msg);
             DoraNorms got = DoraNorms.compute(l, w, w1, w2, null, s, true, true);
             assertNear(ref.norms(), got.norms(), msg + " norms");
             double[][] grad = got.backward(w, g);
