@@ -51,6 +51,9 @@ public final class AdapterMerge {
      *     others are left out and reported
      * @param basePrefix match only the base tensors whose name starts with this, by the rest of the
      *     name ({@code ""}: all, by the whole name)
+     *
+     * <p>A PEFT file's saved modules ({@link SavedModules}) are in the scope when their path starts with the
+     * module prefix.
      */
     public record Scope(String modulePrefix, String basePrefix) {
 
@@ -70,14 +73,19 @@ public final class AdapterMerge {
      * layers. PEFT stores them by their path in the model, {@code base_model.model.<path>.weight} and
      * {@code .bias}, and its {@code merge_and_unload} puts them in place of the base model's. A saved tensor
      * is one whose name, without {@code base_model.model.} and after the base prefix, names a tensor of the
-     * base file; the adapter's other tensors (a PEFT trainable-tokens delta, say) are reported as ignored.
-     * LyCORIS files have none.
+     * base file, and whose path starts with the scope's module prefix; the adapter's other tensors (a PEFT
+     * trainable-tokens delta, a head the base file does not hold) are reported as ignored. LyCORIS files
+     * have none.
      */
     public enum SavedModules {
         /**
-         * Write each saved tensor in place of the base tensor it names, converted to that tensor's dtype, as
-         * PEFT does. A saved tensor whose base tensor has another shape (an embedding resized in training), or
-         * that holds a value the base dtype cannot store, is refused, and nothing is written.
+         * Write each saved tensor in place of the base tensor it names, as PEFT does: converted to that
+         * tensor's dtype (F32, F16, BF16 and F64 values convert), or copied byte for byte when both have the
+         * same dtype of another kind (a BatchNorm's I64 {@code num_batches_tracked}). Refused, before anything is
+         * written: a saved tensor whose base tensor has another shape (an embedding resized in training), a
+         * dtype that does not convert, or a base tensor that a LoKR module merges into. Refused while writing,
+         * the output left as it was: a saved tensor holding NaN, an infinity or a value beyond the base
+         * dtype's range.
          */
         REPLACE,
         /** Keep the base's tensors; the saved ones are reported with the adapter's other ignored tensors. */
@@ -138,8 +146,8 @@ public final class AdapterMerge {
      * @param adapter the adapter (LyCORIS or PEFT layout), not modified
      * @param out the merged file to create or replace (atomically); may be {@code base}, not {@code adapter}
      * @param multiplier the strength {@code m}
-     * @param log receives one line per merged module and one per replaced base tensor (as they are written,
-     *     in the base file's order), and one naming the adapter tensors that belong to no LoKR module and
+     * @param log receives one line per merged module (as it is written, in the base file's order) and one per
+     *     replaced base tensor, and one naming the adapter tensors that belong to no LoKR module and
      *     replace nothing (ignored) if there are any; or null
      * @return the merged modules, in adapter order; a PEFT file's saved modules replace the base's tensors
      *     ({@link SavedModules#REPLACE})
@@ -161,7 +169,8 @@ public final class AdapterMerge {
     /**
      * Merges the modules of one model of an adapter file into the tensors of one model of a base
      * file, as {@link #mergeFile(Path, Path, Path, double, Consumer)} merges every module; see {@link
-     * Scope}. Every base tensor is written to {@code out}, merged or copied.
+     * Scope}. Every base tensor is written to {@code out}: merged, replaced by a PEFT file's saved module, or
+     * copied.
      *
      * @param base the base model's safetensors, not modified
      * @param adapter the adapter, not modified
@@ -195,7 +204,7 @@ public final class AdapterMerge {
      * @param scope which modules, and which base tensors by which part of their names
      * @param saved whether a PEFT file's saved modules replace the base's tensors
      * @param log as for {@link #mergeFile(Path, Path, Path, double, Scope, Consumer)}, and one line per
-     *     replaced tensor; or null
+     *     replaced base tensor; or null
      * @return the merged modules, in adapter order (replaced tensors are not modules and are not listed)
      * @throws AdapterFormatException as {@link #mergeFile(Path, Path, Path, double, Scope, Consumer)}, or if
      *     a saved tensor does not fit the base tensor it names (shape, or a value its dtype cannot store), or
@@ -225,16 +234,25 @@ public final class AdapterMerge {
                 AdapterFile file = AdapterFile.read(adapter)) {
             List<String> modules = inScope(file, scope, adapter, log);
             Map<String, String> targets = match(file, modules, in, scope.basePrefix(), adapter);
-            Map<String, String> savedTargets = saved == SavedModules.REPLACE
-                    ? savedTensors(file, in, scope.basePrefix(), targets, adapter) : Map.of();
+            List<Saved> savedTensors = savedTensors(file, in, scope);
+            boolean replace = saved == SavedModules.REPLACE;
+            if (replace) {
+                checkSaved(savedTensors, targets, adapter);
+            }
             List<String> ignored = new ArrayList<>(file.otherTensors());
-            ignored.removeAll(savedTargets.keySet());
+            if (replace) {
+                savedTensors.forEach(t -> ignored.remove(t.name()));
+            }
             if (log != null && !ignored.isEmpty()) {
-                log.accept("ignored " + ignored.size() + " tensor" + (ignored.size() == 1 ? "" : "s")
-                        + " of the adapter that belong" + (ignored.size() == 1 ? "s" : "")
-                        + " to no LoKR module (first: " + Json.quote(ignored.get(0)) + ")"
-                        + (saved == SavedModules.KEEP && file.format() == AdapterFile.Format.PEFT
-                                ? "; the base's tensors were kept for the saved modules among them" : ""));
+                boolean one = ignored.size() == 1;
+                log.accept("ignored " + ignored.size() + " tensor" + (one ? "" : "s") + " of the adapter that belong"
+                        + (one ? "s" : "") + " to no LoKR module"
+                        + (file.format() == AdapterFile.Format.PEFT ? " and replace" + (one ? "s" : "")
+                                + " no base tensor" : "")
+                        + " (first: " + Json.quote(ignored.get(0)) + ")"
+                        + (replace || savedTensors.isEmpty() ? "" : "; the base's tensors were kept for the "
+                                + savedTensors.size() + " saved module tensor" + (savedTensors.size() == 1 ? "" : "s")
+                                + " among them"));
             }
             if (log != null) {
                 file.notes().forEach(n -> log.accept("note: " + n));
@@ -252,11 +270,13 @@ public final class AdapterMerge {
                 replaced.put(tensor, SafetensorsWriter.Tensor.computed(tensor, info.dtype(), info.shape(),
                         () -> mergedWeight(in, done, params, multiplier, adapter, log)));
             }
-            for (Map.Entry<String, String> e : savedTargets.entrySet()) {
-                String name = e.getKey();
-                TensorInfo info = in.info(e.getValue());
-                replaced.put(info.name(), SafetensorsWriter.Tensor.computed(info.name(), info.dtype(), info.shape(),
-                        () -> savedValues(file, name, info, adapter, log)));
+            for (Saved t : replace ? savedTensors : List.<Saved>of()) {
+                TensorInfo target = t.target();
+                replaced.put(target.name(), target.dtype().readable()
+                        ? SafetensorsWriter.Tensor.computed(target.name(), target.dtype(), target.shape(),
+                                () -> savedValues(file, t, adapter, log))
+                        : SafetensorsWriter.Tensor.raw(target.name(), target.dtype(), target.shape(),
+                                savedBytes(file, t, log)));
             }
             List<SafetensorsWriter.Tensor> tensors = new ArrayList<>();
             for (TensorInfo t : in.tensors()) {
@@ -299,63 +319,95 @@ public final class AdapterMerge {
         return adapted;
     }
 
+    /** A PEFT file's saved tensor and the base tensor it names. */
+    private record Saved(String name, TensorInfo saved, TensorInfo target) {
+    }
+
     /**
-     * A PEFT file's saved tensors ({@link SavedModules}) to the base tensors they replace, in file order: each
-     * of the adapter's other tensors whose name, without {@code base_model.model.} and with the base prefix,
-     * names a base tensor. Refuses one whose base tensor has another shape or is a LoKR module's target.
+     * A PEFT file's saved tensors ({@link SavedModules}) in file order: each of the adapter's other tensors
+     * whose path (its name without {@code base_model.model.}) starts with the module prefix and, after the
+     * base prefix, names a base tensor. Nothing is checked here; see {@link #checkSaved}.
      */
-    private static Map<String, String> savedTensors(AdapterFile file, SafetensorsReader in, String basePrefix,
-            Map<String, String> moduleTargets, Path adapter) throws AdapterFormatException {
-        Map<String, String> result = new LinkedHashMap<>();
+    private static List<Saved> savedTensors(AdapterFile file, SafetensorsReader in, Scope scope) {
+        List<Saved> result = new ArrayList<>();
         if (file.format() != AdapterFile.Format.PEFT) {
             return result;
         }
-        Map<String, String> byTarget = new HashMap<>();
-        moduleTargets.forEach((module, tensor) -> byTarget.put(tensor, module));
         for (String name : file.otherTensors()) {
             if (!name.startsWith(AdapterFile.PEFT_PREFIX)) {
                 continue;
             }
-            String target = basePrefix + name.substring(AdapterFile.PEFT_PREFIX.length());
-            if (!in.contains(target)) {
-                continue;
+            String path = name.substring(AdapterFile.PEFT_PREFIX.length());
+            String target = scope.basePrefix() + path;
+            if (path.startsWith(scope.modulePrefix()) && in.contains(target)) {
+                result.add(new Saved(name, file.reader().info(name), in.info(target)));
             }
-            long[] savedShape = file.reader().info(name).shape();
-            long[] baseShape = in.info(target).shape();
-            if (!Arrays.equals(savedShape, baseShape)) {
-                throw new AdapterFormatException(adapter, null, "saved tensor " + Json.quote(name) + " "
-                        + Arrays.toString(savedShape) + " would replace base tensor " + Json.quote(target) + " "
-                        + Arrays.toString(baseShape) + " (as PEFT's merge_and_unload puts modules_to_save and saved"
-                        + " embeddings in place), but the shapes differ (an embedding resized in training?);"
-                        + " keep the base's tensors to merge without it (lokr merge --keep-base-modules)");
-            }
-            String module = byTarget.get(target);
-            if (module != null) {
-                throw new AdapterFormatException(adapter, module, "merges into base tensor " + Json.quote(target)
-                        + ", which the adapter's saved tensor " + Json.quote(name) + " would also replace");
-            }
-            result.put(name, target);
         }
         return result;
     }
 
-    /** A saved tensor's values in float64, refused when the base tensor's dtype cannot store one of them. */
-    private static INDArray savedValues(AdapterFile file, String name, TensorInfo target, Path adapter,
-                                        Consumer<String> log) throws IOException {
-        INDArray values = file.reader().read(name, DataType.DOUBLE);
-        FiniteValues.Unfit unfit = FiniteValues.first(values, target.dtype(), null);
-        if (unfit != null) {
-            throw new AdapterFormatException(adapter, null, "saved tensor " + Json.quote(name) + " "
-                    + FiniteValues.problem(unfit, target.dtype()) + " and cannot replace base tensor "
-                    + Json.quote(target.name()) + " " + Arrays.toString(target.shape()) + " " + target.dtype()
-                    + "; nothing was written");
+    /** Refuses a saved tensor of another shape, of a dtype that does not convert, or on a LoKR module's target. */
+    private static void checkSaved(List<Saved> saved, Map<String, String> moduleTargets, Path adapter)
+            throws AdapterFormatException {
+        Map<String, String> byTarget = new HashMap<>();
+        moduleTargets.forEach((module, tensor) -> byTarget.put(tensor, module));
+        String keep = "; to merge without it, keep the base's tensors (lokr merge --keep-base-modules,"
+                + " AdapterMerge.SavedModules.KEEP)";
+        for (Saved t : saved) {
+            String pair = "saved tensor " + Json.quote(t.name()) + " " + Arrays.toString(t.saved().shape()) + " "
+                    + t.saved().dtype() + " would replace base tensor " + Json.quote(t.target().name()) + " "
+                    + Arrays.toString(t.target().shape()) + " " + t.target().dtype()
+                    + " (PEFT's merge_and_unload puts modules_to_save and saved embeddings in place)";
+            if (!Arrays.equals(t.saved().shape(), t.target().shape())) {
+                throw new AdapterFormatException(adapter, null, pair + ", but the shapes differ (an embedding resized"
+                        + " in training?)" + keep);
+            }
+            boolean converts = t.saved().dtype().readable() && t.target().dtype().readable();
+            if (t.saved().dtype() != t.target().dtype() && !converts) {
+                throw new AdapterFormatException(adapter, null, pair + ", but only F32, F16, BF16 and F64 values"
+                        + " convert between dtypes; others are copied only into a tensor of the same dtype" + keep);
+            }
+            String module = byTarget.get(t.target().name());
+            if (module != null) {
+                throw new AdapterFormatException(adapter, module, "merges into base tensor "
+                        + Json.quote(t.target().name()) + ", which the adapter's saved tensor " + Json.quote(t.name())
+                        + " would also replace" + keep);
+            }
         }
+    }
+
+    /**
+     * A saved tensor's values in float64, refused when one is NaN or infinite, or beyond the range of the base
+     * tensor's dtype.
+     */
+    private static INDArray savedValues(AdapterFile file, Saved t, Path adapter, Consumer<String> log)
+            throws IOException {
+        INDArray values = file.reader().read(t.name(), DataType.DOUBLE);
+        FiniteValues.Unfit unfit = FiniteValues.first(values, t.target().dtype(), null);
+        if (unfit != null) {
+            throw new AdapterFormatException(adapter, null, "saved tensor " + Json.quote(t.name()) + " "
+                    + FiniteValues.problem(unfit, t.target().dtype()) + " and cannot replace base tensor "
+                    + Json.quote(t.target().name()) + " " + Arrays.toString(t.target().shape()) + " "
+                    + t.target().dtype() + "; nothing was written (lokr merge --keep-base-modules keeps the base's)");
+        }
+        logReplaced(t, log);
+        return values;
+    }
+
+    /** A saved tensor of the base tensor's dtype that has no values lokr converts (I64, BOOL, ...): its bytes. */
+    private static java.nio.ByteBuffer savedBytes(AdapterFile file, Saved t, Consumer<String> log)
+            throws IOException {
+        java.nio.ByteBuffer bytes = file.reader().raw(t.name());
+        logReplaced(t, log);
+        return bytes;
+    }
+
+    private static void logReplaced(Saved t, Consumer<String> log) {
         if (log != null) {
-            log.accept("replaced " + Json.quote(target.name()) + " " + Arrays.toString(target.shape()) + " "
-                    + target.dtype() + " with the adapter's saved " + Json.quote(name)
+            log.accept("replaced " + Json.quote(t.target().name()) + " " + Arrays.toString(t.target().shape()) + " "
+                    + t.target().dtype() + " with the adapter's saved " + Json.quote(t.name())
                     + " (PEFT modules_to_save or a saved embedding)");
         }
-        return values;
     }
 
     /** The adapter's modules whose names start with the scope's module prefix; the others are reported. */

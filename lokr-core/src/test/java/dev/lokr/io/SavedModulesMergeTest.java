@@ -84,8 +84,8 @@ class SavedModulesMergeTest {
         assertEquals(Nd4j.ones(DataType.DOUBLE, 2, 2).muli(7), read(out, "other.weight"));
         assertTrue(log.contains("replaced 'head.weight' [3, 6] F16 with the adapter's saved "
                 + "'base_model.model.head.weight' (PEFT modules_to_save or a saved embedding)"), log.toString());
-        assertTrue(log.stream().anyMatch(l -> l.startsWith("ignored 1 tensor of the adapter that belongs to no LoKR"
-                + " module (first: 'base_model.model.embed_tokens.token_adapter.trainable_tokens_delta')")),
+        assertTrue(log.contains("ignored 1 tensor of the adapter that belongs to no LoKR module and replaces no base"
+                + " tensor (first: 'base_model.model.embed_tokens.token_adapter.trainable_tokens_delta')"),
                 "a tensor that names no base tensor is still reported: " + log);
     }
 
@@ -98,8 +98,67 @@ class SavedModulesMergeTest {
                 log::add);
         assertEquals(Nd4j.zeros(DataType.DOUBLE, 3, 6), read(out, "head.weight"));
         assertTrue(log.stream().anyMatch(l -> l.startsWith("ignored 1 tensor") && l.endsWith(
-                "; the base's tensors were kept for the saved modules among them")), log.toString());
+                "; the base's tensors were kept for the 1 saved module tensor among them")), log.toString());
         assertFalse(log.stream().anyMatch(l -> l.startsWith("replaced")), log.toString());
+    }
+
+    @Test
+    void keepingSaysNothingOfSavedModulesWhenThereAreNone() throws Exception {
+        Path adapter = adapter(saved("base_model.model.embed_tokens.token_adapter.trainable_tokens_delta",
+                Nd4j.ones(DataType.FLOAT, 2)));
+        List<String> log = new ArrayList<>();
+        AdapterMerge.mergeFile(base(), adapter, dir.resolve("merged.safetensors"), 1.0, AdapterMerge.Scope.ALL,
+                AdapterMerge.SavedModules.KEEP, log::add);
+        assertTrue(log.contains("ignored 1 tensor of the adapter that belongs to no LoKR module and replaces no base"
+                + " tensor (first: 'base_model.model.embed_tokens.token_adapter.trainable_tokens_delta')"),
+                log.toString());
+    }
+
+    /** A BatchNorm in modules_to_save brings its I64 num_batches_tracked: copied byte for byte into an I64. */
+    @Test
+    void aSavedTensorOfANonFloatDtypeIsCopiedIntoTheSameDtypeAndRefusedIntoAnother() throws Exception {
+        Path base = dir.resolve("bn-base.safetensors");
+        java.nio.ByteBuffer zero = java.nio.ByteBuffer.allocate(8).order(java.nio.ByteOrder.LITTLE_ENDIAN).putLong(0, 0L);
+        SafetensorsWriter.write(base, null, List.of(
+                SafetensorsWriter.Tensor.of("fc.weight", Nd4j.ones(DataType.FLOAT, 6, 4), DType.F32),
+                SafetensorsWriter.Tensor.raw("bn.num_batches_tracked", DType.I64, new long[0], zero),
+                SafetensorsWriter.Tensor.of("bn.running_mean", Nd4j.zeros(DataType.FLOAT, 3), DType.F32)));
+        java.nio.ByteBuffer steps = java.nio.ByteBuffer.allocate(8).order(java.nio.ByteOrder.LITTLE_ENDIAN)
+                .putLong(0, 123456789012L);
+        Path adapter = adapter(SafetensorsWriter.Tensor.raw("base_model.model.bn.num_batches_tracked", DType.I64,
+                new long[0], steps), saved("base_model.model.bn.running_mean", Nd4j.ones(DataType.FLOAT, 3)));
+        Path out = dir.resolve("merged.safetensors");
+        AdapterMerge.mergeFile(base, adapter, out, 1.0, null);
+        try (SafetensorsReader r = SafetensorsReader.open(out)) {
+            assertEquals(DType.I64, r.info("bn.num_batches_tracked").dtype());
+            assertEquals(123456789012L, r.raw("bn.num_batches_tracked").order(java.nio.ByteOrder.LITTLE_ENDIAN).getLong(0));
+        }
+        assertEquals(Nd4j.ones(DataType.DOUBLE, 3), read(out, "bn.running_mean"));
+        // into a base tensor of another dtype an I64 does not convert
+        SafetensorsWriter.write(base, null, List.of(
+                SafetensorsWriter.Tensor.of("fc.weight", Nd4j.ones(DataType.FLOAT, 6, 4), DType.F32),
+                SafetensorsWriter.Tensor.of("bn.num_batches_tracked", Nd4j.scalar(0f), DType.F32),
+                SafetensorsWriter.Tensor.of("bn.running_mean", Nd4j.zeros(DataType.FLOAT, 3), DType.F32)));
+        Path refused = dir.resolve("refused.safetensors");
+        AdapterFormatException e = assertThrows(AdapterFormatException.class,
+                () -> AdapterMerge.mergeFile(base, adapter, refused, 1.0, null));
+        assertTrue(e.getMessage().contains("saved tensor 'base_model.model.bn.num_batches_tracked' [] I64 would replace"
+                + " base tensor 'bn.num_batches_tracked' [] F32"), e.getMessage());
+        assertTrue(e.getMessage().contains("only F32, F16, BF16 and F64 values convert"), e.getMessage());
+        assertFalse(Files.exists(refused));
+    }
+
+    @Test
+    void aModulePrefixLeavesOutTheSavedModulesOutsideIt() throws Exception {
+        Path adapter = adapter(saved("base_model.model.head.weight", Nd4j.ones(DataType.FLOAT, 3, 6)));
+        Path out = dir.resolve("merged.safetensors");
+        List<String> log = new ArrayList<>();
+        AdapterMerge.mergeFile(base(), adapter, out, 1.0, new AdapterMerge.Scope("fc", ""), log::add);
+        assertEquals(Nd4j.zeros(DataType.DOUBLE, 3, 6), read(out, "head.weight"));
+        assertTrue(log.contains("ignored 1 tensor of the adapter that belongs to no LoKR module and replaces no base"
+                + " tensor (first: 'base_model.model.head.weight')"), log.toString());
+        AdapterMerge.mergeFile(base(), adapter, out, 1.0, new AdapterMerge.Scope("", ""), null);
+        assertEquals(Nd4j.ones(DataType.DOUBLE, 3, 6), read(out, "head.weight"), "inside the prefix: replaced");
     }
 
     @Test
@@ -108,8 +167,9 @@ class SavedModulesMergeTest {
         Path out = dir.resolve("merged.safetensors");
         AdapterFormatException e = assertThrows(AdapterFormatException.class,
                 () -> AdapterMerge.mergeFile(base(), adapter, out, 1.0, null));
-        assertTrue(e.getMessage().contains("saved tensor 'base_model.model.head.weight' [4, 6] would replace base"
-                + " tensor 'head.weight' [3, 6]"), e.getMessage());
+        assertTrue(e.getMessage().contains("saved tensor 'base_model.model.head.weight' [4, 6] F32 would replace base"
+                + " tensor 'head.weight' [3, 6] F16"), e.getMessage());
+        assertTrue(e.getMessage().contains("the shapes differ"), e.getMessage());
         assertTrue(e.getMessage().contains("--keep-base-modules"), e.getMessage());
         assertFalse(Files.exists(out));
         // the base's tensors kept: the same adapter merges
