@@ -212,12 +212,7 @@ class DoraNormsTest {
         DoraNorms ref = DoraNorms.compute(l, weight, w1, w2, mask, s, true, false);
         DoraNorms got = DoraNorms.compute(l, weight, w1, w2, mask, s, true, true);
         String msg = c + " lanes " + VectorRows.lanes();
-        assertNear(ref.norms(), got.norms(), msg + " norms");
-        double[][] refGrad = ref.backward(weight, g);
-        double[][] grad = got.backward(weight, g);
-        for (int t = 0; t < refGrad.length; t++) {
-            assertNear(refGrad[t], grad[t], msg + " gradient " + t);
-        }
+        assertNearNormsAndGradients(ref, ref.backward(weight, g), got, weight, g, msg);
         assertNear(ref.norms(), DoraNorms.compute(l, weight, w1, w2, mask, s, false, true).norms(),
                 msg + " norms without gradient");
     }
@@ -251,12 +246,17 @@ class DoraNormsTest {
         for (INDArray w : new INDArray[] {view, dl4j}) {
             String msg = c + " offset " + w.offset() + " order " + w.ordering() + " lanes " + VectorRows.lanes();
             assertTrue(w.stride(1) == 1 && (w == view || w.offset() == 7), msg);
-            DoraNorms got = DoraNorms.compute(l, w, w1, w2, null, s, true, true);
-            assertNear(ref.norms(), got.norms(), msg + " norms");
-            double[][] grad = got.backward(w, g);
-            for (int t = 0; t < refGrad.length; t++) {
-                assertNear(refGrad[t], grad[t], msg + " gradient " + t);
-            }
+            assertNearNormsAndGradients(ref, refGrad, DoraNorms.compute(l, w, w1, w2, null, s, true, true), w, g, msg);
+        }
+    }
+
+    /** {@code got}'s norms, and its gradient for {@code g} over {@code weight}, near {@code ref}'s. */
+    private static void assertNearNormsAndGradients(DoraNorms ref, double[][] refGrad, DoraNorms got, INDArray weight,
+                                                    double[] g, String msg) {
+        assertNear(ref.norms(), got.norms(), msg + " norms");
+        double[][] grad = got.backward(weight, g);
+        for (int t = 0; t < refGrad.length; t++) {
+            assertNear(refGrad[t], grad[t], msg + " gradient " + t);
         }
     }
 
