@@ -532,7 +532,8 @@ public final class AdapterFile implements Closeable {
         }
         if (!otherTensors.isEmpty()) {
             log.warn(
-                    "{}: {} tensors are not part of a LoKR module and are ignored (first: {})",
+                    "{}: {} tensors are not part of a LoKR module (first: {}); reading the adapter ignores them, and a"
+                            + " merge puts a PEFT file's saved modules among them in place of the base's",
                     path,
                     otherTensors.size(),
                     otherTensors.get(0));

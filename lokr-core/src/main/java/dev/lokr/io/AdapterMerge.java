@@ -49,11 +49,11 @@ public final class AdapterMerge {
      *
      * @param modulePrefix merge only the modules whose name starts with this ({@code ""}: all); the
      *     others are left out and reported
-     * @param basePrefix match only the base tensors whose name starts with this, by the rest of the
-     *     name ({@code ""}: all, by the whole name)
-     *
      * <p>A PEFT file's saved modules ({@link SavedModules}) are in the scope when their path starts with the
      * module prefix.
+     *
+     * @param basePrefix match only the base tensors whose name starts with this, by the rest of the
+     *     name ({@code ""}: all, by the whole name)
      */
     public record Scope(String modulePrefix, String basePrefix) {
 
@@ -146,8 +146,8 @@ public final class AdapterMerge {
      * @param adapter the adapter (LyCORIS or PEFT layout), not modified
      * @param out the merged file to create or replace (atomically); may be {@code base}, not {@code adapter}
      * @param multiplier the strength {@code m}
-     * @param log receives one line per merged module (as it is written, in the base file's order) and one per
-     *     replaced base tensor, and one naming the adapter tensors that belong to no LoKR module and
+     * @param log receives one line per merged module (as it is written, in the base file's order), one per
+     *     replaced base tensor (after the file is written, in the base file's order), and one naming the adapter tensors that belong to no LoKR module and
      *     replace nothing (ignored) if there are any; or null
      * @return the merged modules, in adapter order; a PEFT file's saved modules replace the base's tensors
      *     ({@link SavedModules#REPLACE})
@@ -274,9 +274,9 @@ public final class AdapterMerge {
                 TensorInfo target = t.target();
                 replaced.put(target.name(), target.dtype().readable()
                         ? SafetensorsWriter.Tensor.computed(target.name(), target.dtype(), target.shape(),
-                                () -> savedValues(file, t, adapter, log))
+                                () -> savedValues(file, t, adapter))
                         : SafetensorsWriter.Tensor.raw(target.name(), target.dtype(), target.shape(),
-                                savedBytes(file, t, log)));
+                                file.reader().raw(t.name())));
             }
             List<SafetensorsWriter.Tensor> tensors = new ArrayList<>();
             for (TensorInfo t : in.tensors()) {
@@ -284,6 +284,19 @@ public final class AdapterMerge {
                 tensors.add(computed != null ? computed : SafetensorsWriter.Tensor.copied(in, t.name()));
             }
             SafetensorsWriter.write(out, in.metadata(), tensors);
+            if (log != null && replace) {
+                // after the write, in the base file's order: a refusal while writing leaves no such line
+                Map<String, Saved> byTarget = new HashMap<>();
+                savedTensors.forEach(t -> byTarget.put(t.target().name(), t));
+                for (TensorInfo t : in.tensors()) {
+                    Saved s = byTarget.get(t.name());
+                    if (s != null) {
+                        log.accept("replaced " + Json.quote(t.name()) + " " + Arrays.toString(t.shape()) + " "
+                                + t.dtype() + " with the adapter's saved " + Json.quote(s.name())
+                                + " (PEFT modules_to_save or a saved embedding)");
+                    }
+                }
+            }
             return merged;
         }
     }
@@ -377,12 +390,12 @@ public final class AdapterMerge {
     }
 
     /**
-     * A saved tensor's values in float64, refused when one is NaN or infinite, or beyond the range of the base
-     * tensor's dtype.
+     * A saved tensor's values, in float32 unless it is F64 (F16, BF16 and F32 values are exact in float32),
+     * refused when one is NaN or infinite, or beyond the range of the base tensor's dtype.
      */
-    private static INDArray savedValues(AdapterFile file, Saved t, Path adapter, Consumer<String> log)
-            throws IOException {
-        INDArray values = file.reader().read(t.name(), DataType.DOUBLE);
+    private static INDArray savedValues(AdapterFile file, Saved t, Path adapter) throws IOException {
+        INDArray values = file.reader().read(t.name(), t.saved().dtype() == DType.F64 ? DataType.DOUBLE
+                : DataType.FLOAT);
         FiniteValues.Unfit unfit = FiniteValues.first(values, t.target().dtype(), null);
         if (unfit != null) {
             throw new AdapterFormatException(adapter, null, "saved tensor " + Json.quote(t.name()) + " "
@@ -390,24 +403,7 @@ public final class AdapterMerge {
                     + Json.quote(t.target().name()) + " " + Arrays.toString(t.target().shape()) + " "
                     + t.target().dtype() + "; nothing was written (lokr merge --keep-base-modules keeps the base's)");
         }
-        logReplaced(t, log);
         return values;
-    }
-
-    /** A saved tensor of the base tensor's dtype that has no values lokr converts (I64, BOOL, ...): its bytes. */
-    private static java.nio.ByteBuffer savedBytes(AdapterFile file, Saved t, Consumer<String> log)
-            throws IOException {
-        java.nio.ByteBuffer bytes = file.reader().raw(t.name());
-        logReplaced(t, log);
-        return bytes;
-    }
-
-    private static void logReplaced(Saved t, Consumer<String> log) {
-        if (log != null) {
-            log.accept("replaced " + Json.quote(t.target().name()) + " " + Arrays.toString(t.target().shape()) + " "
-                    + t.target().dtype() + " with the adapter's saved " + Json.quote(t.name())
-                    + " (PEFT modules_to_save or a saved embedding)");
-        }
     }
 
     /** The adapter's modules whose names start with the scope's module prefix; the others are reported. */

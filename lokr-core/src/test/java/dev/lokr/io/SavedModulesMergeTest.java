@@ -89,6 +89,46 @@ class SavedModulesMergeTest {
                 "a tensor that names no base tensor is still reported: " + log);
     }
 
+    /**
+     * The replaced lines come after the file is written, in the base file's order (head.weight before head.bias
+     * there, whatever the adapter's order), and a refusal while writing leaves none.
+     */
+    @Test
+    void replacedLinesFollowTheWriteInBaseOrderAndNeverPrecedeARefusal() throws Exception {
+        Path adapter = adapter(saved("base_model.model.head.bias", Nd4j.ones(DataType.FLOAT, 3)),
+                saved("base_model.model.head.weight", Nd4j.ones(DataType.FLOAT, 3, 6)));
+        List<String> log = new ArrayList<>();
+        AdapterMerge.mergeFile(base(), adapter, dir.resolve("merged.safetensors"), 1.0, log::add);
+        assertEquals(3, log.size(), log.toString());
+        assertTrue(log.get(0).startsWith("merged fc -> fc.weight"), log.toString());
+        assertTrue(log.get(1).startsWith("replaced 'head.weight'"), log.toString());
+        assertTrue(log.get(2).startsWith("replaced 'head.bias'"), log.toString());
+
+        INDArray nan = Nd4j.ones(DataType.FLOAT, 3);
+        nan.putScalar(2, Float.NaN);
+        Path bad = adapter(saved("base_model.model.head.weight", Nd4j.ones(DataType.FLOAT, 3, 6)),
+                saved("base_model.model.head.bias", nan));
+        Path out = dir.resolve("refused.safetensors");
+        List<String> refusedLog = new ArrayList<>();
+        AdapterFormatException e = assertThrows(AdapterFormatException.class,
+                () -> AdapterMerge.mergeFile(base(), bad, out, 1.0, refusedLog::add));
+        assertTrue(e.getMessage().contains("saved tensor 'base_model.model.head.bias' holds a non-finite value (NaN at"
+                + " flat index 2) and cannot replace base tensor 'head.bias' [3] F16; nothing was written"),
+                e.getMessage());
+        assertFalse(Files.exists(out));
+        assertFalse(refusedLog.stream().anyMatch(l -> l.startsWith("replaced")), refusedLog.toString());
+    }
+
+    @Test
+    void theIgnoredLineCountsInThePlural() throws Exception {
+        Path adapter = adapter(saved("base_model.model.a.token_adapter.trainable_tokens_delta", Nd4j.ones(DataType.FLOAT, 2)),
+                saved("base_model.model.classifier.weight", Nd4j.ones(DataType.FLOAT, 2)));
+        List<String> log = new ArrayList<>();
+        AdapterMerge.mergeFile(base(), adapter, dir.resolve("merged.safetensors"), 1.0, log::add);
+        assertTrue(log.contains("ignored 2 tensors of the adapter that belong to no LoKR module and replace no base"
+                + " tensor (first: 'base_model.model.a.token_adapter.trainable_tokens_delta')"), log.toString());
+    }
+
     @Test
     void keepingTheBaseModulesLeavesThemAndSaysSo() throws Exception {
         Path adapter = adapter(saved("base_model.model.head.weight", Nd4j.ones(DataType.FLOAT, 3, 6)));
@@ -222,7 +262,8 @@ class SavedModulesMergeTest {
         SafetensorsWriter.write(adapter, null, List.of(
                 SafetensorsWriter.Tensor.of("lycoris_fc.lokr_w1", Nd4j.ones(DataType.FLOAT, 2, 2), DType.F32),
                 SafetensorsWriter.Tensor.of("lycoris_fc.lokr_w2", Nd4j.ones(DataType.FLOAT, 3, 2), DType.F32),
-                SafetensorsWriter.Tensor.of("head.weight", Nd4j.ones(DataType.FLOAT, 3, 6), DType.F32)));
+                // a PEFT-style name in a LyCORIS file (not all names start with base_model.model.)
+                SafetensorsWriter.Tensor.of("base_model.model.head.weight", Nd4j.ones(DataType.FLOAT, 3, 6), DType.F32)));
         Path out = dir.resolve("merged.safetensors");
         List<String> log = new ArrayList<>();
         AdapterMerge.mergeFile(base(), adapter, out, 1.0, log::add);

@@ -69,7 +69,7 @@ final class InspectCommand implements Callable<Integer> {
                 root.put("modules", modules);
                 root.put("moduleCount", modules.size());
                 root.put("totalParams", total);
-                root.put("ignoredTensors", f.otherTensors());
+                root.put("otherTensors", f.otherTensors());
                 root.put("notes", f.notes());
                 out.println(Json.write(root));
             } else {

@@ -49,7 +49,8 @@ final class MergeCommand implements Callable<Integer> {
             defaultValue = "",
             paramLabel = "PREFIX",
             description = "Merge only the adapter modules whose names start with PREFIX (e.g. lora_unet_, "
-                    + "lora_te1_), for a file holding one of the adapter's models; the others are reported.")
+                    + "lora_te1_), for a file holding one of the adapter's models; the others are reported. A PEFT "
+                    + "adapter's saved modules replace base tensors only when their paths start with PREFIX.")
     String modulePrefix;
 
     @Option(
