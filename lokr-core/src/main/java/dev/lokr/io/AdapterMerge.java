@@ -135,7 +135,8 @@ public final class AdapterMerge {
         /** @return for example {@code lycoris_fc -> fc.weight [64, 32] F32} */
         @Override
         public String toString() {
-            return module + " -> " + baseTensor + " " + Arrays.toString(shape) + " " + dtype;
+            return Json.printable(module) + " -> " + Json.printable(baseTensor) + " " + Arrays.toString(shape) + " "
+                    + dtype;
         }
     }
 
@@ -249,7 +250,7 @@ public final class AdapterMerge {
                         + (one ? "s" : "") + " to no LoKR module"
                         + (file.format() == AdapterFile.Format.PEFT ? " and replace" + (one ? "s" : "")
                                 + " no base tensor" : "")
-                        + " (first: " + Json.quote(ignored.get(0)) + ")"
+                        + " (first: " + Json.printable(ignored.get(0)) + ")"
                         + (replace || savedTensors.isEmpty() ? "" : "; the base's tensors were kept for the "
                                 + savedTensors.size() + " saved module tensor" + (savedTensors.size() == 1 ? "" : "s")
                                 + " among them"));
@@ -291,8 +292,8 @@ public final class AdapterMerge {
                 for (TensorInfo t : in.tensors()) {
                     Saved s = byTarget.get(t.name());
                     if (s != null) {
-                        log.accept("replaced " + Json.quote(t.name()) + " " + Arrays.toString(t.shape()) + " "
-                                + t.dtype() + " with the adapter's saved " + Json.quote(s.name())
+                        log.accept("replaced " + Json.printable(t.name()) + " " + Arrays.toString(t.shape()) + " "
+                                + t.dtype() + " with the adapter's saved " + Json.printable(s.name())
                                 + " (PEFT modules_to_save or a saved embedding)");
                     }
                 }
@@ -420,7 +421,8 @@ public final class AdapterMerge {
         }
         if (log != null && !out.isEmpty()) {
             log.accept("left out " + out.size() + " module" + (out.size() == 1 ? "" : "s")
-                    + " whose names do not start with '" + scope.modulePrefix() + "' (first: " + out.get(0) + ")");
+                    + " whose names do not start with '" + scope.modulePrefix() + "' (first: " + Json.printable(out.get(0))
+                    + ")");
         }
         return in;
     }
@@ -428,7 +430,8 @@ public final class AdapterMerge {
     /** The first few names of a list, and how many more there are. */
     private static String abbreviated(List<String> names) {
         int shown = Math.min(5, names.size());
-        return names.subList(0, shown) + (names.size() > shown ? " and " + (names.size() - shown) + " more" : "");
+        return names.subList(0, shown).stream().map(Json::printable).toList()
+                + (names.size() > shown ? " and " + (names.size() - shown) + " more" : "");
     }
 
     /**

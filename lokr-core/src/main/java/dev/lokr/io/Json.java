@@ -156,25 +156,61 @@ public final class Json {
    * non-printable characters, and shortens it to about 80 characters.
    */
   static String quote(String s) {
+    return quoted(s, 80);
+  }
+
+  /**
+   * A name (of a tensor, a module, a layer) as it can be printed on one line of a log or a terminal:
+   * unchanged when every character is printable and none is a space, a quote or a backslash; otherwise
+   * quoted and escaped as in error messages, but never shortened. A name from a file can hold anything,
+   * a line break or a terminal escape included.
+   *
+   * @param s the name, or null
+   * @return {@code s} itself, or its quoted form ({@code "null"} for null)
+   */
+  public static String printable(String s) {
+    if (s == null) {
+      return "null";
+    }
+    for (int i = 0; i < s.length(); i++) {
+      char c = s.charAt(i);
+      if (c == ' ' || c == '\'' || c == '\\' || needsEscape(c)) {
+        return quoted(s, Integer.MAX_VALUE);
+      }
+    }
+    return s;
+  }
+
+  /** {@code s} in single quotes, escaped, shortened to {@code limit} characters and {@code ...}. */
+  private static String quoted(String s, int limit) {
     if (s == null) {
       return "null";
     }
     StringBuilder b = new StringBuilder("'");
-    int limit = Math.min(s.length(), 80);
-    for (int i = 0; i < limit; i++) {
+    int end = Math.min(s.length(), limit);
+    for (int i = 0; i < end; i++) {
       char c = s.charAt(i);
       if (c == '\'' || c == '\\') {
         b.append('\\').append(c);
-      } else if (c < 0x20 || c == 0x7f || Character.isSurrogate(c) || c == '\u2028' || c == '\u2029') {
+      } else if (needsEscape(c)) {
         b.append(String.format("\\u%04x", (int) c));
       } else {
         b.append(c);
       }
     }
-    if (s.length() > limit) {
+    if (s.length() > end) {
       b.append("...");
     }
     return b.append('\'').toString();
+  }
+
+  /**
+   * Control characters, surrogates, line and paragraph separators, and format characters (a
+   * right-to-left override, say, which would reorder what a terminal shows).
+   */
+  private static boolean needsEscape(char c) {
+    return c < 0x20 || c == 0x7f || Character.isSurrogate(c) || c == '\u2028' || c == '\u2029'
+        || Character.getType(c) == Character.FORMAT || Character.getType(c) == Character.CONTROL;
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -171,6 +171,26 @@ class JsonTest {
         assertTrue(e.offset() >= 0, e.getMessage());
     }
 
+    /**
+     * {@code printable} leaves a plain name alone and quotes, escapes and never shortens one that could break a
+     * log line or a terminal: a line break, an ANSI escape, a right-to-left override, a space, a quote.
+     */
+    @Test
+    void printableEscapesWhatCouldForgeALineAndKeepsTheRest() {
+        String plain = "base_model.model.layers.0.self_attn.q_proj.weight";
+        assertEquals(plain, Json.printable(plain));
+        assertEquals("lora_unet_blocks-1:x/y\u00e9", Json.printable("lora_unet_blocks-1:x/y\u00e9"));
+        assertEquals("'fc\\u000amerged evil -> fc.weight'", Json.printable("fc\nmerged evil -> fc.weight"));
+        assertEquals("'\\u001b[31mred'", Json.printable("\u001b[31mred"));
+        assertEquals("'abc\\u202edcba'", Json.printable("abc\u202edcba"));
+        assertEquals("'a b'", Json.printable("a b"));
+        assertEquals("'it\\'s'", Json.printable("it's"));
+        assertEquals("null", Json.printable(null));
+        String longName = "x".repeat(200) + "\n";
+        assertEquals(200 + 6 + 2, Json.printable(longName).length(), "never shortened");
+        assertTrue(Json.quote(longName).endsWith("...'"), "error messages still shorten");
+    }
+
     @Test
     void messagesNamePositionAndProblem() {
         JsonException e = assertThrows(JsonException.class, () -> Json.parse("[1,\n 2,]"));

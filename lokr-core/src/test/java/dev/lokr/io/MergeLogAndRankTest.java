@@ -47,6 +47,15 @@ class MergeLogAndRankTest {
         assertTrue(low.contains("(FULL/LOW_RANK, rank 1, scale "), low);
     }
 
+    /** A merge line prints names from the files escaped when they could break the line, plain otherwise. */
+    @Test
+    void mergedLinesEscapeNamesThatCouldBreakThem() {
+        assertEquals("'lycoris_a\\u000amerged x' -> 'a b.weight' [2, 3] F32",
+                new AdapterMerge.Merged("lycoris_a\nmerged x", "a b.weight", new long[] {2, 3}, DType.F32).toString());
+        assertEquals("lycoris_fc -> fc.weight [2, 3] F16",
+                new AdapterMerge.Merged("lycoris_fc", "fc.weight", new long[] {2, 3}, DType.F16).toString());
+    }
+
     @Test
     void aStoredRankOfZeroIsRefused() throws Exception {
         // zero-size tensors: a header can claim rank 0 without data

@@ -82,10 +82,10 @@ class SavedModulesMergeTest {
         assertEquals(DType.F16, dtype(out, "head.weight"), "the base's dtype is kept");
         assertEquals(Nd4j.ones(DataType.DOUBLE, 6, 4).addi(1), read(out, "fc.weight"), "the LoKR module is merged");
         assertEquals(Nd4j.ones(DataType.DOUBLE, 2, 2).muli(7), read(out, "other.weight"));
-        assertTrue(log.contains("replaced 'head.weight' [3, 6] F16 with the adapter's saved "
-                + "'base_model.model.head.weight' (PEFT modules_to_save or a saved embedding)"), log.toString());
+        assertTrue(log.contains("replaced head.weight [3, 6] F16 with the adapter's saved "
+                + "base_model.model.head.weight (PEFT modules_to_save or a saved embedding)"), log.toString());
         assertTrue(log.contains("ignored 1 tensor of the adapter that belongs to no LoKR module and replaces no base"
-                + " tensor (first: 'base_model.model.embed_tokens.token_adapter.trainable_tokens_delta')"),
+                + " tensor (first: base_model.model.embed_tokens.token_adapter.trainable_tokens_delta)"),
                 "a tensor that names no base tensor is still reported: " + log);
     }
 
@@ -101,8 +101,8 @@ class SavedModulesMergeTest {
         AdapterMerge.mergeFile(base(), adapter, dir.resolve("merged.safetensors"), 1.0, log::add);
         assertEquals(3, log.size(), log.toString());
         assertTrue(log.get(0).startsWith("merged fc -> fc.weight"), log.toString());
-        assertTrue(log.get(1).startsWith("replaced 'head.weight'"), log.toString());
-        assertTrue(log.get(2).startsWith("replaced 'head.bias'"), log.toString());
+        assertTrue(log.get(1).startsWith("replaced head.weight "), log.toString());
+        assertTrue(log.get(2).startsWith("replaced head.bias "), log.toString());
 
         INDArray nan = Nd4j.ones(DataType.FLOAT, 3);
         nan.putScalar(2, Float.NaN);
@@ -126,7 +126,7 @@ class SavedModulesMergeTest {
         List<String> log = new ArrayList<>();
         AdapterMerge.mergeFile(base(), adapter, dir.resolve("merged.safetensors"), 1.0, log::add);
         assertTrue(log.contains("ignored 2 tensors of the adapter that belong to no LoKR module and replace no base"
-                + " tensor (first: 'base_model.model.a.token_adapter.trainable_tokens_delta')"), log.toString());
+                + " tensor (first: base_model.model.a.token_adapter.trainable_tokens_delta)"), log.toString());
     }
 
     @Test
@@ -150,7 +150,7 @@ class SavedModulesMergeTest {
         AdapterMerge.mergeFile(base(), adapter, dir.resolve("merged.safetensors"), 1.0, AdapterMerge.Scope.ALL,
                 AdapterMerge.SavedModules.KEEP, log::add);
         assertTrue(log.contains("ignored 1 tensor of the adapter that belongs to no LoKR module and replaces no base"
-                + " tensor (first: 'base_model.model.embed_tokens.token_adapter.trainable_tokens_delta')"),
+                + " tensor (first: base_model.model.embed_tokens.token_adapter.trainable_tokens_delta)"),
                 log.toString());
     }
 
@@ -196,7 +196,7 @@ class SavedModulesMergeTest {
         AdapterMerge.mergeFile(base(), adapter, out, 1.0, new AdapterMerge.Scope("fc", ""), log::add);
         assertEquals(Nd4j.zeros(DataType.DOUBLE, 3, 6), read(out, "head.weight"));
         assertTrue(log.contains("ignored 1 tensor of the adapter that belongs to no LoKR module and replaces no base"
-                + " tensor (first: 'base_model.model.head.weight')"), log.toString());
+                + " tensor (first: base_model.model.head.weight)"), log.toString());
         AdapterMerge.mergeFile(base(), adapter, out, 1.0, new AdapterMerge.Scope("", ""), null);
         assertEquals(Nd4j.ones(DataType.DOUBLE, 3, 6), read(out, "head.weight"), "inside the prefix: replaced");
     }

@@ -88,7 +88,7 @@ final class InspectCommand implements Callable<Integer> {
                 }
                 for (String m : f.modules()) {
                     AdapterFile.ModuleInfo i = f.moduleInfo(m);
-                    StringBuilder sb = new StringBuilder("  ").append(m).append(':');
+                    StringBuilder sb = new StringBuilder("  ").append(Json.printable(m)).append(':');
                     i.tensors()
                             .forEach((k, v) -> sb.append(' ').append(k).append(Arrays.toString(v)));
                     sb.append(" | rank ")

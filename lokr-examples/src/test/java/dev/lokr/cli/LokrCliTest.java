@@ -273,7 +273,7 @@ class LokrCliTest {
         String[] merge = {"merge", "--base", base.toString(), "--adapter", adapter.toString(), "--out", out.toString()};
         Result r = run(merge);
         assertEquals(0, r.code(), r.err());
-        assertTrue(r.out().contains("replaced 'head.weight' [2, 6] F32 with the adapter's saved"), r.out());
+        assertTrue(r.out().contains("replaced head.weight [2, 6] F32 with the adapter's saved"), r.out());
         try (SafetensorsReader m = SafetensorsReader.open(out)) {
             assertEquals(3.0, m.readDoubles("head.weight")[5], 0.0);
         }
@@ -288,6 +288,22 @@ class LokrCliTest {
         assertEquals(0, inspect.code(), inspect.err());
         assertTrue(inspect.out().contains(", 1 other tensor (merge puts those that name a base tensor, PEFT's"
                 + " modules_to_save and saved embeddings, in place of the base's, and ignores the rest)"), inspect.out());
+    }
+
+    /** A module name holding a line break or a terminal escape is printed escaped, on its own line. */
+    @Test
+    void inspectEscapesModuleNamesThatCouldForgeLines(@TempDir Path tmp) throws Exception {
+        org.nd4j.linalg.api.buffer.DataType f = org.nd4j.linalg.api.buffer.DataType.FLOAT;
+        Path adapter = tmp.resolve("evil.safetensors");
+        String name = "lycoris_fc\n  lycoris_forged: lokr_w1[1, 1]\u001b[2J";
+        SafetensorsWriter.write(adapter, null, List.of(
+                SafetensorsWriter.Tensor.of(name + ".lokr_w1", org.nd4j.linalg.factory.Nd4j.ones(f, 2, 2), dev.lokr.io.DType.F32),
+                SafetensorsWriter.Tensor.of(name + ".lokr_w2", org.nd4j.linalg.factory.Nd4j.ones(f, 3, 2), dev.lokr.io.DType.F32)));
+        Result r = run("inspect", adapter.toString());
+        assertEquals(0, r.code(), r.err());
+        assertFalse(r.out().contains("\u001b"), r.out());
+        assertFalse(r.out().lines().anyMatch(l -> l.startsWith("  lycoris_forged")), r.out());
+        assertTrue(r.out().contains("  'lycoris_fc\\u000a  lycoris_forged: lokr_w1[1, 1]\\u001b[2J': lokr_w1[2, 2]"), r.out());
     }
 
     @Test
