@@ -532,11 +532,12 @@ public final class AdapterFile implements Closeable {
         }
         if (!otherTensors.isEmpty()) {
             log.warn(
-                    "{}: {} tensors are not part of a LoKR module (first: {}); reading the adapter ignores them, and a"
+                    "{}: {} {} not part of a LoKR module (first: {}); reading the adapter ignores them, and a"
                             + " merge puts a PEFT file's saved modules among them in place of the base's",
                     path,
                     otherTensors.size(),
-                    otherTensors.get(0));
+                    otherTensors.size() == 1 ? "tensor is" : "tensors are",
+                    Json.printable(otherTensors.get(0)));
         }
     }
 

@@ -47,11 +47,11 @@ public final class AdapterMerge {
      * adapter's (the original Stable Diffusion 1.x UNet's {@code input_blocks...} against the
      * diffusers names {@code down_blocks...} that LyCORIS uses for it) still matches nothing.
      *
-     * @param modulePrefix merge only the modules whose name starts with this ({@code ""}: all); the
-     *     others are left out and reported
      * <p>A PEFT file's saved modules ({@link SavedModules}) are in the scope when their path starts with the
      * module prefix.
      *
+     * @param modulePrefix merge only the modules whose name starts with this ({@code ""}: all); the
+     *     others are left out and reported
      * @param basePrefix match only the base tensors whose name starts with this, by the rest of the
      *     name ({@code ""}: all, by the whole name)
      */
@@ -132,7 +132,10 @@ public final class AdapterMerge {
             return Objects.hash(module, baseTensor, Arrays.hashCode(shape), dtype);
         }
 
-        /** @return for example {@code lycoris_fc -> fc.weight [64, 32] F32} */
+        /**
+         * @return for example {@code lycoris_fc -> fc.weight [64, 32] F32}; a name that could break the line (a
+         *     space, a quote, a control or format character) is quoted and escaped ({@link Json#printable})
+         */
         @Override
         public String toString() {
             return Json.printable(module) + " -> " + Json.printable(baseTensor) + " " + Arrays.toString(shape) + " "
@@ -207,8 +210,9 @@ public final class AdapterMerge {
      * @param log as for {@link #mergeFile(Path, Path, Path, double, Scope, Consumer)}, and one line per
      *     replaced base tensor; or null
      * @return the merged modules, in adapter order (replaced tensors are not modules and are not listed)
-     * @throws AdapterFormatException as {@link #mergeFile(Path, Path, Path, double, Scope, Consumer)}, or if
-     *     a saved tensor does not fit the base tensor it names (shape, or a value its dtype cannot store), or
+     * @throws AdapterFormatException as {@link #mergeFile(Path, Path, Path, double, Scope, Consumer)}, or, with
+     *     {@link SavedModules#REPLACE} only, if a saved tensor does not fit the base tensor it names (another
+     *     shape, a dtype that does not convert, NaN, an infinity or a value beyond the base dtype's range) or
      *     names a weight that a LoKR module also merges into
      * @throws SafetensorsFormatException if a file is not valid safetensors, or no base tensor starts
      *     with the base prefix
@@ -318,8 +322,8 @@ public final class AdapterMerge {
             weight.close();   // read for this module only: free it now, not when the collector runs
         }
         if (unfit != null) {
-            throw new AdapterFormatException(adapter, done.module(), "merging it would give base tensor '"
-                    + done.baseTensor() + "' " + Arrays.toString(done.shape()) + " " + done.dtype() + " (scale "
+            throw new AdapterFormatException(adapter, done.module(), "merging it would give base tensor "
+                    + Json.quote(done.baseTensor()) + " " + Arrays.toString(done.shape()) + " " + done.dtype() + " (scale "
                     + params.layout().scale() + ", multiplier " + multiplier + ") a merged weight that "
                     + FiniteValues.problem(unfit, done.dtype()) + " where the base is finite; nothing was written");
         }
@@ -472,10 +476,9 @@ public final class AdapterMerge {
                         module,
                         "matches no base tensor (looked for "
                                 + (file.format() == AdapterFile.Format.PEFT
-                                        ? "'" + module + ".weight'"
-                                        : "'<path>.weight' with a LyCORIS prefix + path.replace('.', '_') == '"
-                                                + module
-                                                + "'")
+                                        ? Json.quote(module + ".weight")
+                                        : "'<path>.weight' with a LyCORIS prefix + path.replace('.', '_') == "
+                                                + Json.quote(module))
                                 + " in "
                                 + where
                                 + (basePrefix.isEmpty()
@@ -489,7 +492,8 @@ public final class AdapterMerge {
             }
             if (hits.size() > 1) {
                 throw new AdapterFormatException(
-                        adapter, module, "is ambiguous: it matches base tensors " + hits);
+                        adapter, module, "is ambiguous: it matches base tensors "
+                                + hits.stream().map(Json::quote).toList());
             }
             String tensor = hits.get(0);
             String other = owner.put(tensor, module);
@@ -497,8 +501,8 @@ public final class AdapterMerge {
                 throw new AdapterFormatException(
                         adapter,
                         module,
-                        "and module '" + other + "' both match base tensor '" + tensor
-                                + "'; merge the modules of one model at a time (a module prefix such as "
+                        "and module " + Json.quote(other) + " both match base tensor " + Json.quote(tensor)
+                                + "; merge the modules of one model at a time (a module prefix such as "
                                 + "'lora_te1_')");
             }
             result.put(module, tensor);

@@ -161,9 +161,11 @@ public final class Json {
 
   /**
    * A name (of a tensor, a module, a layer) as it can be printed on one line of a log or a terminal:
-   * unchanged when every character is printable and none is a space, a quote or a backslash; otherwise
-   * quoted and escaped as in error messages, but never shortened. A name from a file can hold anything,
-   * a line break or a terminal escape included.
+   * unchanged when it holds no space of any kind, no quote, no backslash, no control or format character,
+   * no line or paragraph separator and no character outside the Basic Multilingual Plane; otherwise quoted,
+   * with those characters escaped as {@code \\uXXXX} (a character beyond the plane as its surrogate
+   * pair), as in error messages but never shortened. A name from a file can hold anything, a line break
+   * or a terminal escape included.
    *
    * @param s the name, or null
    * @return {@code s} itself, or its quoted form ({@code "null"} for null)
@@ -174,11 +176,36 @@ public final class Json {
     }
     for (int i = 0; i < s.length(); i++) {
       char c = s.charAt(i);
-      if (c == ' ' || c == '\'' || c == '\\' || needsEscape(c)) {
+      if (Character.isSpaceChar(c) || c == '\'' || c == '\\' || needsEscape(c)) {
         return quoted(s, Integer.MAX_VALUE);
       }
     }
     return s;
+  }
+
+  /**
+   * Text for one line of output: line breaks as spaces, every other character that {@link #printable}
+   * escapes as {@code \\uXXXX}, nothing quoted or shortened. For messages that carry names from files.
+   *
+   * @param text the text, or null
+   * @return the text on one line ({@code "null"} for null)
+   */
+  public static String oneLine(String text) {
+    if (text == null) {
+      return "null";
+    }
+    StringBuilder b = new StringBuilder(text.length());
+    for (int i = 0; i < text.length(); i++) {
+      char c = text.charAt(i);
+      if (c == '\n') {
+        b.append(' ');
+      } else if (needsEscape(c)) {
+        b.append(String.format("\\u%04x", (int) c));
+      } else {
+        b.append(c);
+      }
+    }
+    return b.toString();
   }
 
   /** {@code s} in single quotes, escaped, shortened to {@code limit} characters and {@code ...}. */

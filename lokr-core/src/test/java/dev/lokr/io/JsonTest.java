@@ -186,6 +186,15 @@ class JsonTest {
         assertEquals("'a b'", Json.printable("a b"));
         assertEquals("'it\\'s'", Json.printable("it's"));
         assertEquals("null", Json.printable(null));
+        assertEquals("'a\\u00a0->\\u00a0b'".replace("\\u00a0", "\u00a0"), Json.printable("a\u00a0->\u00a0b"),
+                "any space quotes the name");
+        assertEquals("'\\ud83d\\ude00'", Json.printable("\ud83d\ude00"), "beyond the plane: escaped as a pair");
+        assertEquals("'x\\u0085y'", Json.printable("x\u0085y"));
+        assertEquals("'x\\u2066y'", Json.printable("x\u2066y"));
+        // oneLine: a message stays one line, names inside it escaped, nothing quoted
+        assertEquals("module 'a b' failed at \\u001b[2K \\u000d\\u2028 end",
+                Json.oneLine("module 'a b' failed at \u001b[2K\n\r\u2028 end"));
+        assertEquals("null", Json.oneLine(null));
         String longName = "x".repeat(200) + "\n";
         assertEquals(200 + 6 + 2, Json.printable(longName).length(), "never shortened");
         assertTrue(Json.quote(longName).endsWith("...'"), "error messages still shorten");

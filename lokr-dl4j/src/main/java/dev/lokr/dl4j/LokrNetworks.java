@@ -4,6 +4,7 @@ import dev.lokr.LokrAdapter;
 import dev.lokr.dl4j.conf.LokrLayer;
 import dev.lokr.dl4j.conf.LokrPlan;
 import dev.lokr.io.AdapterFile;
+import dev.lokr.io.Json;
 import dev.lokr.math.LokrParam;
 import dev.lokr.math.LokrParams;
 import dev.lokr.dl4j.layers.BaseLokrLayerImpl;
@@ -231,7 +232,8 @@ public final class LokrNetworks {
             if (hits == null) {
                 unmatched.add(module);
             } else if (hits.size() > 1) {
-                throw new IllegalArgumentException("module '" + module + "' matches several layers " + hits
+                throw new IllegalArgumentException("module " + Json.printable(module) + " matches several layers "
+                        + hits.stream().map(Json::printable).toList()
                         + "; pass the layer-to-module map explicitly");
             } else {
                 out.put(hits.get(0), module);

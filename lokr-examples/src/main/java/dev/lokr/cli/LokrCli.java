@@ -69,7 +69,8 @@ public final class LokrCli implements Runnable {
                     } else if (ex instanceof java.nio.file.AccessDeniedException) {
                         msg = "permission denied: " + msg;
                     }
-                    err.println("lokr: error: " + msg.replace('\n', ' '));
+                    // one line, whatever names from the files the message carries
+                    err.println("lokr: error: " + dev.lokr.io.Json.oneLine(msg));
                     if (root.verbose) {
                         ex.printStackTrace(err);
                     }

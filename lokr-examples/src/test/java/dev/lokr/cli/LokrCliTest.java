@@ -290,6 +290,29 @@ class LokrCliTest {
                 + " modules_to_save and saved embeddings, in place of the base's, and ignores the rest)"), inspect.out());
     }
 
+    /** A merge error naming a module with a carriage return and terminal escapes stays one plain line. */
+    @Test
+    void aMergeErrorWithAHostileModuleNameStaysOneLine(@TempDir Path tmp) throws Exception {
+        org.nd4j.linalg.api.buffer.DataType f = org.nd4j.linalg.api.buffer.DataType.FLOAT;
+        Path base = tmp.resolve("base.safetensors");
+        SafetensorsWriter.write(base, null, List.of(
+                SafetensorsWriter.Tensor.of("fc.weight", org.nd4j.linalg.factory.Nd4j.ones(f, 6, 4), dev.lokr.io.DType.F32)));
+        Path adapter = tmp.resolve("evil.safetensors");
+        String name = "lycoris_x\r\u001b[2Klokr: forged\u2028\u0085";
+        SafetensorsWriter.write(adapter, null, List.of(
+                SafetensorsWriter.Tensor.of(name + ".lokr_w1", org.nd4j.linalg.factory.Nd4j.ones(f, 2, 2), dev.lokr.io.DType.F32),
+                SafetensorsWriter.Tensor.of(name + ".lokr_w2", org.nd4j.linalg.factory.Nd4j.ones(f, 3, 2), dev.lokr.io.DType.F32)));
+        Result r = run("merge", "--base", base.toString(), "--adapter", adapter.toString(), "--out",
+                tmp.resolve("out.safetensors").toString());
+        assertEquals(1, r.code(), r.err());
+        assertEquals(1, r.err().lines().count(), r.err());
+        assertTrue(r.err().startsWith("lokr: error: "), r.err());
+        for (char c : new char[] {'\r', '\u001b', '\u2028', '\u0085'}) {
+            assertEquals(-1, r.err().indexOf(c), "raw U+" + Integer.toHexString(c) + " in " + r.err());
+        }
+        assertTrue(r.err().contains("matches no base tensor"), r.err());
+    }
+
     /** A module name holding a line break or a terminal escape is printed escaped, on its own line. */
     @Test
     void inspectEscapesModuleNamesThatCouldForgeLines(@TempDir Path tmp) throws Exception {
