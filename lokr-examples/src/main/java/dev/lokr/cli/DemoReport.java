@@ -107,6 +107,12 @@ final class DemoReport {
                 num(r, "reloadMaxAbsDiff")));
         md.append("- loss curves: `" + CHART_FILE + "`\n");
         md.append(String.format(Locale.ROOT, "- wall time: %.1f s%n", num(r, "seconds")));
+        if (num(r, "lokrStepMs") > num(r, "fullFinetuneStepMs")) {
+            md.append("\nA LoKR step took longer than a full fine-tuning step here: on layers this small, the adapters'"
+                    + " extra work costs more than it saves (a frozen dense weight gets no gradient product and no"
+                    + " update). On large dense layers the saving dominates; see the README's Benchmarks for one"
+                    + " 4096x4096 layer.\n");
+        }
         AtomicFiles.write(file, md.toString().getBytes(StandardCharsets.UTF_8));
         return file;
     }

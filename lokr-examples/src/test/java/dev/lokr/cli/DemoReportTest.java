@@ -1,5 +1,6 @@
 package dev.lokr.cli;
 
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.lokr.LokrAdapter;
@@ -11,7 +12,7 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** {@link DemoReport#summary}: the step count's plural (the mutation review found it untested). */
+/** {@link DemoReport#summary}: the step count's plural (the mutation review found it untested), the step-time note. */
 class DemoReportTest {
 
     private static Map<String, Object> result(int steps) {
@@ -34,5 +35,19 @@ class DemoReportTest {
         assertTrue(one.contains("; 1 training step each."), one);
         String two = Files.readString(DemoReport.summary(dir.resolve("two.md"), result(2), options, List.of("dense")));
         assertTrue(two.contains("; 2 training steps each."), two);
+    }
+
+    /** The note on step time appears only when the LoKR step was the slower one. */
+    @Test
+    void aSlowerLokrStepIsExplained(@TempDir Path dir) throws Exception {
+        LokrAdapter options = LokrAdapter.builder().build();
+        Map<String, Object> r = result(3);
+        r.put("lokrStepMs", 16.0);
+        r.put("fullFinetuneStepMs", 11.0);
+        String slower = Files.readString(DemoReport.summary(dir.resolve("slower.md"), r, options, List.of("dense")));
+        assertTrue(slower.contains("A LoKR step took longer than a full fine-tuning step here"), slower);
+        r.put("lokrStepMs", 9.0);
+        String faster = Files.readString(DemoReport.summary(dir.resolve("faster.md"), r, options, List.of("dense")));
+        assertFalse(faster.contains("took longer"), faster);
     }
 }
