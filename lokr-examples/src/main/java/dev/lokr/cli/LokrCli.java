@@ -111,7 +111,7 @@ public final class LokrCli implements Runnable {
         try {
             code = commandLine().execute(args);
         } catch (Throwable t) {
-            System.err.println("lokr: error: " + describe(t));
+            System.err.println("lokr: error: " + dev.lokr.io.Json.oneLine(describe(t)));
             if (verbose) {
                 t.printStackTrace();
             }

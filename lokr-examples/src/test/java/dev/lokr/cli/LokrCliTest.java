@@ -313,6 +313,19 @@ class LokrCliTest {
         assertTrue(r.err().contains("matches no base tensor"), r.err());
     }
 
+    /** Any error message, here one carrying a user's path with an escape and a carriage return, is one escaped line. */
+    @Test
+    void anErrorMessageIsPrintedAsOneEscapedLine(@TempDir Path tmp) throws Exception {
+        Path missing = tmp.resolve("a\u001b[2Jb\rc.safetensors");
+        Result r = run("merge", "--base", missing.toString(), "--adapter", missing.toString(), "--out",
+                tmp.resolve("out.safetensors").toString());
+        assertEquals(1, r.code(), r.err());
+        assertEquals(1, r.err().lines().count(), r.err());
+        assertEquals(-1, r.err().indexOf('\u001b'), r.err());
+        assertEquals(-1, r.err().indexOf('\r'), r.err());
+        assertTrue(r.err().contains("a\\u001b[2Jb\\u000dc.safetensors"), r.err());
+    }
+
     /** A module name holding a line break or a terminal escape is printed escaped, on its own line. */
     @Test
     void inspectEscapesModuleNamesThatCouldForgeLines(@TempDir Path tmp) throws Exception {
