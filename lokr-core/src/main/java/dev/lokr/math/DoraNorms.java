@@ -198,7 +198,7 @@ final class DoraNorms {
         double[][] partial = new double[chunks][];
         CallerRuns.chunks(chunks, t -> {
             double[] acc = accSize == 0 ? null : new double[accSize];
-            double[] w = new double[in];
+            double[] w = bytes != null ? null : new double[in];   // the SIMD kernel reads the buffer itself
             float[] fl = fb != null && s1 == 1 ? new float[in] : null;
             float[] narrow = bytes == null ? null : new float[layout.d()];
             int from = (int) ((long) out * t / chunks);
