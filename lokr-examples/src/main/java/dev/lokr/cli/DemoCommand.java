@@ -302,7 +302,7 @@ public final class DemoCommand implements Callable<Integer> {
                 .build();
     }
 
-    /** Losses per step and mean step time of one training run. */
+    /** Losses per step and median step time of one training run. */
     private static final class Run {
         final double[] losses;
         final double stepMs;
@@ -316,17 +316,17 @@ public final class DemoCommand implements Callable<Integer> {
     private static Run train(MultiLayerNetwork net, DemoData data, boolean taskB, int steps, long seed,
                              DemoProgress progress, String label) {
         double[] losses = new double[steps];
-        long timed = 0;
-        int timedSteps = 0;
+        // the first steps (JIT, workspaces learning their sizes) are not timed; the median resists a slow step
+        int skip = Math.min(5, steps - 1);
+        long[] times = new long[steps - skip];
         progress.start(label, steps);
         for (int i = 0; i < steps; i++) {
             DataSet batch = data.batch(taskB, BATCH, seed + i);
             long s = System.nanoTime();
             net.fit(batch);
             long e = System.nanoTime();
-            if (i >= Math.min(5, steps - 1)) {
-                timed += e - s;
-                timedSteps++;
+            if (i >= skip) {
+                times[i - skip] = e - s;
             }
             losses[i] = net.score();
             if (!Double.isFinite(losses[i])) {
@@ -334,7 +334,10 @@ public final class DemoCommand implements Callable<Integer> {
             }
             progress.step(i + 1, losses[i]);
         }
-        double ms = Math.round(timed / 1e6 / Math.max(1, timedSteps) * 1000) / 1000.0;
+        java.util.Arrays.sort(times);
+        int n = times.length;
+        double median = n % 2 == 1 ? times[n / 2] : (times[n / 2 - 1] + times[n / 2]) / 2.0;
+        double ms = Math.round(median / 1e6 * 1000) / 1000.0;
         return new Run(losses, ms);
     }
 

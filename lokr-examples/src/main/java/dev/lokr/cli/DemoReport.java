@@ -94,7 +94,7 @@ final class DemoReport {
                 num(r, "baseAccuracy"), num(r, "adaptedAccuracy"), num(r, "fullFinetuneAccuracy")));
         md.append(String.format(Locale.ROOT, "| trainable params | 0 | %d | %d |%n",
                 (long) num(r, "trainableParams"), (long) num(r, "fullFinetuneTrainableParams")));
-        md.append(String.format(Locale.ROOT, "| step time (ms, batch 32) | - | %.2f | %.2f |%n",
+        md.append(String.format(Locale.ROOT, "| median step time (ms, batch 32) | - | %.2f | %.2f |%n",
                 num(r, "lokrStepMs"), num(r, "fullFinetuneStepMs")));
         md.append(String.format(Locale.ROOT, "| trainable params + updater state (bytes) | - | %d | %d |%n%n",
                 (long) num(r, "lokrTrainingMemoryBytes"), (long) num(r, "fullFinetuneTrainingMemoryBytes")));
@@ -108,10 +108,10 @@ final class DemoReport {
         md.append("- loss curves: `" + CHART_FILE + "`\n");
         md.append(String.format(Locale.ROOT, "- wall time: %.1f s%n", num(r, "seconds")));
         if (num(r, "lokrStepMs") > num(r, "fullFinetuneStepMs")) {
-            md.append("\nA LoKR step took longer than a full fine-tuning step here: on layers this small, the adapters'"
-                    + " extra work costs more than it saves (a frozen dense weight gets no gradient product and no"
-                    + " update). On large dense layers the saving dominates; see the README's Benchmarks for one"
-                    + " 4096x4096 layer.\n");
+            md.append("\nA LoKR step took longer than a full fine-tuning step here. On layers this small the adapters'"
+                    + " extra work costs more than it saves: a frozen dense weight skips its weight-gradient product and"
+                    + " its optimizer step, but the adapted conv layer still computes its full weight gradient. On large"
+                    + " dense layers the saving dominates; see the README's Benchmarks for one 4096x4096 layer.\n");
         }
         AtomicFiles.write(file, md.toString().getBytes(StandardCharsets.UTF_8));
         return file;

@@ -111,13 +111,27 @@ public final class LokrCli implements Runnable {
         try {
             code = commandLine().execute(args);
         } catch (Throwable t) {
-            System.err.println("lokr: error: " + dev.lokr.io.Json.oneLine(describe(t)));
-            if (verbose) {
-                t.printStackTrace();
-            }
-            code = EXIT_BAD_INPUT;
+            code = reportUnhandled(t, System.err, verbose);
         }
         System.exit(code);
+    }
+
+    /**
+     * Reports an error that escaped picocli's handlers: one line, {@code lokr: error: } and {@link #describe}
+     * with control and format characters escaped, then the stack trace if {@code verbose}.
+     *
+     * @param t       the error
+     * @param err     where to print
+     * @param verbose whether to print the stack trace too
+     * @return the exit code, {@link #EXIT_BAD_INPUT}
+     */
+    static int reportUnhandled(Throwable t, java.io.PrintStream err, boolean verbose) {
+        err.println("lokr: error: " + dev.lokr.io.Json.oneLine(describe(t)));
+        if (verbose) {
+            t.printStackTrace(err);
+        }
+        err.flush();
+        return EXIT_BAD_INPUT;
     }
 
     /**

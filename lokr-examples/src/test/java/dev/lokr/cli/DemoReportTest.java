@@ -46,6 +46,9 @@ class DemoReportTest {
         r.put("fullFinetuneStepMs", 11.0);
         String slower = Files.readString(DemoReport.summary(dir.resolve("slower.md"), r, options, List.of("dense")));
         assertTrue(slower.contains("A LoKR step took longer than a full fine-tuning step here"), slower);
+        r.put("lokrStepMs", 11.0);
+        String equal = Files.readString(DemoReport.summary(dir.resolve("equal.md"), r, options, List.of("dense")));
+        assertFalse(equal.contains("took longer"), equal);
         r.put("lokrStepMs", 9.0);
         String faster = Files.readString(DemoReport.summary(dir.resolve("faster.md"), r, options, List.of("dense")));
         assertFalse(faster.contains("took longer"), faster);

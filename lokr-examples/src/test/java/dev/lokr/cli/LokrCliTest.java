@@ -326,6 +326,20 @@ class LokrCliTest {
         assertTrue(r.err().contains("a\\u001b[2Jb\\u000dc.safetensors"), r.err());
     }
 
+    /** An error that escapes picocli's handlers (in main) is reported on one escaped line too. */
+    @Test
+    void anUnhandledErrorIsOneEscapedLine() {
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        java.io.PrintStream err = new java.io.PrintStream(bytes, true, java.nio.charset.StandardCharsets.UTF_8);
+        int code = LokrCli.reportUnhandled(new IllegalStateException("bad\u001b[2J\rname\nend"), err, false);
+        String out = bytes.toString(java.nio.charset.StandardCharsets.UTF_8);
+        assertEquals(1, code);
+        assertEquals(1, out.lines().count(), out);
+        assertEquals(-1, out.indexOf('\u001b'), out);
+        assertEquals(-1, out.indexOf('\r'), out);
+        assertTrue(out.contains("IllegalStateException: bad\\u001b[2J name end"), out);
+    }
+
     /** A module name holding a line break or a terminal escape is printed escaped, on its own line. */
     @Test
     void inspectEscapesModuleNamesThatCouldForgeLines(@TempDir Path tmp) throws Exception {
