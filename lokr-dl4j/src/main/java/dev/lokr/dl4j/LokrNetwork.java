@@ -288,6 +288,7 @@ public final class LokrNetwork<N extends Model> {
                 params.put(e.getKey(), withScalar(given, ours.layout()));
             }
             loadAdapterParams(params);
+            LokrNetworks.warnSavedModules(network, file);
         }
     }
 

@@ -247,6 +247,48 @@ public final class LokrNetworks {
         return out;
     }
 
+    /**
+     * The layers of {@code net} for which a PEFT file saves whole modules ({@code modules_to_save}, such as a
+     * classification head trained in full, and saved embeddings): the file's tensors of no LoKR module named
+     * {@code base_model.model.<path>.<parameter>} whose {@code <path>} names a layer, compared as modules are
+     * (with {@code '.'} as {@code '_'}). Loading an adapter into a network takes LoKR modules only, so these
+     * layers keep the network's own weights where PEFT's model would use the trained ones.
+     *
+     * @param net  an initialised network or graph
+     * @param file an open adapter file
+     * @return their layer names, in the network's order; empty for a LyCORIS file
+     */
+    static List<String> layersWithSavedModules(Model net, AdapterFile file) {
+        Set<String> keys = new HashSet<>();
+        if (file.format() == AdapterFile.Format.PEFT) {
+            for (String t : file.otherTensors()) {
+                int dot = t.lastIndexOf('.');
+                if (t.startsWith(AdapterFile.PEFT_PREFIX) && dot > AdapterFile.PEFT_PREFIX.length()) {
+                    keys.add(t.substring(AdapterFile.PEFT_PREFIX.length(), dot).replace('.', '_'));
+                }
+            }
+        }
+        List<String> out = new ArrayList<>();
+        for (Layer l : Networks.layers(net)) {
+            String name = Networks.name(l);
+            if (name != null && keys.contains(name.replace('.', '_'))) {
+                out.add(name);
+            }
+        }
+        return out;
+    }
+
+    /** Warns, naming them, about the layers of {@link #layersWithSavedModules} if there are any. */
+    static void warnSavedModules(Model net, AdapterFile file) {
+        List<String> layers = layersWithSavedModules(net, file);
+        if (!layers.isEmpty()) {
+            LOG.warn("{} saves whole modules (PEFT modules_to_save or saved embeddings) for layer(s) {}; lokr loads"
+                    + " only LoKR modules into a network, so they keep the network's own weights, not the trained"
+                    + " ones: copy those tensors into the layers' W and b, or merge the file into the base with"
+                    + " lokr merge", file.path(), layers.stream().map(Json::printable).toList());
+        }
+    }
+
     /** A module's name with '.' as '_' and without the LyCORIS prefix. */
     static String moduleKey(AdapterFile file, String module) {
         String m = module;
@@ -310,6 +352,7 @@ public final class LokrNetworks {
             }
         }
         LOG.debug("loaded {} module(s) of {} into {}", modules.size(), file.path(), modules.keySet());
+        warnSavedModules(adapted, file);
         return adapted;
     }
 
