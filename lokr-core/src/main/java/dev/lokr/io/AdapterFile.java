@@ -1076,6 +1076,25 @@ public final class AdapterFile implements Closeable {
         return List.copyOf(modules.keySet());
     }
 
+    /**
+     * One of the {@link #otherTensors()}, read as {@code type}: for a PEFT file's saved modules, which
+     * {@code lokr-dl4j} copies into a network's layers.
+     *
+     * @param name a name from {@link #otherTensors()}
+     * @param type FLOAT or DOUBLE
+     * @return a new array of the tensor's shape
+     * @throws IllegalArgumentException if {@code name} is not one of them, or {@code type} is neither FLOAT nor
+     *     DOUBLE
+     * @throws UnsupportedOperationException if the tensor's dtype holds no values lokr reads (I64, BOOL, ...)
+     * @throws IOException if reading fails
+     */
+    public INDArray readOtherTensor(String name, DataType type) throws IOException {
+        if (!otherTensors.contains(name)) {
+            throw new IllegalArgumentException("no tensor " + Json.quote(name) + " outside the LoKR modules of " + path);
+        }
+        return reader.read(name, type);
+    }
+
     /** The open reader of the adapter file, for {@link AdapterMerge}'s saved modules; closed with this file. */
     SafetensorsReader reader() {
         return reader;

@@ -259,13 +259,16 @@ public final class LokrNetwork<N extends Model> {
      * module whose name matches it ({@code lycoris_} + the name with {@code '.'} as {@code '_'}, or the PEFT
      * path equal to the name up to {@code '.'}/{@code '_'}). The file's tensors must have the layer's layout;
      * the file's scale is adopted, and a scalar gain that the layer has but the file folded into {@code w1}
-     * is set to 1. Modules of the file that match no adapted layer are ignored. To load a file whose layout differs from the network's adapters (for example one trained
+     * is set to 1. Modules of the file that match no adapted layer are ignored. A PEFT file's saved modules
+     * ({@code modules_to_save}) go into their plain dense and output layers, as
+     * {@link LokrNetworks#apply(MultiLayerNetwork, AdapterFile)} puts them. To load a file whose layout differs from the network's adapters (for example one trained
      * in Python with other options), use {@link LokrNetworks#apply(MultiLayerNetwork, AdapterFile)} on the
      * base network instead. Nothing is changed unless every layer checks.
      *
      * @param path an adapter file
-     * @throws IllegalArgumentException if a layer has no module, or a module's tensors do not match the layer's
-     *                                  layout (naming the layer, the tensor and both shapes)
+     * @throws IllegalArgumentException if a layer has no module, a module's tensors do not match the layer's
+     *                                  layout (naming the layer, the tensor and both shapes), or a saved module
+     *                                  does not fit its layer
      * @throws dev.lokr.io.AdapterFormatException if a module's tensors do not fit the layer's weight at all
      * @throws IOException              if reading fails
      */
@@ -287,8 +290,9 @@ public final class LokrNetwork<N extends Model> {
                 LokrParams given = file.resolve(module, ours.layout().weightShape(), ours.dataType());
                 params.put(e.getKey(), withScalar(given, ours.layout()));
             }
+            List<LokrNetworks.SavedParam> saved = LokrNetworks.planSavedModules(network, file);
             loadAdapterParams(params);
-            LokrNetworks.warnSavedModules(network, file);
+            LokrNetworks.copySaved(saved);
         }
     }
 

@@ -19,6 +19,7 @@ import org.deeplearning4j.nn.conf.layers.misc.FrozenLayerWithBackprop;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.learning.config.Sgd;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -136,14 +137,17 @@ public final class LokrNetworks {
      * {@code blocks.0.attn.q} both match a layer named {@code blocks_0_attn_q} or {@code blocks.0.attn.q}).
      * Each matched layer gets an adapter with the file's own layout (factorization, ranks, modes, scale,
      * DoRA) and tensors, so the result computes what the reference computes with the adapter at multiplier 1.
-     * Other layers keep training as configured. The network is not modified.
+     * A PEFT file's saved modules ({@code modules_to_save}, such as a classification head trained in full) go
+     * into their plain dense and output layers, as PEFT's model uses them ({@link #planSavedModules}); saved
+     * modules of other layers are warned about. Other layers keep training as configured. The network is not
+     * modified.
      *
      * @param net  an initialised network, FLOAT or DOUBLE, whose weights the adapter was trained on
      * @param file an open adapter file
      * @return the adapted network
      * @throws IllegalArgumentException if a module matches no layer (naming the module and the layers), if a
-     *                                  matched layer is not supported, or as for
-     *                                  {@link #apply(LokrAdapter, MultiLayerNetwork, Targets)}
+     *                                  matched layer is not supported, if a saved module does not fit its layer,
+     *                                  or as for {@link #apply(LokrAdapter, MultiLayerNetwork, Targets)}
      * @throws dev.lokr.io.AdapterFormatException if a module's tensors do not fit its layer's weight
      * @throws IOException                        if reading the file fails
      */
@@ -251,8 +255,8 @@ public final class LokrNetworks {
      * The layers of {@code net} for which a PEFT file saves whole modules ({@code modules_to_save}, such as a
      * classification head trained in full, and saved embeddings): the file's tensors of no LoKR module named
      * {@code base_model.model.<path>.<parameter>} whose {@code <path>} names a layer, compared as modules are
-     * (with {@code '.'} as {@code '_'}). Loading an adapter into a network takes LoKR modules only, so these
-     * layers keep the network's own weights where PEFT's model would use the trained ones.
+     * (with {@code '.'} as {@code '_'}). Loading an adapter copies them into plain dense and output layers
+     * ({@link #planSavedModules}) and warns about the others.
      *
      * @param net  an initialised network or graph
      * @param file an open adapter file
@@ -278,14 +282,105 @@ public final class LokrNetworks {
         return out;
     }
 
-    /** Warns, naming them, about the layers of {@link #layersWithSavedModules} if there are any. */
-    static void warnSavedModules(Model net, AdapterFile file) {
+    /** One parameter of one layer and the saved values it takes (already in the parameter's shape). */
+    record SavedParam(String layer, String tensor, INDArray param, INDArray values) {
+    }
+
+    /**
+     * Plans the copy of a PEFT file's saved modules ({@link #layersWithSavedModules}) into the network's plain
+     * dense and output layers, as PEFT's model uses them: {@code <path>.weight [out, in]} (PyTorch's
+     * {@code Linear}) becomes the layer's {@code W [nIn, nOut]} transposed, {@code <path>.bias [out]} its
+     * {@code b}, converted to the network's data type. Every shape and value is checked here, before anything
+     * is copied. Layers of other kinds (and adapted or wrapped ones, and saved parameters other than
+     * {@code weight} and {@code bias}) are left as they are and warned about, naming them.
+     *
+     * @param net  the network to copy into
+     * @param file an open adapter file
+     * @return the copies to make ({@link #copySaved}); empty for a LyCORIS file
+     * @throws IllegalArgumentException if a saved tensor does not fit its layer (naming the layer, the tensor and
+     *                                  both shapes), holds NaN or an infinity, or has a dtype lokr does not read
+     * @throws IOException              if reading the file fails
+     */
+    static List<SavedParam> planSavedModules(Model net, AdapterFile file) throws IOException {
+        List<SavedParam> plan = new ArrayList<>();
         List<String> layers = layersWithSavedModules(net, file);
-        if (!layers.isEmpty()) {
-            LOG.warn("{} saves whole modules (PEFT modules_to_save or saved embeddings) for layer(s) {}; lokr loads"
-                    + " only LoKR modules into a network, so they keep the network's own weights, not the trained"
-                    + " ones: copy those tensors into the layers' W and b, or merge the file into the base with"
-                    + " lokr merge", file.path(), layers.stream().map(Json::printable).toList());
+        if (layers.isEmpty()) {
+            return plan;
+        }
+        DataType type = Networks.dataType(net);
+        Map<String, Layer> byName = new LinkedHashMap<>();
+        for (Layer l : Networks.layers(net)) {
+            byName.put(Networks.name(l), l);
+        }
+        List<String> left = new ArrayList<>();
+        for (String name : layers) {
+            Layer l = byName.get(name);
+            org.deeplearning4j.nn.conf.layers.Layer conf = Networks.conf(net, l);
+            Map<String, String> saved = new LinkedHashMap<>();   // parameter name -> tensor
+            for (String t : file.otherTensors()) {
+                int dot = t.lastIndexOf('.');
+                if (t.startsWith(AdapterFile.PEFT_PREFIX) && dot > AdapterFile.PEFT_PREFIX.length()
+                        && t.substring(AdapterFile.PEFT_PREFIX.length(), dot).replace('.', '_')
+                                .equals(name.replace('.', '_'))) {
+                    saved.put(t.substring(dot + 1), t);
+                }
+            }
+            boolean plainDense = (conf instanceof org.deeplearning4j.nn.conf.layers.DenseLayer
+                    || conf instanceof org.deeplearning4j.nn.conf.layers.OutputLayer)
+                    && Networks.lokrLayer(l) == null
+                    && !(l instanceof org.deeplearning4j.nn.layers.wrapper.BaseWrapperLayer)
+                    && Set.of("weight", "bias").containsAll(saved.keySet());
+            if (!plainDense) {
+                left.add(name);
+                continue;
+            }
+            for (Map.Entry<String, String> e : saved.entrySet()) {
+                boolean weight = e.getKey().equals("weight");
+                INDArray param = l.getParam(weight ? "W" : "b");
+                if (param == null) {
+                    throw new IllegalArgumentException("layer " + Json.printable(name) + " has no bias, but the adapter"
+                            + " saves " + Json.printable(e.getValue()) + " for it");
+                }
+                INDArray values;
+                try {
+                    values = file.readOtherTensor(e.getValue(), type);
+                } catch (UnsupportedOperationException ex) {
+                    throw new IllegalArgumentException("saved tensor " + Json.printable(e.getValue()) + " for layer "
+                            + Json.printable(name) + ": " + ex.getMessage(), ex);
+                }
+                long[] want = weight ? new long[] {param.size(1), param.size(0)} : new long[] {param.length()};
+                if (!java.util.Arrays.equals(want, values.shape())) {
+                    throw new IllegalArgumentException("saved tensor " + Json.printable(e.getValue()) + " "
+                            + java.util.Arrays.toString(values.shape()) + " does not fit layer " + Json.printable(name)
+                            + " (" + (weight ? "W " : "b ") + java.util.Arrays.toString(param.shape()) + ", so "
+                            + java.util.Arrays.toString(want) + " in PyTorch's layout)");
+                }
+                if (org.nd4j.linalg.indexing.BooleanIndexing.or(values,
+                        org.nd4j.linalg.indexing.conditions.Conditions.notFinite())) {
+                    throw new IllegalArgumentException("saved tensor " + Json.printable(e.getValue()) + " for layer "
+                            + Json.printable(name) + " holds NaN or an infinity");
+                }
+                plan.add(new SavedParam(name, e.getValue(), param,
+                        weight ? values.transpose() : values.reshape(param.shape())));
+            }
+        }
+        if (!left.isEmpty()) {
+            LOG.warn("{} saves whole modules (PEFT modules_to_save or saved embeddings) for layer(s) {} that lokr"
+                    + " copies only into plain dense and output layers (weight and bias); they keep the network's own"
+                    + " weights, not the trained ones: copy those tensors yourself, or merge the file into the base"
+                    + " with lokr merge", file.path(), left.stream().map(Json::printable).toList());
+        }
+        return plan;
+    }
+
+    /** Makes the copies of {@link #planSavedModules}. */
+    static void copySaved(List<SavedParam> plan) {
+        for (SavedParam p : plan) {
+            p.param().assign(p.values());
+        }
+        if (!plan.isEmpty()) {
+            LOG.debug("copied {} saved tensor(s) into layer(s) {}", plan.size(),
+                    plan.stream().map(SavedParam::layer).distinct().toList());
         }
     }
 
@@ -352,7 +447,7 @@ public final class LokrNetworks {
             }
         }
         LOG.debug("loaded {} module(s) of {} into {}", modules.size(), file.path(), modules.keySet());
-        warnSavedModules(adapted, file);
+        copySaved(planSavedModules(adapted, file));
         return adapted;
     }
 

@@ -8,6 +8,7 @@ import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.learning.config.Adam;
 
@@ -62,6 +63,92 @@ class SavedModulesLayersTest {
         try (AdapterFile f = AdapterFile.read(file("lycoris.safetensors", "lycoris_", "base_model.model.out.weight"))) {
             assertEquals(AdapterFile.Format.LYCORIS, f.format());
             assertEquals(List.of(), LokrNetworks.layersWithSavedModules(net, f));
+        }
+    }
+
+    /**
+     * A PEFT classifier adapter: a LoKR module on dense_0 ([36, 24] as PyTorch holds it: w1 [6, 4], w2 [6, 6])
+     * and the head {@code out} saved whole ([6, 36] and [6]), plus the given extra tensors.
+     */
+    private Path classifier(INDArray headWeight, INDArray headBias) throws Exception {
+        List<SafetensorsWriter.Tensor> ts = new ArrayList<>();
+        ts.add(SafetensorsWriter.Tensor.of("base_model.model.dense_0.lokr_w1",
+                Nd4j.rand(DataType.FLOAT, 6, 4).subi(0.5).muli(0.1), DType.F32));
+        ts.add(SafetensorsWriter.Tensor.of("base_model.model.dense_0.lokr_w2",
+                Nd4j.rand(DataType.FLOAT, 6, 6).subi(0.5).muli(0.1), DType.F32));
+        ts.add(SafetensorsWriter.Tensor.of("base_model.model.out.weight", headWeight, DType.F32));
+        if (headBias != null) {
+            ts.add(SafetensorsWriter.Tensor.of("base_model.model.out.bias", headBias, DType.F32));
+        }
+        Path file = dir.resolve("adapter_model.safetensors");
+        SafetensorsWriter.write(file, null, ts);
+        Files.writeString(dir.resolve("adapter_config.json"),
+                "{\"peft_type\":\"LOKR\",\"r\":8,\"alpha\":8,\"modules_to_save\":[\"out\"]}");
+        return file;
+    }
+
+    @Test
+    void applyCopiesASavedHeadIntoTheOutputLayerAsPeftUsesIt() throws Exception {
+        MultiLayerNetwork net = Fixtures.denseMln(DataType.FLOAT, WorkspaceMode.ENABLED, new Adam(1e-2), 8);
+        INDArray before = net.getLayer("out").getParam("W").dup();
+        INDArray head = Nd4j.rand(DataType.FLOAT, Fixtures.CLASSES, Fixtures.DENSE_HIDDEN);
+        INDArray bias = Nd4j.rand(DataType.FLOAT, Fixtures.CLASSES);
+        try (AdapterFile f = AdapterFile.read(classifier(head, bias))) {
+            MultiLayerNetwork adapted = LokrNetworks.apply(net, f).network();
+            assertEquals(head.transpose(), adapted.getLayer("out").getParam("W"), "W [nIn, nOut] = weight^T");
+            assertEquals(bias, adapted.getLayer("out").getParam("b").reshape(Fixtures.CLASSES));
+            assertEquals(before, net.getLayer("out").getParam("W"), "the given network is not modified");
+            // a loaded network gets the head too
+            LokrNetwork<MultiLayerNetwork> other = LokrNetworks.apply(
+                    Fixtures.denseMln(DataType.FLOAT, WorkspaceMode.ENABLED, new Adam(1e-2), 9), f);
+            other.network().getLayer("out").getParam("W").assign(0);
+            other.loadAdapter(f.path());
+            assertEquals(head.transpose(), other.network().getLayer("out").getParam("W"));
+            // and a graph
+            org.deeplearning4j.nn.graph.ComputationGraph graph = LokrNetworks.apply(
+                    Fixtures.denseGraph(DataType.FLOAT, WorkspaceMode.ENABLED, new Adam(1e-2), 13), f).network();
+            assertEquals(head.transpose(), graph.getLayer("out").getParam("W"));
+        }
+    }
+
+    @Test
+    void aSavedHeadOfAnotherShapeIsRefusedAndChangesNothing() throws Exception {
+        INDArray wrong = Nd4j.rand(DataType.FLOAT, Fixtures.CLASSES + 1, Fixtures.DENSE_HIDDEN);
+        try (AdapterFile f = AdapterFile.read(classifier(wrong, null))) {
+            MultiLayerNetwork net = Fixtures.denseMln(DataType.FLOAT, WorkspaceMode.ENABLED, new Adam(1e-2), 10);
+            IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> LokrNetworks.apply(net, f));
+            org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains(
+                    "saved tensor base_model.model.out.weight [7, 36] does not fit layer out (W [36, 6], so [6, 36]"
+                            + " in PyTorch's layout)"), e.getMessage());
+        }
+        // loadAdapter checks it before changing anything, the LoKR tensors included
+        LokrNetwork<MultiLayerNetwork> adapted;
+        try (AdapterFile f = AdapterFile.read(classifier(Nd4j.rand(DataType.FLOAT, Fixtures.CLASSES,
+                Fixtures.DENSE_HIDDEN), null))) {
+            adapted = LokrNetworks.apply(Fixtures.denseMln(DataType.FLOAT, WorkspaceMode.ENABLED, new Adam(1e-2), 11), f);
+        }
+        INDArray params = adapted.network().params().dup();
+        Path bad = classifier(wrong, null);
+        org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> adapted.loadAdapter(bad));
+        assertEquals(params, adapted.network().params(), "nothing changed");
+    }
+
+    @Test
+    void aSavedModuleForALayerOfAnotherKindIsLeftAlone() throws Exception {
+        // the adapted dense_0 itself: its weight is the LoKR base, not a head to copy
+        MultiLayerNetwork net = Fixtures.denseMln(DataType.FLOAT, WorkspaceMode.ENABLED, new Adam(1e-2), 12);
+        Path file = classifier(Nd4j.rand(DataType.FLOAT, Fixtures.CLASSES, Fixtures.DENSE_HIDDEN), null);
+        SafetensorsWriter.write(file, null, List.of(
+                SafetensorsWriter.Tensor.of("base_model.model.dense_0.lokr_w1", Nd4j.ones(DataType.FLOAT, 6, 4), DType.F32),
+                SafetensorsWriter.Tensor.of("base_model.model.dense_0.lokr_w2", Nd4j.ones(DataType.FLOAT, 6, 6), DType.F32),
+                SafetensorsWriter.Tensor.of("base_model.model.dense_0.weight",
+                        Nd4j.ones(DataType.FLOAT, Fixtures.DENSE_HIDDEN, Fixtures.DENSE_IN), DType.F32)));
+        try (AdapterFile f = AdapterFile.read(file)) {
+            MultiLayerNetwork adapted = LokrNetworks.apply(net, f).network();
+            assertEquals(List.of("dense_0"), LokrNetworks.layersWithSavedModules(adapted, f));
+            assertEquals(List.of(), LokrNetworks.planSavedModules(adapted, f), "an adapted layer takes no copy");
+            assertEquals(net.getLayer("dense_0").getParam("W"), adapted.getLayer("dense_0").getParam("W"));
         }
     }
 }
