@@ -532,8 +532,9 @@ public final class AdapterFile implements Closeable {
         }
         if (!otherTensors.isEmpty()) {
             log.warn(
-                    "{}: {} {} not part of a LoKR module (first: {}); reading the adapter ignores them, and a"
-                            + " merge puts a PEFT file's saved modules among them in place of the base's",
+                    "{}: {} {} not part of a LoKR module (first: {}); a PEFT file's saved modules among them go in"
+                            + " place of the base's in a merge, and into plain dense and output layers in lokr-dl4j;"
+                            + " the rest is ignored",
                     path,
                     otherTensors.size(),
                     otherTensors.size() == 1 ? "tensor is" : "tensors are",
@@ -1102,9 +1103,9 @@ public final class AdapterFile implements Closeable {
 
     /**
      * Tensors that belong to no LoKR module: another algorithm's, a PEFT file's whole saved modules
-     * ({@code modules_to_save}, saved embeddings), or unknown. Reading the adapter ignores them; {@link
-     * AdapterMerge} puts a PEFT file's saved modules in place of the base's tensors ({@link
-     * AdapterMerge.SavedModules}).
+     * ({@code modules_to_save}, saved embeddings), or unknown. {@link AdapterMerge} puts a PEFT file's saved
+     * modules in place of the base's tensors ({@link AdapterMerge.SavedModules}), and lokr-dl4j copies them into
+     * plain dense and output layers; the rest is ignored.
      *
      * @return their names
      */

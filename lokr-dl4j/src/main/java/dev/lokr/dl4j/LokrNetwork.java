@@ -261,7 +261,8 @@ public final class LokrNetwork<N extends Model> {
      * the file's scale is adopted, and a scalar gain that the layer has but the file folded into {@code w1}
      * is set to 1. Modules of the file that match no adapted layer are ignored. A PEFT file's saved modules
      * ({@code modules_to_save}) go into their plain dense and output layers, as
-     * {@link LokrNetworks#apply(MultiLayerNetwork, AdapterFile)} puts them. To load a file whose layout differs from the network's adapters (for example one trained
+     * {@link LokrNetworks#apply(MultiLayerNetwork, AdapterFile)} puts them; those layers keep their updater
+     * state (moments, iteration count), as the adapters do. To load a file whose layout differs from the network's adapters (for example one trained
      * in Python with other options), use {@link LokrNetworks#apply(MultiLayerNetwork, AdapterFile)} on the
      * base network instead. Nothing is changed unless every layer checks.
      *
@@ -290,9 +291,9 @@ public final class LokrNetwork<N extends Model> {
                 LokrParams given = file.resolve(module, ours.layout().weightShape(), ours.dataType());
                 params.put(e.getKey(), withScalar(given, ours.layout()));
             }
-            List<LokrNetworks.SavedParam> saved = LokrNetworks.planSavedModules(network, file);
+            LokrNetworks.SavedPlan saved = LokrNetworks.planSavedModules(network, file, java.util.Set.of());
             loadAdapterParams(params);
-            LokrNetworks.copySaved(saved);
+            LokrNetworks.copySaved(network, saved);
         }
     }
 

@@ -174,18 +174,20 @@ public final class LokrNetworks {
      * Loads chosen modules of an adapter file into chosen layers. Each layer named in {@code modules} gets an
      * adapter with its module's own layout and tensors ({@link AdapterFile#resolve}); the runtime options
      * (multiplier, rank and module dropout, their seed) come from {@code runtime}, whose shape options (rank,
-     * alpha, factor, decomposition, Tucker, scalar, DoRA) are ignored. The network is not modified.
+     * alpha, factor, decomposition, Tucker, scalar, DoRA) are ignored. A PEFT file's saved modules go into
+     * their plain dense and output layers, as for {@link #apply(MultiLayerNetwork, AdapterFile)}, and those
+     * layers stay trainable, as PEFT trains its {@code modules_to_save}. The network is not modified.
      *
      * @param runtime      runtime options for the adapters
      * @param net          an initialised network, FLOAT or DOUBLE
      * @param file         an open adapter file
      * @param modules      layer name to the module of {@code file} to load into it ({@link AdapterFile#modules()}),
      *                     at least one
-     * @param freezeOthers true to freeze the layers that get no module (see
+     * @param freezeOthers true to freeze the layers that get no module and no saved module (see
      *                     {@link #apply(LokrAdapter, MultiLayerNetwork, Targets, boolean)})
      * @return the adapted network
-     * @throws IllegalArgumentException if a layer or module does not exist, or as for
-     *                                  {@link #apply(LokrAdapter, MultiLayerNetwork, Targets)}
+     * @throws IllegalArgumentException if a layer or module does not exist, a saved module does not fit its
+     *                                  layer, or as for {@link #apply(LokrAdapter, MultiLayerNetwork, Targets)}
      * @throws dev.lokr.io.AdapterFormatException if a module's tensors do not fit its layer's weight
      * @throws IOException                        if reading the file fails
      */
@@ -282,8 +284,22 @@ public final class LokrNetworks {
         return out;
     }
 
-    /** One parameter of one layer and the saved values it takes (already in the parameter's shape). */
-    record SavedParam(String layer, String tensor, INDArray param, INDArray values) {
+    /** One parameter ({@code W} or {@code b}) of one layer and the saved values it takes, in its shape. */
+    record SavedParam(String layer, String key, String tensor, INDArray values) {
+    }
+
+    /**
+     * What {@link #planSavedModules} found: the copies to make, the layers whose saved modules lokr does not
+     * copy, and the saved tensors whose path names no layer.
+     */
+    record SavedPlan(List<SavedParam> copies, List<String> left, List<String> unmatched) {
+
+        /** @return the layers that take a copy */
+        Set<String> layers() {
+            Set<String> out = new java.util.LinkedHashSet<>();
+            copies.forEach(c -> out.add(c.layer()));
+            return out;
+        }
     }
 
     /**
@@ -291,56 +307,73 @@ public final class LokrNetworks {
      * dense and output layers, as PEFT's model uses them: {@code <path>.weight [out, in]} (PyTorch's
      * {@code Linear}) becomes the layer's {@code W [nIn, nOut]} transposed, {@code <path>.bias [out]} its
      * {@code b}, converted to the network's data type. Every shape and value is checked here, before anything
-     * is copied. Layers of other kinds (and adapted or wrapped ones, and saved parameters other than
-     * {@code weight} and {@code bias}) are left as they are and warned about, naming them.
+     * changes. Layers of other kinds (convolution, embedding, batch norm, a dense layer with layer norm, adapted
+     * or wrapped layers), and saved parameters other than {@code weight} and {@code bias}, are left for
+     * {@link #copySaved} to warn about, as are saved tensors whose path names no layer.
      *
-     * @param net  the network to copy into
-     * @param file an open adapter file
-     * @return the copies to make ({@link #copySaved}); empty for a LyCORIS file
+     * @param net     the network (the one to adapt, or an adapted one: layer names are what counts)
+     * @param file    an open adapter file
+     * @param adapted names of layers that get a LoKR module from the file; like layers that already have one,
+     *                they take no copy
+     * @return the plan; empty for a LyCORIS file
      * @throws IllegalArgumentException if a saved tensor does not fit its layer (naming the layer, the tensor and
-     *                                  both shapes), holds NaN or an infinity, or has a dtype lokr does not read
+     *                                  both shapes), holds NaN, an infinity or a value beyond the network's data
+     *                                  type, has a dtype lokr does not read, or a layer with a bias gets a weight
+     *                                  without one (or the other way round)
      * @throws IOException              if reading the file fails
      */
-    static List<SavedParam> planSavedModules(Model net, AdapterFile file) throws IOException {
-        List<SavedParam> plan = new ArrayList<>();
-        List<String> layers = layersWithSavedModules(net, file);
-        if (layers.isEmpty()) {
-            return plan;
+    static SavedPlan planSavedModules(Model net, AdapterFile file, Set<String> adapted) throws IOException {
+        List<SavedParam> copies = new ArrayList<>();
+        List<String> left = new ArrayList<>();
+        List<String> unmatched = new ArrayList<>();
+        if (file.format() != AdapterFile.Format.PEFT) {
+            return new SavedPlan(copies, left, unmatched);
         }
         DataType type = Networks.dataType(net);
-        Map<String, Layer> byName = new LinkedHashMap<>();
+        Map<String, Layer> byKey = new LinkedHashMap<>();
         for (Layer l : Networks.layers(net)) {
-            byName.put(Networks.name(l), l);
-        }
-        List<String> left = new ArrayList<>();
-        for (String name : layers) {
-            Layer l = byName.get(name);
-            org.deeplearning4j.nn.conf.layers.Layer conf = Networks.conf(net, l);
-            Map<String, String> saved = new LinkedHashMap<>();   // parameter name -> tensor
-            for (String t : file.otherTensors()) {
-                int dot = t.lastIndexOf('.');
-                if (t.startsWith(AdapterFile.PEFT_PREFIX) && dot > AdapterFile.PEFT_PREFIX.length()
-                        && t.substring(AdapterFile.PEFT_PREFIX.length(), dot).replace('.', '_')
-                                .equals(name.replace('.', '_'))) {
-                    saved.put(t.substring(dot + 1), t);
-                }
+            String name = Networks.name(l);
+            if (name != null) {
+                byKey.put(name.replace('.', '_'), l);
             }
+        }
+        Map<Layer, Map<String, String>> saved = new LinkedHashMap<>();   // layer -> parameter name -> tensor
+        for (String t : file.otherTensors()) {
+            int dot = t.lastIndexOf('.');
+            if (!t.startsWith(AdapterFile.PEFT_PREFIX) || dot <= AdapterFile.PEFT_PREFIX.length()) {
+                continue;
+            }
+            Layer l = byKey.get(t.substring(AdapterFile.PEFT_PREFIX.length(), dot).replace('.', '_'));
+            if (l == null) {
+                unmatched.add(t);
+            } else {
+                saved.computeIfAbsent(l, k -> new LinkedHashMap<>()).put(t.substring(dot + 1), t);
+            }
+        }
+        for (Map.Entry<Layer, Map<String, String>> s : saved.entrySet()) {
+            Layer l = s.getKey();
+            String name = Networks.name(l);
+            org.deeplearning4j.nn.conf.layers.Layer conf = Networks.conf(net, l);
             boolean plainDense = (conf instanceof org.deeplearning4j.nn.conf.layers.DenseLayer
+                    && !((org.deeplearning4j.nn.conf.layers.DenseLayer) conf).hasLayerNorm()
                     || conf instanceof org.deeplearning4j.nn.conf.layers.OutputLayer)
-                    && Networks.lokrLayer(l) == null
+                    && Networks.lokrLayer(l) == null && !adapted.contains(name)
                     && !(l instanceof org.deeplearning4j.nn.layers.wrapper.BaseWrapperLayer)
-                    && Set.of("weight", "bias").containsAll(saved.keySet());
+                    && Set.of("weight", "bias").containsAll(s.getValue().keySet());
             if (!plainDense) {
                 left.add(name);
                 continue;
             }
-            for (Map.Entry<String, String> e : saved.entrySet()) {
+            boolean hasBias = l.getParam("b") != null;
+            if (!s.getValue().containsKey("weight") || s.getValue().containsKey("bias") != hasBias) {
+                throw new IllegalArgumentException("the adapter saves " + s.getValue().keySet() + " for layer "
+                        + Json.printable(name) + ", which has " + (hasBias ? "[weight, bias]" : "[weight] (no bias)")
+                        + ": PyTorch's module and the DL4J layer differ; build the layer as PyTorch's was (hasBias)");
+            }
+            for (Map.Entry<String, String> e : s.getValue().entrySet()) {
                 boolean weight = e.getKey().equals("weight");
-                INDArray param = l.getParam(weight ? "W" : "b");
-                if (param == null) {
-                    throw new IllegalArgumentException("layer " + Json.printable(name) + " has no bias, but the adapter"
-                            + " saves " + Json.printable(e.getValue()) + " for it");
-                }
+                String key = weight ? "W" : "b";
+                INDArray param = l.getParam(key);
                 INDArray values;
                 try {
                     values = file.readOtherTensor(e.getValue(), type);
@@ -352,35 +385,46 @@ public final class LokrNetworks {
                 if (!java.util.Arrays.equals(want, values.shape())) {
                     throw new IllegalArgumentException("saved tensor " + Json.printable(e.getValue()) + " "
                             + java.util.Arrays.toString(values.shape()) + " does not fit layer " + Json.printable(name)
-                            + " (" + (weight ? "W " : "b ") + java.util.Arrays.toString(param.shape()) + ", so "
+                            + " (" + key + " " + java.util.Arrays.toString(param.shape()) + ", so "
                             + java.util.Arrays.toString(want) + " in PyTorch's layout)");
                 }
                 if (org.nd4j.linalg.indexing.BooleanIndexing.or(values,
                         org.nd4j.linalg.indexing.conditions.Conditions.notFinite())) {
                     throw new IllegalArgumentException("saved tensor " + Json.printable(e.getValue()) + " for layer "
-                            + Json.printable(name) + " holds NaN or an infinity");
+                            + Json.printable(name) + " holds NaN, an infinity, or a value beyond " + type);
                 }
-                plan.add(new SavedParam(name, e.getValue(), param,
+                copies.add(new SavedParam(name, key, e.getValue(),
                         weight ? values.transpose() : values.reshape(param.shape())));
             }
         }
-        if (!left.isEmpty()) {
-            LOG.warn("{} saves whole modules (PEFT modules_to_save or saved embeddings) for layer(s) {} that lokr"
-                    + " copies only into plain dense and output layers (weight and bias); they keep the network's own"
-                    + " weights, not the trained ones: copy those tensors yourself, or merge the file into the base"
-                    + " with lokr merge", file.path(), left.stream().map(Json::printable).toList());
-        }
-        return plan;
+        return new SavedPlan(copies, left, unmatched);
     }
 
-    /** Makes the copies of {@link #planSavedModules}. */
-    static void copySaved(List<SavedParam> plan) {
-        for (SavedParam p : plan) {
-            p.param().assign(p.values());
+    /**
+     * Makes the copies of a {@link #planSavedModules plan} into {@code net}'s layers of those names, and warns
+     * about the saved modules it leaves: those of layers lokr does not copy into, and those that name no layer.
+     */
+    static void copySaved(Model net, SavedPlan plan) {
+        Map<String, Layer> byName = new LinkedHashMap<>();
+        for (Layer l : Networks.layers(net)) {
+            byName.put(Networks.name(l), l);
         }
-        if (!plan.isEmpty()) {
-            LOG.debug("copied {} saved tensor(s) into layer(s) {}", plan.size(),
-                    plan.stream().map(SavedParam::layer).distinct().toList());
+        for (SavedParam p : plan.copies()) {
+            byName.get(p.layer()).getParam(p.key()).assign(p.values());
+        }
+        if (!plan.copies().isEmpty()) {
+            LOG.debug("copied {} saved tensor(s) into layer(s) {}", plan.copies().size(), plan.layers());
+        }
+        if (!plan.left().isEmpty()) {
+            LOG.warn("the adapter saves whole modules (PEFT modules_to_save or saved embeddings) for layer(s) {},"
+                    + " which lokr copies only into plain dense and output layers (weight and bias); they keep the"
+                    + " network's own weights, not the trained ones: copy those tensors yourself, or merge the file"
+                    + " into the base with lokr merge", plan.left().stream().map(Json::printable).toList());
+        }
+        if (!plan.unmatched().isEmpty()) {
+            LOG.warn("{} saved tensor(s) of the adapter name no layer of the network (first: {}); they are not"
+                    + " loaded: name the layer like the PyTorch module path to load a saved module",
+                    plan.unmatched().size(), Json.printable(plan.unmatched().get(0)));
         }
     }
 
@@ -435,7 +479,9 @@ public final class LokrNetworks {
             replacements.put(name, layer);
             loaded.put(name, params);
         }
-        N adapted = adapt(net, replacements, freezeOthers);
+        // every saved module checked before the rebuild
+        SavedPlan saved = planSavedModules(net, file, modules.keySet());
+        N adapted = adapt(net, replacements, freezeOthers, saved.layers());
         for (Layer l : Networks.layers(adapted)) {
             LokrParams given = loaded.get(Networks.name(l));
             BaseLokrLayerImpl impl = given == null ? null : Networks.lokrLayer(l);
@@ -447,7 +493,7 @@ public final class LokrNetworks {
             }
         }
         LOG.debug("loaded {} module(s) of {} into {}", modules.size(), file.path(), modules.keySet());
-        copySaved(planSavedModules(adapted, file));
+        copySaved(adapted, saved);
         return adapted;
     }
 
@@ -499,7 +545,7 @@ public final class LokrNetworks {
         if (replacements.isEmpty()) {
             throw new IllegalArgumentException(targets + " match no layer of the network; its layers are " + described);
         }
-        N adapted = adapt(net, replacements, freezeOthers);
+        N adapted = adapt(net, replacements, freezeOthers, Set.of());
         LOG.debug("adapted {} with {} on {}", net.getClass().getSimpleName(), adapter, replacements.keySet());
         return adapted;
     }
@@ -533,13 +579,15 @@ public final class LokrNetworks {
     }
 
     /** Rebuilds with the LoKR layers (and frozen others), then initialises every adapter. */
-    private static <N extends Model> N adapt(N net, Map<String, LokrLayer> lokr, boolean freezeOthers) {
+    /** Rebuilds {@code net} with the LoKR layers, freezing the others when asked, except those in {@code keep}. */
+    private static <N extends Model> N adapt(N net, Map<String, LokrLayer> lokr, boolean freezeOthers,
+                                             Set<String> keep) {
         Map<String, org.deeplearning4j.nn.conf.layers.Layer> replacements = new LinkedHashMap<>(lokr);
         if (freezeOthers) {
             for (Layer l : Networks.layers(net)) {
                 String name = Networks.name(l);
                 org.deeplearning4j.nn.conf.layers.Layer conf = Networks.conf(net, l);
-                if (lokr.containsKey(name) || l.numParams() == 0
+                if (lokr.containsKey(name) || keep.contains(name) || l.numParams() == 0
                         || Frozen.isFrozenLayer(Frozen.trainingLayer(conf))) {
                     continue;   // adapted, nothing to train, or a frozen wrapper already freezes it
                 }

@@ -114,7 +114,7 @@ class SavedModulesLayersTest {
     @Test
     void aSavedHeadOfAnotherShapeIsRefusedAndChangesNothing() throws Exception {
         INDArray wrong = Nd4j.rand(DataType.FLOAT, Fixtures.CLASSES + 1, Fixtures.DENSE_HIDDEN);
-        try (AdapterFile f = AdapterFile.read(classifier(wrong, null))) {
+        try (AdapterFile f = AdapterFile.read(classifier(wrong, Nd4j.rand(DataType.FLOAT, Fixtures.CLASSES)))) {
             MultiLayerNetwork net = Fixtures.denseMln(DataType.FLOAT, WorkspaceMode.ENABLED, new Adam(1e-2), 10);
             IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
                     () -> LokrNetworks.apply(net, f));
@@ -125,11 +125,11 @@ class SavedModulesLayersTest {
         // loadAdapter checks it before changing anything, the LoKR tensors included
         LokrNetwork<MultiLayerNetwork> adapted;
         try (AdapterFile f = AdapterFile.read(classifier(Nd4j.rand(DataType.FLOAT, Fixtures.CLASSES,
-                Fixtures.DENSE_HIDDEN), null))) {
+                Fixtures.DENSE_HIDDEN), Nd4j.rand(DataType.FLOAT, Fixtures.CLASSES)))) {
             adapted = LokrNetworks.apply(Fixtures.denseMln(DataType.FLOAT, WorkspaceMode.ENABLED, new Adam(1e-2), 11), f);
         }
         INDArray params = adapted.network().params().dup();
-        Path bad = classifier(wrong, null);
+        Path bad = classifier(wrong, Nd4j.rand(DataType.FLOAT, Fixtures.CLASSES));
         org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> adapted.loadAdapter(bad));
         assertEquals(params, adapted.network().params(), "nothing changed");
     }
@@ -147,8 +147,50 @@ class SavedModulesLayersTest {
         try (AdapterFile f = AdapterFile.read(file)) {
             MultiLayerNetwork adapted = LokrNetworks.apply(net, f).network();
             assertEquals(List.of("dense_0"), LokrNetworks.layersWithSavedModules(adapted, f));
-            assertEquals(List.of(), LokrNetworks.planSavedModules(adapted, f), "an adapted layer takes no copy");
+            assertEquals(List.of(), LokrNetworks.planSavedModules(adapted, f, java.util.Set.of()).copies(),
+                    "an adapted layer takes no copy");
+            assertEquals(List.of("dense_0"), LokrNetworks.planSavedModules(adapted, f, java.util.Set.of()).left());
             assertEquals(net.getLayer("dense_0").getParam("W"), adapted.getLayer("dense_0").getParam("W"));
+        }
+    }
+
+    /** PEFT trains modules_to_save: freezing the other layers leaves a head that took a saved module trainable. */
+    @Test
+    void freezingTheOthersLeavesTheCopiedHeadTrainable() throws Exception {
+        MultiLayerNetwork net = Fixtures.denseMln(DataType.FLOAT, WorkspaceMode.ENABLED, new Adam(1e-2), 14);
+        INDArray head = Nd4j.rand(DataType.FLOAT, Fixtures.CLASSES, Fixtures.DENSE_HIDDEN);
+        try (AdapterFile f = AdapterFile.read(classifier(head, Nd4j.rand(DataType.FLOAT, Fixtures.CLASSES)))) {
+            MultiLayerNetwork adapted = LokrNetworks.apply(dev.lokr.LokrAdapter.builder().build(), net, f,
+                    java.util.Map.of("dense_0", "dense_0"), true).network();
+            org.deeplearning4j.nn.conf.layers.BaseLayer out = (org.deeplearning4j.nn.conf.layers.BaseLayer)
+                    adapted.getLayerWiseConfigurations().getConf(1).getLayer();
+            org.junit.jupiter.api.Assertions.assertFalse(Frozen.isFreezeOthersUpdater(out.getIUpdater()),
+                    "the head keeps its updater: " + out.getIUpdater());
+            assertEquals(head.transpose(), adapted.getLayer("out").getParam("W"));
+        }
+    }
+
+    @Test
+    void aWeightWithoutTheLayersBiasIsRefused() throws Exception {
+        try (AdapterFile f = AdapterFile.read(classifier(Nd4j.rand(DataType.FLOAT, Fixtures.CLASSES,
+                Fixtures.DENSE_HIDDEN), null))) {
+            MultiLayerNetwork net = Fixtures.denseMln(DataType.FLOAT, WorkspaceMode.ENABLED, new Adam(1e-2), 15);
+            IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> LokrNetworks.apply(net, f));
+            org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains(
+                    "the adapter saves [weight] for layer out, which has [weight, bias]"), e.getMessage());
+        }
+    }
+
+    @Test
+    void savedTensorsThatNameNoLayerAreLeftOut() throws Exception {
+        MultiLayerNetwork net = Fixtures.denseMln(DataType.FLOAT, WorkspaceMode.ENABLED, new Adam(1e-2), 16);
+        try (AdapterFile f = AdapterFile.read(file("adapter_model.safetensors", "base_model.model.",
+                "base_model.model.classifier.weight", "base_model.model.classifier.bias"))) {
+            LokrNetworks.SavedPlan plan = LokrNetworks.planSavedModules(net, f, java.util.Set.of());
+            assertEquals(List.of(), plan.copies());
+            assertEquals(List.of("base_model.model.classifier.weight", "base_model.model.classifier.bias"),
+                    plan.unmatched());
         }
     }
 }
