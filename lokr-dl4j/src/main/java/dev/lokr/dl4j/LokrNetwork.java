@@ -262,7 +262,7 @@ public final class LokrNetwork<N extends Model> {
      * is set to 1. Modules of the file that match no adapted layer are ignored. A PEFT file's saved modules
      * ({@code modules_to_save}) go into their plain dense and output layers, as
      * {@link LokrNetworks#apply(MultiLayerNetwork, AdapterFile)} puts them; those layers keep their updater
-     * state (moments, iteration count), as the adapters do. To load a file whose layout differs from the network's adapters (for example one trained
+     * state (moments, iteration count), as the adapters do, and a layer frozen before stays frozen. To load a file whose layout differs from the network's adapters (for example one trained
      * in Python with other options), use {@link LokrNetworks#apply(MultiLayerNetwork, AdapterFile)} on the
      * base network instead. Nothing is changed unless every layer checks.
      *

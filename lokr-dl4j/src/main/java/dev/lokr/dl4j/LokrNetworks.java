@@ -330,11 +330,11 @@ public final class LokrNetworks {
             return new SavedPlan(copies, left, unmatched);
         }
         DataType type = Networks.dataType(net);
-        Map<String, Layer> byKey = new LinkedHashMap<>();
+        Map<String, List<Layer>> byKey = new LinkedHashMap<>();
         for (Layer l : Networks.layers(net)) {
             String name = Networks.name(l);
             if (name != null) {
-                byKey.put(name.replace('.', '_'), l);
+                byKey.computeIfAbsent(name.replace('.', '_'), k -> new ArrayList<>()).add(l);
             }
         }
         Map<Layer, Map<String, String>> saved = new LinkedHashMap<>();   // layer -> parameter name -> tensor
@@ -343,11 +343,19 @@ public final class LokrNetworks {
             if (!t.startsWith(AdapterFile.PEFT_PREFIX) || dot <= AdapterFile.PEFT_PREFIX.length()) {
                 continue;
             }
-            Layer l = byKey.get(t.substring(AdapterFile.PEFT_PREFIX.length(), dot).replace('.', '_'));
-            if (l == null) {
+            String path = t.substring(AdapterFile.PEFT_PREFIX.length(), dot);
+            List<Layer> hits = byKey.getOrDefault(path.replace('.', '_'), List.of());
+            // the layer named exactly like the path, else the only one that matches with '.' as '_'
+            List<Layer> exact = hits.stream().filter(l -> path.equals(Networks.name(l))).toList();
+            List<Layer> chosen = exact.isEmpty() ? hits : exact;
+            if (chosen.isEmpty()) {
                 unmatched.add(t);
+            } else if (chosen.size() > 1) {
+                throw new IllegalArgumentException("saved tensor " + Json.printable(t) + " matches several layers "
+                        + chosen.stream().map(l -> Json.printable(Networks.name(l))).toList()
+                        + " (names compared with '.' as '_'); rename one of them");
             } else {
-                saved.computeIfAbsent(l, k -> new LinkedHashMap<>()).put(t.substring(dot + 1), t);
+                saved.computeIfAbsent(chosen.get(0), k -> new LinkedHashMap<>()).put(t.substring(dot + 1), t);
             }
         }
         for (Map.Entry<Layer, Map<String, String>> s : saved.entrySet()) {

@@ -20,8 +20,9 @@ import java.util.List;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
- * {@link LokrNetworks#layersWithSavedModules}: the layers for which a PEFT file saves whole modules, which
- * loading the adapter into a network does not take (and warns about).
+ * A PEFT file's saved modules in a DL4J network: which layers they name ({@link LokrNetworks#layersWithSavedModules}),
+ * and the copy into plain dense and output layers by {@link LokrNetworks#apply(MultiLayerNetwork, AdapterFile)} and
+ * {@link LokrNetwork#loadAdapter} ({@link LokrNetworks#planSavedModules}).
  */
 class SavedModulesLayersTest {
 
@@ -191,6 +192,63 @@ class SavedModulesLayersTest {
             assertEquals(List.of(), plan.copies());
             assertEquals(List.of("base_model.model.classifier.weight", "base_model.model.classifier.bias"),
                     plan.unmatched());
+        }
+    }
+
+    /** Two layers whose names differ only by '.' and '_': the exact name wins; otherwise the match is refused. */
+    @Test
+    void aSavedModuleGoesToTheLayerOfItsExactNameAndIsRefusedWhenAmbiguous() throws Exception {
+        org.deeplearning4j.nn.conf.MultiLayerConfiguration conf = new org.deeplearning4j.nn.conf.NeuralNetConfiguration
+                .Builder().seed(17).dataType(DataType.FLOAT).list()
+                .layer(new org.deeplearning4j.nn.conf.layers.DenseLayer.Builder().name("dense_0").nIn(Fixtures.DENSE_IN)
+                        .nOut(Fixtures.DENSE_HIDDEN).build())
+                .layer(new org.deeplearning4j.nn.conf.layers.DenseLayer.Builder().name("h.x").nIn(Fixtures.DENSE_HIDDEN)
+                        .nOut(4).build())
+                .layer(new org.deeplearning4j.nn.conf.layers.OutputLayer.Builder().name("h_x").nIn(4).nOut(4)
+                        .activation(org.nd4j.linalg.activations.Activation.SOFTMAX).build())
+                .build();
+        MultiLayerNetwork net = new MultiLayerNetwork(conf);
+        net.init();
+        INDArray w = Nd4j.rand(DataType.FLOAT, 4, Fixtures.DENSE_HIDDEN);
+        Path file = file("adapter_model.safetensors", "base_model.model.");
+        List<SafetensorsWriter.Tensor> ts = new ArrayList<>(List.of(
+                SafetensorsWriter.Tensor.of("base_model.model.dense_0.lokr_w1", Nd4j.ones(DataType.FLOAT, 6, 4), DType.F32),
+                SafetensorsWriter.Tensor.of("base_model.model.dense_0.lokr_w2", Nd4j.ones(DataType.FLOAT, 6, 6), DType.F32),
+                SafetensorsWriter.Tensor.of("base_model.model.h.x.weight", w, DType.F32),
+                SafetensorsWriter.Tensor.of("base_model.model.h.x.bias", Nd4j.ones(DataType.FLOAT, 4), DType.F32)));
+        SafetensorsWriter.write(file, null, ts);
+        try (AdapterFile f = AdapterFile.read(file)) {
+            MultiLayerNetwork adapted = LokrNetworks.apply(net, f).network();
+            assertEquals(w.transpose(), adapted.getLayer("h.x").getParam("W"));
+            assertEquals(net.getLayer("h_x").getParam("W"), adapted.getLayer("h_x").getParam("W"));
+        }
+        // h_x names the output layer exactly, so its saved module goes there
+        ts.set(2, SafetensorsWriter.Tensor.of("base_model.model.h_x.weight", Nd4j.rand(DataType.FLOAT, 4, 4), DType.F32));
+        ts.set(3, SafetensorsWriter.Tensor.of("base_model.model.h_x.bias", Nd4j.ones(DataType.FLOAT, 4), DType.F32));
+        SafetensorsWriter.write(file, null, ts);
+        try (AdapterFile f = AdapterFile.read(file)) {
+            assertEquals(java.util.Set.of("h_x"), LokrNetworks.planSavedModules(net, f, java.util.Set.of()).layers());
+        }
+        // h.x.y would fit layers "h.x_y" and "h_x.y" alike, and names neither exactly: refused
+        org.deeplearning4j.nn.conf.MultiLayerConfiguration twins = new org.deeplearning4j.nn.conf.NeuralNetConfiguration
+                .Builder().seed(18).dataType(DataType.FLOAT).list()
+                .layer(new org.deeplearning4j.nn.conf.layers.DenseLayer.Builder().name("dense_0").nIn(Fixtures.DENSE_IN)
+                        .nOut(Fixtures.DENSE_HIDDEN).build())
+                .layer(new org.deeplearning4j.nn.conf.layers.DenseLayer.Builder().name("h.x_y").nIn(Fixtures.DENSE_HIDDEN)
+                        .nOut(4).build())
+                .layer(new org.deeplearning4j.nn.conf.layers.OutputLayer.Builder().name("h_x.y").nIn(4).nOut(4)
+                        .activation(org.nd4j.linalg.activations.Activation.SOFTMAX).build())
+                .build();
+        MultiLayerNetwork twinNet = new MultiLayerNetwork(twins);
+        twinNet.init();
+        ts.set(2, SafetensorsWriter.Tensor.of("base_model.model.h.x.y.weight", Nd4j.rand(DataType.FLOAT, 4, 4), DType.F32));
+        ts.set(3, SafetensorsWriter.Tensor.of("base_model.model.h.x.y.bias", Nd4j.ones(DataType.FLOAT, 4), DType.F32));
+        SafetensorsWriter.write(file, null, ts);
+        try (AdapterFile f = AdapterFile.read(file)) {
+            IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> LokrNetworks.apply(twinNet, f));
+            org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains(
+                    "saved tensor base_model.model.h.x.y.weight matches several layers [h.x_y, h_x.y]"), e.getMessage());
         }
     }
 }
