@@ -195,20 +195,25 @@ class SavedModulesLayersTest {
         }
     }
 
+    /** dense_0, then a dense layer named {@code hidden} [36 -> 4] and an output layer named {@code out} [4 -> 4]. */
+    private static MultiLayerNetwork twoNamed(String hidden, String out) {
+        MultiLayerNetwork net = new MultiLayerNetwork(new org.deeplearning4j.nn.conf.NeuralNetConfiguration.Builder()
+                .seed(17).dataType(DataType.FLOAT).list()
+                .layer(new org.deeplearning4j.nn.conf.layers.DenseLayer.Builder().name("dense_0").nIn(Fixtures.DENSE_IN)
+                        .nOut(Fixtures.DENSE_HIDDEN).build())
+                .layer(new org.deeplearning4j.nn.conf.layers.DenseLayer.Builder().name(hidden).nIn(Fixtures.DENSE_HIDDEN)
+                        .nOut(4).build())
+                .layer(new org.deeplearning4j.nn.conf.layers.OutputLayer.Builder().name(out).nIn(4).nOut(4)
+                        .activation(org.nd4j.linalg.activations.Activation.SOFTMAX).build())
+                .build());
+        net.init();
+        return net;
+    }
+
     /** Two layers whose names differ only by '.' and '_': the exact name wins; otherwise the match is refused. */
     @Test
     void aSavedModuleGoesToTheLayerOfItsExactNameAndIsRefusedWhenAmbiguous() throws Exception {
-        org.deeplearning4j.nn.conf.MultiLayerConfiguration conf = new org.deeplearning4j.nn.conf.NeuralNetConfiguration
-                .Builder().seed(17).dataType(DataType.FLOAT).list()
-                .layer(new org.deeplearning4j.nn.conf.layers.DenseLayer.Builder().name("dense_0").nIn(Fixtures.DENSE_IN)
-                        .nOut(Fixtures.DENSE_HIDDEN).build())
-                .layer(new org.deeplearning4j.nn.conf.layers.DenseLayer.Builder().name("h.x").nIn(Fixtures.DENSE_HIDDEN)
-                        .nOut(4).build())
-                .layer(new org.deeplearning4j.nn.conf.layers.OutputLayer.Builder().name("h_x").nIn(4).nOut(4)
-                        .activation(org.nd4j.linalg.activations.Activation.SOFTMAX).build())
-                .build();
-        MultiLayerNetwork net = new MultiLayerNetwork(conf);
-        net.init();
+        MultiLayerNetwork net = twoNamed("h.x", "h_x");
         INDArray w = Nd4j.rand(DataType.FLOAT, 4, Fixtures.DENSE_HIDDEN);
         Path file = file("adapter_model.safetensors", "base_model.model.");
         List<SafetensorsWriter.Tensor> ts = new ArrayList<>(List.of(
@@ -230,17 +235,7 @@ class SavedModulesLayersTest {
             assertEquals(java.util.Set.of("h_x"), LokrNetworks.planSavedModules(net, f, java.util.Set.of()).layers());
         }
         // h.x.y would fit layers "h.x_y" and "h_x.y" alike, and names neither exactly: refused
-        org.deeplearning4j.nn.conf.MultiLayerConfiguration twins = new org.deeplearning4j.nn.conf.NeuralNetConfiguration
-                .Builder().seed(18).dataType(DataType.FLOAT).list()
-                .layer(new org.deeplearning4j.nn.conf.layers.DenseLayer.Builder().name("dense_0").nIn(Fixtures.DENSE_IN)
-                        .nOut(Fixtures.DENSE_HIDDEN).build())
-                .layer(new org.deeplearning4j.nn.conf.layers.DenseLayer.Builder().name("h.x_y").nIn(Fixtures.DENSE_HIDDEN)
-                        .nOut(4).build())
-                .layer(new org.deeplearning4j.nn.conf.layers.OutputLayer.Builder().name("h_x.y").nIn(4).nOut(4)
-                        .activation(org.nd4j.linalg.activations.Activation.SOFTMAX).build())
-                .build();
-        MultiLayerNetwork twinNet = new MultiLayerNetwork(twins);
-        twinNet.init();
+        MultiLayerNetwork twinNet = twoNamed("h.x_y", "h_x.y");
         ts.set(2, SafetensorsWriter.Tensor.of("base_model.model.h.x.y.weight", Nd4j.rand(DataType.FLOAT, 4, 4), DType.F32));
         ts.set(3, SafetensorsWriter.Tensor.of("base_model.model.h.x.y.bias", Nd4j.ones(DataType.FLOAT, 4), DType.F32));
         SafetensorsWriter.write(file, null, ts);
