@@ -1114,6 +1114,26 @@ public final class AdapterFile implements Closeable {
     }
 
     /**
+     * The candidates for a PEFT file's saved modules ({@code modules_to_save}, saved embeddings): its
+     * {@link #otherTensors()} named {@code base_model.model.<path>}, each with that path in the model
+     * ({@code classifier.weight} for {@code base_model.model.classifier.weight}). Which of them are saved modules
+     * depends on what they name: a base tensor for {@link AdapterMerge}, a layer for lokr-dl4j.
+     *
+     * @return tensor name to path, in file order; empty for a LyCORIS file
+     */
+    public Map<String, String> savedModuleTensors() {
+        Map<String, String> out = new LinkedHashMap<>();
+        if (format == Format.PEFT) {
+            for (String name : otherTensors) {
+                if (name.startsWith(PEFT_PREFIX)) {
+                    out.put(name, name.substring(PEFT_PREFIX.length()));
+                }
+            }
+        }
+        return Collections.unmodifiableMap(out);
+    }
+
+    /**
      * What a user of this file should know that does not stop it being read: that a PEFT config looks
      * written by PEFT 0.13 or older, which trained without {@code alpha / r}, and that PEFT {@code Conv1d}
      * modules with a full {@code lokr_w2 [b, d, 1]} are read with {@code w1} and {@code w2} swapped. Each

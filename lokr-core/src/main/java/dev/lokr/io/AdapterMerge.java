@@ -348,19 +348,12 @@ public final class AdapterMerge {
      */
     private static List<Saved> savedTensors(AdapterFile file, SafetensorsReader in, Scope scope) {
         List<Saved> result = new ArrayList<>();
-        if (file.format() != AdapterFile.Format.PEFT) {
-            return result;
-        }
-        for (String name : file.otherTensors()) {
-            if (!name.startsWith(AdapterFile.PEFT_PREFIX)) {
-                continue;
-            }
-            String path = name.substring(AdapterFile.PEFT_PREFIX.length());
+        file.savedModuleTensors().forEach((name, path) -> {
             String target = scope.basePrefix() + path;
             if (path.startsWith(scope.modulePrefix()) && in.contains(target)) {
                 result.add(new Saved(name, file.reader().info(name), in.info(target)));
             }
-        }
+        });
         return result;
     }
 

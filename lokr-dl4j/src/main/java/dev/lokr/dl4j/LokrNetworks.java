@@ -255,33 +255,62 @@ public final class LokrNetworks {
 
     /**
      * The layers of {@code net} for which a PEFT file saves whole modules ({@code modules_to_save}, such as a
-     * classification head trained in full, and saved embeddings): the file's tensors of no LoKR module named
-     * {@code base_model.model.<path>.<parameter>} whose {@code <path>} names a layer, compared as modules are
-     * (with {@code '.'} as {@code '_'}). Loading an adapter copies them into plain dense and output layers
-     * ({@link #planSavedModules}) and warns about the others.
+     * classification head trained in full, and saved embeddings): see {@link #savedByLayer}. Loading an adapter
+     * copies them into plain dense and output layers ({@link #planSavedModules}) and warns about the others.
      *
      * @param net  an initialised network or graph
      * @param file an open adapter file
      * @return their layer names, in the network's order; empty for a LyCORIS file
+     * @throws IllegalArgumentException if a saved tensor matches several layers
      */
     static List<String> layersWithSavedModules(Model net, AdapterFile file) {
-        Set<String> keys = new HashSet<>();
-        if (file.format() == AdapterFile.Format.PEFT) {
-            for (String t : file.otherTensors()) {
-                int dot = t.lastIndexOf('.');
-                if (t.startsWith(AdapterFile.PEFT_PREFIX) && dot > AdapterFile.PEFT_PREFIX.length()) {
-                    keys.add(t.substring(AdapterFile.PEFT_PREFIX.length(), dot).replace('.', '_'));
-                }
-            }
-        }
-        List<String> out = new ArrayList<>();
+        Map<Layer, Map<String, String>> byLayer = savedByLayer(net, file, new ArrayList<>());
+        return Networks.layers(net).stream().filter(byLayer::containsKey).map(Networks::name).toList();
+    }
+
+    /**
+     * A PEFT file's saved module tensors ({@link AdapterFile#savedModuleTensors}) by the layer of {@code net}
+     * each belongs to: a tensor {@code base_model.model.<path>.<parameter>} goes to the layer named exactly
+     * {@code <path>}, else to the only layer whose name matches with {@code '.'} as {@code '_'}, as modules are
+     * matched.
+     *
+     * @param net       an initialised network or graph
+     * @param file      an open adapter file
+     * @param unmatched receives the tensors that name no layer
+     * @return layer to parameter name ({@code weight}, {@code bias}, ...) to tensor, in file order
+     * @throws IllegalArgumentException if a tensor matches several layers
+     */
+    private static Map<Layer, Map<String, String>> savedByLayer(Model net, AdapterFile file, List<String> unmatched) {
+        Map<String, List<Layer>> byKey = new LinkedHashMap<>();
         for (Layer l : Networks.layers(net)) {
             String name = Networks.name(l);
-            if (name != null && keys.contains(name.replace('.', '_'))) {
-                out.add(name);
+            if (name != null) {
+                byKey.computeIfAbsent(name.replace('.', '_'), k -> new ArrayList<>()).add(l);
             }
         }
-        return out;
+        Map<Layer, Map<String, String>> saved = new LinkedHashMap<>();
+        for (Map.Entry<String, String> e : file.savedModuleTensors().entrySet()) {
+            String t = e.getKey();
+            int dot = e.getValue().lastIndexOf('.');
+            if (dot <= 0) {
+                continue;
+            }
+            String path = e.getValue().substring(0, dot);
+            List<Layer> hits = byKey.getOrDefault(path.replace('.', '_'), List.of());
+            // the layer named exactly like the path, else the only one that matches with '.' as '_'
+            List<Layer> exact = hits.stream().filter(l -> path.equals(Networks.name(l))).toList();
+            List<Layer> chosen = exact.isEmpty() ? hits : exact;
+            if (chosen.isEmpty()) {
+                unmatched.add(t);
+            } else if (chosen.size() > 1) {
+                throw new IllegalArgumentException("saved tensor " + Json.printable(t) + " matches several layers "
+                        + chosen.stream().map(l -> Json.printable(Networks.name(l))).toList()
+                        + " (names compared with '.' as '_'); rename one of them");
+            } else {
+                saved.computeIfAbsent(chosen.get(0), k -> new LinkedHashMap<>()).put(e.getValue().substring(dot + 1), t);
+            }
+        }
+        return saved;
     }
 
     /** One parameter ({@code W} or {@code b}) of one layer and the saved values it takes, in its shape. */
@@ -326,39 +355,8 @@ public final class LokrNetworks {
         List<SavedParam> copies = new ArrayList<>();
         List<String> left = new ArrayList<>();
         List<String> unmatched = new ArrayList<>();
-        if (file.format() != AdapterFile.Format.PEFT) {
-            return new SavedPlan(copies, left, unmatched);
-        }
         DataType type = Networks.dataType(net);
-        Map<String, List<Layer>> byKey = new LinkedHashMap<>();
-        for (Layer l : Networks.layers(net)) {
-            String name = Networks.name(l);
-            if (name != null) {
-                byKey.computeIfAbsent(name.replace('.', '_'), k -> new ArrayList<>()).add(l);
-            }
-        }
-        Map<Layer, Map<String, String>> saved = new LinkedHashMap<>();   // layer -> parameter name -> tensor
-        for (String t : file.otherTensors()) {
-            int dot = t.lastIndexOf('.');
-            if (!t.startsWith(AdapterFile.PEFT_PREFIX) || dot <= AdapterFile.PEFT_PREFIX.length()) {
-                continue;
-            }
-            String path = t.substring(AdapterFile.PEFT_PREFIX.length(), dot);
-            List<Layer> hits = byKey.getOrDefault(path.replace('.', '_'), List.of());
-            // the layer named exactly like the path, else the only one that matches with '.' as '_'
-            List<Layer> exact = hits.stream().filter(l -> path.equals(Networks.name(l))).toList();
-            List<Layer> chosen = exact.isEmpty() ? hits : exact;
-            if (chosen.isEmpty()) {
-                unmatched.add(t);
-            } else if (chosen.size() > 1) {
-                throw new IllegalArgumentException("saved tensor " + Json.printable(t) + " matches several layers "
-                        + chosen.stream().map(l -> Json.printable(Networks.name(l))).toList()
-                        + " (names compared with '.' as '_'); rename one of them");
-            } else {
-                saved.computeIfAbsent(chosen.get(0), k -> new LinkedHashMap<>()).put(t.substring(dot + 1), t);
-            }
-        }
-        for (Map.Entry<Layer, Map<String, String>> s : saved.entrySet()) {
+        for (Map.Entry<Layer, Map<String, String>> s : savedByLayer(net, file, unmatched).entrySet()) {
             Layer l = s.getKey();
             String name = Networks.name(l);
             org.deeplearning4j.nn.conf.layers.Layer conf = Networks.conf(net, l);
@@ -586,8 +584,10 @@ public final class LokrNetworks {
         return conf;
     }
 
-    /** Rebuilds with the LoKR layers (and frozen others), then initialises every adapter. */
-    /** Rebuilds {@code net} with the LoKR layers, freezing the others when asked, except those in {@code keep}. */
+    /**
+     * Rebuilds {@code net} with the LoKR layers, freezing the others when asked except those in {@code keep},
+     * then initialises every adapter.
+     */
     private static <N extends Model> N adapt(N net, Map<String, LokrLayer> lokr, boolean freezeOthers,
                                              Set<String> keep) {
         Map<String, org.deeplearning4j.nn.conf.layers.Layer> replacements = new LinkedHashMap<>(lokr);
