@@ -44,12 +44,9 @@ final class HostArrays {
         return true;
     }
 
+    /** {@link #bytes} of a FLOAT array as floats: element {@code i} of the buffer is the array's {@code i}-th value. */
     static FloatBuffer floats(INDArray x) {
-        Nd4j.getAffinityManager().ensureLocation(x, AffinityManager.Location.HOST);
-        ByteBuffer b = x.data().asNio().order(ByteOrder.nativeOrder());
-        FloatBuffer f = b.asFloatBuffer();
-        f.position((int) x.offset());
-        return f.slice();
+        return bytes(x).asFloatBuffer();
     }
 
     /**
@@ -63,12 +60,9 @@ final class HostArrays {
         return b.slice().order(ByteOrder.nativeOrder());
     }
 
+    /** {@link #bytes} of a DOUBLE array as doubles. */
     static DoubleBuffer doubles(INDArray x) {
-        Nd4j.getAffinityManager().ensureLocation(x, AffinityManager.Location.HOST);
-        ByteBuffer b = x.data().asNio().order(ByteOrder.nativeOrder());
-        DoubleBuffer d = b.asDoubleBuffer();
-        d.position((int) x.offset());
-        return d.slice();
+        return bytes(x).asDoubleBuffer();
     }
 
     static void written(INDArray x) {

@@ -327,8 +327,7 @@ public final class LokrNetwork<N extends Model> {
                 throw new IllegalArgumentException("layer '" + layer + "': " + p.key() + " must be "
                         + Arrays.toString(want) + ", got " + Arrays.toString(got));
             }
-            if (org.nd4j.linalg.indexing.BooleanIndexing.or(given.get(p),
-                    org.nd4j.linalg.indexing.conditions.Conditions.notFinite())) {
+            if (Networks.hasNonFinite(given.get(p))) {
                 throw new IllegalArgumentException("layer '" + layer + "': " + p.key()
                         + " holds NaN or an infinity; adapter tensors must be finite");
             }

@@ -394,8 +394,7 @@ public final class LokrNetworks {
                             + " (" + key + " " + java.util.Arrays.toString(param.shape()) + ", so "
                             + java.util.Arrays.toString(want) + " in PyTorch's layout)");
                 }
-                if (org.nd4j.linalg.indexing.BooleanIndexing.or(values,
-                        org.nd4j.linalg.indexing.conditions.Conditions.notFinite())) {
+                if (Networks.hasNonFinite(values)) {
                     throw new IllegalArgumentException("saved tensor " + Json.printable(e.getValue()) + " for layer "
                             + Json.printable(name) + " holds NaN, an infinity, or a value beyond " + type);
                 }

@@ -49,6 +49,11 @@ final class Networks {
         return Arrays.asList(layers);
     }
 
+    /** @return whether {@code x} holds NaN or an infinity */
+    static boolean hasNonFinite(org.nd4j.linalg.api.ndarray.INDArray x) {
+        return org.nd4j.linalg.indexing.BooleanIndexing.or(x, org.nd4j.linalg.indexing.conditions.Conditions.notFinite());
+    }
+
     /** @return the name of a runtime layer */
     static String name(Layer layer) {
         return layer.conf().getLayer().getLayerName();
