@@ -3,6 +3,7 @@ package dev.lokr.dl4j;
 import dev.lokr.dl4j.conf.LokrLayer;
 import dev.lokr.dl4j.layers.BaseLokrLayerImpl;
 import dev.lokr.io.AdapterFile;
+import dev.lokr.io.Json;
 import dev.lokr.io.LycorisWriter;
 import dev.lokr.math.LokrLayout;
 import dev.lokr.math.LokrParam;
@@ -267,7 +268,8 @@ public final class LokrNetwork<N extends Model> {
      * base network instead. Nothing is changed unless every layer checks.
      *
      * @param path an adapter file
-     * @throws IllegalArgumentException if a layer has no module, a module's tensors do not match the layer's
+     * @throws IllegalArgumentException if a layer has no module or several (such as SDXL's {@code lora_te1_x}
+     *                                  and {@code lora_te2_x} for layer {@code x}), a module's tensors do not match the layer's
      *                                  layout (naming the layer, the tensor and both shapes), or a saved module
      *                                  does not fit its layer
      * @throws dev.lokr.io.AdapterFormatException if a module's tensors do not fit the layer's weight at all
@@ -276,17 +278,24 @@ public final class LokrNetwork<N extends Model> {
     public void loadAdapter(Path path) throws IOException {
         Objects.requireNonNull(path, "path");
         try (AdapterFile file = AdapterFile.read(path)) {
-            Map<String, String> byKey = new LinkedHashMap<>();
+            Map<String, List<String>> byKey = new LinkedHashMap<>();
             for (String m : file.modules()) {
-                byKey.put(LokrNetworks.moduleKey(file, m), m);
+                byKey.computeIfAbsent(LokrNetworks.moduleKey(file, m), k -> new ArrayList<>()).add(m);
             }
             Map<String, LokrParams> params = new LinkedHashMap<>();
             for (Map.Entry<String, BaseLokrLayerImpl> e : impls().entrySet()) {
-                String module = byKey.get(e.getKey().replace('.', '_'));
-                if (module == null) {
+                List<String> modules = byKey.get(e.getKey().replace('.', '_'));
+                if (modules == null) {
                     throw new IllegalArgumentException("layer '" + e.getKey() + "' has no module in " + path
                             + " (expected " + moduleName(e.getKey()) + "); its modules are " + file.modules());
                 }
+                if (modules.size() > 1) {
+                    throw new IllegalArgumentException("modules " + modules.stream().map(Json::printable).toList()
+                            + " of " + path + " all match layer '" + e.getKey() + "' (names compared with '.' as"
+                            + " '_' and without the LyCORIS prefix); apply the file to the base network with an"
+                            + " explicit layer-to-module map instead");
+                }
+                String module = modules.get(0);
                 LokrParams ours = e.getValue().adapter();
                 LokrParams given = file.resolve(module, ours.layout().weightShape(), ours.dataType());
                 params.put(e.getKey(), withScalar(given, ours.layout()));

@@ -145,8 +145,10 @@ public final class LokrNetworks {
      * @param net  an initialised network, FLOAT or DOUBLE, whose weights the adapter was trained on
      * @param file an open adapter file
      * @return the adapted network
-     * @throws IllegalArgumentException if a module matches no layer (naming the module and the layers), if a
-     *                                  matched layer is not supported, if a saved module does not fit its layer,
+     * @throws IllegalArgumentException if a module matches no layer (naming the module and the layers) or
+     *                                  several, if two modules match one layer (such as SDXL's
+     *                                  {@code lora_te1_x} and {@code lora_te2_x}: pass the layer-to-module map),
+     *                                  if a matched layer is not supported, if a saved module does not fit its layer,
      *                                  or as for {@link #apply(LokrAdapter, MultiLayerNetwork, Targets)}
      * @throws dev.lokr.io.AdapterFormatException if a module's tensors do not fit its layer's weight
      * @throws IOException                        if reading the file fails
@@ -222,7 +224,8 @@ public final class LokrNetworks {
      * @param net  an initialised network or graph
      * @param file an open adapter file
      * @return layer name to module name, in file order
-     * @throws IllegalArgumentException if a module matches no layer or more than one
+     * @throws IllegalArgumentException if a module matches no layer or more than one, or two modules match the
+     *                                  same layer (such as {@code lora_te1_x} and {@code lora_te2_x})
      */
     static Map<String, String> matchModules(Model net, AdapterFile file) {
         Objects.requireNonNull(file, "file");
@@ -242,7 +245,13 @@ public final class LokrNetworks {
                         + hits.stream().map(Json::printable).toList()
                         + "; pass the layer-to-module map explicitly");
             } else {
-                out.put(hits.get(0), module);
+                String before = out.putIfAbsent(hits.get(0), module);
+                if (before != null) {
+                    throw new IllegalArgumentException("modules " + Json.printable(before) + " and "
+                            + Json.printable(module) + " both match layer " + Json.printable(hits.get(0))
+                            + " (names compared with '.' as '_' and without the LyCORIS prefix); pass the "
+                            + "layer-to-module map explicitly");
+                }
             }
         }
         if (!unmatched.isEmpty()) {

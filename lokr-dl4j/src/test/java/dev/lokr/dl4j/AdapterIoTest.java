@@ -2,6 +2,9 @@ package dev.lokr.dl4j;
 
 import dev.lokr.LokrAdapter;
 import dev.lokr.io.AdapterFile;
+import dev.lokr.io.SafetensorsReader;
+import dev.lokr.io.SafetensorsWriter;
+import dev.lokr.io.TensorInfo;
 import org.deeplearning4j.nn.api.Model;
 import org.deeplearning4j.nn.conf.WorkspaceMode;
 import org.deeplearning4j.nn.graph.ComputationGraph;
@@ -19,6 +22,7 @@ import org.nd4j.linalg.learning.config.Adam;
 import java.io.File;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -137,6 +141,44 @@ class AdapterIoTest {
             assertTrue(e.getMessage().contains("lycoris_dense_0") && e.getMessage().contains("match no layer"),
                     e.getMessage());
         }
+    }
+
+    /**
+     * SDXL's two text encoders give LyCORIS modules such as {@code lora_te1_x} and {@code lora_te2_x}: both
+     * reduce to layer {@code x}. Loading must refuse, not take whichever comes last in the file.
+     */
+    @Test
+    void twoModulesForOneLayerAreRefusedByApplyAndLoadAdapter() throws Exception {
+        LokrNetwork<?> dense = GradientCheckTest.adapt(LokrAdapter.builder().build(),
+                LokrNetworkTest.network("denseMln", 414));
+        Path saved = dir.resolve("saved.safetensors");
+        dense.saveAdapter(saved);
+        Path twice = dir.resolve("te1-te2.safetensors");
+        List<SafetensorsWriter.Tensor> tensors = new ArrayList<>();
+        try (SafetensorsReader r = SafetensorsReader.open(saved)) {
+            for (TensorInfo t : r.tensors()) {
+                if (t.name().startsWith("lycoris_dense_0.")) {
+                    String param = t.name().substring("lycoris_dense_0".length());
+                    for (String module : List.of("lora_te1_dense_0", "lora_te2_dense_0")) {
+                        tensors.add(SafetensorsWriter.Tensor.raw(module + param, t.dtype(), t.shape(), r.raw(t.name())));
+                    }
+                } else {
+                    tensors.add(SafetensorsWriter.Tensor.copied(r, t.name()));
+                }
+            }
+            SafetensorsWriter.write(twice, r.metadata(), tensors);
+        }
+        try (AdapterFile f = AdapterFile.read(twice)) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> LokrNetworks.apply((MultiLayerNetwork) LokrNetworkTest.network("denseMln", 414), f));
+            assertTrue(e.getMessage().contains("lora_te1_dense_0") && e.getMessage().contains("lora_te2_dense_0")
+                    && e.getMessage().contains("both match layer dense_0"), e.getMessage());
+        }
+        INDArray before = dense.network().params().dup();
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> dense.loadAdapter(twice));
+        assertTrue(e.getMessage().contains("[lora_te1_dense_0, lora_te2_dense_0]")
+                && e.getMessage().contains("all match layer 'dense_0'"), e.getMessage());
+        assertEquals(before, dense.network().params(), "nothing changes when loading is refused");
     }
 
     @ParameterizedTest(name = "{0}")
