@@ -42,10 +42,12 @@ import java.util.Objects;
  *   <li>the output layer computes its loss gradient and the score (with the regularization score, as DL4J's
  *       {@code computeGradientAndScore});</li>
  *   <li>backward, from the last segment to the first: each earlier segment's forward is recomputed from its
- *       stored input (a copy, as layers may modify their input in place) with the random state restored, so
- *       dropout masks are replayed exactly, then
+ *       stored input (a copy in the input's own memory order, as layers may modify their input in place and
+ *       DL4J lays a dropout mask out in that order) with the random state restored, so dropout masks are
+ *       replayed exactly, then
  *       {@code backpropGradient} runs through its layers, each writing its gradient into its view of the
- *       network's flattened gradient array; the segment is then cleared;</li>
+ *       network's flattened gradient array; the segment is then cleared. As in DL4J, a {@code FrozenLayer}
+ *       (or {@code FrozenVertex}) ends the backward pass: the layers below it get no gradient;</li>
  *   <li>the random state is set to where the plain forward pass would have left it, and {@link #fit(DataSet)}
  *       applies the network's own updater and step as DL4J's {@code StochasticGradientDescent} does
  *       ({@code updater.update(...)}, {@code params -= gradient}, listeners' {@code iterationDone}, iteration
@@ -58,7 +60,9 @@ import java.util.Objects;
  * activations go back to the allocator as soon as they are unreachable. Supported: {@code MultiLayerNetwork}s
  * ending in an output layer, and {@code ComputationGraph}s with one input and one output whose vertices form a
  * chain in topological order. Not supported (refused with a message): feature or label masks, truncated
- * BPTT ({@code BackpropType.TruncatedBPTT}). LoKR rank and module dropout draw from {@code Nd4j.getRandom()}
+ * BPTT ({@code BackpropType.TruncatedBPTT}), and a graph with a vertex that is not frozen below a frozen one
+ * (DL4J's graph fails on it in its backward pass). The network holds each step's features and labels
+ * ({@code setInput}, {@code setLabels}), as in DL4J's {@code fit}, for listeners that read them. LoKR rank and module dropout draw from {@code Nd4j.getRandom()}
  * like DL4J's dropout, so they are replayed too. Training listeners get DL4J's callbacks in DL4J's order
  * ({@code onBackwardPass}, {@code onGradientCalculation} with the network's gradient set, {@code iterationDone},
  * and the epoch callbacks in {@link #fit(DataSetIterator)}) except {@code onForwardPass}: the point of
@@ -161,7 +165,29 @@ public final class CheckpointedTrainer {
         if (units.isEmpty() || !units.get(units.size() - 1).isOutput()) {
             throw new IllegalArgumentException("the last vertex of net must be an output layer (IOutputLayer)");
         }
+        requireFrozenBelowFrozen(units);
         return new CheckpointedTrainer(net, units, segmentation);
+    }
+
+    /**
+     * DL4J's graph skips a frozen vertex in its backward pass, so every vertex below one gets no gradient, and
+     * DL4J refuses the pass when such a vertex is not frozen too ("all epsilons not set"). Refused here up front.
+     */
+    private static void requireFrozenBelowFrozen(List<Unit> units) {
+        int top = -1;
+        for (int i = units.size() - 1; i >= 0 && top < 0; i--) {
+            if (units.get(i).stopsBackward()) {
+                top = i;
+            }
+        }
+        for (int i = 0; i < top; i++) {
+            if (!units.get(i).stopsBackward()) {
+                throw new IllegalArgumentException("vertex '" + units.get(i).name() + "' lies below the frozen vertex '"
+                        + units.get(top).name() + "', which passes no gradient back, so it would get none (DL4J's"
+                        + " own ComputationGraph refuses this backward pass too: \"all epsilons not set\"); freeze it"
+                        + " as well, or use FrozenLayerWithBackprop for '" + units.get(top).name() + "'");
+            }
+        }
     }
 
     private static void requireStandardBackprop(BackpropType type) {
@@ -274,6 +300,13 @@ public final class CheckpointedTrainer {
         }
         int[] starts = starts(features);
         bindBatch(features);
+        // as DL4J's fit: the network holds the batch, for listeners that read model.input() or batchSize()
+        if (net instanceof MultiLayerNetwork m) {
+            m.setInput(features);
+            m.setLabels(labels);
+        } else {
+            ((ComputationGraph) net).setLabels(labels);
+        }
         int batch = (int) features.size(0);
         syncCounts();
         int nSeg = starts.length;
@@ -286,8 +319,9 @@ public final class CheckpointedTrainer {
         for (int s = 0; s < nSeg; s++) {
             int from = starts[s];
             int to = s + 1 < nSeg ? starts[s + 1] : n;
-            // a layer may apply its input dropout in place (allowInputModification): keep a private copy
-            segInputs[s] = s + 1 < nSeg ? x.dup() : x;
+            // a layer may apply its input dropout in place (allowInputModification): keep a private copy, in the
+            // array's own order, since DL4J draws a dropout mask in the order of the array it is applied to
+            segInputs[s] = s + 1 < nSeg ? x.dup(x.ordering()) : x;
             rngStates[s] = new long[] {rng.rootState(), rng.nodeState()};
             x = forwardSegment(from, to, x, batch);
             if (s + 1 < nSeg) {
@@ -303,7 +337,8 @@ public final class CheckpointedTrainer {
         long[] endState = {rng.rootState(), rng.nodeState()};
         clearRange(lastFrom, n);
         segInputs[nSeg - 1] = null;
-        for (int s = nSeg - 2; s >= 0; s--) {
+        // a FrozenLayer (or FrozenVertex) ends the backward pass, as in DL4J: the layers below it get no gradient
+        for (int s = nSeg - 2; s >= 0 && eps != null; s--) {
             int from = starts[s];
             int to = starts[s + 1];
             rng.setStates(rngStates[s][0], rngStates[s][1]);
@@ -398,9 +433,13 @@ public final class CheckpointedTrainer {
         return x;
     }
 
+    /** Backprop through units {@code [from, to)}; null when a unit stops the backward pass or passes nothing back. */
     private INDArray backwardSegment(int from, int to, INDArray eps, int batch, DefaultGradient into) {
         for (int i = to - 1; i >= from; i--) {
             Unit u = units.get(i);
+            if (u.stopsBackward()) {
+                return null;
+            }
             Pair<Gradient, INDArray> p = u.backward(eps, batch, mgr);
             if (p.getFirst() != null) {
                 for (Map.Entry<String, INDArray> e : p.getFirst().gradientForVariable().entrySet()) {
@@ -409,6 +448,9 @@ public final class CheckpointedTrainer {
                 }
             }
             eps = p.getSecond();
+            if (eps == null) {
+                return null;
+            }
         }
         return eps;
     }
@@ -481,6 +523,12 @@ public final class CheckpointedTrainer {
 
         Layer layer();
 
+        /** Whether DL4J's backward pass ends here without running this unit's backward (a frozen layer or vertex). */
+        boolean stopsBackward();
+
+        /** The vertex name, or the layer's index and name, for messages. */
+        String name();
+
         boolean isOutput();
 
         String gradientPrefix();
@@ -527,6 +575,16 @@ public final class CheckpointedTrainer {
         @Override
         public Layer layer() {
             return layer;
+        }
+
+        @Override
+        public boolean stopsBackward() {
+            return layer instanceof org.deeplearning4j.nn.layers.FrozenLayer;
+        }
+
+        @Override
+        public String name() {
+            return prefix.substring(0, prefix.length() - 1) + " (" + layer.conf().getLayer().getLayerName() + ")";
         }
 
         @Override
@@ -577,6 +635,17 @@ public final class CheckpointedTrainer {
         @Override
         public Layer layer() {
             return vertex.hasLayer() ? vertex.getLayer() : null;
+        }
+
+        @Override
+        public boolean stopsBackward() {
+            return layer() instanceof org.deeplearning4j.nn.layers.FrozenLayer
+                    || vertex instanceof org.deeplearning4j.nn.graph.vertex.impl.FrozenVertex;
+        }
+
+        @Override
+        public String name() {
+            return vertex.getVertexName();
         }
 
         @Override

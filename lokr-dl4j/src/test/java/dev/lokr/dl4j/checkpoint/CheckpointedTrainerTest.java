@@ -17,14 +17,18 @@ import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.conf.inputs.InputType;
 import org.deeplearning4j.nn.conf.layers.ConvolutionLayer;
 import org.deeplearning4j.nn.conf.layers.DenseLayer;
+import org.deeplearning4j.nn.conf.layers.LSTM;
 import org.deeplearning4j.nn.conf.layers.OutputLayer;
+import org.deeplearning4j.nn.conf.layers.RnnOutputLayer;
 import org.deeplearning4j.nn.conf.layers.SubsamplingLayer;
+import org.deeplearning4j.nn.conf.layers.misc.FrozenLayer;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.nd4j.linalg.activations.Activation;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -90,14 +94,87 @@ class CheckpointedTrainerTest {
     }
 
     static DataSet data(long seed, DataType type, long... featureShape) {
+        return data(seed, type, 'c', featureShape);
+    }
+
+    /**
+     * Features uniform in [-0.5, 0.5) in the given memory order, one-hot labels: {@code [N, CLASSES]}, or
+     * {@code [N, CLASSES, T]} for sequence features {@code [N, IN, T]}.
+     */
+    static DataSet data(long seed, DataType type, char order, long... featureShape) {
         Nd4j.getRandom().setSeed(seed);
-        INDArray f = Nd4j.rand(type, featureShape).subi(0.5);
-        INDArray labels = Nd4j.zeros(type, featureShape[0], CLASSES);
+        INDArray f = Nd4j.rand(type, featureShape).subi(0.5).dup(order);
+        boolean sequence = featureShape.length == 3;
+        long steps = sequence ? featureShape[2] : 1;
+        INDArray labels = sequence ? Nd4j.zeros(type, featureShape[0], CLASSES, steps)
+                : Nd4j.zeros(type, featureShape[0], CLASSES);
         java.util.Random r = new java.util.Random(seed);
         for (int i = 0; i < featureShape[0]; i++) {
-            labels.putScalar(i, r.nextInt(CLASSES), 1.0);
+            for (int t = 0; t < steps; t++) {
+                if (sequence) {
+                    labels.putScalar(new long[] {i, r.nextInt(CLASSES), t}, 1.0);
+                } else {
+                    labels.putScalar(i, r.nextInt(CLASSES), 1.0);
+                }
+            }
         }
         return new DataSet(f, labels);
+    }
+
+    /** Two LSTMs, the second with dropout, and a sequence output: DL4J keeps recurrent activations in 'f' order. */
+    static MultiLayerNetwork lstm(long seed, DataType type) {
+        MultiLayerConfiguration conf = new NeuralNetConfiguration.Builder().seed(seed).dataType(type)
+                .updater(new Adam(1e-2)).activation(Activation.TANH).list()
+                .layer(new LSTM.Builder().nIn(IN).nOut(6).build())
+                .layer(new LSTM.Builder().nOut(5).dropOut(0.8).build())
+                .layer(new RnnOutputLayer.Builder(LossFunctions.LossFunction.MCXENT).activation(Activation.SOFTMAX)
+                        .nOut(CLASSES).build())
+                .setInputType(InputType.recurrent(IN)).build();
+        MultiLayerNetwork net = new MultiLayerNetwork(conf);
+        net.init();
+        return net;
+    }
+
+    /** A trainable dense layer under a FrozenLayer: DL4J's backward pass ends at the frozen layer. */
+    static MultiLayerNetwork underFrozen(long seed, DataType type) {
+        MultiLayerConfiguration conf = new NeuralNetConfiguration.Builder().seed(seed).dataType(type)
+                .updater(new Adam(1e-2)).activation(Activation.TANH).list()
+                .layer(new DenseLayer.Builder().nIn(IN).nOut(8).dropOut(0.7).build())
+                .layer(new FrozenLayer(new DenseLayer.Builder().nIn(8).nOut(7).build()))
+                .layer(new DenseLayer.Builder().nIn(7).nOut(6).build())
+                .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).activation(Activation.SOFTMAX)
+                        .nIn(6).nOut(CLASSES).dropOut(0.8).build())
+                .build();
+        MultiLayerNetwork net = new MultiLayerNetwork(conf);
+        net.init();
+        return net;
+    }
+
+    /** {@link #underFrozen} as a graph, which DL4J's own backward pass refuses: refused up front, by name. */
+    @Test
+    void aGraphWithATrainableVertexUnderAFrozenOneIsRefused() {
+        ComputationGraph g = underFrozenGraph(5, DataType.DOUBLE);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> CheckpointedTrainer.of(g, Segmentation.everyK(1)));
+        assertTrue(e.getMessage().contains("vertex 'd0' lies below the frozen vertex 'frozen'"), e.getMessage());
+        IllegalStateException dl4j = assertThrows(IllegalStateException.class,
+                () -> referenceGradient(g, data(5, DataType.DOUBLE, 4, IN), 1));
+        assertTrue(dl4j.getMessage().contains("all epsilons not set"), dl4j.getMessage());
+    }
+
+    /** {@link #underFrozen} as a graph. */
+    static ComputationGraph underFrozenGraph(long seed, DataType type) {
+        ComputationGraphConfiguration conf = new NeuralNetConfiguration.Builder().seed(seed).dataType(type)
+                .updater(new Adam(1e-2)).activation(Activation.TANH).graphBuilder().addInputs("in")
+                .addLayer("d0", new DenseLayer.Builder().nIn(IN).nOut(8).dropOut(0.7).build(), "in")
+                .addLayer("frozen", new FrozenLayer(new DenseLayer.Builder().nIn(8).nOut(7).build()), "d0")
+                .addLayer("d2", new DenseLayer.Builder().nIn(7).nOut(6).build(), "frozen")
+                .addLayer("out", new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT)
+                        .activation(Activation.SOFTMAX).nIn(6).nOut(CLASSES).dropOut(0.8).build(), "d2")
+                .setOutputs("out").build();
+        ComputationGraph g = new ComputationGraph(conf);
+        g.init();
+        return g;
     }
 
     /** Reference gradient of DL4J itself, with the random generator seeded first. */
@@ -133,10 +210,19 @@ class CheckpointedTrainerTest {
         }
     }
 
-    record Case(String name, DataType type, Function<Long, Model> build, long[] featureShape, Segmentation seg) {
+    record Case(String name, DataType type, Function<Long, Model> build, long[] featureShape, Segmentation seg,
+                char order) {
+        Case(String name, DataType type, Function<Long, Model> build, long[] featureShape, Segmentation seg) {
+            this(name, type, build, featureShape, seg, 'c');
+        }
+
+        DataSet data(long seed) {
+            return CheckpointedTrainerTest.data(seed, type, order, featureShape);
+        }
+
         @Override
         public String toString() {
-            return name + "/" + type + "/" + seg;
+            return name + "/" + type + "/" + seg + (order == 'c' ? "" : "/features " + order);
         }
     }
 
@@ -217,6 +303,15 @@ class CheckpointedTrainerTest {
                     Segmentation.everyK(2)),
             new Case("lokr-conv-tucker-dora-dropout", DataType.DOUBLE, CheckpointedTrainerTest::lokrConv, image,
                     Segmentation.everyK(2)),
+            // dropout masks follow the memory order of the array they apply to: recurrent activations are 'f'
+            new Case("mln-lstm-dropout", DataType.DOUBLE, s -> lstm(s, DataType.DOUBLE), new long[] {4, IN, 5},
+                    Segmentation.everyK(1)),
+            new Case("mln-lstm-dropout", DataType.FLOAT, s -> lstm(s, DataType.FLOAT), new long[] {4, IN, 5},
+                    Segmentation.everyK(1)),
+            new Case("mln-dense", DataType.DOUBLE, s -> dense(s, DataType.DOUBLE, 4), flat, Segmentation.everyK(1),
+                    'f'),
+            new Case("mln-under-frozen", DataType.DOUBLE, s -> underFrozen(s, DataType.DOUBLE), flat,
+                    Segmentation.everyK(1)),
         };
         return Stream.of(cs).flatMap(c -> Stream.of(11L, 29L).map(seed -> Arguments.of(c, seed)));
     }
@@ -228,7 +323,7 @@ class CheckpointedTrainerTest {
         double tol = c.type() == DataType.DOUBLE ? 1e-10 : 1e-5;
         Model ref = c.build().apply(seed);
         Model ckpt = c.build().apply(seed);
-        DataSet d = data(seed, c.type(), c.featureShape());
+        DataSet d = c.data(seed);
         CheckpointedTrainer t = trainer(ckpt, c.seg());
         assertTrue(t.segmentStarts(d).length >= 2, ctx + ": expected several segments");
         INDArray expected = referenceGradient(ref, d, seed * 7 + 1);
@@ -260,7 +355,7 @@ class CheckpointedTrainerTest {
         CheckpointedTrainer t = trainer(ckpt, c.seg());
         INDArray before = ref.params().dup();
         for (int step = 0; step < 3; step++) {
-            DataSet d = data(seed + step, c.type(), c.featureShape());
+            DataSet d = c.data(seed + step);
             Nd4j.getRandom().setSeed(seed + 100 + step);
             if (ref instanceof MultiLayerNetwork) {
                 ((MultiLayerNetwork) ref).fit(d);
@@ -298,6 +393,32 @@ class CheckpointedTrainerTest {
 
     static Stream<Long> seedList() {
         return Stream.of(3L, 17L);
+    }
+
+    /** Listeners that read the batch from the network, such as DL4J's PerformanceListener, see this step's batch. */
+    @ParameterizedTest
+    @ValueSource(strings = {"mln", "graph"})
+    void listenersSeeTheBatchInTheNetwork(String kind) {
+        Model net = kind.equals("mln") ? dense(7, DataType.DOUBLE, 3) : graph(7, DataType.DOUBLE);
+        java.util.List<Integer> batchSizes = new java.util.ArrayList<>();
+        java.util.List<INDArray> inputs = new java.util.ArrayList<>();
+        org.deeplearning4j.optimize.api.BaseTrainingListener probe =
+                new org.deeplearning4j.optimize.api.BaseTrainingListener() {
+                    @Override
+                    public void iterationDone(Model model, int iteration, int epoch) {
+                        batchSizes.add(model.batchSize());
+                        inputs.add(model instanceof MultiLayerNetwork m ? m.getInput()
+                                : ((ComputationGraph) model).getInput(0));
+                    }
+                };
+        net.setListeners(new org.deeplearning4j.optimize.listeners.PerformanceListener(1, false), probe);
+        CheckpointedTrainer t = trainer(net, Segmentation.everyK(2));
+        for (int batch : new int[] {6, 3}) {
+            DataSet d = data(batch, DataType.DOUBLE, batch, IN);
+            t.fit(d);
+            assertEquals(batch, batchSizes.get(batchSizes.size() - 1), kind + ": batch size seen by listeners");
+            assertTrue(inputs.get(inputs.size() - 1) == d.getFeatures(), kind + ": input seen by listeners");
+        }
     }
 
     @Test
