@@ -1,6 +1,7 @@
 package dev.lokr.dl4j.offload;
 
 import dev.lokr.dl4j.Frozen;
+import dev.lokr.dl4j.conf.LokrLayer;
 import org.deeplearning4j.nn.conf.BackpropType;
 import org.deeplearning4j.nn.conf.InputPreProcessor;
 import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
@@ -249,6 +250,12 @@ public final class EncoderOffload {
             throw new IllegalArgumentException("encoder layer " + describe(net, i) + " has dropout "
                     + lc.getIDropout() + ", so its output differs in every pass and cannot be cached; remove it"
                     + " or wrap the layer in FrozenLayer (inference mode)");
+        }
+        if (lc instanceof LokrLayer ll && (ll.getRankDropout() > 0 || ll.getModuleDropout() > 0)) {
+            throw new IllegalArgumentException("encoder layer " + describe(net, i) + " has LoKR rank dropout "
+                    + ll.getRankDropout() + " and module dropout " + ll.getModuleDropout() + ", so its output differs"
+                    + " in every pass and cannot be cached; set both to 0 (setRankDropout, setModuleDropout) or wrap"
+                    + " the layer in FrozenLayer (inference mode)");
         }
         if (lc instanceof org.deeplearning4j.nn.conf.layers.BaseLayer bl && bl.getWeightNoise() != null) {
             throw new IllegalArgumentException("encoder layer " + describe(net, i) + " has weight noise "

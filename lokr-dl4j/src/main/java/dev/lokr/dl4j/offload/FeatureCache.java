@@ -11,7 +11,8 @@ import java.nio.file.Path;
  * <p>Two kinds: {@link #inMemory()} keeps detached copies on the heap/host, and {@link #mappedFile(Path)}
  * writes raw little-endian values to a file and reads them back through memory mapping, for data larger
  * than memory. Only FLOAT and DOUBLE arrays are stored. A cache is not thread-safe. Close it when done:
- * closing frees the arrays or deletes the file, after which every method but {@code close} fails.
+ * closing frees the arrays or deletes the file, after which every method but {@code close} and
+ * {@code sizeInBytes} (then 0) fails.
  */
 public interface FeatureCache extends AutoCloseable {
 
@@ -66,7 +67,7 @@ public interface FeatureCache extends AutoCloseable {
     int size();
 
     /**
-     * @return the bytes of array data held (in memory or in the file)
+     * @return the bytes of array data held (in memory or in the file); 0 once closed
      */
     long sizeInBytes();
 

@@ -127,6 +127,7 @@ class FeatureCacheTest {
         IllegalStateException e = assertThrows(IllegalStateException.class, () -> cache.get(0));
         assertTrue(e.getMessage().contains("closed"), e.getMessage());
         assertThrows(IllegalStateException.class, () -> cache.add(new DataSet(x, null)));
+        assertEquals(0, cache.sizeInBytes(), "a closed cache holds nothing");
         cache.close();
     }
 

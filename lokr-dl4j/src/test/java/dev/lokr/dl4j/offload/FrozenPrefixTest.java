@@ -128,6 +128,32 @@ class FrozenPrefixTest {
         assertEncoderLayerRefused(new DenseLayer.Builder().dropOut(0.5), "dropout");
     }
 
+    /** LoKR's rank and module dropout draw new masks in every training pass, as DL4J's dropout does. */
+    @ParameterizedTest(name = "rankDropout={0}, moduleDropout={1}")
+    @org.junit.jupiter.params.provider.CsvSource({"0.5,0", "0,0.3"})
+    void aFrozenLokrEncoderLayerWithLokrDropoutIsRefused(double rankDropout, double moduleDropout) {
+        MultiLayerNetwork base = init(base(DataType.FLOAT, 5)
+                .layer(new DenseLayer.Builder().name("enc_0").nIn(IN).nOut(HIDDEN).build())
+                .layer(out(HIDDEN))
+                .build());
+        dev.lokr.dl4j.LokrNetwork<MultiLayerNetwork> adapted = dev.lokr.dl4j.LokrNetworks.apply(
+                dev.lokr.LokrAdapter.builder().rank(2).rankDropout(rankDropout).moduleDropout(moduleDropout).build(),
+                base, dev.lokr.dl4j.Targets.names("enc_0"));
+        adapted.layerConf("enc_0").setUpdater(dev.lokr.dl4j.Frozen.updater());
+        MultiLayerNetwork net = adapted.network();
+        assertEquals(1, EncoderOffload.frozenPrefix(net));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> EncoderOffload.prepare(net,
+                new OffloadFixtures.Batches(data(5)), FeatureCache.inMemory()));
+        assertTrue(e.getMessage().contains("LoKR rank dropout " + rankDropout + " and module dropout "
+                + moduleDropout) && e.getMessage().contains("enc_0"), e.getMessage());
+        adapted.layerConf("enc_0").setRankDropout(0);
+        adapted.layerConf("enc_0").setModuleDropout(0);
+        try (FeatureCache cache = FeatureCache.inMemory()) {
+            assertEquals(1, EncoderOffload.prepare(net, new OffloadFixtures.Batches(data(5)), cache).encoderLayers(),
+                    "accepted once both are 0");
+        }
+    }
+
     @Test
     void anEncoderLayerWithWeightNoiseIsRefused() {
         assertEncoderLayerRefused(
