@@ -35,6 +35,8 @@ public final class PrefetchingDataSetIterator implements DataSetIterator, AutoCl
     private final transient PrefetchEngine<DataSet> engine;
     private final transient DeviceStaging staging;
     private transient volatile DataSetPreProcessor preProcessor;
+    /** The batch objects this iterator's preprocessor has run on, so a reused one is not preprocessed twice. */
+    private final transient WeakIdentitySet<DataSet> preprocessed = new WeakIdentitySet<>();
 
     /**
      * Wraps {@code source} with the prefetch settings of {@code options} ({@code numWorkers},
@@ -71,7 +73,7 @@ public final class PrefetchingDataSetIterator implements DataSetIterator, AutoCl
 
     private DataSet process(DataSet ds) {
         DataSetPreProcessor p = preProcessor;
-        if (p != null) {
+        if (p != null && preprocessed.add(ds)) {
             p.preProcess(ds);
         }
         staging.stage(
@@ -169,6 +171,9 @@ public final class PrefetchingDataSetIterator implements DataSetIterator, AutoCl
     /**
      * Sets the preprocessor that worker threads apply to each batch (after the wrapped iterator's
      * own preprocessor). Set it before iterating; batches already read ahead keep the previous one.
+     * It runs once per batch object: a source that returns the same {@code DataSet} objects every
+     * epoch (such as {@code ExistingDataSetIterator}) has each preprocessed in place in the first
+     * epoch only, as DL4J's own iterators do, instead of once more every epoch.
      */
     @Override
     public void setPreProcessor(DataSetPreProcessor preProcessor) {

@@ -19,6 +19,8 @@ public final class PrefetchingMultiDataSetIterator implements MultiDataSetIterat
     private final transient PrefetchEngine<MultiDataSet> engine;
     private final transient DeviceStaging staging;
     private transient volatile MultiDataSetPreProcessor preProcessor;
+    /** The batch objects this iterator's preprocessor has run on, so a reused one is not preprocessed twice. */
+    private final transient WeakIdentitySet<MultiDataSet> preprocessed = new WeakIdentitySet<>();
 
     /**
      * Wraps {@code source} with the prefetch settings of {@code options}.
@@ -54,7 +56,7 @@ public final class PrefetchingMultiDataSetIterator implements MultiDataSetIterat
 
     private MultiDataSet process(MultiDataSet mds) {
         MultiDataSetPreProcessor p = preProcessor;
-        if (p != null) {
+        if (p != null && preprocessed.add(mds)) {
             p.preProcess(mds);
         }
         stageAll(mds.getFeatures());
@@ -99,7 +101,11 @@ public final class PrefetchingMultiDataSetIterator implements MultiDataSetIterat
                 "next(" + num + ") is not supported by a prefetching iterator; use next()");
     }
 
-    /** Sets the preprocessor that worker threads apply to each batch. Set it before iterating. */
+    /**
+     * Sets the preprocessor that worker threads apply to each batch. Set it before iterating. It runs
+     * once per batch object, as in {@link PrefetchingDataSetIterator#setPreProcessor}: a source that
+     * returns the same objects every epoch has each preprocessed in the first epoch only.
+     */
     @Override
     public void setPreProcessor(MultiDataSetPreProcessor preProcessor) {
         engine.checkOpen();

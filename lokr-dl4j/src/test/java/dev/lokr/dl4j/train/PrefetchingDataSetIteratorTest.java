@@ -101,6 +101,39 @@ class PrefetchingDataSetIteratorTest {
         }
     }
 
+    /**
+     * DL4J's {@code ExistingDataSetIterator} (like a list of batches) returns the same objects every
+     * epoch: the wrapper's preprocessor, which works in place, must run on each once, not once per
+     * epoch. Fresh batches ({@link #deliversSourceOrderOverEpochs}) are preprocessed every epoch.
+     */
+    @ParameterizedTest(name = "workers={0} persistent={1}")
+    @org.junit.jupiter.params.provider.CsvSource({"0,true", "2,true", "2,false"})
+    void reusedBatchObjectsArePreprocessedOnce(int workers, boolean persistent) {
+        String ctx = "workers=" + workers + " persistent=" + persistent;
+        List<DataSet> batches = reference(7, 4, 3, 5);
+        List<DataSet> original = new ArrayList<>();
+        for (DataSet d : batches) {
+            original.add(d.copy());
+        }
+        try (PrefetchingDataSetIterator it = new PrefetchingDataSetIterator(
+                new org.deeplearning4j.datasets.iterator.ExistingDataSetIterator(batches), workers, 2,
+                persistent, noStaging())) {
+            it.setPreProcessor(d -> d.getFeatures().addi(1));
+            for (int epoch = 0; epoch < 3; epoch++) {
+                if (epoch > 0) {
+                    it.reset();
+                }
+                for (int i = 0; i < batches.size(); i++) {
+                    DataSet got = it.next();
+                    assertSame(batches.get(i), got, ctx + " epoch=" + epoch + " batch=" + i);
+                    assertEquals(original.get(i).getFeatures().add(1), got.getFeatures(),
+                            ctx + " epoch=" + epoch + " batch=" + i + ": preprocessed exactly once");
+                }
+                assertFalse(it.hasNext(), ctx + " epoch=" + epoch);
+            }
+        }
+    }
+
     @ParameterizedTest(name = "seed={0}")
     @MethodSource("seeds")
     void resetMidEpochRestartsFromTheFirstBatch(long seed) {

@@ -158,4 +158,75 @@ class PrefetchingMultiDataSetIteratorTest {
                     "non-persistent threads stop");
         }
     }
+
+    /** A source that returns the same MultiDataSet objects every epoch: each is preprocessed once. */
+    @ParameterizedTest(name = "workers={0}")
+    @org.junit.jupiter.params.provider.ValueSource(ints = {0, 2})
+    void reusedBatchObjectsArePreprocessedOnce(int workers) {
+        List<MultiDataSet> batches = new ArrayList<>();
+        List<MultiDataSet> original = new ArrayList<>();
+        for (DataSet d : reference(8, 3, 2, 3)) {
+            batches.add(d.toMultiDataSet());
+            original.add(d.copy().toMultiDataSet());
+        }
+        org.nd4j.linalg.dataset.api.iterator.MultiDataSetIterator src =
+                new org.nd4j.linalg.dataset.api.iterator.MultiDataSetIterator() {
+                    private int next;
+
+                    @Override
+                    public MultiDataSet next(int num) {
+                        throw new UnsupportedOperationException();
+                    }
+
+                    @Override
+                    public void setPreProcessor(org.nd4j.linalg.dataset.api.MultiDataSetPreProcessor p) {
+                        throw new UnsupportedOperationException();
+                    }
+
+                    @Override
+                    public org.nd4j.linalg.dataset.api.MultiDataSetPreProcessor getPreProcessor() {
+                        return null;
+                    }
+
+                    @Override
+                    public boolean resetSupported() {
+                        return true;
+                    }
+
+                    @Override
+                    public boolean asyncSupported() {
+                        return false;
+                    }
+
+                    @Override
+                    public void reset() {
+                        next = 0;
+                    }
+
+                    @Override
+                    public boolean hasNext() {
+                        return next < batches.size();
+                    }
+
+                    @Override
+                    public MultiDataSet next() {
+                        return batches.get(next++);
+                    }
+                };
+        try (PrefetchingMultiDataSetIterator it = new PrefetchingMultiDataSetIterator(src, workers, 2, true,
+                new DeviceStaging(false, false, s -> {}))) {
+            it.setPreProcessor(m -> m.getFeatures(0).addi(1));
+            for (int epoch = 0; epoch < 3; epoch++) {
+                if (epoch > 0) {
+                    it.reset();
+                }
+                for (int i = 0; i < batches.size(); i++) {
+                    MultiDataSet got = it.next();
+                    assertSame(batches.get(i), got, "workers=" + workers + " epoch=" + epoch + " batch=" + i);
+                    assertEquals(original.get(i).getFeatures(0).add(1), got.getFeatures(0),
+                            "workers=" + workers + " epoch=" + epoch + " batch=" + i + ": preprocessed exactly once");
+                }
+            }
+        }
+    }
 }
