@@ -31,6 +31,29 @@ class AdapterFileTest {
         return IoTestSupport.parityRoot().resolve(name).resolve(file);
     }
 
+    /**
+     * {@code readOtherTensor} reads only the tensors outside the LoKR modules (a PEFT file's saved modules): a
+     * module's own tensor, or a name the file lacks, is refused.
+     */
+    @Test
+    void readOtherTensorReadsOnlyTensorsOutsideTheModules(@TempDir Path tmp) throws Exception {
+        Path file = tmp.resolve("adapter_model.safetensors");
+        SafetensorsWriter.write(file, null, List.of(
+                SafetensorsWriter.Tensor.of("base_model.model.fc.lokr_w1", Nd4j.ones(DataType.FLOAT, 2, 2), DType.F32),
+                SafetensorsWriter.Tensor.of("base_model.model.fc.lokr_w2", Nd4j.ones(DataType.FLOAT, 3, 2), DType.F32),
+                SafetensorsWriter.Tensor.of("base_model.model.head.bias", Nd4j.createFromArray(1f, 2f, 3f), DType.F32)));
+        Files.writeString(tmp.resolve("adapter_config.json"), "{\"peft_type\":\"LOKR\",\"r\":2,\"alpha\":2}");
+        try (AdapterFile f = AdapterFile.read(file)) {
+            assertEquals(Nd4j.createFromArray(1.0, 2.0, 3.0),
+                    f.readOtherTensor("base_model.model.head.bias", DataType.DOUBLE));
+            for (String name : List.of("base_model.model.fc.lokr_w1", "base_model.model.nothing.weight")) {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                        () -> f.readOtherTensor(name, DataType.FLOAT));
+                assertTrue(e.getMessage().contains("no tensor '" + name + "' outside the LoKR modules"), e.getMessage());
+            }
+        }
+    }
+
     @Test
     void describesTheParityAdapters() throws Exception {
         try (AdapterFile f = AdapterFile.read(parity("linear_plain", "adapter.safetensors"))) {

@@ -191,6 +191,11 @@ class JsonTest {
         assertEquals("'\\ud83d\\ude00'", Json.printable("\ud83d\ude00"), "beyond the plane: escaped as a pair");
         assertEquals("'x\\u0085y'", Json.printable("x\u0085y"));
         assertEquals("'x\\u2066y'", Json.printable("x\u2066y"));
+        // a backslash quotes (and is escaped), so that a name holding a backslash-u sequence is not read as an escape
+        assertEquals("'a\\\\u000ab'", Json.printable("a\\u000ab"));
+        // the paragraph separator breaks lines as the line separator does: escaped in both
+        assertEquals("'p\\u2029q'", Json.printable("p\u2029q"));
+        assertEquals("p\\u2029q", Json.oneLine("p\u2029q"));
         // oneLine: a message stays one line, names inside it escaped, nothing quoted
         assertEquals("module 'a b' failed at \\u001b[2K \\u000d\\u2028 end",
                 Json.oneLine("module 'a b' failed at \u001b[2K\n\r\u2028 end"));

@@ -256,6 +256,34 @@ class SavedModulesMergeTest {
         assertEquals(Nd4j.zeros(DataType.DOUBLE, 3, 6), read(out, "head.weight"), "outside the prefix: untouched");
     }
 
+    /**
+     * An F64 saved tensor goes into an F64 base tensor at full precision: it is read in double, not through
+     * float32 (0.1 and its multiples are not float32 values).
+     */
+    @Test
+    void anF64SavedTensorReplacesAnF64BaseTensorExactly() throws Exception {
+        Path base = dir.resolve("f64-base.safetensors");
+        SafetensorsWriter.write(base, null, List.of(
+                SafetensorsWriter.Tensor.of("fc.weight", Nd4j.ones(DataType.FLOAT, 6, 4), DType.F32),
+                SafetensorsWriter.Tensor.of("head.weight", Nd4j.zeros(DataType.DOUBLE, 3, 6), DType.F64)));
+        INDArray head = Nd4j.linspace(DataType.DOUBLE, 1, 18, 1).reshape(3, 6).muli(0.1);
+        Path adapter = adapter(SafetensorsWriter.Tensor.of("base_model.model.head.weight", head, DType.F64));
+        Path out = dir.resolve("merged.safetensors");
+        AdapterMerge.mergeFile(base, adapter, out, 1.0, null);
+        assertEquals(DType.F64, dtype(out, "head.weight"));
+        assertArrayEquals(head.dup('c').data().asDouble(), read(out, "head.weight").dup('c').data().asDouble(), 0.0);
+    }
+
+    /** No choice for the saved modules is an error, not a silent KEEP. */
+    @Test
+    void aNullSavedModulesChoiceIsRefused() throws Exception {
+        Path adapter = adapter(saved("base_model.model.head.weight", Nd4j.ones(DataType.FLOAT, 3, 6)));
+        Path out = dir.resolve("merged.safetensors");
+        assertThrows(NullPointerException.class,
+                () -> AdapterMerge.mergeFile(base(), adapter, out, 1.0, AdapterMerge.Scope.ALL, null, null));
+        assertFalse(Files.exists(out));
+    }
+
     @Test
     void aLycorisFileHasNoSavedModules() throws Exception {
         Path adapter = dir.resolve("lycoris.safetensors");

@@ -16,6 +16,7 @@ import java.util.List;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -248,6 +249,24 @@ class DoraNormsTest {
             assertTrue(w.stride(1) == 1 && (w == view || w.offset() == 7), msg);
             assertNearNormsAndGradients(ref, refGrad, DoraNorms.compute(l, w, w1, w2, null, s, true, true), w, g, msg);
         }
+    }
+
+    /**
+     * On the output axis the backward reads what the pass kept for it; norms computed without a gradient
+     * (inference) keep nothing, and their backward is refused with a message, not a NullPointerException.
+     */
+    @Test
+    void anOutputAxisBackwardAfterAPassWithoutGradientIsRefused() {
+        LokrCases.Case c = doraCases().get(0);
+        LokrLayout l = c.options().layoutFor(c.shape());
+        Random r = new Random(c.seed());
+        INDArray weight = LokrCases.random(r, DataType.DOUBLE, c.shape());
+        INDArray w1 = LokrCases.random(r, DataType.DOUBLE, l.a(), l.c());
+        INDArray w2 = LokrCases.random(r, DataType.DOUBLE, l.b(), l.d());
+        DoraNorms inference = DoraNorms.compute(l, weight, w1, w2, null, 0.75, false);
+        double[] g = gaussian(r, l.outDim());
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> inference.backward(weight, g));
+        assertTrue(e.getMessage().contains("computed without a gradient"), e.getMessage());
     }
 
     /** {@code got}'s norms, and its gradient for {@code g} over {@code weight}, near {@code ref}'s. */

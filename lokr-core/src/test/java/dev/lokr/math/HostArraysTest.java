@@ -75,6 +75,22 @@ class HostArraysTest {
                 HostArrays.toDoubles(rows), 0.0, type + " input unchanged");
     }
 
+    /**
+     * Into an array of another data type (FLOAT rows, DOUBLE out) {@code mulColumns} falls back to ND4J: the
+     * product as ND4J computes it in the input's type, stored in the output's, not the input's bytes read as
+     * the output's type.
+     */
+    @Test
+    void mulColumnsIntoAnArrayOfAnotherTypeFallsBackToNd4j() {
+        double[] v = {0.5, -2.0, 3.25, 1.0 / 3};
+        INDArray x = matrix(DataType.FLOAT);
+        INDArray expected = x.mulRowVector(Nd4j.create(v, new long[] {1, 4}, DataType.DOUBLE).castTo(DataType.FLOAT))
+                .castTo(DataType.DOUBLE);
+        INDArray out = Nd4j.create(DataType.DOUBLE, 5, 4);
+        HostArrays.mulColumns(x, v, out);
+        assertArrayEquals(HostArrays.toDoubles(expected), HostArrays.toDoubles(out), 0.0);
+    }
+
     @Test
     void fromDoublesRoundsToFloat() {
         INDArray x = HostArrays.fromDoubles(new double[] {0.1}, DataType.FLOAT, 1);

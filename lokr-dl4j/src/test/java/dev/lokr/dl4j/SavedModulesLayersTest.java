@@ -195,6 +195,97 @@ class SavedModulesLayersTest {
         }
     }
 
+    /** A head holding NaN, or a bias of another length, is refused before anything changes, naming the layer. */
+    @Test
+    void aSavedHeadWithNaNOrABiasOfAnotherLengthIsRefused() throws Exception {
+        MultiLayerNetwork net = Fixtures.denseMln(DataType.FLOAT, WorkspaceMode.ENABLED, new Adam(1e-2), 18);
+        INDArray nan = Nd4j.rand(DataType.FLOAT, Fixtures.CLASSES, Fixtures.DENSE_HIDDEN);
+        nan.putScalar(2, 5, Float.NaN);
+        try (AdapterFile f = AdapterFile.read(classifier(nan, Nd4j.rand(DataType.FLOAT, Fixtures.CLASSES)))) {
+            IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> LokrNetworks.apply(net, f));
+            org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains(
+                    "saved tensor base_model.model.out.weight for layer out holds NaN"), e.getMessage());
+        }
+        try (AdapterFile f = AdapterFile.read(classifier(Nd4j.rand(DataType.FLOAT, Fixtures.CLASSES,
+                Fixtures.DENSE_HIDDEN), Nd4j.rand(DataType.FLOAT, Fixtures.CLASSES + 1)))) {
+            IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> LokrNetworks.apply(net, f));
+            org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains(
+                    "saved tensor base_model.model.out.bias [7] does not fit layer out (b [6], so [6]"),
+                    e.getMessage());
+        }
+    }
+
+    /** A saved weight of a dtype lokr does not read (I64) is refused with the layer named, not an unchecked error. */
+    @Test
+    void aSavedHeadOfAnUnreadableDtypeIsRefused() throws Exception {
+        Path file = classifier(Nd4j.rand(DataType.FLOAT, Fixtures.CLASSES, Fixtures.DENSE_HIDDEN), null);
+        SafetensorsWriter.write(file, null, List.of(
+                SafetensorsWriter.Tensor.of("base_model.model.dense_0.lokr_w1", Nd4j.ones(DataType.FLOAT, 6, 4), DType.F32),
+                SafetensorsWriter.Tensor.of("base_model.model.dense_0.lokr_w2", Nd4j.ones(DataType.FLOAT, 6, 6), DType.F32),
+                SafetensorsWriter.Tensor.raw("base_model.model.out.weight", DType.I64,
+                        new long[] {Fixtures.CLASSES, Fixtures.DENSE_HIDDEN},
+                        java.nio.ByteBuffer.allocate(8 * Fixtures.CLASSES * Fixtures.DENSE_HIDDEN)),
+                SafetensorsWriter.Tensor.of("base_model.model.out.bias", Nd4j.ones(DataType.FLOAT, Fixtures.CLASSES),
+                        DType.F32)));
+        MultiLayerNetwork net = Fixtures.denseMln(DataType.FLOAT, WorkspaceMode.ENABLED, new Adam(1e-2), 19);
+        try (AdapterFile f = AdapterFile.read(file)) {
+            IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> LokrNetworks.apply(net, f));
+            org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains(
+                    "saved tensor base_model.model.out.weight for layer out: "), e.getMessage());
+        }
+    }
+
+    /**
+     * Only plain dense and output layers with nothing but weight and bias saved take a copy: a saved parameter
+     * other than those (a layer saved with more than PyTorch's Linear holds), or a dense layer with layer norm,
+     * leaves the layer as it is.
+     */
+    @Test
+    void aSavedModuleWithOtherParametersOrOnALayerNormedDenseLayerIsLeft() throws Exception {
+        MultiLayerNetwork net = Fixtures.denseMln(DataType.FLOAT, WorkspaceMode.ENABLED, new Adam(1e-2), 20);
+        Path file = classifier(Nd4j.rand(DataType.FLOAT, Fixtures.CLASSES, Fixtures.DENSE_HIDDEN),
+                Nd4j.rand(DataType.FLOAT, Fixtures.CLASSES));
+        List<SafetensorsWriter.Tensor> ts = new ArrayList<>(List.of(
+                SafetensorsWriter.Tensor.of("base_model.model.dense_0.lokr_w1", Nd4j.ones(DataType.FLOAT, 6, 4), DType.F32),
+                SafetensorsWriter.Tensor.of("base_model.model.dense_0.lokr_w2", Nd4j.ones(DataType.FLOAT, 6, 6), DType.F32),
+                SafetensorsWriter.Tensor.of("base_model.model.out.weight",
+                        Nd4j.rand(DataType.FLOAT, Fixtures.CLASSES, Fixtures.DENSE_HIDDEN), DType.F32),
+                SafetensorsWriter.Tensor.of("base_model.model.out.bias", Nd4j.ones(DataType.FLOAT, Fixtures.CLASSES),
+                        DType.F32),
+                SafetensorsWriter.Tensor.of("base_model.model.out.scale", Nd4j.ones(DataType.FLOAT, Fixtures.CLASSES),
+                        DType.F32)));
+        SafetensorsWriter.write(file, null, ts);
+        try (AdapterFile f = AdapterFile.read(file)) {
+            LokrNetworks.SavedPlan plan = LokrNetworks.planSavedModules(net, f, java.util.Set.of());
+            assertEquals(List.of(), plan.copies(), "a saved parameter other than weight and bias");
+            assertEquals(List.of("out"), plan.left());
+        }
+        // a dense layer with layer norm: weight and bias alone do not make what PyTorch's Linear computes
+        MultiLayerNetwork normed = new MultiLayerNetwork(new org.deeplearning4j.nn.conf.NeuralNetConfiguration.Builder()
+                .seed(21).dataType(DataType.FLOAT).list()
+                .layer(new org.deeplearning4j.nn.conf.layers.DenseLayer.Builder().name("dense_0").nIn(Fixtures.DENSE_IN)
+                        .nOut(Fixtures.DENSE_HIDDEN).build())
+                .layer(new org.deeplearning4j.nn.conf.layers.DenseLayer.Builder().name("normed").nIn(Fixtures.DENSE_HIDDEN)
+                        .nOut(4).hasLayerNorm(true).build())
+                .layer(new org.deeplearning4j.nn.conf.layers.OutputLayer.Builder().name("last").nIn(4).nOut(4)
+                        .activation(org.nd4j.linalg.activations.Activation.SOFTMAX).build())
+                .build());
+        normed.init();
+        ts.set(2, SafetensorsWriter.Tensor.of("base_model.model.normed.weight",
+                Nd4j.rand(DataType.FLOAT, 4, Fixtures.DENSE_HIDDEN), DType.F32));
+        ts.set(3, SafetensorsWriter.Tensor.of("base_model.model.normed.bias", Nd4j.ones(DataType.FLOAT, 4), DType.F32));
+        ts.remove(4);
+        SafetensorsWriter.write(file, null, ts);
+        try (AdapterFile f = AdapterFile.read(file)) {
+            LokrNetworks.SavedPlan plan = LokrNetworks.planSavedModules(normed, f, java.util.Set.of());
+            assertEquals(List.of(), plan.copies(), "a layer-normed dense layer");
+            assertEquals(List.of("normed"), plan.left());
+        }
+    }
+
     /** dense_0, then a dense layer named {@code hidden} [36 -> 4] and an output layer named {@code out} [4 -> 4]. */
     private static MultiLayerNetwork twoNamed(String hidden, String out) {
         MultiLayerNetwork net = new MultiLayerNetwork(new org.deeplearning4j.nn.conf.NeuralNetConfiguration.Builder()

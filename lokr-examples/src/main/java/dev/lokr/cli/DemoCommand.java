@@ -334,11 +334,15 @@ public final class DemoCommand implements Callable<Integer> {
             }
             progress.step(i + 1, losses[i]);
         }
-        java.util.Arrays.sort(times);
-        int n = times.length;
-        double median = n % 2 == 1 ? times[n / 2] : (times[n / 2 - 1] + times[n / 2]) / 2.0;
-        double ms = Math.round(median / 1e6 * 1000) / 1000.0;
-        return new Run(losses, ms);
+        return new Run(losses, medianMs(times));
+    }
+
+    /** The median of step times in nanoseconds, in ms rounded to 0.001; sorts {@code nanos}, at least one. */
+    static double medianMs(long[] nanos) {
+        java.util.Arrays.sort(nanos);
+        int n = nanos.length;
+        double median = n % 2 == 1 ? nanos[n / 2] : (nanos[n / 2 - 1] + nanos[n / 2]) / 2.0;
+        return Math.round(median / 1e6 * 1000) / 1000.0;
     }
 
     /** Fraction of samples whose arg-max output is the label. */

@@ -121,6 +121,29 @@ class DemoCommandTest {
         }
     }
 
+    /** One adaptation step (the fewest --steps allows) is timed too: fewer steps than the untimed warm-up. */
+    @Test
+    void aSingleStepDemoRunsAndTimesItsStep(@TempDir Path dir) throws Exception {
+        LokrCliTest.Result o = run("--quick", "--steps", "1", "--no-progress", "--out", dir.resolve("report").toString());
+        assertEquals(0, o.code(), "exit code; stderr: " + o.err());
+        String[] lines = o.out().strip().split("\\R");
+        @SuppressWarnings("unchecked")
+        Map<String, Object> json = (Map<String, Object>) Json.parse(lines[lines.length - 1]);
+        assertEquals(1, ((Number) json.get("steps")).intValue());
+        for (String k : List.of("lokrStepMs", "fullFinetuneStepMs")) {
+            double ms = ((Number) json.get(k)).doubleValue();
+            assertTrue(ms > 0 && Double.isFinite(ms), k + " " + ms);
+        }
+    }
+
+    /** The median of the timed steps: the middle one, or the mean of the two middle ones, in ms. */
+    @Test
+    void theStepTimeIsTheMedianOfTheTimedSteps() {
+        assertEquals(3.0, DemoCommand.medianMs(new long[] {9_000_000, 1_000_000, 3_000_000}), 0.0);
+        assertEquals(2.5, DemoCommand.medianMs(new long[] {4_000_000, 1_000_000, 2_000_000, 3_000_000}), 0.0);
+        assertEquals(0.001, DemoCommand.medianMs(new long[] {1_000}), 0.0);
+    }
+
     @Test
     void aFailedRunIsOneLineAndTheStackTraceOnlyWithVerbose() {
         IllegalStateException failure = new IllegalStateException("disk\nfull",

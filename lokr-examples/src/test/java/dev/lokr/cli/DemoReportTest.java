@@ -37,6 +37,17 @@ class DemoReportTest {
         assertTrue(two.contains("; 2 training steps each."), two);
     }
 
+    /** The step-time row gives LoKR's median, then full fine-tuning's, in the table's column order. */
+    @Test
+    void theStepTimeRowGivesLokrThenFullFineTuning(@TempDir Path dir) throws Exception {
+        Map<String, Object> r = result(3);
+        r.put("lokrStepMs", 16.0);
+        r.put("fullFinetuneStepMs", 11.5);
+        String md = Files.readString(DemoReport.summary(dir.resolve("times.md"), r, LokrAdapter.builder().build(),
+                List.of("dense")));
+        assertTrue(md.contains("| median step time (ms, batch 32) | - | 16.00 | 11.50 |"), md);
+    }
+
     /** The note on step time appears only when the LoKR step was the slower one. */
     @Test
     void aSlowerLokrStepIsExplained(@TempDir Path dir) throws Exception {

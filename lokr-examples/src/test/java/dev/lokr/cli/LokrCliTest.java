@@ -340,6 +340,20 @@ class LokrCliTest {
         assertTrue(out.contains("IllegalStateException: bad\\u001b[2J name end"), out);
     }
 
+    /** With --verbose, an error that escapes picocli's handlers is followed by its stack trace. */
+    @Test
+    void anUnhandledErrorPrintsItsStackTraceWhenVerbose() {
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        java.io.PrintStream err = new java.io.PrintStream(bytes, true, java.nio.charset.StandardCharsets.UTF_8);
+        int code = LokrCli.reportUnhandled(new IllegalStateException("boom", new java.io.IOException("disk")), err, true);
+        List<String> lines = bytes.toString(java.nio.charset.StandardCharsets.UTF_8).lines().toList();
+        assertEquals(1, code);
+        assertEquals("lokr: error: IllegalStateException: boom", lines.get(0), lines.toString());
+        assertEquals("java.lang.IllegalStateException: boom", lines.get(1), lines.toString());
+        assertTrue(lines.get(2).strip().startsWith("at "), lines.toString());
+        assertTrue(lines.stream().anyMatch(l -> l.startsWith("Caused by: java.io.IOException: disk")), lines.toString());
+    }
+
     /** A module name holding a line break or a terminal escape is printed escaped, on its own line. */
     @Test
     void inspectEscapesModuleNamesThatCouldForgeLines(@TempDir Path tmp) throws Exception {
