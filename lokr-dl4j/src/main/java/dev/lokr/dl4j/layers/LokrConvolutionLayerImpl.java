@@ -56,18 +56,17 @@ public class LokrConvolutionLayerImpl extends BaseLokrLayerImpl {
         return Type.CONVOLUTIONAL;
     }
 
-    /** The DL4J runtime of the base convolution, created on first use, with scratch gradient views. */
+    /**
+     * The DL4J runtime of the base convolution, created on first use, with scratch gradient views. For a
+     * channels-last 1-D layer, its NCW configuration is taken again from the live base on every call, so that
+     * settings changed after the first pass (input dropout, activation) apply as they do to the base itself.
+     */
     private ConvolutionLayer inner() {
         if (inner == null) {
             innerConf = LokrParamInitializer.innerConf(conf);
-            if (layerConf().getBase() instanceof Convolution1DLayer c1 && c1.getRnnDataFormat() == RNNFormat.NWC) {
-                // DL4J 1.0.0-M2.1's Convolution1DLayer cannot backpropagate NWC (its conv1d_bp gets NWC arrays
-                // described as NCW and fails): the inner layer runs NCW, and this layer permutes around it
-                Convolution1DLayer ncw = (Convolution1DLayer) c1.clone();
-                ncw.setRnnDataFormat(RNNFormat.NCW);
-                innerConf.setLayer(ncw);
-                channelsLast = true;
-            }
+            channelsLast = layerConf().getBase() instanceof Convolution1DLayer c1
+                    && c1.getRnnDataFormat() == RNNFormat.NWC;
+            syncChannelsLast();
             inner = layerConf().getBase() instanceof Convolution1DLayer
                     ? new org.deeplearning4j.nn.layers.convolution.Convolution1DLayer(innerConf, dataType)
                     : new ConvolutionLayer(innerConf, dataType);
@@ -81,8 +80,25 @@ public class LokrConvolutionLayerImpl extends BaseLokrLayerImpl {
             innerGradients = detached(() -> Nd4j.zeros(dataType, 1, inner.numParams()));
             inner.setBackpropGradientsViewArray(innerGradients);
             innerGradientViews = layerConf().getBase().initializer().getGradientsFromFlattened(innerConf, innerGradients);
+        } else {
+            syncChannelsLast();
         }
         return inner;
+    }
+
+    /**
+     * DL4J 1.0.0-M2.1's Convolution1DLayer cannot backpropagate NWC (its conv1d_bp gets NWC arrays described as
+     * NCW and fails): for NWC the inner layer runs an NCW copy of the live base, and this layer permutes around
+     * it. The copy shares the base's dropout object, which holds the mask from the forward pass for backward.
+     */
+    private void syncChannelsLast() {
+        if (channelsLast) {
+            Convolution1DLayer live = (Convolution1DLayer) layerConf().getBase();
+            Convolution1DLayer ncw = (Convolution1DLayer) live.clone();
+            ncw.setRnnDataFormat(RNNFormat.NCW);
+            ncw.setIDropout(live.getIDropout());
+            innerConf.setLayer(ncw);
+        }
     }
 
     /** Points the inner layer's parameter table at {@code weight} (shaped as {@code W}) and the frozen bias. */
