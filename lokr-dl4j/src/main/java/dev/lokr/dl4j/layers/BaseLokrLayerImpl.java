@@ -7,6 +7,7 @@ import dev.lokr.math.LokrParams;
 import dev.lokr.math.LokrWeights;
 import org.deeplearning4j.nn.api.layers.LayerConstraint;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
+import org.deeplearning4j.nn.conf.layers.Layer;
 import org.deeplearning4j.nn.gradient.DefaultGradient;
 import org.deeplearning4j.nn.gradient.Gradient;
 import org.deeplearning4j.nn.layers.AbstractLayer;
@@ -17,6 +18,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.learning.regularization.Regularization;
 
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashSet;
 import java.util.List;
@@ -348,16 +350,23 @@ public abstract class BaseLokrLayerImpl extends AbstractLayer<LokrLayer> impleme
     }
 
     /**
-     * Applies the layer's constraints to the adapter tensors only. DL4J gives a layer's weight and bias
-     * constraints every key of its {@code weightKeys}/{@code biasKeys}, which include the frozen
-     * {@code W} and {@code b}; a constraint must never rewrite them.
+     * Applies the constraints of this layer and of its live base configuration to the adapter tensors only.
+     * DL4J gives a layer's weight and bias constraints every key of its {@code weightKeys}/{@code biasKeys},
+     * which include the frozen {@code W} and {@code b}; a constraint must never rewrite them. A constraint on
+     * the base's weight ({@code W}) applies to every adapter tensor, as a weight constraint set on this layer
+     * does; one on the base's bias alone applies to nothing (the bias is frozen).
      */
     @Override
     public void applyConstraints(int iteration, int epoch) {
-        List<LayerConstraint> constraints = layerConf().getConstraints();
-        if (constraints == null) {
-            return;
+        List<LayerConstraint> constraints = new ArrayList<>();
+        if (layerConf().getConstraints() != null) {
+            constraints.addAll(layerConf().getConstraints());
         }
+        Layer base = layerConf().getBase();
+        if (base.getConstraints() != null) {
+            constraints.addAll(base.getConstraints());
+        }
+        List<String> baseWeightKeys = base.initializer().weightKeys(base);
         for (LayerConstraint c : constraints) {
             Set<String> keys = c.getParams();
             if (keys != null && keys.stream().allMatch(LokrLayer::isAdapterParam)) {
@@ -368,6 +377,8 @@ public abstract class BaseLokrLayerImpl extends AbstractLayer<LokrLayer> impleme
             for (String k : keys == null ? params.keySet() : keys) {
                 if (LokrLayer.isAdapterParam(k)) {
                     adapterKeys.add(k);
+                } else if (baseWeightKeys.contains(k)) {
+                    params.keySet().stream().filter(LokrLayer::isAdapterParam).forEach(adapterKeys::add);
                 }
             }
             if (!adapterKeys.isEmpty()) {
@@ -380,7 +391,28 @@ public abstract class BaseLokrLayerImpl extends AbstractLayer<LokrLayer> impleme
 
     @Override
     public void clearNoiseWeightParams() {
-        // weight noise is refused for adapted layers: nothing to clear
+        // weight noise is refused for adapted layers (checkLiveBase): nothing to clear
+    }
+
+    /**
+     * Refuses a pass when the live base configuration was changed, after the network was built, into one this
+     * layer cannot honour: weight noise or layer norm added, or its bias switched on or off.
+     *
+     * @throws IllegalStateException naming the layer and the change
+     */
+    protected void checkLiveBase() {
+        Layer base = layerConf().getBase();
+        String reason = LokrLayer.unsupportedReason(base);
+        boolean baseHasBias = !base.initializer().biasKeys(base).isEmpty();
+        if (reason == null && baseHasBias != hasBias()) {
+            reason = "its bias was switched " + (baseHasBias ? "on" : "off") + " (hasBias=" + baseHasBias
+                    + "), but the network holds " + (hasBias() ? "a" : "no") + " bias parameter";
+        }
+        if (reason != null) {
+            throw new IllegalStateException("layer '" + layerConf().getLayerName() + "': its base configuration was"
+                    + " changed after the network was built: " + reason + "; undo the change, or merge() and"
+                    + " change the merged network " + layerId());
+        }
     }
 
     @Override

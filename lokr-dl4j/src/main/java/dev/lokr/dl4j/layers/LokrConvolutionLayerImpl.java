@@ -131,6 +131,7 @@ public class LokrConvolutionLayerImpl extends BaseLokrLayerImpl {
     @Override
     public INDArray activate(boolean training, LayerWorkspaceMgr workspaceMgr) {
         assertInputSet(false);
+        checkLiveBase();
         ConvolutionLayer layer = inner();
         setInnerWeight(passWeight(training));
         INDArray out = layer.activate(swapLayout(input), training, workspaceMgr);

@@ -63,6 +63,7 @@ public class LokrDenseLayerImpl extends BaseLokrLayerImpl {
      */
     protected INDArray preOutput(boolean training, LayerWorkspaceMgr workspaceMgr) {
         assertInputSet(false);
+        checkLiveBase();
         applyDropOutIfNecessary(training, workspaceMgr);
         checkInput();
         INDArray z;

@@ -1,0 +1,110 @@
+package dev.lokr.dl4j;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.lokr.LokrAdapter;
+import dev.lokr.dl4j.conf.LokrLayer;
+import dev.lokr.math.LokrParam;
+import java.util.List;
+import java.util.function.Consumer;
+import org.deeplearning4j.nn.api.layers.LayerConstraint;
+import org.deeplearning4j.nn.conf.WorkspaceMode;
+import org.deeplearning4j.nn.conf.constraint.MaxNormConstraint;
+import org.deeplearning4j.nn.conf.layers.BaseLayer;
+import org.deeplearning4j.nn.conf.layers.DenseLayer;
+import org.deeplearning4j.nn.conf.weightnoise.DropConnect;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.learning.config.Sgd;
+
+/**
+ * Settings of an adapted layer's base configuration, at {@link LokrNetworks#apply} and changed later through
+ * the live configuration: constraints apply to the adapter tensors, and a change the adapted layer cannot
+ * honour (weight noise, layer norm, a bias switched on or off) is refused at the next pass, by name.
+ */
+class LiveBaseSettingsTest {
+
+    @BeforeAll
+    static void setUp() {
+        Fixtures.singleThreaded();
+    }
+
+    static MultiLayerNetwork base(long seed) {
+        return Fixtures.denseMln(DataType.DOUBLE, WorkspaceMode.ENABLED, new Sgd(0.5), seed);
+    }
+
+    /** Columns of w1 pushed outside a max-norm of 0.1, one step, then their largest norm. */
+    static double w1NormAfterAStep(LokrNetwork<MultiLayerNetwork> adapted, String layer) {
+        String key = adapted.network().getLayerWiseConfigurations().getConf(0).getLayer().getLayerName()
+                .equals(layer) ? "0_" : "1_";
+        key += LokrLayer.paramKey(LokrParam.W1);
+        MultiLayerNetwork net = adapted.network();
+        net.setParam(key, Fixtures.uniform(net.getParam(key).shape(), 0.5, 1.0, DataType.DOUBLE, 4));
+        INDArray w = net.getParam(key.charAt(0) + "_W").dup();
+        net.fit(Fixtures.denseInput(8, DataType.DOUBLE, 5), Fixtures.labels(8, DataType.DOUBLE, 6));
+        assertEquals(w, net.getParam(key.charAt(0) + "_W"), "a constraint changed the frozen W");
+        return net.getParam(key).norm2(1).maxNumber().doubleValue();
+    }
+
+    /** A weight constraint of the base network's layer applies to the adapter tensors after apply. */
+    @ParameterizedTest
+    @ValueSource(strings = {"dense_0", "out"})
+    void aBaseWeightConstraintAppliesToTheAdapterTensors(String layer) {
+        MultiLayerNetwork base = base(11);
+        base.getLayer(layer).conf().getLayer().setConstraints(List.of(constraintOnW()));
+        LokrNetwork<MultiLayerNetwork> adapted = LokrNetworks.apply(LokrAdapter.builder().rank(2).build(), base,
+                Targets.all());
+        double norm = w1NormAfterAStep(adapted, layer);
+        assertTrue(norm <= 0.1 + 1e-9, layer + ": w1 column norms up to " + norm);
+    }
+
+    /** One set on the live base after the network was built applies too. */
+    @Test
+    void aWeightConstraintSetOnTheLiveBaseLaterApplies() {
+        LokrNetwork<MultiLayerNetwork> adapted = LokrNetworks.apply(LokrAdapter.builder().rank(2).build(), base(12),
+                Targets.all());
+        adapted.network().output(Fixtures.denseInput(2, DataType.DOUBLE, 1));
+        adapted.layerConf("dense_0").getBase().setConstraints(List.of(constraintOnW()));
+        double norm = w1NormAfterAStep(adapted, "dense_0");
+        assertTrue(norm <= 0.1 + 1e-9, "w1 column norms up to " + norm);
+    }
+
+    private static LayerConstraint constraintOnW() {
+        MaxNormConstraint c = new MaxNormConstraint(0.1, 1);
+        c.setParams(java.util.Set.of("W"));
+        return c;
+    }
+
+    static java.util.stream.Stream<org.junit.jupiter.params.provider.Arguments> liveChanges() {
+        Consumer<BaseLayer> noise = l -> l.setWeightNoise(new DropConnect(0.5));
+        Consumer<BaseLayer> layerNorm = l -> ((DenseLayer) l).setHasLayerNorm(true);
+        Consumer<BaseLayer> noBias = l -> ((DenseLayer) l).setHasBias(false);
+        return java.util.stream.Stream.of(
+                org.junit.jupiter.params.provider.Arguments.of("weight noise", "dense_0", noise, "weight noise"),
+                org.junit.jupiter.params.provider.Arguments.of("weight noise", "out", noise, "weight noise"),
+                org.junit.jupiter.params.provider.Arguments.of("layer norm", "dense_0", layerNorm, "layer norm"),
+                org.junit.jupiter.params.provider.Arguments.of("bias off", "dense_0", noBias,
+                        "its bias was switched off"));
+    }
+
+    @ParameterizedTest(name = "{0} on {1}")
+    @org.junit.jupiter.params.provider.MethodSource("liveChanges")
+    void aLiveBaseChangeTheAdapterCannotHonourIsRefusedAtTheNextPass(String what, String layer,
+            Consumer<BaseLayer> change, String mention) {
+        LokrNetwork<MultiLayerNetwork> adapted = LokrNetworks.apply(LokrAdapter.builder().rank(2).build(), base(13),
+                Targets.all());
+        INDArray x = Fixtures.denseInput(2, DataType.DOUBLE, 1);
+        adapted.network().output(x);
+        change.accept((BaseLayer) adapted.layerConf(layer).getBase());
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> adapted.network().output(x));
+        assertTrue(e.getMessage().contains("layer '" + layer + "'") && e.getMessage().contains(mention)
+                && e.getMessage().contains("changed after the network was built"), e.getMessage());
+    }
+}
