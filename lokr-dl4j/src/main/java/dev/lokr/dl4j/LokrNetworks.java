@@ -495,6 +495,7 @@ public final class LokrNetworks {
         }
         // every saved module checked before the rebuild
         SavedPlan saved = planSavedModules(net, file, modules.keySet());
+        warnAboutBaseConstraints(replacements);
         N adapted = adapt(net, replacements, freezeOthers, saved.layers());
         for (Layer l : Networks.layers(adapted)) {
             LokrParams given = loaded.get(Networks.name(l));
@@ -559,9 +560,33 @@ public final class LokrNetworks {
         if (replacements.isEmpty()) {
             throw new IllegalArgumentException(targets + " match no layer of the network; its layers are " + described);
         }
+        warnAboutBaseConstraints(replacements);
         N adapted = adapt(net, replacements, freezeOthers, Set.of());
         LOG.debug("adapted {} with {} on {}", net.getClass().getSimpleName(), adapter, replacements.keySet());
         return adapted;
+    }
+
+    /**
+     * Constraints of an adapted layer's base were meant for its {@code W} and {@code b}, which LoKR keeps frozen:
+     * they do not constrain the adapter (its tensors have other shapes, and a DoRA magnitude or scalar gain
+     * other meanings). Says so, naming the layers, rather than dropping them silently.
+     *
+     * @return the names of the layers with such constraints (for tests)
+     */
+    static List<String> warnAboutBaseConstraints(Map<String, LokrLayer> replacements) {
+        List<String> names = new ArrayList<>();
+        for (Map.Entry<String, LokrLayer> e : replacements.entrySet()) {
+            List<org.deeplearning4j.nn.api.layers.LayerConstraint> c = e.getValue().getBase().getConstraints();
+            if (c != null && !c.isEmpty()) {
+                names.add(e.getKey() + " " + c);
+            }
+        }
+        if (!names.isEmpty()) {
+            LOG.warn("the constraints of adapted layer(s) {} apply to their frozen W and b, which LoKR keeps fixed;"
+                    + " they do not constrain the adapter tensors (set those with layerConf(name).setConstraints)",
+                    names.stream().map(Json::printable).toList());
+        }
+        return names;
     }
 
     /** @return {@code TimeDistributed(LSTM)} for a wrapper, else the simple class name */

@@ -75,9 +75,9 @@ import java.util.Objects;
  * for a conv base): DL4J
  * copies the builder's defaults only into its own layer types, and {@link #instantiate} refuses a base
  * without them. For the same reason {@code TransferLearning}'s {@code FineTuneConfiguration} does not
- * change the adapter's updater; use {@link #setUpdater}. Weight and bias constraints, this layer's and its
- * live base's, are applied to the adapter tensors only (one on the base's {@code W} to every adapter tensor).
- * A base changed after the network was built into one this layer cannot honour (weight noise, layer norm, a
+ * change the adapter's updater; use {@link #setUpdater}. This layer's weight and bias constraints are
+ * applied to the adapter tensors only; the base's own constraints, meant for the frozen {@code W} and
+ * {@code b}, are not applied. A base changed after the network was built into one this layer cannot honour (weight noise, layer norm, a
  * bias switched on or off) is refused at the next pass.
  */
 public class LokrLayer extends Layer {

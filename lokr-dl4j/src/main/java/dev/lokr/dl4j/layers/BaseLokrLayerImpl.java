@@ -18,7 +18,6 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.learning.regularization.Regularization;
 
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashSet;
 import java.util.List;
@@ -350,23 +349,18 @@ public abstract class BaseLokrLayerImpl extends AbstractLayer<LokrLayer> impleme
     }
 
     /**
-     * Applies the constraints of this layer and of its live base configuration to the adapter tensors only.
-     * DL4J gives a layer's weight and bias constraints every key of its {@code weightKeys}/{@code biasKeys},
-     * which include the frozen {@code W} and {@code b}; a constraint must never rewrite them. A constraint on
-     * the base's weight ({@code W}) applies to every adapter tensor, as a weight constraint set on this layer
-     * does; one on the base's bias alone applies to nothing (the bias is frozen).
+     * Applies the layer's constraints to the adapter tensors only. DL4J gives a layer's weight and bias
+     * constraints every key of its {@code weightKeys}/{@code biasKeys}, which include the frozen
+     * {@code W} and {@code b}; a constraint must never rewrite them. The base configuration's own constraints
+     * were meant for {@code W} and {@code b}, which stay frozen, so they are not applied (see
+     * {@link dev.lokr.dl4j.LokrNetworks}, which warns about them).
      */
     @Override
     public void applyConstraints(int iteration, int epoch) {
-        List<LayerConstraint> constraints = new ArrayList<>();
-        if (layerConf().getConstraints() != null) {
-            constraints.addAll(layerConf().getConstraints());
+        List<LayerConstraint> constraints = layerConf().getConstraints();
+        if (constraints == null) {
+            return;
         }
-        Layer base = layerConf().getBase();
-        if (base.getConstraints() != null) {
-            constraints.addAll(base.getConstraints());
-        }
-        List<String> baseWeightKeys = base.initializer().weightKeys(base);
         for (LayerConstraint c : constraints) {
             Set<String> keys = c.getParams();
             if (keys != null && keys.stream().allMatch(LokrLayer::isAdapterParam)) {
@@ -377,8 +371,6 @@ public abstract class BaseLokrLayerImpl extends AbstractLayer<LokrLayer> impleme
             for (String k : keys == null ? params.keySet() : keys) {
                 if (LokrLayer.isAdapterParam(k)) {
                     adapterKeys.add(k);
-                } else if (baseWeightKeys.contains(k)) {
-                    params.keySet().stream().filter(LokrLayer::isAdapterParam).forEach(adapterKeys::add);
                 }
             }
             if (!adapterKeys.isEmpty()) {

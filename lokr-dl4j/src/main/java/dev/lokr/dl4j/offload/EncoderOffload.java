@@ -262,16 +262,9 @@ public final class EncoderOffload {
                     + bl.getWeightNoise() + ", so its output differs in every pass and cannot be cached; remove it"
                     + " or wrap the layer in FrozenLayer (inference mode)");
         }
-        List<org.deeplearning4j.nn.api.layers.LayerConstraint> constraints = new ArrayList<>();
-        if (lc.getConstraints() != null) {
-            constraints.addAll(lc.getConstraints());
-        }
-        if (lc instanceof LokrLayer ll && ll.getBase().getConstraints() != null) {
-            constraints.addAll(ll.getBase().getConstraints()); // applied to the adapter tensors
-        }
-        if (!constraints.isEmpty()) {
+        if (lc.getConstraints() != null && !lc.getConstraints().isEmpty()) {
             throw new IllegalArgumentException("encoder layer " + describe(net, i) + " has constraints "
-                    + constraints + ", which DL4J's training applies to its parameters after every step even"
+                    + lc.getConstraints() + ", which DL4J's training applies to its parameters after every step even"
                     + " when they get no update, so they would not stay fixed; remove them or wrap the layer in"
                     + " FrozenLayer");
         }
