@@ -42,8 +42,8 @@ import java.util.Objects;
  *   <li>the output layer computes its loss gradient and the score (with the regularization score, as DL4J's
  *       {@code computeGradientAndScore});</li>
  *   <li>backward, from the last segment to the first: each earlier segment's forward is recomputed from its
- *       stored input (a copy in the input's own memory order, as layers may modify their input in place and
- *       DL4J lays a dropout mask out in that order) with the random state restored, so dropout masks are
+ *       stored input (a copy with the input's own memory layout, as layers may modify their input in place and
+ *       DL4J lays a dropout mask out in memory order) with the random state restored, so dropout masks are
  *       replayed exactly, then
  *       {@code backpropGradient} runs through its layers, each writing its gradient into its view of the
  *       network's flattened gradient array; the segment is then cleared. As in DL4J, a {@code FrozenLayer}
@@ -321,7 +321,7 @@ public final class CheckpointedTrainer {
             int to = s + 1 < nSeg ? starts[s + 1] : n;
             // a layer may apply its input dropout in place (allowInputModification): keep a private copy, in the
             // array's own order, since DL4J draws a dropout mask in the order of the array it is applied to
-            segInputs[s] = s + 1 < nSeg ? x.dup(x.ordering()) : x;
+            segInputs[s] = s + 1 < nSeg ? copyInLayout(x) : x;
             rngStates[s] = new long[] {rng.rootState(), rng.nodeState()};
             x = forwardSegment(from, to, x, batch);
             if (s + 1 < nSeg) {
@@ -431,6 +431,30 @@ public final class CheckpointedTrainer {
             x = units.get(i).forward(x, true, batch, mgr);
         }
         return x;
+    }
+
+    /**
+     * A copy of {@code x} whose elements lie in memory in the same order as in {@code x} (axes ranked by
+     * stride), so that an op drawing random numbers in memory order, as DL4J's dropout does, draws the same
+     * mask for the copy: {@code dup(x.ordering())} alone does not keep the layout of a permuted view, such as
+     * an NWC recurrent activation.
+     */
+    static INDArray copyInLayout(INDArray x) {
+        int rank = x.rank();
+        long[] stride = x.stride();
+        Integer[] byStride = new Integer[rank];
+        for (int i = 0; i < rank; i++) {
+            byStride[i] = i;
+        }
+        // largest stride first; ties (size-1 axes) keep their order
+        Arrays.sort(byStride, (a, b) -> Long.compare(stride[b], stride[a]));
+        int[] order = new int[rank];
+        int[] inverse = new int[rank];
+        for (int i = 0; i < rank; i++) {
+            order[i] = byStride[i];
+            inverse[byStride[i]] = i;
+        }
+        return x.permute(order).dup('c').permute(inverse);
     }
 
     /** Backprop through units {@code [from, to)}; null when a unit stops the backward pass or passes nothing back. */

@@ -173,7 +173,9 @@ public final class PrefetchingDataSetIterator implements DataSetIterator, AutoCl
      * own preprocessor). Set it before iterating; batches already read ahead keep the previous one.
      * It runs once per batch object: a source that returns the same {@code DataSet} objects every
      * epoch (such as {@code ExistingDataSetIterator}) has each preprocessed in place in the first
-     * epoch only, as DL4J's own iterators do, instead of once more every epoch.
+     * epoch only, as DL4J's own iterators do, instead of once more every epoch. A source that returns
+     * one object twice within an epoch is not supported with a preprocessor: another worker may still
+     * be preprocessing it when its second position is handed out.
      */
     @Override
     public void setPreProcessor(DataSetPreProcessor preProcessor) {

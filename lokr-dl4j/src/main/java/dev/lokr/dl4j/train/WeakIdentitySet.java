@@ -33,10 +33,10 @@ final class WeakIdentitySet<T> {
         return entries.add(new Entry<>(element, cleared));
     }
 
-    /** @return the number of objects still reachable and in the set (for tests) */
-    synchronized int size() {
+    /** @return the number of entries held, cleared ones not yet dropped included (for tests) */
+    synchronized int entries() {
         dropCleared();
-        return (int) entries.stream().filter(e -> e.get() != null).count();
+        return entries.size();
     }
 
     private void dropCleared() {

@@ -135,6 +135,43 @@ class CheckpointedTrainerTest {
         return net;
     }
 
+    /** {@link #lstm} over NWC data: recurrent activations are then permuted views. */
+    static MultiLayerNetwork lstmNwc(long seed, DataType type) {
+        MultiLayerConfiguration conf = new NeuralNetConfiguration.Builder().seed(seed).dataType(type)
+                .updater(new Adam(1e-2)).activation(Activation.TANH).list()
+                .layer(new LSTM.Builder().nIn(IN).nOut(6).dataFormat(org.deeplearning4j.nn.conf.RNNFormat.NWC).build())
+                .layer(new LSTM.Builder().nOut(5).dropOut(0.6).dataFormat(org.deeplearning4j.nn.conf.RNNFormat.NWC)
+                        .build())
+                .layer(new RnnOutputLayer.Builder(LossFunctions.LossFunction.MCXENT).activation(Activation.SOFTMAX)
+                        .nOut(CLASSES).dataFormat(org.deeplearning4j.nn.conf.RNNFormat.NWC).build())
+                .setInputType(InputType.recurrent(IN, org.deeplearning4j.nn.conf.RNNFormat.NWC)).build();
+        MultiLayerNetwork net = new MultiLayerNetwork(conf);
+        net.init();
+        return net;
+    }
+
+    /** The copy keeps the memory layout of views: same shape and values, strides ranked alike. */
+    @Test
+    void segmentInputCopiesKeepTheMemoryLayout() {
+        INDArray base = Nd4j.rand(DataType.DOUBLE, 3, 4, 5);
+        for (INDArray x : new INDArray[] {base, base.dup('f'), base.permute(0, 2, 1), base.permute(2, 0, 1).dup('f'),
+                base.get(org.nd4j.linalg.indexing.NDArrayIndex.all(), org.nd4j.linalg.indexing.NDArrayIndex.interval(1, 3),
+                        org.nd4j.linalg.indexing.NDArrayIndex.all())}) {
+            INDArray copy = CheckpointedTrainer.copyInLayout(x);
+            String ctx = "shape " + java.util.Arrays.toString(x.shape()) + " stride " + java.util.Arrays.toString(x.stride());
+            assertEquals(x, copy, ctx);
+            assertTrue(copy.data() != x.data(), ctx + ": a copy");
+            for (int i = 0; i < x.rank(); i++) {
+                for (int j = 0; j < x.rank(); j++) {
+                    if (x.size(i) > 1 && x.size(j) > 1) {
+                        assertEquals(Long.compare(x.stride(i), x.stride(j)), Long.compare(copy.stride(i), copy.stride(j)),
+                                ctx + ": axes " + i + ", " + j);
+                    }
+                }
+            }
+        }
+    }
+
     /** A trainable dense layer under a FrozenLayer: DL4J's backward pass ends at the frozen layer. */
     static MultiLayerNetwork underFrozen(long seed, DataType type) {
         MultiLayerConfiguration conf = new NeuralNetConfiguration.Builder().seed(seed).dataType(type)
@@ -217,6 +254,13 @@ class CheckpointedTrainerTest {
         }
 
         DataSet data(long seed) {
+            if (name.contains("nwc")) {
+                // featureShape [N, T, IN]: sequence data made as [N, IN, T], then features and labels as NWC
+                DataSet ncw = CheckpointedTrainerTest.data(seed, type, order, featureShape[0], featureShape[2],
+                        featureShape[1]);
+                return new DataSet(ncw.getFeatures().permute(0, 2, 1).dup('c'),
+                        ncw.getLabels().permute(0, 2, 1).dup('c'));
+            }
             return CheckpointedTrainerTest.data(seed, type, order, featureShape);
         }
 
@@ -310,6 +354,8 @@ class CheckpointedTrainerTest {
                     Segmentation.everyK(1)),
             new Case("mln-dense", DataType.DOUBLE, s -> dense(s, DataType.DOUBLE, 4), flat, Segmentation.everyK(1),
                     'f'),
+            new Case("mln-lstm-nwc-dropout", DataType.DOUBLE, s -> lstmNwc(s, DataType.DOUBLE), new long[] {4, 5, IN},
+                    Segmentation.everyK(1)),
             new Case("mln-under-frozen", DataType.DOUBLE, s -> underFrozen(s, DataType.DOUBLE), flat,
                     Segmentation.everyK(1)),
         };

@@ -20,7 +20,7 @@ class WeakIdentitySetTest {
         assertTrue(set.add(b), "an equal but distinct object is new");
         assertFalse(set.add(a), "the same object again");
         assertFalse(set.add(b));
-        assertEquals(2, set.size());
+        assertEquals(2, set.entries());
     }
 
     /** The set does not keep its members alive: once unreachable elsewhere, they leave it. */
@@ -32,11 +32,11 @@ class WeakIdentitySetTest {
         for (int i = 0; i < 1000; i++) {
             set.add(new byte[1024]);
         }
-        for (int attempt = 0; attempt < 50 && set.size() > 1; attempt++) {
+        for (int attempt = 0; attempt < 50 && set.entries() > 1; attempt++) {
             System.gc();
             Thread.sleep(20);
         }
-        assertEquals(1, set.size(), "only the object still referenced stays");
+        assertEquals(1, set.entries(), "the entries of collected objects are dropped; the one still referenced stays");
         assertFalse(set.add(kept), "the member still referenced is still in the set");
     }
 }
