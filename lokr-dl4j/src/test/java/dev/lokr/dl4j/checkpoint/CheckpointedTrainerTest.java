@@ -467,6 +467,148 @@ class CheckpointedTrainerTest {
         }
     }
 
+    /**
+     * DL4J's step adds the regularization score to the loss and applies constraints after every update; a
+     * listener reading the network's counts in iterationDone sees what it sees under fit.
+     */
+    @Test
+    void regularizationConstraintsAndCountsFollowFit() {
+        java.util.function.LongFunction<MultiLayerNetwork> build = seed -> {
+            MultiLayerNetwork n = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().seed(seed)
+                    .dataType(DataType.DOUBLE).updater(new Adam(5e-2)).activation(Activation.TANH).l2(1e-2).list()
+                    .layer(new DenseLayer.Builder().nIn(IN).nOut(9).dropOut(0.8)
+                            .constrainWeights(new org.deeplearning4j.nn.conf.constraint.MaxNormConstraint(0.3, 1))
+                            .build())
+                    .layer(new DenseLayer.Builder().nIn(9).nOut(8)
+                            .constrainBias(new org.deeplearning4j.nn.conf.constraint.NonNegativeConstraint()).build())
+                    .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).activation(Activation.SOFTMAX)
+                            .nIn(8).nOut(CLASSES).build())
+                    .build());
+            n.init();
+            return n;
+        };
+        MultiLayerNetwork ref = build.apply(19);
+        MultiLayerNetwork ckpt = build.apply(19);
+        java.util.List<String> refCounts = new java.util.ArrayList<>();
+        java.util.List<String> ckptCounts = new java.util.ArrayList<>();
+        ref.setListeners(countRecorder(refCounts));
+        ckpt.setListeners(countRecorder(ckptCounts));
+        CheckpointedTrainer t = CheckpointedTrainer.of(ckpt, Segmentation.everyK(1));
+        for (int step = 0; step < 3; step++) {
+            DataSet d = data(19 + step, DataType.DOUBLE, 6, IN);
+            Nd4j.getRandom().setSeed(300 + step);
+            ref.fit(d);
+            Nd4j.getRandom().setSeed(300 + step);
+            assertEquals(ref.score(), t.fit(d), 1e-10, "score of step " + step + " (with the L2 term)");
+        }
+        assertClose(ref.params(), ckpt.params(), 1e-9, "parameters (constrained)");
+        assertEquals(refCounts, ckptCounts, "iteration and epoch counts seen in iterationDone");
+    }
+
+    private static org.deeplearning4j.optimize.api.TrainingListener countRecorder(java.util.List<String> into) {
+        return new org.deeplearning4j.optimize.api.BaseTrainingListener() {
+            @Override
+            public void iterationDone(Model model, int iteration, int epoch) {
+                MultiLayerNetwork m = (MultiLayerNetwork) model;
+                into.add(iteration + "/" + epoch + " net " + m.getIterationCount() + "/" + m.getEpochCount());
+            }
+        };
+    }
+
+    /** A dropout rate scheduled by iteration: each layer must know the network's iteration count. */
+    @Test
+    void scheduledDropoutFollowsTheIterationCount() {
+        java.util.function.LongFunction<MultiLayerNetwork> build = seed -> {
+            org.nd4j.linalg.schedule.ISchedule schedule = new org.nd4j.linalg.schedule.MapSchedule(
+                    org.nd4j.linalg.schedule.ScheduleType.ITERATION, java.util.Map.of(0, 0.9, 1, 0.3, 2, 0.6));
+            MultiLayerNetwork n = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().seed(seed)
+                    .dataType(DataType.DOUBLE).updater(new Adam(1e-2)).activation(Activation.TANH).list()
+                    .layer(new DenseLayer.Builder().nIn(IN).nOut(9).build())
+                    .layer(new DenseLayer.Builder().nIn(9).nOut(8)
+                            .dropOut(new org.deeplearning4j.nn.conf.dropout.Dropout(schedule)).build())
+                    .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).activation(Activation.SOFTMAX)
+                            .nIn(8).nOut(CLASSES).build())
+                    .build());
+            n.init();
+            return n;
+        };
+        MultiLayerNetwork ref = build.apply(23);
+        MultiLayerNetwork ckpt = build.apply(23);
+        CheckpointedTrainer t = CheckpointedTrainer.of(ckpt, Segmentation.everyK(1));
+        for (int step = 0; step < 3; step++) {
+            DataSet d = data(23 + step, DataType.DOUBLE, 6, IN);
+            Nd4j.getRandom().setSeed(400 + step);
+            ref.fit(d);
+            Nd4j.getRandom().setSeed(400 + step);
+            assertEquals(ref.score(), t.fit(d), 1e-10, "score of step " + step);
+        }
+        assertClose(ref.params(), ckpt.params(), 1e-9, "parameters");
+    }
+
+    /**
+     * The memory checkpointing saves: while a later segment runs forward, the layers of the earlier ones are
+     * cleared (they hold no input). Without checkpointing (one segment) layer 0 still holds its input then.
+     */
+    @Test
+    void earlierSegmentsHoldNoActivationsWhileLaterOnesRun() {
+        MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().seed(27)
+                .dataType(DataType.DOUBLE).updater(new Adam(1e-2)).activation(Activation.TANH).list()
+                .layer(new DenseLayer.Builder().nIn(IN).nOut(12).dropOut(0.8).build())
+                .layer(new DenseLayer.Builder().nIn(12).nOut(11).build())
+                .layer(new DenseLayer.Builder().nIn(11).nOut(10).build())
+                .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).activation(Activation.SOFTMAX)
+                        .nIn(10).nOut(CLASSES).build())
+                .inputPreProcessor(3, new HeldInputProbe())
+                .build());
+        net.init();
+        HeldInputProbe probe = (HeldInputProbe) net.getLayerWiseConfigurations().getInputPreProcess(3);
+        probe.net = net;
+        DataSet d = data(27, DataType.DOUBLE, 5, IN);
+        CheckpointedTrainer.of(net, Segmentation.everyK(2)).fit(d);
+        assertEquals(java.util.List.of(false), probe.layer0Held, "segments [0, 2) and [2, 4): layer 0 cleared");
+        probe.layer0Held.clear();
+        CheckpointedTrainer.of(net, Segmentation.manual()).fit(d);
+        assertEquals(java.util.List.of(true), probe.layer0Held, "one segment: layer 0 holds its input");
+    }
+
+    /** An identity preprocessor that notes, each time it runs forward, whether layer 0 of {@code net} holds an input. */
+    static final class HeldInputProbe implements org.deeplearning4j.nn.conf.InputPreProcessor {
+        private static final long serialVersionUID = 1L;
+        transient MultiLayerNetwork net;
+        final transient java.util.List<Boolean> layer0Held = new java.util.ArrayList<>();
+
+        @Override
+        public INDArray preProcess(INDArray input, int miniBatchSize,
+                                   org.deeplearning4j.nn.workspace.LayerWorkspaceMgr workspaceMgr) {
+            if (net != null) {
+                layer0Held.add(net.getLayer(0).input() != null);
+            }
+            return input;
+        }
+
+        @Override
+        public INDArray backprop(INDArray output, int miniBatchSize,
+                                 org.deeplearning4j.nn.workspace.LayerWorkspaceMgr workspaceMgr) {
+            return output;
+        }
+
+        @Override
+        public org.deeplearning4j.nn.conf.InputPreProcessor clone() {
+            return this;
+        }
+
+        @Override
+        public InputType getOutputType(InputType inputType) {
+            return inputType;
+        }
+
+        @Override
+        public org.nd4j.common.primitives.Pair<INDArray, org.deeplearning4j.nn.api.MaskState> feedForwardMaskArray(
+                INDArray maskArray, org.deeplearning4j.nn.api.MaskState currentMaskState, int minibatchSize) {
+            return new org.nd4j.common.primitives.Pair<>(maskArray, currentMaskState);
+        }
+    }
+
     @Test
     void lokrBaseStaysFrozen() {
         MultiLayerNetwork net = lokr(5);
@@ -489,6 +631,10 @@ class CheckpointedTrainerTest {
                 t.estimateOutputBytes(d));
         assertArrayEquals(new int[] {0, 2, 3}, t.segmentStarts(d)); // 480+520 | 560 | 600+160
         assertArrayEquals(new int[] {0, 3}, CheckpointedTrainer.of(net, Segmentation.everyK(3)).segmentStarts(d));
+        // the same trainer resolves the budget again for another batch size: twice the bytes per unit
+        DataSet twice = data(4, DataType.DOUBLE, 10, IN);
+        assertArrayEquals(new int[] {0, 1, 2, 3, 4}, t.segmentStarts(twice)); // 960 | 1040 | 1120 | 1200 | 320
+        assertArrayEquals(new int[] {0, 2, 3}, t.segmentStarts(d));
     }
 
     @Test
@@ -512,6 +658,10 @@ class CheckpointedTrainerTest {
         masked.setFeaturesMaskArray(Nd4j.ones(DataType.DOUBLE, 4, 1));
         CheckpointedTrainer plain = CheckpointedTrainer.of(net, Segmentation.automatic());
         e = assertThrows(IllegalArgumentException.class, () -> plain.fit(masked));
+        assertTrue(e.getMessage().contains("masks"), e.getMessage());
+        DataSet labelMasked = data(3, DataType.DOUBLE, 4, IN);
+        labelMasked.setLabelsMaskArray(Nd4j.ones(DataType.DOUBLE, 4, 1));
+        e = assertThrows(IllegalArgumentException.class, () -> plain.fit(labelMasked));
         assertTrue(e.getMessage().contains("masks"), e.getMessage());
 
         MultiLayerNetwork tbptt = dense(3, DataType.DOUBLE, 2);

@@ -198,6 +198,96 @@ class EncoderOffloadTest {
         }
     }
 
+    /**
+     * A network that has trained already: the head goes on from its iteration and epoch counts and its updater
+     * state (Adam's moments and bias correction), as the network's own fit would.
+     */
+    @ParameterizedTest(name = "seed={0}")
+    @MethodSource("seeds")
+    void offloadGoesOnFromTheCountsAndUpdaterStateOfATrainedNetwork(long seed) {
+        String id = "seed=" + seed;
+        MultiLayerNetwork noOp = OffloadFixtures.denseNet(DataType.DOUBLE, seed);
+        MultiLayerNetwork a = OffloadFixtures.wrapEncoder(noOp, 2);
+        MultiLayerNetwork b = OffloadFixtures.wrapEncoder(noOp, 2);
+        List<DataSet> batches = data("dense", DataType.DOUBLE, false, seed + 3);
+        a.fit(new OffloadFixtures.Batches(batches), 2);
+        b.fit(new OffloadFixtures.Batches(batches), 2);
+        assertEquals(a.params(), b.params(), id);
+        assertEquals(2 * batches.size(), b.getIterationCount(), id);
+        assertEquals(2, b.getEpochCount(), id);
+
+        a.fit(new OffloadFixtures.Batches(batches), EPOCHS);
+        try (FeatureCache cache = FeatureCache.inMemory()) {
+            OffloadedTraining off = EncoderOffload.prepare(b, new OffloadFixtures.Batches(batches), cache);
+            assertEquals(2 * batches.size(), off.head().getIterationCount(), id + ": the head's iteration count");
+            assertEquals(2, off.head().getEpochCount(), id + ": the head's epoch count");
+            off.fit(EPOCHS);
+            off.writeBack(b);
+        }
+        assertEquals(a.getIterationCount(), b.getIterationCount(), id);
+        assertEquals(a.getEpochCount(), b.getEpochCount(), id);
+        assertClose(a.getUpdater().getStateViewArray(), b.getUpdater().getStateViewArray(), 1e-10, id + " updater state");
+        assertClose(a.params(), b.params(), 1e-10, id + " final params");
+    }
+
+    /** writeBack refuses a network whose layers differ from the one prepare was given; fit refuses 0 epochs. */
+    @org.junit.jupiter.api.Test
+    void writeBackRefusesAnotherNetworkAndFitRefusesZeroEpochs() {
+        MultiLayerNetwork net = OffloadFixtures.denseNet(DataType.FLOAT, 5);
+        try (FeatureCache cache = FeatureCache.inMemory()) {
+            OffloadedTraining off = EncoderOffload.prepare(net,
+                    new OffloadFixtures.Batches(data("dense", DataType.FLOAT, false, 5)), cache);
+            IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> off.fit(0));
+            assertTrue(e.getMessage().contains("got 0"), e.getMessage());
+
+            MultiLayerNetwork shorter = OffloadFixtures.init(OffloadFixtures.base(DataType.FLOAT, 5)
+                    .layer(OffloadFixtures.dense("enc_0", OffloadFixtures.IN, OffloadFixtures.HIDDEN, true))
+                    .layer(OffloadFixtures.dense("dense_2", OffloadFixtures.HIDDEN, OffloadFixtures.HIDDEN, false))
+                    .layer(OffloadFixtures.out(OffloadFixtures.HIDDEN))
+                    .build());
+            INDArray shorterBefore = shorter.params().dup();
+            e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> off.writeBack(shorter));
+            assertTrue(e.getMessage().contains("has 3 layers but the offloaded one had 4"), e.getMessage());
+            assertEquals(shorterBefore, shorter.params(), "a refused network is not changed");
+
+            MultiLayerNetwork widerEncoder = OffloadFixtures.init(OffloadFixtures.base(DataType.FLOAT, 5)
+                    .layer(OffloadFixtures.dense("enc_0", OffloadFixtures.IN + 1, OffloadFixtures.HIDDEN, true))
+                    .layer(OffloadFixtures.dense("enc_1", OffloadFixtures.HIDDEN, OffloadFixtures.HIDDEN, true))
+                    .layer(OffloadFixtures.dense("dense_2", OffloadFixtures.HIDDEN, OffloadFixtures.HIDDEN, false))
+                    .layer(OffloadFixtures.out(OffloadFixtures.HIDDEN))
+                    .build());
+            INDArray widerBefore = widerEncoder.params().dup();
+            e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> off.writeBack(widerEncoder));
+            assertTrue(e.getMessage().contains("encoder layer 0") && e.getMessage().contains("enc_0"), e.getMessage());
+            assertEquals(widerBefore, widerEncoder.params(), "a refused network is not changed");
+        }
+    }
+
+    /** The features iterator applies its own preprocessor to copies, and refuses to re-split a cached batch. */
+    @org.junit.jupiter.api.Test
+    void theFeaturesIteratorPreprocessesCopiesAndCannotResplit() {
+        MultiLayerNetwork net = OffloadFixtures.denseNet(DataType.DOUBLE, 8);
+        List<DataSet> batches = data("dense", DataType.DOUBLE, false, 8);
+        try (FeatureCache cache = FeatureCache.inMemory()) {
+            OffloadedTraining off = EncoderOffload.prepare(net, new OffloadFixtures.Batches(batches), cache);
+            DataSetIterator it = off.features();
+            it.setPreProcessor(ds -> ds.getFeatures().muli(2));
+            for (int i = 0; i < batches.size(); i++) {
+                assertEquals(cache.get(i).getFeatures().mul(2), it.next().getFeatures(), "batch " + i);
+            }
+            it.reset();
+            assertEquals(cache.get(0).getFeatures().mul(2), it.next().getFeatures(), "the cache is unchanged");
+            DataSetIterator plain = off.features();
+            assertEquals(batches.get(0).numExamples(), plain.next(batches.get(0).numExamples()).numExamples());
+            UnsupportedOperationException e = org.junit.jupiter.api.Assertions.assertThrows(
+                    UnsupportedOperationException.class, () -> plain.next(3));
+            assertTrue(e.getMessage().contains("asked for 3"), e.getMessage());
+        }
+    }
+
     static Stream<Long> seeds() {
         return Stream.of(41L, 42L);
     }

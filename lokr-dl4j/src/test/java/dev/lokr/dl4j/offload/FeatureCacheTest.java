@@ -108,6 +108,42 @@ class FeatureCacheTest {
         assertEquals(expected, actual, message);
     }
 
+    /** add copies the batch: changing the arrays afterwards does not reach the cache. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("kinds")
+    void addedArraysAreCopied(String kind) {
+        DataSet in = batches(DataType.FLOAT, 7).get(2);
+        DataSet expected = in.copy();
+        try (FeatureCache cache = cache(kind, "copies.bin")) {
+            cache.add(in);
+            in.getFeatures().addi(1.0);
+            in.getLabels().addi(1.0);
+            in.getFeaturesMaskArray().addi(1.0);
+            in.getLabelsMaskArray().addi(1.0);
+            DataSet got = cache.get(0);
+            assertSame(expected.getFeatures(), got.getFeatures(), kind + " features");
+            assertSame(expected.getLabels(), got.getLabels(), kind + " labels");
+            assertSame(expected.getFeaturesMaskArray(), got.getFeaturesMaskArray(), kind + " feature mask");
+            assertSame(expected.getLabelsMaskArray(), got.getLabelsMaskArray(), kind + " label mask");
+        }
+    }
+
+    /** Once closed, a cache of either kind holds nothing (sizeInBytes 0) and refuses every other call. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("kinds")
+    void aClosedCacheHoldsNothingAndRefusesUse(String kind) {
+        FeatureCache cache = cache(kind, "closed.bin");
+        DataSet batch = batches(DataType.DOUBLE, 8).get(0);
+        cache.add(batch);
+        assertTrue(cache.sizeInBytes() > 0, kind);
+        cache.close();
+        assertEquals(0, cache.sizeInBytes(), kind + ": a closed cache holds nothing");
+        assertThrows(IllegalStateException.class, cache::size, kind);
+        assertThrows(IllegalStateException.class, () -> cache.get(0), kind);
+        assertThrows(IllegalStateException.class, () -> cache.add(batch), kind);
+        cache.close();
+    }
+
     @Test
     void theMappedFileHoldsTheDataAndIsDeletedOnClose() throws Exception {
         Path file = dir.resolve("cache.bin");

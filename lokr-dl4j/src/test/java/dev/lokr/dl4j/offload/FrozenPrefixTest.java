@@ -214,6 +214,29 @@ class FrozenPrefixTest {
         }
     }
 
+    /**
+     * A frozen wrapper inherits the builder's global dropout, weight noise, activation, regularization and
+     * constraints, but runs its layer in inference mode and never updates it: accepted.
+     */
+    @ParameterizedTest(name = "withBackprop={0}")
+    @org.junit.jupiter.params.provider.ValueSource(booleans = {false, true})
+    void aFrozenWrapperIsAcceptedWhateverItInheritsFromTheBuilder(boolean withBackprop) {
+        DenseLayer inner = new DenseLayer.Builder().name("enc_0").nIn(IN).nOut(HIDDEN).build();
+        MultiLayerNetwork net = init(new NeuralNetConfiguration.Builder().seed(5).dataType(DataType.FLOAT)
+                .updater(new Adam(1e-2)).dropOut(0.5).activation(Activation.RRELU).l2(1e-3)
+                .weightNoise(new org.deeplearning4j.nn.conf.weightnoise.DropConnect(0.5))
+                .constrainWeights(new org.deeplearning4j.nn.conf.constraint.UnitNormConstraint(1)).list()
+                .layer(withBackprop ? new org.deeplearning4j.nn.conf.layers.misc.FrozenLayerWithBackprop(inner)
+                        : new FrozenLayer(inner))
+                .layer(out(HIDDEN))
+                .build());
+        assertTrue(net.getLayerWiseConfigurations().getConf(0).getLayer().getIDropout() != null,
+                "the wrapper has the builder's dropout");
+        try (FeatureCache cache = FeatureCache.inMemory()) {
+            assertEquals(1, EncoderOffload.prepare(net, new OffloadFixtures.Batches(data(5)), cache).encoderLayers());
+        }
+    }
+
     /** A NoOp-frozen first layer {@code enc_0} built from {@code encoder} is in the prefix but cannot be cached. */
     private static void assertEncoderLayerRefused(DenseLayer.Builder encoder, String mention) {
         MultiLayerNetwork net = init(base(DataType.FLOAT, 5)
@@ -256,6 +279,30 @@ class FrozenPrefixTest {
         IllegalArgumentException f = assertThrows(IllegalArgumentException.class, () -> EncoderOffload.prepare(bn,
                 new OffloadFixtures.Batches(data(9)), FeatureCache.inMemory()));
         assertTrue(f.getMessage().contains("BatchNormalization") && f.getMessage().contains("enc_bn"), f.getMessage());
+    }
+
+    /** prepare reads data from its start (resetting an exhausted iterator) and needs an empty cache and a batch. */
+    @Test
+    void prepareResetsExhaustedDataAndRefusesAFilledCacheOrNoData() {
+        MultiLayerNetwork net = OffloadFixtures.denseNet(DataType.FLOAT, 10);
+        List<DataSet> batches = data(10);
+        OffloadFixtures.Batches exhausted = new OffloadFixtures.Batches(batches);
+        while (exhausted.hasNext()) {
+            exhausted.next();
+        }
+        try (FeatureCache cache = FeatureCache.inMemory()) {
+            EncoderOffload.prepare(net, exhausted, cache);
+            assertEquals(batches.size(), cache.size(), "an exhausted iterator is reset first");
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> EncoderOffload.prepare(net, new OffloadFixtures.Batches(batches), cache));
+            assertTrue(e.getMessage().contains("already holds " + batches.size() + " batches"), e.getMessage());
+            assertEquals(batches.size(), cache.size(), "nothing added to a filled cache");
+        }
+        try (FeatureCache cache = FeatureCache.inMemory()) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> EncoderOffload.prepare(net, new OffloadFixtures.Batches(List.of()), cache));
+            assertTrue(e.getMessage().contains("no batches"), e.getMessage());
+        }
     }
 
     @Test

@@ -195,6 +195,76 @@ class LokrTrainingTest {
         assertTrue(diff < 1e-9, "the network holds the three steps trained before the failure: differs by " + diff);
     }
 
+    /**
+     * Offloaded, the callbacks inside a step reach the network's listeners (with the head), in fit's order;
+     * with checkpointing as well, every one but the forward pass.
+     */
+    @ParameterizedTest(name = "checkpointing={0}")
+    @CsvSource({"false", "true"})
+    void offloadedTrainingCallsEveryListenerCallback(boolean checkpointing) {
+        List<DataSet> d = data(17);
+        MultiLayerNetwork ref = net(17);
+        Recorder plain = new Recorder();
+        List<String> plainCounts = new ArrayList<>();
+        ref.setListeners(plain, new CountRecorder(plainCounts));
+        ref.fit(new ListDataSetIterator<>(d, 5), 2);
+        MultiLayerNetwork net = net(17);
+        Recorder offloaded = new Recorder();
+        List<String> offloadedCounts = new ArrayList<>();
+        net.setListeners(offloaded, new CountRecorder(offloadedCounts));
+        LokrTraining.fit(net, new ListDataSetIterator<>(d, 5), 2, TrainingOptions.builder().offloadEncoder(true)
+                .gradientCheckpointing(checkpointing).numWorkers(0).pinMemory(false).build());
+        List<String> expected = new ArrayList<>(plain.events);
+        if (checkpointing) {
+            expected.removeIf("fwd"::equals);
+        }
+        assertEquals(expected, offloaded.events, "checkpointing=" + checkpointing);
+        assertEquals(plainCounts, offloadedCounts, "checkpointing=" + checkpointing
+                + ": the network's iteration and epoch counts seen by iterationDone and the epoch callbacks");
+    }
+
+    /** Records, at iterationDone and the epoch callbacks, the network's own iteration and epoch counts. */
+    static final class CountRecorder extends org.deeplearning4j.optimize.api.BaseTrainingListener {
+        private final List<String> into;
+
+        CountRecorder(List<String> into) {
+            this.into = into;
+        }
+
+        private void add(String event, org.deeplearning4j.nn.api.Model model) {
+            MultiLayerNetwork m = (MultiLayerNetwork) model;
+            into.add(event + " " + m.getIterationCount() + "/" + m.getEpochCount());
+        }
+
+        @Override
+        public void onEpochStart(org.deeplearning4j.nn.api.Model model) {
+            add("es", model);
+        }
+
+        @Override
+        public void onEpochEnd(org.deeplearning4j.nn.api.Model model) {
+            add("ee", model);
+        }
+
+        @Override
+        public void iterationDone(org.deeplearning4j.nn.api.Model model, int iteration, int epoch) {
+            add("it" + iteration + "/" + epoch, model);
+        }
+    }
+
+    /** The prefetching iterator LokrTraining wraps the data in is closed: no prefetch thread outlives fit. */
+    @ParameterizedTest(name = "offload={0}")
+    @CsvSource({"false", "true"})
+    void noPrefetchThreadOutlivesFit(boolean offload) {
+        java.util.Set<Thread> before = PrefetchTestSupport.liveThreads("lokr-prefetch-");
+        LokrTraining.fit(net(19), new ListDataSetIterator<>(data(19), 5), 2, TrainingOptions.builder()
+                .offloadEncoder(offload).gradientCheckpointing(false).numWorkers(2).persistentWorkers(true)
+                .pinMemory(false).build());
+        java.util.Set<Thread> left = PrefetchTestSupport.liveThreads("lokr-prefetch-");
+        left.removeAll(before);
+        assertEquals(java.util.Set.of(), left, "offload=" + offload + ": prefetch threads left after fit");
+    }
+
     @Test
     void checkpointedTrainingCallsEveryListenerCallbackButTheForwardPass() {
         List<DataSet> d = data(15);

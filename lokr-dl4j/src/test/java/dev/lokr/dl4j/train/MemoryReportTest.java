@@ -217,6 +217,37 @@ class MemoryReportTest {
         assertTrue(e.getMessage().contains("has 1 inputs [in], got 2 input types"), e.getMessage());
     }
 
+    /** An input type that cannot be inferred: activations unknown (-1), counted as 0 in the total. */
+    @Test
+    void unknownActivationsCountAsNothingInTheTotal() {
+        MultiLayerNetwork net =
+                new MultiLayerNetwork(
+                        new NeuralNetConfiguration.Builder()
+                                .seed(8)
+                                .updater(new Adam(1e-3))
+                                .list()
+                                .layer(
+                                        new org.deeplearning4j.nn.conf.layers.ActivationLayer.Builder()
+                                                .activation(Activation.TANH)
+                                                .build())
+                                .layer(
+                                        new OutputLayer.Builder(LossFunctions.LossFunction.MSE)
+                                                .nIn(5)
+                                                .nOut(2)
+                                                .activation(Activation.IDENTITY)
+                                                .build())
+                                .build());
+        net.init();
+        MemoryReport m = MemoryReport.of(net, 16);
+        assertEquals(-1, m.activationBytes());
+        assertEquals(dense(5, 2) * 4, m.paramBytes());
+        assertEquals(2 * dense(5, 2) * 4, m.updaterStateBytes());
+        assertEquals(m.paramBytes() + m.updaterStateBytes(), m.estimatedTotalBytes());
+        assertTrue(m.toString().contains("activations/batch unknown"), m.toString());
+        assertEquals((5 + 2) * 16 * 4L, MemoryReport.of(net, 16, InputType.feedForward(5)).activationBytes(),
+                "with the input type given");
+    }
+
     @Test
     void validation() {
         MultiLayerNetwork net =

@@ -114,6 +114,120 @@ class PrefetchRobustnessTest {
         });
     }
 
+    /** Without workers as with them, a failure's batch index counts from the start of its epoch. */
+    @org.junit.jupiter.params.ParameterizedTest(name = "workers={0}")
+    @org.junit.jupiter.params.provider.ValueSource(ints = {0, 1})
+    void aFailuresBatchIndexCountsFromTheEpochsStart(int workers) {
+        IllegalArgumentException boom = new IllegalArgumentException("boom");
+        try (PrefetchingDataSetIterator it = prefetch(new SeededIterator(9, 5, 2, 3, 2, boom, true), workers, true)) {
+            assertTimeoutPreemptively(NO_HANG, () -> {
+                for (int epoch = 0; epoch < 2; epoch++) {
+                    if (epoch > 0) {
+                        it.reset();
+                    }
+                    it.next();
+                    it.next();
+                    PrefetchException e = assertThrows(PrefetchException.class, it::next);
+                    assertSame(boom, e.getCause());
+                    assertEquals(2, e.batchIndex(), "workers=" + workers + " epoch=" + epoch);
+                    assertTrue(e.getMessage().contains("batch 2 of this epoch"), e.getMessage());
+                }
+            });
+        }
+    }
+
+    /**
+     * A worker still processing a batch of the old epoch when a persistent iterator is reset: its result is
+     * dropped, never delivered in the new epoch in place of the batch with the same index.
+     */
+    @Test
+    void aBatchStillInAWorkerAtResetIsNotDeliveredInTheNextEpoch() {
+        java.util.concurrent.CountDownLatch inStage = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        Thread[] staleWorker = new Thread[1];
+        SeededIterator src = new SeededIterator(11, 4, 2, 3) {
+            private static final long serialVersionUID = 1L;
+
+            @Override
+            public DataSet next() {
+                DataSet d = super.next();
+                d.getFeatures().putScalar(0, 100 * resets + d.getFeatures().getFloat(0)); // 100 * epoch + batch
+                return d;
+            }
+        };
+        assertTimeoutPreemptively(NO_HANG, () -> {
+            try (PrefetchingDataSetIterator it = prefetch(src, 2, true)) {
+                it.setPreProcessor(ds -> {
+                    if (ds.getFeatures().getFloat(0) == 1) { // batch 1 of epoch 0 stays in its worker
+                        staleWorker[0] = Thread.currentThread();
+                        inStage.countDown();
+                        awaitUninterruptibly(release);
+                    }
+                });
+                assertEquals(0, it.next().getFeatures().getFloat(0));
+                inStage.await();
+                it.reset();
+                assertEquals(100, it.next().getFeatures().getFloat(0));
+                assertTrue(it.hasNext(), "batch 1 of epoch 1 is ready, from the other worker");
+                release.countDown();
+                awaitParkedOnCondition(staleWorker[0]); // done with the old batch: dropped (or stored)
+                for (int i = 1; i < 4; i++) {
+                    assertEquals(100 + i, it.next().getFeatures().getFloat(0), "batch " + i + " of epoch 1");
+                }
+                assertTrue(!it.hasNext());
+            }
+        });
+    }
+
+    private static void awaitUninterruptibly(java.util.concurrent.CountDownLatch latch) {
+        boolean interrupted = false;
+        while (true) {
+            try {
+                latch.await();
+                break;
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Waits until {@code t} waits on a condition (for work), as opposed to running or queueing for a lock. */
+    private static void awaitParkedOnCondition(Thread t) throws InterruptedException {
+        while (!(java.util.concurrent.locks.LockSupport.getBlocker(t)
+                instanceof java.util.concurrent.locks.AbstractQueuedSynchronizer.ConditionObject)) {
+            Thread.sleep(2);
+        }
+    }
+
+    /** A wrapped iterator that returns null fails as the source, naming the batch, with or without workers. */
+    @org.junit.jupiter.params.ParameterizedTest(name = "workers={0}")
+    @org.junit.jupiter.params.provider.ValueSource(ints = {0, 2})
+    void aNullBatchFromTheSourceIsASourceFailure(int workers) {
+        SeededIterator src = new SeededIterator(12, 4, 2, 3) {
+            private static final long serialVersionUID = 1L;
+
+            @Override
+            public DataSet next() {
+                DataSet d = super.next();
+                return cursor == 2 ? null : d;
+            }
+        };
+        try (PrefetchingDataSetIterator it = prefetch(src, workers, true)) {
+            assertTimeoutPreemptively(NO_HANG, () -> {
+                it.next();
+                PrefetchException e = assertThrows(PrefetchException.class, it::next);
+                assertEquals(1, e.batchIndex(), "workers=" + workers);
+                assertTrue(e.getMessage().startsWith("the wrapped iterator failed while reading batch 1"),
+                        e.getMessage());
+                assertTrue(e.getCause() instanceof NullPointerException, String.valueOf(e.getCause()));
+                assertEquals("the wrapped iterator returned null", e.getCause().getMessage());
+            });
+        }
+    }
+
     @Test
     void withoutWorkersACloseIsFinalAndAFailureKeepsItsCause() {
         PrefetchingDataSetIterator closed = prefetch(new SeededIterator(7, 3, 2, 3), 0, true);

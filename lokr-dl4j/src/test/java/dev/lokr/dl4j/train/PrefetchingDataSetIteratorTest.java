@@ -165,6 +165,55 @@ class PrefetchingDataSetIteratorTest {
         return Stream.of(3L, 4L, 5L, 6L);
     }
 
+    /**
+     * At most {@code queueSize} batches are in flight: while the consumer takes none, the reader reads
+     * {@code queueSize} batches and then parks on the engine's condition (not inside the source); each
+     * batch taken lets it read one more.
+     */
+    @ParameterizedTest(name = "queue={0} persistent={1}")
+    @org.junit.jupiter.params.provider.CsvSource({"1,true", "3,false"})
+    void readsAtMostQueueSizeBatchesAhead(int queue, boolean persistent) throws Exception {
+        java.util.concurrent.atomic.AtomicInteger reads = new java.util.concurrent.atomic.AtomicInteger();
+        SeededIterator src = new SeededIterator(31, 10, 2, 3) {
+            private static final long serialVersionUID = 1L;
+
+            @Override
+            public DataSet next() {
+                reads.incrementAndGet();
+                return super.next();
+            }
+        };
+        try (PrefetchingDataSetIterator it =
+                new PrefetchingDataSetIterator(src, 2, queue, persistent, noStaging())) {
+            assertTrue(it.hasNext());
+            Thread reader = liveThreads(it.threadNamePrefix() + "0").iterator().next();
+            awaitParkedOnCondition(reader, reads, queue);
+            assertEquals(queue, reads.get(), "batches read with none taken");
+            it.next();
+            awaitParkedOnCondition(reader, reads, queue + 1);
+            assertEquals(queue + 1, reads.get(), "batches read with one taken");
+        }
+    }
+
+    /**
+     * Waits (up to 10 s) until {@code reader} has read at least {@code atLeast} batches and waits on a
+     * condition (in the engine, for room in the queue), as opposed to running or queueing for the lock.
+     */
+    private static void awaitParkedOnCondition(
+            Thread reader, java.util.concurrent.atomic.AtomicInteger reads, int atLeast)
+            throws InterruptedException {
+        long end = System.nanoTime() + 10_000_000_000L;
+        while (System.nanoTime() < end) {
+            if (reads.get() >= atLeast
+                    && java.util.concurrent.locks.LockSupport.getBlocker(reader)
+                            instanceof java.util.concurrent.locks.AbstractQueuedSynchronizer.ConditionObject) {
+                return;
+            }
+            Thread.sleep(2);
+        }
+        throw new AssertionError("the reader did not wait for room after " + reads.get() + " reads");
+    }
+
     @Test
     void persistentWorkersSurviveReset() throws Exception {
         try (PrefetchingDataSetIterator it =

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.lokr.dl4j.train.PrefetchTestSupport.SeededIterator;
 import java.time.Duration;
@@ -97,6 +98,33 @@ class PrefetchingMultiDataSetIteratorTest {
             assertEquals(1, notices.size(), ctx + ": " + notices);
             it.close();
             assertEquals(Set.of(), awaitNoThreads(prefix, 5_000), ctx + ": threads left");
+        }
+    }
+
+    /** reset() of a source that cannot reset is refused up front, and the epoch goes on undisturbed. */
+    @Test
+    void resetOfANonResettableSourceIsRefusedAndTheEpochGoesOn() {
+        List<DataSet> ref = reference(4, 3, 2, 3);
+        try (PrefetchingMultiDataSetIterator it =
+                new PrefetchingMultiDataSetIterator(
+                        new MultiDataSetIteratorAdapter(new SeededIterator(4, 3, 2, 3, -1, null, false)),
+                        2,
+                        2,
+                        true,
+                        new DeviceStaging(false, false, s -> {}))) {
+            assertTimeoutPreemptively(
+                    NO_HANG,
+                    () -> {
+                        assertEquals(ref.get(0).getFeatures(), it.next().getFeatures(0));
+                        assertFalse(it.resetSupported());
+                        UnsupportedOperationException e =
+                                assertThrows(UnsupportedOperationException.class, it::reset);
+                        assertTrue(e.getMessage().contains("does not support reset"), e.getMessage());
+                        for (int i = 1; i < 3; i++) {
+                            assertEquals(ref.get(i).getFeatures(), it.next().getFeatures(0), "batch " + i);
+                        }
+                        assertFalse(it.hasNext());
+                    });
         }
     }
 

@@ -148,4 +148,26 @@ class TrainingOptionsTest {
         p.close();
         assertEquals(0, PrefetchTestSupport.awaitNoThreads(p.threadNamePrefix(), 5_000).size());
     }
+
+    @Test
+    void wrapAppliesTheSettingsToMultiDataSetIterators() throws Exception {
+        Platform linux = new Platform("Linux", false, 4);
+        org.nd4j.linalg.dataset.api.iterator.MultiDataSetIterator src =
+                new org.nd4j.linalg.dataset.adapter.MultiDataSetIteratorAdapter(new SeededIterator(2, 4, 2, 3));
+        assertSame(
+                src,
+                TrainingOptions.builder(linux).numWorkers(0).pinMemory(false).build().wrap(src),
+                "nothing to do: the source itself");
+        for (TrainingOptions o : List.of(
+                TrainingOptions.builder(linux).numWorkers(2).queueSize(3).pinMemory(false).build(),
+                TrainingOptions.builder(linux).numWorkers(0).pinMemory(true).build())) {
+            org.nd4j.linalg.dataset.api.iterator.MultiDataSetIterator wrapped = o.wrap(src);
+            assertTrue(wrapped instanceof PrefetchingMultiDataSetIterator, o + ": " + wrapped.getClass().getName());
+            String s = wrapped.toString();
+            assertTrue(s.contains("numWorkers=" + o.numWorkers()), s);
+            assertTrue(s.contains("queueSize=" + o.queueSize()), s);
+            assertTrue(s.contains("pinMemory=" + o.pinMemory()), s);
+            ((PrefetchingMultiDataSetIterator) wrapped).close();
+        }
+    }
 }
