@@ -80,6 +80,54 @@ class DirectBuildTest {
         assertTrue(norms.maxNumber().doubleValue() <= 0.1 + 1e-9, "w1 norms " + norms);
     }
 
+    /**
+     * A weight constraint from the builder reaches the Kronecker factors, not the DoRA magnitude or the scalar
+     * gain (1-D gains: a column max-norm would not even fit them).
+     */
+    @org.junit.jupiter.params.ParameterizedTest(name = "dora={0} scalar={1}")
+    @org.junit.jupiter.params.provider.CsvSource({"true,false", "false,true"})
+    void aWeightConstraintLeavesTheGainsAlone(boolean dora, boolean scalar) {
+        DenseLayer base = new DenseLayer.Builder().nIn(Fixtures.DENSE_IN).nOut(Fixtures.DENSE_HIDDEN)
+                .activation(Activation.TANH).weightInit(WeightInit.XAVIER).biasInit(0.0).updater(new Adam(0.05)).build();
+        MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().seed(3)
+                .dataType(DataType.DOUBLE).updater(new Adam(0.05)).constrainWeights(new MaxNormConstraint(0.1, 1)).list()
+                .layer(new LokrLayer(base, LokrAdapter.builder().rank(2).dora(dora).scalar(scalar).build()))
+                .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nIn(Fixtures.DENSE_HIDDEN)
+                        .nOut(Fixtures.CLASSES).activation(Activation.SOFTMAX).weightInit(WeightInit.XAVIER).build())
+                .build());
+        net.init();
+        String w1Key = "0_" + LokrLayer.paramKey(LokrParam.W1);
+        String gainKey = "0_" + LokrLayer.paramKey(dora ? LokrParam.MAGNITUDE : LokrParam.SCALAR);
+        net.setParam(w1Key, Fixtures.uniform(net.getParam(w1Key).shape(), 0.5, 1.0, DataType.DOUBLE, 4));
+        net.setParam(gainKey, net.getParam(gainKey).add(1.0));
+        net.fit(Fixtures.denseInput(8, DataType.DOUBLE, 5), Fixtures.labels(8, DataType.DOUBLE, 6));
+        assertTrue(net.getParam(w1Key).norm2(1).maxNumber().doubleValue() <= 0.1 + 1e-9, "w1 is constrained");
+        assertTrue(net.getParam(gainKey).maxNumber().doubleValue() > 0.5, "the gain is left alone: "
+                + net.getParam(gainKey));
+    }
+
+    /** A constraint over dimensions a factor lacks (a conv kernel's [1, 2, 3] on a 2-D w1) is refused by name. */
+    @Test
+    void aConstraintThatDoesNotFitAFactorIsRefusedByName() {
+        org.deeplearning4j.nn.conf.layers.ConvolutionLayer conv =
+                new org.deeplearning4j.nn.conf.layers.ConvolutionLayer.Builder(3, 3).nIn(2).nOut(4)
+                        .activation(Activation.TANH).weightInit(WeightInit.XAVIER).biasInit(0.0)
+                        .convolutionMode(org.deeplearning4j.nn.conf.ConvolutionMode.Same).updater(new Adam(0.05))
+                        .build();
+        MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().seed(3)
+                .dataType(DataType.DOUBLE).updater(new Adam(0.05)).constrainWeights(new MaxNormConstraint(0.1, 1, 2, 3))
+                .list()
+                .layer(new LokrLayer(conv, LokrAdapter.builder().rank(2).build()))
+                .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nOut(Fixtures.CLASSES)
+                        .activation(Activation.SOFTMAX).weightInit(WeightInit.XAVIER).build())
+                .setInputType(org.deeplearning4j.nn.conf.inputs.InputType.convolutional(5, 5, 2)).build());
+        net.init();
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> net.fit(
+                Fixtures.uniform(new long[] {3, 2, 5, 5}, -1, 1, DataType.DOUBLE, 5), Fixtures.labels(3, DataType.DOUBLE, 6)));
+        assertTrue(e.getMessage().contains("reduces over dimensions [1, 2, 3]") && e.getMessage().contains("lokrW1"),
+                e.getMessage());
+    }
+
     @Test
     void aBaseWithoutTheBuilderDefaultsIsRefusedByName() {
         DenseLayer bare = new DenseLayer.Builder().name("hidden").nIn(Fixtures.DENSE_IN).nOut(Fixtures.DENSE_HIDDEN)

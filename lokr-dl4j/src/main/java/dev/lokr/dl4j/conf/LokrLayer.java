@@ -76,7 +76,8 @@ import java.util.Objects;
  * copies the builder's defaults only into its own layer types, and {@link #instantiate} refuses a base
  * without them. For the same reason {@code TransferLearning}'s {@code FineTuneConfiguration} does not
  * change the adapter's updater; use {@link #setUpdater}. This layer's weight and bias constraints are
- * applied to the adapter tensors only; the base's own constraints, meant for the frozen {@code W} and
+ * applied to the adapter tensors only (weight constraints to the Kronecker factors, not to the DoRA
+ * magnitude or scalar gain unless they name those alone); the base's own constraints, meant for the frozen {@code W} and
  * {@code b}, are not applied. A base changed after the network was built into one this layer cannot honour (weight noise, layer norm, a
  * bias switched on or off) is refused at the next pass.
  */

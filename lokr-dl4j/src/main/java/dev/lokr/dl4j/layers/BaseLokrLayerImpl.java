@@ -351,9 +351,14 @@ public abstract class BaseLokrLayerImpl extends AbstractLayer<LokrLayer> impleme
     /**
      * Applies the layer's constraints to the adapter tensors only. DL4J gives a layer's weight and bias
      * constraints every key of its {@code weightKeys}/{@code biasKeys}, which include the frozen
-     * {@code W} and {@code b}; a constraint must never rewrite them. The base configuration's own constraints
-     * were meant for {@code W} and {@code b}, which stay frozen, so they are not applied (see
+     * {@code W} and {@code b}; a constraint must never rewrite them. Such a constraint applies to the
+     * Kronecker factors; the DoRA magnitude and the scalar gain are gains, not weights, and a constraint
+     * reaches them only when it names them alone. The base configuration's own constraints were meant for
+     * {@code W} and {@code b}, which stay frozen, so they are not applied (see
      * {@link dev.lokr.dl4j.LokrNetworks}, which warns about them).
+     *
+     * @throws IllegalStateException if a constraint reduces over a dimension an adapter tensor lacks (one
+     *                               written for a 4-D conv kernel, on a 2-D factor), naming both
      */
     @Override
     public void applyConstraints(int iteration, int epoch) {
@@ -363,20 +368,44 @@ public abstract class BaseLokrLayerImpl extends AbstractLayer<LokrLayer> impleme
         }
         for (LayerConstraint c : constraints) {
             Set<String> keys = c.getParams();
-            if (keys != null && keys.stream().allMatch(LokrLayer::isAdapterParam)) {
-                c.applyConstraint(this, iteration, epoch);
-                continue;
-            }
             Set<String> adapterKeys = new HashSet<>();
-            for (String k : keys == null ? params.keySet() : keys) {
-                if (LokrLayer.isAdapterParam(k)) {
-                    adapterKeys.add(k);
+            if (keys != null && keys.stream().allMatch(LokrLayer::isAdapterParam)) {
+                adapterKeys.addAll(keys);
+            } else {
+                for (String k : keys == null ? params.keySet() : keys) {
+                    if (LokrLayer.isAdapterParam(k) && !isGain(k)) {
+                        adapterKeys.add(k);
+                    }
                 }
             }
-            if (!adapterKeys.isEmpty()) {
-                LayerConstraint onAdapter = c.clone();
-                onAdapter.setParams(adapterKeys);
-                onAdapter.applyConstraint(this, iteration, epoch);
+            if (adapterKeys.isEmpty()) {
+                continue;
+            }
+            checkConstraintFits(c, adapterKeys);
+            LayerConstraint onAdapter = c.clone();
+            onAdapter.setParams(adapterKeys);
+            onAdapter.applyConstraint(this, iteration, epoch);
+        }
+    }
+
+    private static boolean isGain(String key) {
+        return key.equals(LokrLayer.paramKey(dev.lokr.math.LokrParam.MAGNITUDE))
+                || key.equals(LokrLayer.paramKey(dev.lokr.math.LokrParam.SCALAR));
+    }
+
+    private void checkConstraintFits(LayerConstraint c, Set<String> keys) {
+        if (!(c instanceof org.deeplearning4j.nn.conf.constraint.BaseConstraint bc) || bc.getDimensions() == null) {
+            return;
+        }
+        for (String k : keys) {
+            INDArray p = params.get(k);
+            for (int d : bc.getDimensions()) {
+                if (p != null && d >= p.rank()) {
+                    throw new IllegalStateException("layer '" + layerConf().getLayerName() + "': constraint " + c
+                            + " reduces over dimensions " + Arrays.toString(bc.getDimensions()) + ", but adapter tensor "
+                            + k + " has shape " + Arrays.toString(p.shape()) + "; set the LoKR layer's constraints"
+                            + " for its own tensors (LokrLayer.setConstraints) " + layerId());
+                }
             }
         }
     }
