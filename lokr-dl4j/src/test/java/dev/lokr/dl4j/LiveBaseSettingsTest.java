@@ -64,6 +64,23 @@ class LiveBaseSettingsTest {
         assertTrue(norm > 0.1, "the base's constraint reached w1: column norms up to " + norm);
     }
 
+    /**
+     * A constraint made by hand names no parameter until a builder fills them in: set on the live LokrLayer,
+     * as the warning above advises, it constrains the factors.
+     */
+    @org.junit.jupiter.api.Test
+    void aConstraintSetOnTheLokrLayerConstrainsTheFactors() {
+        LokrNetwork<MultiLayerNetwork> adapted = LokrNetworks.apply(LokrAdapter.builder().rank(2).dora(true).build(),
+                base(14), Targets.all());
+        adapted.layerConf("dense_0").setConstraints(List.of(new MaxNormConstraint(0.1, 1)));
+        MultiLayerNetwork net = adapted.network();
+        String key = "0_" + LokrLayer.paramKey(LokrParam.W1);
+        net.setParam(key, Fixtures.uniform(net.getParam(key).shape(), 0.5, 1.0, DataType.DOUBLE, 4));
+        net.fit(Fixtures.denseInput(8, DataType.DOUBLE, 5), Fixtures.labels(8, DataType.DOUBLE, 6));
+        double norm = net.getParam(key).norm2(1).maxNumber().doubleValue();
+        assertTrue(norm <= 0.1 + 1e-9, "w1 column norms up to " + norm);
+    }
+
     static java.util.stream.Stream<org.junit.jupiter.params.provider.Arguments> liveChanges() {
         Consumer<BaseLayer> noise = l -> l.setWeightNoise(new DropConnect(0.5));
         Consumer<BaseLayer> layerNorm = l -> ((DenseLayer) l).setHasLayerNorm(true);

@@ -76,8 +76,9 @@ import java.util.Objects;
  * copies the builder's defaults only into its own layer types, and {@link #instantiate} refuses a base
  * without them. For the same reason {@code TransferLearning}'s {@code FineTuneConfiguration} does not
  * change the adapter's updater; use {@link #setUpdater}. This layer's weight and bias constraints are
- * applied to the adapter tensors only (weight constraints to the Kronecker factors, not to the DoRA
- * magnitude or scalar gain unless they name those alone); the base's own constraints, meant for the frozen {@code W} and
+ * applied to the adapter tensors only (weight constraints, and ones that name no parameter, to the
+ * Kronecker factors, not to the DoRA magnitude or scalar gain unless they name only adapter tensors; a bias
+ * constraint names only the frozen bias and constrains nothing); the base's own constraints, meant for the frozen {@code W} and
  * {@code b}, are not applied. A base changed after the network was built into one this layer cannot honour (weight noise, layer norm, a
  * bias switched on or off) is refused at the next pass.
  */

@@ -351,9 +351,10 @@ public abstract class BaseLokrLayerImpl extends AbstractLayer<LokrLayer> impleme
     /**
      * Applies the layer's constraints to the adapter tensors only. DL4J gives a layer's weight and bias
      * constraints every key of its {@code weightKeys}/{@code biasKeys}, which include the frozen
-     * {@code W} and {@code b}; a constraint must never rewrite them. Such a constraint applies to the
-     * Kronecker factors; the DoRA magnitude and the scalar gain are gains, not weights, and a constraint
-     * reaches them only when it names them alone. The base configuration's own constraints were meant for
+     * {@code W} and {@code b}; a constraint must never rewrite them. Such a constraint, and one that names
+     * no parameter (made by hand, as for {@code LokrLayer.setConstraints}), applies to the Kronecker factors;
+     * the DoRA magnitude and the scalar gain are gains, not weights, and a constraint reaches them only when it
+     * names adapter tensors only. A bias constraint names only the frozen bias, so it constrains nothing. The base configuration's own constraints were meant for
      * {@code W} and {@code b}, which stay frozen, so they are not applied (see
      * {@link dev.lokr.dl4j.LokrNetworks}, which warns about them).
      *
@@ -369,10 +370,11 @@ public abstract class BaseLokrLayerImpl extends AbstractLayer<LokrLayer> impleme
         for (LayerConstraint c : constraints) {
             Set<String> keys = c.getParams();
             Set<String> adapterKeys = new HashSet<>();
-            if (keys != null && keys.stream().allMatch(LokrLayer::isAdapterParam)) {
+            boolean unnamed = keys == null || keys.isEmpty(); // a constraint made by hand names no parameter
+            if (!unnamed && keys.stream().allMatch(LokrLayer::isAdapterParam)) {
                 adapterKeys.addAll(keys);
             } else {
-                for (String k : keys == null ? params.keySet() : keys) {
+                for (String k : unnamed ? params.keySet() : keys) {
                     if (LokrLayer.isAdapterParam(k) && !isGain(k)) {
                         adapterKeys.add(k);
                     }
