@@ -229,26 +229,23 @@ public final class LokrNetworks {
      */
     static Map<String, String> matchModules(Model net, AdapterFile file) {
         Objects.requireNonNull(file, "file");
-        Map<String, List<String>> byKey = new LinkedHashMap<>();
-        for (Layer l : Networks.layers(net)) {
-            String name = Networks.name(l);
-            byKey.computeIfAbsent(name == null ? "" : name.replace('.', '_'), k -> new ArrayList<>()).add(name);
-        }
+        Map<String, List<Layer>> byKey = layersByKey(net);
         Map<String, String> out = new LinkedHashMap<>();
         List<String> unmatched = new ArrayList<>();
         for (String module : file.modules()) {
-            List<String> hits = byKey.get(moduleKey(file, module));
+            List<Layer> hits = byKey.get(moduleKey(file, module));
             if (hits == null) {
                 unmatched.add(module);
             } else if (hits.size() > 1) {
                 throw new IllegalArgumentException("module " + Json.printable(module) + " matches several layers "
-                        + hits.stream().map(Json::printable).toList()
+                        + hits.stream().map(l -> Json.printable(Networks.name(l))).toList()
                         + "; pass the layer-to-module map explicitly");
             } else {
-                String before = out.putIfAbsent(hits.get(0), module);
+                String layer = Networks.name(hits.get(0));
+                String before = out.putIfAbsent(layer, module);
                 if (before != null) {
                     throw new IllegalArgumentException("modules " + Json.printable(before) + " and "
-                            + Json.printable(module) + " both match layer " + Json.printable(hits.get(0))
+                            + Json.printable(module) + " both match layer " + Json.printable(layer)
                             + " (names compared with '.' as '_' and without the LyCORIS prefix); pass the "
                             + "layer-to-module map explicitly");
                 }
@@ -290,13 +287,7 @@ public final class LokrNetworks {
      * @throws IllegalArgumentException if a tensor matches several layers
      */
     private static Map<Layer, Map<String, String>> savedByLayer(Model net, AdapterFile file, List<String> unmatched) {
-        Map<String, List<Layer>> byKey = new LinkedHashMap<>();
-        for (Layer l : Networks.layers(net)) {
-            String name = Networks.name(l);
-            if (name != null) {
-                byKey.computeIfAbsent(name.replace('.', '_'), k -> new ArrayList<>()).add(l);
-            }
-        }
+        Map<String, List<Layer>> byKey = layersByKey(net);
         Map<Layer, Map<String, String>> saved = new LinkedHashMap<>();
         for (Map.Entry<String, String> e : file.savedModuleTensors().entrySet()) {
             String t = e.getKey();
@@ -440,6 +431,19 @@ public final class LokrNetworks {
                     + " loaded: name the layer like the PyTorch module path to load a saved module",
                     plan.unmatched().size(), Json.printable(plan.unmatched().get(0)));
         }
+    }
+
+    /**
+     * The network's layers by the key files are matched against: the name with {@code '.'} as {@code '_'}
+     * ({@code ""} for a layer without a name), in the network's order.
+     */
+    private static Map<String, List<Layer>> layersByKey(Model net) {
+        Map<String, List<Layer>> byKey = new LinkedHashMap<>();
+        for (Layer l : Networks.layers(net)) {
+            String name = Networks.name(l);
+            byKey.computeIfAbsent(name == null ? "" : name.replace('.', '_'), k -> new ArrayList<>()).add(l);
+        }
+        return byKey;
     }
 
     /** A module's name with '.' as '_' and without the LyCORIS prefix. */
