@@ -69,13 +69,7 @@ public final class LokrCli implements Runnable {
                     } else if (ex instanceof java.nio.file.AccessDeniedException) {
                         msg = "permission denied: " + msg;
                     }
-                    // one line, whatever names from the files the message carries
-                    err.println("lokr: error: " + dev.lokr.io.Json.oneLine(msg));
-                    if (root.verbose) {
-                        ex.printStackTrace(err);
-                    }
-                    err.flush();
-                    return EXIT_BAD_INPUT;
+                    return printError(msg, ex, err, root.verbose);
                 });
         cl.setParameterExceptionHandler(
                 (ex, args) -> {
@@ -126,7 +120,17 @@ public final class LokrCli implements Runnable {
      * @return the exit code, {@link #EXIT_BAD_INPUT}
      */
     static int reportUnhandled(Throwable t, java.io.PrintStream err, boolean verbose) {
-        err.println("lokr: error: " + dev.lokr.io.Json.oneLine(describe(t)));
+        return printError(describe(t), t, new PrintWriter(err), verbose);
+    }
+
+    /**
+     * Prints {@code lokr: error: } and {@code message} on one line, whatever names from the files it carries
+     * (control and format characters escaped), then the stack trace of {@code t} if {@code verbose}.
+     *
+     * @return the exit code, {@link #EXIT_BAD_INPUT}
+     */
+    private static int printError(String message, Throwable t, PrintWriter err, boolean verbose) {
+        err.println("lokr: error: " + dev.lokr.io.Json.oneLine(message));
         if (verbose) {
             t.printStackTrace(err);
         }
