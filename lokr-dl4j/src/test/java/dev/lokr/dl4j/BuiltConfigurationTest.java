@@ -120,4 +120,71 @@ class BuiltConfigurationTest {
         assertTrue(factor.getMessage().contains("factor") && factor.getMessage().contains("0"),
                 factor.getMessage());
     }
+
+    /**
+     * A plan is copied on the way in, out and in a clone: changing a plan object the layer handed out (or was
+     * handed) cannot bypass the built check and make the live layer and its copies disagree.
+     */
+    @Test
+    void aPlanObjectCannotChangeALayer() throws Exception {
+        LokrNetwork<MultiLayerNetwork> a = adapted();
+        LokrLayer conf = a.layerConf("dense_0");
+        INDArray x = Fixtures.denseInput(3, DataType.DOUBLE, 36);
+        // a configuration not yet built, with the plan its options give
+        org.deeplearning4j.nn.conf.MultiLayerConfiguration copy = a.network().getLayerWiseConfigurations().clone();
+        LokrLayer free = (LokrLayer) copy.getConf(0).getLayer();
+        dev.lokr.dl4j.conf.LokrPlan plan = dev.lokr.dl4j.conf.LokrPlan.of(conf.layout());
+        free.setPlan(plan);
+        plan.setScale(5.0);
+        plan.setRank(7);
+        assertEquals(conf.layout().scale(), free.getPlan().getScale(), "the set plan was not copied");
+        free.getPlan().setScale(6.0);
+        assertEquals(conf.layout().scale(), free.getPlan().getScale(), "getPlan handed out the layer's own plan");
+        LokrLayer cloned = free.clone();
+        cloned.setPlan(null);
+        assertEquals(conf.layout().scale(), free.getPlan().getScale());
+        MultiLayerNetwork rebuilt = new MultiLayerNetwork(copy);
+        rebuilt.init();
+        rebuilt.setParams(a.network().params());
+        assertEquals(a.network().output(x), rebuilt.output(x), "the planned network computes as the original");
+        free.getPlan().setScale(5.0);
+        assertEquals(rebuilt.output(x), rebuilt.clone().output(x), "a clone computes what the live network does");
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        ModelSerializer.writeModel(rebuilt, bytes, true);
+        MultiLayerNetwork restored = ModelSerializer.restoreMultiLayerNetwork(new ByteArrayInputStream(bytes.toByteArray()), true);
+        assertEquals(rebuilt.output(x), restored.output(x), "the saved model computes what the live network does");
+    }
+
+    /**
+     * The base's weight shape cannot change under a built adapter: a new base of another shape is refused at
+     * once, and the live base changed in place is refused at the next pass, by name, before clone() or an
+     * update could fail on parameters that no longer fit.
+     */
+    @Test
+    void theBaseWeightShapeCannotChangeOnceBuilt() {
+        LokrNetwork<MultiLayerNetwork> a = adapted();
+        LokrLayer conf = a.layerConf("dense_0");
+        DenseLayer same = (DenseLayer) conf.getBase().clone();
+        DenseLayer wider = (DenseLayer) conf.getBase().clone();
+        wider.setNOut(wider.getNOut() + 4);
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> conf.setBase(wider));
+        assertTrue(e.getMessage().startsWith("layer 'dense_0': the base's weight shape cannot change from ")
+                && e.getMessage().contains("once a network is built"), e.getMessage());
+        conf.setBase(same);   // the same shape is fine
+        INDArray x = Fixtures.denseInput(3, DataType.DOUBLE, 37);
+        a.network().output(x);
+        List<Consumer<DenseLayer>> changes = List.of(d -> d.setNIn(d.getNIn() + 1), d -> d.setNOut(d.getNOut() + 1));
+        for (Consumer<DenseLayer> change : changes) {
+            DenseLayer base = (DenseLayer) conf.getBase();
+            long nIn = base.getNIn();
+            long nOut = base.getNOut();
+            change.accept(base);
+            IllegalStateException pass = assertThrows(IllegalStateException.class, () -> a.network().output(x));
+            assertTrue(pass.getMessage().contains("layer 'dense_0'") && pass.getMessage().contains("its weight shape is now")
+                    && pass.getMessage().contains("changed after the network was built"), pass.getMessage());
+            base.setNIn(nIn);
+            base.setNOut(nOut);
+            a.network().output(x);
+        }
+    }
 }

@@ -32,6 +32,7 @@ import org.nd4j.linalg.learning.regularization.Regularization;
 import org.nd4j.shade.jackson.annotation.JsonIgnore;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collection;
 import java.util.Collections;
 import java.util.List;
@@ -80,7 +81,8 @@ import java.util.Objects;
  * Kronecker factors, not to the DoRA magnitude or scalar gain unless they name only adapter tensors; a bias
  * constraint names only the frozen bias and constrains nothing); the base's own constraints, meant for the frozen {@code W} and
  * {@code b}, are not applied. A base changed after the network was built into one this layer cannot honour (weight noise, layer norm, a
- * bias switched on or off) is refused at the next pass.
+ * bias switched on or off, another {@code nIn}, {@code nOut} or kernel size) is refused at the next pass;
+ * {@link #setBase} refuses a base of another weight shape at once.
  */
 public class LokrLayer extends Layer {
 
@@ -183,7 +185,12 @@ public class LokrLayer extends Layer {
         return null;
     }
 
-    /** @return the wrapped (base) layer configuration */
+    /**
+     * @return the wrapped (base) layer configuration, live (not a copy): the running layer reads it on every
+     *     pass, so a change of its dropout or activation applies at the next pass; a change that the adapter's
+     *     tensors cannot follow (its {@code nIn}, {@code nOut} or kernel size, weight noise, layer norm, its
+     *     bias) is refused at the next pass
+     */
     public Layer getBase() {
         return base;
     }
@@ -191,12 +198,20 @@ public class LokrLayer extends Layer {
     /**
      * @param base the layer to adapt
      * @throws IllegalArgumentException if it is not supported
+     * @throws IllegalStateException if a network is built from this configuration and {@code base} has another
+     *     weight shape than the current base (the adapter's tensors are planned for that shape)
      */
     public void setBase(Layer base) {
         String reason = unsupportedReason(base);
         if (reason != null) {
             String name = base == null ? null : base.getLayerName();
             throw new IllegalArgumentException("layer '" + name + "' cannot take a LoKR adapter: " + reason);
+        }
+        if (built && this.base != null && !Arrays.equals(weightShape(this.base), weightShape(base))) {
+            throw new IllegalStateException("layer '" + layerName + "': the base's weight shape cannot change from "
+                    + Arrays.toString(weightShape(this.base)) + " to " + Arrays.toString(weightShape(base))
+                    + " once a network is built from this configuration (the adapter's tensors are planned for it);"
+                    + " merge() the network and apply a new adapter");
         }
         this.base = base;
     }
@@ -238,6 +253,11 @@ public class LokrLayer extends Layer {
      * @return {@code [nOut, nIn]} (dense), {@code [nOut, nIn, kH, kW]} (2-D conv) or {@code [nOut, nIn, k, 1]} (1-D conv)
      */
     public long[] weightShape() {
+        return weightShape(base);
+    }
+
+    /** The PyTorch-layout weight shape of a supported base (see {@link #weightShape()}). */
+    private static long[] weightShape(Layer base) {
         FeedForwardLayer ff = (FeedForwardLayer) base;
         if (base instanceof ConvolutionLayer) {
             int[] k = ((ConvolutionLayer) base).getKernelSize();
@@ -449,6 +469,7 @@ public class LokrLayer extends Layer {
         LokrLayer c = (LokrLayer) super.clone();
         c.built = false;   // no network is built from the copy yet
         c.base = base.clone();
+        c.plan = plan == null ? null : plan.copy();
         c.updater = updater == null ? null : updater.clone();
         return c;
     }
@@ -751,18 +772,22 @@ public class LokrLayer extends Layer {
         return scale == null ? null : scale + 0.0;
     }
 
-    /** @return the explicit factor plan (set for adapters loaded from a file), or null to plan from the options */
+    /**
+     * @return a copy of the explicit factor plan (set for adapters loaded from a file), or null to plan from the
+     *     options; changing the copy does not change this layer (use {@link #setPlan})
+     */
     public LokrPlan getPlan() {
-        return plan;
+        return plan == null ? null : plan.copy();
     }
 
     /**
      * @param plan an explicit factor plan that replaces the one the options give (rank, alpha, factor,
-     *             decomposeBoth, tucker, scalar and DoRA then no longer shape the adapter), or null
+     *             decomposeBoth, tucker, scalar and DoRA then no longer shape the adapter), or null; copied
+     * @throws IllegalStateException if a network is built from this configuration and {@code plan} differs
      */
     public void setPlan(LokrPlan plan) {
         requireUnbuilt("plan", this.plan, plan);
-        this.plan = plan;
+        this.plan = plan == null ? null : plan.copy();
     }
 
     /** @return the updater of the adapter tensors, or null to use the base layer's weight updater */

@@ -12,7 +12,8 @@ import java.util.Objects;
  * {@code w1} dims {@code [a, c]}, the rank, the factor modes, the scale, the scalar gain and the DoRA axis.
  * {@code b = out / a} and {@code d = in / c} follow from the layer's weight. Adapters loaded from a file
  * (whose factorization, scale or modes need not match any option set) carry one. Mutable bean (for JSON);
- * {@link #of(LokrLayout)} and {@link #layout(long[])} convert.
+ * {@link #of(LokrLayout)} and {@link #layout(long[])} convert. A {@link LokrLayer} keeps its own copy:
+ * it copies a plan when it is set, returned or cloned, so changing a plan object never changes a layer.
  */
 public class LokrPlan implements Serializable {
 
@@ -48,6 +49,21 @@ public class LokrPlan implements Serializable {
         p.scalar = layout.scalar();
         p.doraAxis = layout.doraAxis();
         p.detachNorm = layout.detachNorm();
+        return p;
+    }
+
+    /** @return a new plan with the same values */
+    public LokrPlan copy() {
+        LokrPlan p = new LokrPlan();
+        p.a = a;
+        p.c = c;
+        p.rank = rank;
+        p.w1Mode = w1Mode;
+        p.w2Mode = w2Mode;
+        p.scale = scale;
+        p.scalar = scalar;
+        p.doraAxis = doraAxis;
+        p.detachNorm = detachNorm;
         return p;
     }
 

@@ -419,13 +419,19 @@ public abstract class BaseLokrLayerImpl extends AbstractLayer<LokrLayer> impleme
 
     /**
      * Refuses a pass when the live base configuration was changed, after the network was built, into one this
-     * layer cannot honour: weight noise or layer norm added, or its bias switched on or off.
+     * layer cannot honour: weight noise or layer norm added, its bias switched on or off, or its weight shape
+     * ({@code nIn}, {@code nOut}, kernel size) changed.
      *
      * @throws IllegalStateException naming the layer and the change
      */
     protected void checkLiveBase() {
         Layer base = layerConf().getBase();
         String reason = LokrLayer.unsupportedReason(base);
+        if (reason == null && !Arrays.equals(layerConf().weightShape(), adapter.layout().weightShape())) {
+            reason = "its weight shape is now " + Arrays.toString(layerConf().weightShape()) + ", but the network"
+                    + " holds a weight of " + Arrays.toString(adapter.layout().weightShape()) + " and an adapter"
+                    + " planned for it";
+        }
         boolean baseHasBias = !base.initializer().biasKeys(base).isEmpty();
         if (reason == null && baseHasBias != hasBias()) {
             reason = "its bias was switched " + (baseHasBias ? "on" : "off") + " (hasBias=" + baseHasBias
