@@ -192,7 +192,7 @@ public final class LokrNetwork<N extends Model> {
      * @param params layer name to adapter tensors
      * @throws IllegalArgumentException naming the layer, the tensor and both shapes on any mismatch, naming
      *                                  the unknown or missing layers, or naming a tensor that holds NaN or an
-     *                                  infinity
+     *                                  infinity, or a value beyond the range of the network's data type
      */
     public void loadAdapterParams(Map<String, LokrParams> params) {
         Objects.requireNonNull(params, "params");
@@ -213,7 +213,7 @@ public final class LokrNetwork<N extends Model> {
                     + "; loadAdapterParams needs every adapted layer: " + impls.keySet());
         }
         for (Map.Entry<String, BaseLokrLayerImpl> e : impls.entrySet()) {
-            checkCompatible(e.getKey(), e.getValue().adapter().layout(), params.get(e.getKey()));
+            checkCompatible(e.getKey(), e.getValue().adapter(), params.get(e.getKey()));
         }
         for (Map.Entry<String, BaseLokrLayerImpl> e : impls.entrySet()) {
             BaseLokrLayerImpl l = e.getValue();
@@ -320,7 +320,8 @@ public final class LokrNetwork<N extends Model> {
         return LokrParams.of(layout, arrays);
     }
 
-    private static void checkCompatible(String layer, LokrLayout ours, LokrParams given) {
+    private static void checkCompatible(String layer, LokrParams adapter, LokrParams given) {
+        LokrLayout ours = adapter.layout();
         if (given == null) {
             throw new IllegalArgumentException("layer '" + layer + "': adapter tensors are null");
         }
@@ -339,6 +340,12 @@ public final class LokrNetwork<N extends Model> {
             if (Networks.hasNonFinite(given.get(p))) {
                 throw new IllegalArgumentException("layer '" + layer + "': " + p.key()
                         + " holds NaN or an infinity; adapter tensors must be finite");
+            }
+            if (given.get(p).dataType() != adapter.dataType()
+                    && Networks.hasNonFinite(given.get(p).castTo(adapter.dataType()))) {
+                throw new IllegalArgumentException("layer '" + layer + "': " + p.key() + " holds a value beyond the"
+                        + " range of the network's " + adapter.dataType() + " (largest magnitude "
+                        + given.get(p).amaxNumber() + "); adapter tensors must be finite in it");
             }
         }
         if (ours.doraAxis() != theirs.doraAxis()) {

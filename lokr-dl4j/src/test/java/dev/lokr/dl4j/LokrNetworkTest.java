@@ -294,6 +294,17 @@ class LokrNetworkTest {
         nonFinite.get("out").get(LokrParam.W2_B).putScalar(1, Double.NaN);
         IllegalArgumentException nan = assertThrows(IllegalArgumentException.class, () -> r2.loadAdapterParams(nonFinite));
         assertEquals("layer 'out': w2b holds NaN or an infinity; adapter tensors must be finite", nan.getMessage());
+        // finite in DOUBLE, beyond FLOAT: refused, not stored as an infinity
+        Map<String, LokrParams> wide = new HashMap<>();
+        r2.adapterParams().forEach((k, v) -> wide.put(k, v.castTo(DataType.DOUBLE)));
+        wide.get("dense_0").get(LokrParam.W1).putScalar(0, 1e39);
+        IllegalArgumentException range = assertThrows(IllegalArgumentException.class, () -> r2.loadAdapterParams(wide));
+        assertEquals("layer 'dense_0': w1 holds a value beyond the range of the network's FLOAT (largest magnitude "
+                + "1.0E39); adapter tensors must be finite in it", range.getMessage());
+        wide.get("dense_0").get(LokrParam.W1).putScalar(0, 3e38);
+        r2.loadAdapterParams(wide);   // within FLOAT's range
+        assertEquals(3e38f, r2.adapterParams().get("dense_0").get(LokrParam.W1).getFloat(0));
+        r2.network().setParams(before);
         Map<String, LokrParams> nullName = new HashMap<>(r2.adapterParams());
         nullName.put(null, nullName.get("out"));
         assertEquals("params has a null layer name",
