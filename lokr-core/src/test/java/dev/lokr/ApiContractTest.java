@@ -200,7 +200,15 @@ class ApiContractTest {
                 () -> LokrWeights.coefficient(p, 1e308));
         assertTrue(e.getMessage().startsWith("the coefficient scale * multiplier is not finite: 4.0 * 1.0E308"),
                 e.getMessage());
-        assertEquals(4.0 * 1e300, LokrWeights.coefficient(p, 1e300));
+        // beyond FLOAT: the FLOAT products would hold an infinity (NaN even where dW is zero)
+        IllegalArgumentException wide = assertThrows(IllegalArgumentException.class,
+                () -> LokrWeights.coefficient(p, 1e38));
+        assertEquals("the coefficient scale * multiplier = 4.0 * 1.0E38 = 4.0E38 is beyond FLOAT's range ("
+                + Float.MAX_VALUE + ") of the module's tensors", wide.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> LokrDense.forward(p, Nd4j.rand(DataType.FLOAT, 8, 8), null,
+                Nd4j.rand(DataType.FLOAT, 2, 8), 1e38, null, null));
+        assertEquals(4.0 * 8e37, LokrWeights.coefficient(p, 8e37));
+        assertEquals(4.0 * 1e300, LokrWeights.coefficient(p.castTo(DataType.DOUBLE), 1e300));
         // a diverged learned scalar is a NaN to see in the score, not an exception in the middle of fit
         LokrParams withScalar = LokrParams.zeros(LokrAdapter.builder().rank(1).alpha(4).scalar(true).build()
                 .layoutFor(8, 8), DataType.FLOAT);

@@ -41,7 +41,9 @@ public final class LokrWeights {
      *                   this coefficient, so each refuses a NaN or infinite multiplier here)
      * @return the coefficient
      * @throws IllegalArgumentException if the multiplier is NaN or infinite, or {@code scale * multiplier}
-     *     overflows (a learned scalar that diverged is not refused: its NaN flows into the output)
+     *     overflows, in double or, for FLOAT tensors, beyond {@link Float#MAX_VALUE} (the products run in
+     *     the tensors' type, where it would be an infinity: NaN even where {@code dW} is zero). A learned
+     *     scalar that diverged is not refused: its NaN flows into the output
      */
     public static double coefficient(LokrParams params, double multiplier) {
         if (!Double.isFinite(multiplier)) {
@@ -51,6 +53,11 @@ public final class LokrWeights {
         if (!Double.isFinite(configured)) {
             throw new IllegalArgumentException("the coefficient scale * multiplier is not finite: "
                     + params.layout().scale() + " * " + multiplier + " = " + configured);
+        }
+        if (params.dataType() == DataType.FLOAT && Math.abs(configured) > Float.MAX_VALUE) {
+            throw new IllegalArgumentException("the coefficient scale * multiplier = " + params.layout().scale()
+                    + " * " + multiplier + " = " + configured + " is beyond FLOAT's range (" + Float.MAX_VALUE
+                    + ") of the module's tensors");
         }
         // a learned scalar that diverged to NaN flows through, as in every other tensor: a NaN score, not a throw
         return configured * scalarValue(params);

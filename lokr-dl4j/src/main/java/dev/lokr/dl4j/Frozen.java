@@ -90,11 +90,30 @@ public final class Frozen {
     }
 
     /**
+     * Encoder offload's rule (see the class comment): a frozen wrapper, or a {@link NoOp} or zero-rate
+     * {@link Sgd} updater. A {@code NoOp} updater alone does not keep a parameter fixed in DL4J's
+     * {@code fit} (its raw gradient is applied); {@link #staysFixed} tells what {@code fit} keeps fixed.
+     *
      * @param conf  a layer configuration
      * @param param one of its parameter names
-     * @return whether that parameter does not train
+     * @return whether that parameter is taken as frozen by this rule
      */
     public static boolean isFrozen(Layer conf, String param) {
         return isFrozenLayer(conf) || isFrozenUpdater(conf.getUpdaterByParam(param));
+    }
+
+    /**
+     * Whether DL4J's {@code fit} keeps a parameter fixed: its layer is a frozen wrapper, its updater is a
+     * zero-rate {@link Sgd} ({@link #isZeroRate}, {@link #updater()} included), or it is a LoKR layer's frozen
+     * {@code W} or {@code b} (a {@code NoOp} updater and a zero gradient). A {@code NoOp} updater on any other
+     * layer's parameter does not keep it fixed: DL4J 1.0.0-M2.1 applies the raw gradient.
+     *
+     * @param conf  a layer configuration
+     * @param param one of its parameter names
+     * @return whether {@code fit} leaves that parameter unchanged
+     */
+    public static boolean staysFixed(Layer conf, String param) {
+        return isFrozenLayer(conf) || isZeroRate(conf.getUpdaterByParam(param))
+                || (conf instanceof dev.lokr.dl4j.conf.LokrLayer && !dev.lokr.dl4j.conf.LokrLayer.isAdapterParam(param));
     }
 }

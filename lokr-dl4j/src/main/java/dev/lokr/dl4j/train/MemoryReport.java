@@ -32,10 +32,11 @@ import org.slf4j.LoggerFactory;
  * A byte budget of a DL4J network for one batch size: parameters split into frozen and trainable,
  * updater state, an estimate of the activations of one forward pass, and an optional measured peak.
  *
- * <p>A parameter is <b>frozen</b> when its layer is a {@code FrozenLayer}/{@code
- * FrozenLayerWithBackprop} or its updater ({@code conf.getLayer().getUpdaterByParam(name)}) is
- * {@link NoOp} or a zero-rate {@code Sgd} (the rule of {@link dev.lokr.dl4j.Frozen}); every other
- * parameter is trainable. Bytes are element counts times the element
+ * <p>A parameter is <b>frozen</b> when DL4J's {@code fit} keeps it fixed ({@link Frozen#staysFixed}): its
+ * layer is a {@code FrozenLayer}/{@code FrozenLayerWithBackprop}, its updater
+ * ({@code conf.getLayer().getUpdaterByParam(name)}) is a zero-rate {@code Sgd}, or it is a LoKR layer's
+ * frozen {@code W} or {@code b}; every other parameter is trainable, one with a {@link NoOp} updater on
+ * another layer too (DL4J 1.0.0-M2.1 applies its raw gradient; it keeps no updater state). Bytes are element counts times the element
  * width of the array's data type.
  *
  * @param modelType simple class name of the network ({@code MultiLayerNetwork}, {@code
@@ -168,7 +169,7 @@ public record MemoryReport(
                 INDArray p = e.getValue();
                 long n = p.length();
                 long bytes = n * p.dataType().width();
-                if (frozenLayer || Frozen.isFrozen(cfg, e.getKey())) {
+                if (frozenLayer || Frozen.staysFixed(cfg, e.getKey())) {
                     frozen += n;
                     frozenBytes += bytes;
                 } else {

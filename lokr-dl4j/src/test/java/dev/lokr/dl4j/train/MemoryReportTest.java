@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.lokr.LokrAdapter;
+import dev.lokr.dl4j.Frozen;
 import dev.lokr.dl4j.LokrNetwork;
 import dev.lokr.dl4j.LokrNetworks;
 import dev.lokr.dl4j.Targets;
@@ -26,6 +27,8 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.nd4j.linalg.activations.Activation;
 import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.learning.config.Adam;
 import org.nd4j.linalg.learning.config.NoOp;
 import org.nd4j.linalg.learning.config.Sgd;
@@ -58,7 +61,7 @@ class MemoryReportTest {
                         .dataType(dt)
                         .updater(new Adam(1e-3))
                         .list()
-                        .layer(new DenseLayer.Builder().nIn(a).nOut(b).updater(new NoOp()).build())
+                        .layer(new DenseLayer.Builder().nIn(a).nOut(b).updater(Frozen.updater()).build())
                         .layer(
                                 new DenseLayer.Builder()
                                         .nIn(b)
@@ -187,7 +190,7 @@ class MemoryReportTest {
                         .addInputs("in")
                         .addLayer(
                                 "enc",
-                                new DenseLayer.Builder().nIn(6).nOut(5).updater(new NoOp()).build(),
+                                new DenseLayer.Builder().nIn(6).nOut(5).updater(Frozen.updater()).build(),
                                 "in")
                         .addLayer(
                                 "out",
@@ -287,5 +290,48 @@ class MemoryReportTest {
                         .nOut(1).activation(Activation.IDENTITY).build(), "in").setOutputs("out").build());
         e = assertThrows(IllegalArgumentException.class, () -> MemoryReport.of(freshGraph, 1));
         assertEquals("net must be initialised (call net.init()): it has no layers", e.getMessage());
+    }
+
+    /**
+     * A NoOp updater on a plain layer does not keep its parameters fixed in DL4J's fit (the raw gradient is
+     * applied), so the report counts them as trainable; a LoKR layer's W and b (NoOp and a zero gradient) and
+     * a zero-rate Sgd count as frozen.
+     */
+    @Test
+    void aNoOpUpdaterAloneIsTrainable() {
+        MultiLayerConfiguration conf =
+                new NeuralNetConfiguration.Builder()
+                        .seed(9)
+                        .dataType(DataType.DOUBLE)
+                        .updater(new Sgd(0.1))
+                        .list()
+                        .layer(new DenseLayer.Builder().name("enc").nIn(4).nOut(3).updater(new NoOp()).build())
+                        .layer(new DenseLayer.Builder().nIn(3).nOut(3).updater(Frozen.updater()).build())
+                        .layer(
+                                new OutputLayer.Builder(LossFunctions.LossFunction.MSE)
+                                        .nIn(3)
+                                        .nOut(2)
+                                        .activation(Activation.IDENTITY)
+                                        .build())
+                        .build();
+        MultiLayerNetwork net = new MultiLayerNetwork(conf);
+        net.init();
+        MemoryReport m = MemoryReport.of(net, 2);
+        assertEquals(dense(3, 3), m.frozenParams());
+        assertEquals(dense(4, 3) + dense(3, 2), m.trainableParams());
+        INDArray w0 = net.getParam("0_W").dup();
+        INDArray w1 = net.getParam("1_W").dup();
+        net.fit(
+                Nd4j.rand(DataType.DOUBLE, 5, 4),
+                Nd4j.rand(DataType.DOUBLE, 5, 2));
+        assertTrue(!w0.equals(net.getParam("0_W")), "the NoOp layer moved in fit, as counted");
+        assertEquals(w1, net.getParam("1_W"), "the zero-rate layer stayed, as counted");
+        MultiLayerNetwork adapted =
+                LokrNetworks.apply(LokrAdapter.builder().rank(1).build(), net, Targets.names("enc"))
+                        .network();
+        MemoryReport ma = MemoryReport.of(adapted, 2);
+        long adapter = adapted.getLayer(0).numParams() - dense(4, 3);
+        assertEquals(dense(4, 3) + dense(3, 3), ma.frozenParams(), "the LoKR layer's W and b are frozen");
+        assertEquals(adapter + dense(3, 2), ma.trainableParams());
     }
 }
