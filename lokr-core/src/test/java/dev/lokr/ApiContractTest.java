@@ -254,4 +254,28 @@ class ApiContractTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> LokrWeights.merge(p, ints, 1.0));
         assertTrue(e.getMessage().contains("floating-point type, got INT"), e.getMessage());
     }
+
+    @Test
+    void nonFloatingPointWeightsAndMismatchedFactorsAreRefusedByName() {
+        LokrLayout l = LokrAdapter.builder().rank(1).build().layoutFor(4, 4);
+        LokrParams p = LokrParams.zeros(l, DataType.FLOAT);
+        INDArray ints = Nd4j.ones(DataType.INT, 4, 4);
+        IllegalArgumentException unmerge = assertThrows(IllegalArgumentException.class,
+                () -> LokrWeights.unmerge(p, ints, 1.0));
+        assertEquals("the base weight must be of a floating-point type, got INT (its unmerged values would be "
+                + "truncated)", unmerge.getMessage());
+        assertEquals(Nd4j.ones(DataType.INT, 4, 4), ints, "nothing written");
+        LokrParams dora = LokrParams.zeros(LokrAdapter.builder().rank(1).dora(true).build().layoutFor(4, 4),
+                DataType.FLOAT);
+        IllegalArgumentException init = assertThrows(IllegalArgumentException.class,
+                () -> LokrInit.initialize(dora, ints, 1));
+        assertEquals("the base weight must be of a floating-point type, got INT (DoRA's magnitude is its norm)",
+                init.getMessage());
+        IllegalArgumentException types = assertThrows(IllegalArgumentException.class,
+                () -> dev.lokr.math.Kron.kron(Nd4j.ones(DataType.FLOAT, 2, 2), Nd4j.ones(DataType.DOUBLE, 2, 2)));
+        assertEquals("w1 and w2 must have one data type, got FLOAT and DOUBLE", types.getMessage());
+        IllegalArgumentException rank = assertThrows(IllegalArgumentException.class,
+                () -> dev.lokr.math.Kron.kron(Nd4j.ones(DataType.FLOAT, 2, 2), Nd4j.ones(DataType.FLOAT, 4)));
+        assertEquals("w2 must be [b, d, ...] (at least 2-D), got [4]", rank.getMessage());
+    }
 }

@@ -20,11 +20,15 @@ public final class Kron {
      * Builds the Kronecker product.
      *
      * @param w1 {@code [a, c]}, not modified
-     * @param w2 {@code [b, d]} or {@code [b, d, kh, kw]}, not modified
-     * @return a new 'c'-order {@code [a*b, c*d]} or {@code [a*b, c*d, kh, kw]} array, same data type as {@code w1}
+     * @param w2 {@code [b, d, ...]} ({@code [b, d]} or a conv kernel {@code [b, d, kh, kw]}), the data type of
+     *           {@code w1}, not modified
+     * @return a new 'c'-order {@code [a*b, c*d, ...]} array (trailing dims those of {@code w2}), same data type as
+     *         {@code w1}
+     * @throws IllegalArgumentException if {@code w1} is not 2-D, {@code w2} has fewer than 2 dims, or their data
+     *         types differ
      */
     public static INDArray kron(INDArray w1, INDArray w2) {
-        checkW1(w1);
+        checkFactors(w1, w2);
         long a = w1.size(0);
         long c = w1.size(1);
         long b = w2.size(0);
@@ -34,9 +38,9 @@ public final class Kron {
         INDArray outer = Nd4j.createUninitialized(w1.dataType(), a * c, b * d * k);
         Nd4j.gemm(vectorCol(w1), vectorRow(w2), outer, false, false, 1.0, 0.0);
         INDArray arranged = outer.reshape('c', a, c, b, d, k).permute(0, 2, 1, 3, 4).dup('c');
-        long[] shape = w2.rank() == 4
-                ? new long[] {a * b, c * d, w2.size(2), w2.size(3)}
-                : new long[] {a * b, c * d};
+        long[] shape = w2.shape().clone();
+        shape[0] = a * b;
+        shape[1] = c * d;
         return arranged.reshape('c', shape);
     }
 
@@ -47,11 +51,13 @@ public final class Kron {
      *
      * @param g  {@code [a*b, c*d(, kh, kw)]}, not modified
      * @param w1 {@code [a, c]}, not modified
-     * @param w2 {@code [b, d(, kh, kw)]}, not modified
+     * @param w2 {@code [b, d, ...]}, the data type of {@code w1}, not modified
      * @return new arrays {@code {dW1 [a, c], dW2 (shape of w2)}}
+     * @throws IllegalArgumentException if {@code w1} is not 2-D, {@code w2} has fewer than 2 dims, their data types
+     *         differ, or {@code g} does not fit them
      */
     public static INDArray[] adjoint(INDArray g, INDArray w1, INDArray w2) {
-        checkW1(w1);
+        checkFactors(w1, w2);
         long a = w1.size(0);
         long c = w1.size(1);
         long b = w2.size(0);
@@ -70,9 +76,17 @@ public final class Kron {
         return new INDArray[] {dW1.reshape('c', a, c), dW2.reshape('c', w2.shape())};
     }
 
-    private static void checkW1(INDArray w1) {
+    private static void checkFactors(INDArray w1, INDArray w2) {
         if (w1.rank() != 2) {
             throw new IllegalArgumentException("w1 must be 2-D [a, c], got " + Arrays.toString(w1.shape()));
+        }
+        if (w2.rank() < 2) {
+            throw new IllegalArgumentException("w2 must be [b, d, ...] (at least 2-D), got "
+                    + Arrays.toString(w2.shape()));
+        }
+        if (w1.dataType() != w2.dataType()) {
+            throw new IllegalArgumentException("w1 and w2 must have one data type, got " + w1.dataType() + " and "
+                    + w2.dataType());
         }
     }
 

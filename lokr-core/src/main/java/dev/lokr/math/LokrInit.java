@@ -29,7 +29,8 @@ public final class LokrInit {
      * @param params the module tensors, modified
      * @param base   the frozen base weight {@code [out, in(, kh, kw)]}; needed for DoRA, may be null otherwise; not modified
      * @param seed   the seed
-     * @throws IllegalArgumentException if DoRA is on and {@code base} is null or of the wrong shape
+     * @throws IllegalArgumentException if DoRA is on and {@code base} is null, of the wrong shape or not of a
+     *     floating-point type
      */
     public static void initialize(LokrParams params, INDArray base, long seed) {
         LokrLayout layout = params.layout();
@@ -63,10 +64,12 @@ public final class LokrInit {
      * The norms of a weight along the DoRA axis of {@code layout}: per output row or per input column.
      *
      * @param layout the module plan (DoRA on)
-     * @param weight {@code [out, in(, kh, kw)]}, not modified
+     * @param weight {@code [out, in(, kh, kw)]}, of a floating-point type, not modified
      * @return a new {@code [out]} or {@code [in]} array
+     * @throws IllegalArgumentException if {@code weight} is of the wrong shape or not of a floating-point type
      */
     public static INDArray baseNorms(LokrLayout layout, INDArray weight) {
+        LokrWeights.requireFloatingPoint(weight, "DoRA's magnitude is its norm");
         LokrWeights.checkBase(layout, weight);
         return org.nd4j.linalg.factory.Nd4j.math().sqrt(LokrWeights.reduceAxis(layout, weight.mul(weight)));
     }

@@ -190,10 +190,7 @@ public final class LokrWeights {
      */
     public static void merge(LokrParams params, INDArray base, double multiplier) {
         Objects.requireNonNull(base, "base");
-        if (!base.dataType().isFPType()) {
-            throw new IllegalArgumentException("the base weight must be of a floating-point type, got "
-                    + base.dataType() + " (its merged values would be truncated)");
-        }
+        requireFloatingPoint(base, "its merged values would be truncated");
         LokrParams p = atLeastAsWide(params, base);
         base.assign(effectiveWeight(p, base, multiplier, null).reshape(base.shape()));
     }
@@ -212,12 +209,15 @@ public final class LokrWeights {
      * @param merged     the merged weight, modified in place
      * @param multiplier the strength used to merge
      * @throws UnsupportedOperationException for DoRA modules
+     * @throws IllegalArgumentException if the weight does not fit the layout or is not floating-point
      */
     public static void unmerge(LokrParams params, INDArray merged, double multiplier) {
         if (params.layout().dora()) {
             throw new UnsupportedOperationException("a DoRA merge cannot be undone: the norm of W + dW is lost "
                     + "when it is normalised to the magnitude; keep a copy of the base weight instead");
         }
+        Objects.requireNonNull(merged, "merged");
+        requireFloatingPoint(merged, "its unmerged values would be truncated");
         checkBase(params.layout(), merged);
         LokrParams p = atLeastAsWide(params, merged);
         merged.subi(deltaWeight(p, multiplier, null).castTo(merged.dataType()).reshape(merged.shape()));
@@ -310,6 +310,14 @@ public final class LokrWeights {
         if (rowMask.length() != layout.outDim()) {
             throw new IllegalArgumentException("rank-dropout mask must have " + layout.outDim() + " values (one per output), got "
                     + Arrays.toString(rowMask.shape()));
+        }
+    }
+
+    /** Refuses a weight that is not of a floating-point type, saying why with {@code why}. */
+    static void requireFloatingPoint(INDArray base, String why) {
+        if (!base.dataType().isFPType()) {
+            throw new IllegalArgumentException("the base weight must be of a floating-point type, got "
+                    + base.dataType() + " (" + why + ")");
         }
     }
 

@@ -263,6 +263,23 @@ class LokrPropertyTest {
         assertEquals(lhs, adj[1].mul(w2).sumNumber().doubleValue(), 1e-9 * (1 + Math.abs(lhs)), c.toString());
     }
 
+    /** Trailing dims of any number ride on w2: a 1-D conv kernel {@code [b, d, k]} as a 2-D one. */
+    @ParameterizedTest
+    @MethodSource("denseCases")
+    void kronCarriesAnyTrailingDimsOfW2(Case c) {
+        Random r = new Random(c.seed() + 5);
+        LokrLayout l = c.options().layoutFor(c.shape());
+        int k = 1 + r.nextInt(3);
+        INDArray w1 = LokrCases.random(r, DataType.DOUBLE, l.a(), l.c());
+        INDArray w2 = LokrCases.random(r, DataType.DOUBLE, l.b(), l.d(), k);
+        INDArray kr = Kron.kron(w1, w2);
+        assertArrayEquals(new long[] {l.outDim(), l.inDim(), k}, kr.shape(), c + " k=" + k);
+        assertClose(NaiveLokr.kron(NaiveLokr.flat(w1), NaiveLokr.flat(w2), l.a(), l.b(), l.c(), l.d(), k),
+                NaiveLokr.flat(kr), 0, c + " k=" + k);
+        INDArray[] adj = Kron.adjoint(LokrCases.random(r, DataType.DOUBLE, l.outDim(), l.inDim(), k), w1, w2);
+        assertArrayEquals(w2.shape(), adj[1].shape(), c + " k=" + k);
+    }
+
     /** Brute force over divisors: the split the spec's loop arrives at, stated without the loop. */
     static int[] bruteFactor(int dim, int factor) {
         if (factor > 0 && dim % factor == 0) {
