@@ -20,8 +20,8 @@ import org.slf4j.LoggerFactory;
  * PrefetchingMultiDataSetIterator}.
  *
  * <p>One reader thread pulls items from the (sequential) source and numbers them; {@code
- * numWorkers} worker threads apply the per-item stage function (preprocessing, device staging) in
- * parallel; the consumer receives items strictly in source order (results are reordered by sequence
+ * numWorkers} worker threads (at most {@code queueSize}: more would never have an item) apply the
+ * per-item stage function (preprocessing, device staging) in parallel; the consumer receives items strictly in source order (results are reordered by sequence
  * number). At most {@code queueSize} items are in flight (read but not yet handed to the consumer).
  *
  * <p>With {@code numWorkers == 0} there are no threads: {@link #hasNext()}/{@link #next()} read the
@@ -127,8 +127,9 @@ final class PrefetchEngine<T> implements AutoCloseable {
             boolean persistentWorkers) {
         this.source = Objects.requireNonNull(source, "source");
         this.stage = Objects.requireNonNull(stage, "stage");
-        if (numWorkers < 0) {
-            throw new IllegalArgumentException("numWorkers must be >= 0, got " + numWorkers);
+        if (numWorkers < 0 || numWorkers > TrainingOptions.MAX_WORKERS) {
+            throw new IllegalArgumentException("numWorkers must be within 0 to " + TrainingOptions.MAX_WORKERS
+                    + ", got " + numWorkers);
         }
         if (queueSize < 1) {
             throw new IllegalArgumentException("queueSize must be >= 1, got " + queueSize);
@@ -324,7 +325,7 @@ final class PrefetchEngine<T> implements AutoCloseable {
             int myCohort = cohort;
             Thread reader = newThread(() -> readLoop(myCohort), threadNamePrefix + "0");
             threads.add(reader);
-            for (int i = 1; i <= numWorkers; i++) {
+            for (int i = 1; i <= Math.min(numWorkers, queueSize); i++) {
                 threads.add(newThread(() -> workLoop(myCohort), threadNamePrefix + i));
             }
             for (Thread t : threads) {

@@ -16,8 +16,9 @@ import org.nd4j.linalg.dataset.api.iterator.MultiDataSetIterator;
  *   <tr><td>offloadEncoder</td><td>false</td><td></td></tr>
  *   <tr><td>pinMemory</td><td>true only on a CUDA backend</td><td>a no-op elsewhere</td></tr>
  *   <tr><td>persistentWorkers</td><td>false on Windows, true elsewhere (Linux, macOS)</td><td></td></tr>
- *   <tr><td>numWorkers</td><td>min(4, availableProcessors)</td><td>&gt;= 0; 0 = no background
- *       threads</td></tr>
+ *   <tr><td>numWorkers</td><td>min(4, availableProcessors)</td><td>0 to {@value #MAX_WORKERS}; 0 = no
+ *       background threads; at most {@code queueSize} of them are started (no more batches are in
+ *       flight)</td></tr>
  *   <tr><td>queueSize</td><td>4</td><td>&gt;= 1</td></tr>
  * </table>
  */
@@ -27,6 +28,9 @@ public final class TrainingOptions {
 
     /** Upper bound of the default {@link #numWorkers()}. */
     public static final int MAX_DEFAULT_WORKERS = 4;
+
+    /** Upper bound of {@link #numWorkers()}. */
+    public static final int MAX_WORKERS = 256;
 
     private final boolean gradientCheckpointing;
     private final boolean offloadEncoder;
@@ -112,7 +116,8 @@ public final class TrainingOptions {
     }
 
     /**
-     * @return the number of prefetch worker threads; 0 means no background threads
+     * @return the number of prefetch worker threads asked for; 0 means no background threads. At most
+     *     {@link #queueSize()} of them are started, since no more batches are ever in flight
      */
     public int numWorkers() {
         return numWorkers;
@@ -252,7 +257,8 @@ public final class TrainingOptions {
         }
 
         /**
-         * @param n prefetch worker threads, {@code >= 0} (checked by {@link #build()})
+         * @param n prefetch worker threads, 0 to {@value TrainingOptions#MAX_WORKERS} (checked by {@link #build()});
+         *     at most {@code queueSize} of them are started
          */
         public Builder numWorkers(int n) {
             this.numWorkers = n;
@@ -269,13 +275,19 @@ public final class TrainingOptions {
 
         /**
          * @return the options
-         * @throws IllegalArgumentException if {@code numWorkers < 0} or {@code queueSize < 1}; the
-         *     message names the option, its value and the rule
+         * @throws IllegalArgumentException if {@code numWorkers} is not within 0 to {@value
+         *     TrainingOptions#MAX_WORKERS} or {@code queueSize < 1}; the message names the option, its
+         *     value and the rule
          */
         public TrainingOptions build() {
             if (numWorkers < 0) {
                 throw new IllegalArgumentException(
                         "numWorkers must be >= 0 (0 = no background threads), got " + numWorkers);
+            }
+            if (numWorkers > MAX_WORKERS) {
+                throw new IllegalArgumentException(
+                        "numWorkers must be <= " + MAX_WORKERS + " (threads that preprocess batches), got "
+                                + numWorkers);
             }
             if (queueSize < 1) {
                 throw new IllegalArgumentException("queueSize must be >= 1, got " + queueSize);

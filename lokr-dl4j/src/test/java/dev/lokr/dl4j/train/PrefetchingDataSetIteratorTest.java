@@ -218,7 +218,7 @@ class PrefetchingDataSetIteratorTest {
     void persistentWorkersSurviveReset() throws Exception {
         try (PrefetchingDataSetIterator it =
                 new PrefetchingDataSetIterator(
-                        new SeededIterator(1, 6, 2, 3), 3, 2, true, noStaging())) {
+                        new SeededIterator(1, 6, 2, 3), 3, 3, true, noStaging())) {
             String prefix = it.threadNamePrefix();
             assertTrue(liveThreads(prefix).isEmpty(), "no thread before the first hasNext()");
             drain(it);
@@ -391,7 +391,7 @@ class PrefetchingDataSetIteratorTest {
     void closeMidEpochLeavesNoThread(boolean persistent) throws Exception {
         PrefetchingDataSetIterator it =
                 new PrefetchingDataSetIterator(
-                        new SeededIterator(5, 50, 2, 3), 4, 2, persistent, noStaging());
+                        new SeededIterator(5, 50, 2, 3), 4, 4, persistent, noStaging());
         it.setPreProcessor(jitterDouble(5));
         String prefix = it.threadNamePrefix();
         it.next();
@@ -523,7 +523,12 @@ class PrefetchingDataSetIteratorTest {
                 assertThrows(
                         IllegalArgumentException.class,
                         () -> new PrefetchingDataSetIterator(src, -1, 1, true, noStaging()));
-        assertEquals("numWorkers must be >= 0, got -1", e.getMessage());
+        assertEquals("numWorkers must be within 0 to 256, got -1", e.getMessage());
+        e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> new PrefetchingDataSetIterator(src, Integer.MAX_VALUE, 1, true, noStaging()));
+        assertEquals("numWorkers must be within 0 to 256, got " + Integer.MAX_VALUE, e.getMessage());
         e =
                 assertThrows(
                         IllegalArgumentException.class,

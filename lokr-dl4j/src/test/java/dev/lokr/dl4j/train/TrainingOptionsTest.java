@@ -69,6 +69,12 @@ class TrainingOptionsTest {
                         IllegalArgumentException.class,
                         () -> TrainingOptions.builder(linux).queueSize(0).build());
         assertEquals("queueSize must be >= 1, got 0", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> TrainingOptions.builder(linux).numWorkers(Integer.MAX_VALUE).build());
+        assertEquals("numWorkers must be <= 256 (threads that preprocess batches), got " + Integer.MAX_VALUE,
+                e.getMessage());
+        assertEquals(TrainingOptions.MAX_WORKERS,
+                TrainingOptions.builder(linux).numWorkers(TrainingOptions.MAX_WORKERS).build().numWorkers());
         e = assertThrows(IllegalArgumentException.class, () -> new Platform("Linux", false, 0));
         assertEquals("availableProcessors must be >= 1, got 0", e.getMessage());
         // boundaries are accepted
@@ -147,6 +153,18 @@ class TrainingOptionsTest {
                 "reader + 2 workers");
         p.close();
         assertEquals(0, PrefetchTestSupport.awaitNoThreads(p.threadNamePrefix(), 5_000).size());
+        // no more workers than batches in flight
+        PrefetchingDataSetIterator few = (PrefetchingDataSetIterator) TrainingOptions.builder(linux)
+                .numWorkers(6).queueSize(2).persistentWorkers(true).build().wrap(new SeededIterator(1, 5, 2, 3));
+        int m = 0;
+        while (few.hasNext()) {
+            few.next();
+            m++;
+        }
+        assertEquals(5, m);
+        assertEquals(3, PrefetchTestSupport.liveThreads(few.threadNamePrefix()).size(), "reader + 2 workers");
+        few.close();
+        assertEquals(0, PrefetchTestSupport.awaitNoThreads(few.threadNamePrefix(), 5_000).size());
     }
 
     @Test
