@@ -87,6 +87,9 @@ public final class AdapterFile implements Closeable {
     /** The key prefix of the PEFT layout. */
     public static final String PEFT_PREFIX = "base_model.model.";
 
+    /** The file name of a PEFT adapter's config, read from the adapter file's folder. */
+    public static final String PEFT_CONFIG = "adapter_config.json";
+
     /** The metadata key under which {@link LycorisWriter} records each module's options (JSON). */
     public static final String META_MODULES = "lokr.modules";
 
@@ -347,7 +350,7 @@ public final class AdapterFile implements Closeable {
         Objects.requireNonNull(path, "path");
         SafetensorsReader reader = SafetensorsReader.open(path);
         try {
-            Path config = path.toAbsolutePath().resolveSibling("adapter_config.json");
+            Path config = path.toAbsolutePath().resolveSibling(PEFT_CONFIG);
             boolean peftKeys =
                     !reader.tensors().isEmpty()
                             && reader.tensors().stream()
@@ -394,10 +397,15 @@ public final class AdapterFile implements Closeable {
         }
         Object parsed;
         try {
-            parsed = Json.parse(readConfigText(config));
+            parsed = Heap.parseJson(readConfigText(config), Integer.MAX_VALUE);
         } catch (JsonException e) {
             throw new AdapterFormatException(
-                    config, null, "adapter_config.json is not valid JSON: " + e.getMessage());
+                    config,
+                    null,
+                    e.heapLimitExceeded()
+                            ? "adapter_config.json needs more heap to parse than is free; give the JVM more"
+                                    + " (-Xmx) to read it: " + e.getMessage()
+                            : "adapter_config.json is not valid JSON: " + e.getMessage());
         }
         if (!(parsed instanceof Map)) {
             throw new AdapterFormatException(
@@ -464,25 +472,26 @@ public final class AdapterFile implements Closeable {
                     "adapter_config.json is " + size + " bytes, more than the limit of "
                             + MAX_CONFIG_BYTES);
         }
+        ByteBuffer bytes = ByteBuffer.wrap(Files.readAllBytes(config));
         try {
             return StandardCharsets.UTF_8
                     .newDecoder()
                     .onMalformedInput(CodingErrorAction.REPORT)
                     .onUnmappableCharacter(CodingErrorAction.REPORT)
-                    .decode(ByteBuffer.wrap(Files.readAllBytes(config)))
+                    .decode(bytes)
                     .toString();
         } catch (CharacterCodingException e) {
             throw new AdapterFormatException(
-                    config, null, "adapter_config.json is not valid UTF-8: " + e);
+                    config, null, "adapter_config.json is not valid UTF-8 near byte " + bytes.position());
         }
     }
 
     private static double number(Path config, Map<String, Object> cfg, String key, double fallback)
             throws AdapterFormatException {
-        Object v = cfg.get(key);
-        if (v == null) {
+        if (!cfg.containsKey(key)) {
             return fallback;
         }
+        Object v = cfg.get(key);
         if (!(v instanceof Number)) {
             throw new AdapterFormatException(
                     config, null, key + " must be a number, got " + Json.typeName(v));
@@ -549,7 +558,7 @@ public final class AdapterFile implements Closeable {
             return Map.of();
         }
         try {
-            Object parsed = Json.parse(json);
+            Object parsed = Heap.parseJson(json, Integer.MAX_VALUE);
             if (parsed instanceof Map) {
                 Map<String, Map<String, Object>> out = new LinkedHashMap<>();
                 for (Map.Entry<String, Object> e : ((Map<String, Object>) parsed).entrySet()) {
@@ -1218,7 +1227,8 @@ public final class AdapterFile implements Closeable {
         }
         for (long dim : ws) {
             if (dim < 1 || dim > Integer.MAX_VALUE) {
-                throw new IllegalArgumentException("target weight dims must be in [1, 2^31), got " + target);
+                throw new IllegalArgumentException("module " + Json.quote(module) + ": target weight dims must be in"
+                        + " [1, 2^31), got " + target);
             }
         }
         if (ws.length == 3) {

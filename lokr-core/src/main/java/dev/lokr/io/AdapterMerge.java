@@ -162,7 +162,8 @@ public final class AdapterMerge {
      *     tensor cannot replace the base tensor it names ({@link SavedModules#REPLACE})
      * @throws SafetensorsFormatException if a file is not valid safetensors
      * @throws IOException if reading or writing fails
-     * @throws IllegalArgumentException if {@code multiplier} is not finite, or {@code out} is the adapter file
+     * @throws IllegalArgumentException if {@code multiplier} is not finite, or {@code out} is the adapter file or
+     *     the {@code adapter_config.json} beside it
      */
     public static List<Merged> mergeFile(
             Path base, Path adapter, Path out, double multiplier, Consumer<String> log)
@@ -189,7 +190,8 @@ public final class AdapterMerge {
      * @throws SafetensorsFormatException if a file is not valid safetensors, or no base tensor starts
      *     with the base prefix
      * @throws IOException if reading or writing fails
-     * @throws IllegalArgumentException if {@code multiplier} is not finite, or {@code out} is the adapter file
+     * @throws IllegalArgumentException if {@code multiplier} is not finite, or {@code out} is the adapter file or
+     *     the {@code adapter_config.json} beside it
      */
     public static List<Merged> mergeFile(
             Path base, Path adapter, Path out, double multiplier, Scope scope, Consumer<String> log)
@@ -217,7 +219,8 @@ public final class AdapterMerge {
      * @throws SafetensorsFormatException if a file is not valid safetensors, or no base tensor starts
      *     with the base prefix
      * @throws IOException if reading or writing fails
-     * @throws IllegalArgumentException if {@code multiplier} is not finite, or {@code out} is the adapter file
+     * @throws IllegalArgumentException if {@code multiplier} is not finite, or {@code out} is the adapter file or
+     *     the {@code adapter_config.json} beside it
      */
     public static List<Merged> mergeFile(Path base, Path adapter, Path out, double multiplier, Scope scope,
             SavedModules saved, Consumer<String> log) throws IOException {
@@ -233,6 +236,11 @@ public final class AdapterMerge {
         AtomicFiles.requireWritable(out);
         if (Files.exists(out) && Files.exists(adapter) && Files.isSameFile(out, adapter)) {
             throw new IllegalArgumentException("the output " + out + " is the adapter file " + adapter
+                    + ", which the merge would overwrite with the merged model; write to another file");
+        }
+        Path config = adapter.toAbsolutePath().resolveSibling(AdapterFile.PEFT_CONFIG);
+        if (Files.exists(out) && Files.exists(config) && Files.isSameFile(out, config)) {
+            throw new IllegalArgumentException("the output " + out + " is the adapter's PEFT config " + config
                     + ", which the merge would overwrite with the merged model; write to another file");
         }
         try (SafetensorsReader in = SafetensorsReader.open(base);
@@ -489,6 +497,16 @@ public final class AdapterMerge {
                                 + hits.stream().map(Json::quote).toList());
             }
             String tensor = hits.get(0);
+            TensorInfo target = in.info(tensor);
+            boolean dimsFit = Arrays.stream(target.shape()).allMatch(d -> d >= 1 && d <= Integer.MAX_VALUE);
+            if (!target.dtype().readable() || !dimsFit) {
+                throw new AdapterFormatException(
+                        adapter,
+                        module,
+                        "merges into base tensor " + Json.quote(tensor) + " " + Arrays.toString(target.shape()) + " "
+                                + target.dtype() + " of " + in.path() + ", which cannot take a merged weight: it must"
+                                + " be of " + DType.READABLE + " with every dim from 1 to 2^31 - 1");
+            }
             String other = owner.put(tensor, module);
             if (other != null) {
                 throw new AdapterFormatException(

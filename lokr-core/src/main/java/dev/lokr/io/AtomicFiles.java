@@ -161,6 +161,9 @@ public final class AtomicFiles {
    */
   public static Path requireWritable(Path target) throws IOException {
     Objects.requireNonNull(target, "target");
+    if (target.toString().isEmpty()) {
+      throw new IOException("the output path is empty; name a file to write");
+    }
     Path real = realTarget(target);
     Path dir = real.getParent();
     if (dir == null || !Files.isDirectory(dir)) {

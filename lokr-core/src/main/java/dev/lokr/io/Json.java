@@ -80,11 +80,33 @@ public final class Json {
    * @throws IllegalArgumentException if {@code maxArrayLength} is negative
    */
   public static Object parse(String text, int maxArrayLength) {
+    return parse(text, maxArrayLength, Long.MAX_VALUE);
+  }
+
+  /**
+   * Parses one JSON text from an untrusted source within a heap budget: the parser adds up what the
+   * values it builds take on the heap (an estimate of the JVM's object sizes) and stops once that
+   * passes {@code maxHeapBytes}, so that a hostile text of tiny values (a few bytes each, each a map
+   * entry, key and value of about 150 bytes) ends in a {@link JsonException} rather than an {@link
+   * OutOfMemoryError}.
+   *
+   * @param text the whole JSON text (surrounding whitespace is allowed)
+   * @param maxArrayLength the most elements any array may hold, at least 0
+   * @param maxHeapBytes the most heap the parsed values may take, at least 0
+   * @return as {@link #parse(String)}
+   * @throws JsonException as {@link #parse(String, int)}, or if the values would take more than
+   *     {@code maxHeapBytes} ({@link JsonException#heapLimitExceeded()})
+   * @throws IllegalArgumentException if {@code maxArrayLength} or {@code maxHeapBytes} is negative
+   */
+  public static Object parse(String text, int maxArrayLength, long maxHeapBytes) {
     Objects.requireNonNull(text, "text");
     if (maxArrayLength < 0) {
       throw new IllegalArgumentException("maxArrayLength must be at least 0, got " + maxArrayLength);
     }
-    Parser p = new Parser(text, maxArrayLength);
+    if (maxHeapBytes < 0) {
+      throw new IllegalArgumentException("maxHeapBytes must be at least 0, got " + maxHeapBytes);
+    }
+    Parser p = new Parser(text, maxArrayLength, maxHeapBytes);
     p.skipWhitespace();
     if (p.pos >= p.len) {
       throw p.error(p.pos, "empty input, expected a JSON value");
@@ -244,15 +266,55 @@ public final class Json {
   // Parser
 
   private static final class Parser {
+    // Heap estimates of what the parser builds (64-bit JVM, compressed references), rounded up.
+    /** A {@code LinkedHashMap} without entries. */
+    private static final long MAP_BYTES = 56;
+    /** Its first table of 16 slots. */
+    private static final long MAP_TABLE_BYTES = 80;
+    /** One entry, and its share of the table (which doubles at three quarters full). */
+    private static final long ENTRY_BYTES = 52;
+    /** A {@code String} and its array's header, before the characters. */
+    private static final long STRING_BYTES = 48;
+    /** An {@code ArrayList} and its array's header. */
+    private static final long LIST_BYTES = 40;
+    /** One list element's reference, with the array's growth. */
+    private static final long ELEMENT_BYTES = 8;
+    /** A boxed {@code Long} or {@code Double}. */
+    private static final long NUMBER_BYTES = 16;
+
     private final String s;
     private final int len;
     private final int maxArrayLength;
+    private final long maxHeapBytes;
+    private long heapBytes;
     private int pos;
 
-    Parser(String s, int maxArrayLength) {
+    Parser(String s, int maxArrayLength, long maxHeapBytes) {
       this.s = s;
       this.len = s.length();
       this.maxArrayLength = maxArrayLength;
+      this.maxHeapBytes = maxHeapBytes;
+    }
+
+    /** Counts {@code bytes} more of the parsed values; refuses at the budget. */
+    private void charge(long bytes) {
+      heapBytes += bytes;
+      if (heapBytes > maxHeapBytes) {
+        throw new JsonException(
+            where(pos) + ": the parsed values would take more than " + (maxHeapBytes >> 20)
+                + " MiB of heap (" + maxHeapBytes + " bytes), the most allowed here",
+            pos,
+            JsonException.Limit.HEAP);
+      }
+    }
+
+    /**
+     * Counts a string of {@code chars} characters, one byte each as the JVM stores Latin-1 text (one of
+     * other text takes two, but was at least two bytes of UTF-8 in a file, so the heap it takes beyond this
+     * count stays within the size of the text).
+     */
+    private void chargeString(long chars) {
+      charge(STRING_BYTES + chars);
     }
 
     void skipWhitespace() {
@@ -305,6 +367,7 @@ public final class Json {
       checkDepth(depth);
       int open = pos;
       pos++; // '{'
+      charge(MAP_BYTES);
       Map<String, Object> map = new LinkedHashMap<>();
       skipWhitespace();
       if (pos < len && s.charAt(pos) == '}') {
@@ -334,6 +397,7 @@ public final class Json {
         if (map.containsKey(key)) {
           throw error(keyStart, "duplicate key " + quote(key));
         }
+        charge(map.isEmpty() ? MAP_TABLE_BYTES + ENTRY_BYTES : ENTRY_BYTES);
         map.put(key, v);
         skipWhitespace();
         if (pos >= len) {
@@ -356,6 +420,7 @@ public final class Json {
       checkDepth(depth);
       int open = pos;
       pos++; // '['
+      charge(LIST_BYTES);
       List<Object> list = new ArrayList<>();
       skipWhitespace();
       if (pos < len && s.charAt(pos) == ']') {
@@ -373,8 +438,9 @@ public final class Json {
           throw new JsonException(
               where(pos) + ": array started at " + where(open) + " has more than " + maxArrayLength + " elements",
               pos,
-              true);
+              JsonException.Limit.ARRAY_LENGTH);
         }
+        charge(ELEMENT_BYTES);
         list.add(value(depth));
         skipWhitespace();
         if (pos >= len) {
@@ -407,6 +473,7 @@ public final class Json {
       while (i < len) {
         char c = s.charAt(i);
         if (c == '"') {
+          chargeString(i - pos - 1);
           String result = s.substring(pos + 1, i);
           pos = i + 1;
           return result;
@@ -421,6 +488,7 @@ public final class Json {
       while (i < len) {
         char c = s.charAt(i);
         if (c == '"') {
+          chargeString(b.length());
           pos = i + 1;
           return b.toString();
         }
@@ -557,6 +625,7 @@ public final class Json {
         }
         digits();
       }
+      charge(NUMBER_BYTES);   // the token's substring is garbage once parsed
       String token = s.substring(start, pos);
       if (integral && token.length() <= 20) {
         try {

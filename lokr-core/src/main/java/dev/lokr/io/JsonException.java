@@ -14,8 +14,16 @@ public final class JsonException extends RuntimeException {
     /** The character offset of the problem, or -1. */
     private final long offset;
 
-    /** Whether the text broke a limit of the parser rather than JSON's grammar. */
-    private final boolean limitExceeded;
+    /** The limit of the parser the text broke, or null for a grammar error or a writer problem. */
+    private final Limit limit;
+
+    /** A limit a caller of the parser set. */
+    enum Limit {
+        /** The most elements of an array ({@link Json#parse(String, int)}). */
+        ARRAY_LENGTH,
+        /** The most heap the parsed values may take ({@link Json#parse(String, int, long)}). */
+        HEAP
+    }
 
     /**
      * Creates an exception that is not tied to a position in a text (used by the writer).
@@ -25,7 +33,7 @@ public final class JsonException extends RuntimeException {
     public JsonException(String message) {
         super(message);
         this.offset = -1;
-        this.limitExceeded = false;
+        this.limit = null;
     }
 
     /**
@@ -35,24 +43,34 @@ public final class JsonException extends RuntimeException {
      * @param offset the character offset (0-based) in the parsed text
      */
     public JsonException(String message, long offset) {
-        this(message, offset, false);
+        this(message, offset, null);
     }
 
-    /** A parse problem that is either a grammar error or, with {@code limitExceeded}, a broken limit. */
-    JsonException(String message, long offset, boolean limitExceeded) {
+    /** A parse problem that is either a grammar error or, with a {@code limit}, a broken limit. */
+    JsonException(String message, long offset, Limit limit) {
         super(message);
         this.offset = offset;
-        this.limitExceeded = limitExceeded;
+        this.limit = limit;
     }
 
     /**
      * Whether the text may be valid JSON but broke a limit the caller set (such as the array length
-     * of {@link Json#parse(String, int)}).
+     * of {@link Json#parse(String, int)}, or the heap budget of {@link Json#parse(String, int, long)}).
      *
      * @return true for a broken limit, false for a grammar error or a writer problem
      */
     public boolean limitExceeded() {
-        return limitExceeded;
+        return limit != null;
+    }
+
+    /**
+     * Whether the parsed values would have taken more heap than {@link Json#parse(String, int, long)}
+     * allowed.
+     *
+     * @return true for the heap budget, false otherwise
+     */
+    public boolean heapLimitExceeded() {
+        return limit == Limit.HEAP;
     }
 
     /**

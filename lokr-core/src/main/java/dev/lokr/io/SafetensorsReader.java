@@ -51,7 +51,9 @@ import org.slf4j.LoggerFactory;
  *       bytes of free heap per header byte (what parsing a hostile header of tiny entries may need;
  *       a real header of a few thousand tensors is well under a megabyte);
  *   <li>the header is valid UTF-8 and strict JSON ({@link Json}), and a JSON object whose names are
- *       unique and non-empty;
+ *       unique and non-empty; its parsed values may take three quarters of the free heap at most
+ *       ({@link Json#parse(String, int, long)}; a real header's take about 7 bytes per header byte),
+ *       so a hostile header within the check above is refused rather than exhausting the heap;
  *   <li>the optional {@code __metadata__} entry is an object of string values;
  *   <li>every other entry is an object with exactly the keys {@code dtype} (a string naming a
  *       {@link DType}; tensors whose dtype is not {@link DType#readable()} can only be copied),
@@ -218,10 +220,10 @@ public final class SafetensorsReader implements Closeable {
                             + MAX_HEADER_BYTES
                             + " bytes");
         }
-        if (heapNeed(headerLength) > freeHeap()) {
+        if (heapNeed(headerLength) > Heap.free()) {
             // what looked used may be garbage: measure again after a collection before refusing
             System.gc();
-            requireHeap(path, headerLength, freeHeap());
+            requireHeap(path, headerLength, Heap.free());
         }
         ByteBuffer headerBytes = ByteBuffer.allocate((int) headerLength);
         readFully(ch, headerBytes, 8, path);
@@ -248,16 +250,19 @@ public final class SafetensorsReader implements Closeable {
         Object root;
         try {
             // the only arrays in a header are shapes (rank at most MAX_RANK) and data_offsets (2)
-            root = Json.parse(text, MAX_RANK);
+            root = Heap.parseJson(text, MAX_RANK);
         } catch (JsonException e) {
-            throw new SafetensorsFormatException(
-                    path,
-                    null,
-                    e.limitExceeded()
-                            ? "header has an array longer than a shape can be (at most " + MAX_RANK
-                                    + " dimensions): " + e.getMessage()
-                            : "header is not valid JSON: " + e.getMessage(),
-                    e);
+            String problem;
+            if (e.heapLimitExceeded()) {
+                problem = "header of " + headerLength + " bytes needs more heap to parse than is free; give the"
+                        + " JVM more (-Xmx) to read this file: " + e.getMessage();
+            } else if (e.limitExceeded()) {
+                problem = "header has an array longer than a shape can be (at most " + MAX_RANK
+                        + " dimensions): " + e.getMessage();
+            } else {
+                problem = "header is not valid JSON: " + e.getMessage();
+            }
+            throw new SafetensorsFormatException(path, null, problem, e);
         }
         if (!(root instanceof Map<?, ?> entries)) {
             throw new SafetensorsFormatException(
@@ -415,11 +420,6 @@ public final class SafetensorsReader implements Closeable {
         return new TensorInfo(name, dtype, shape, dataStart + begin, end - begin);
     }
 
-    /** Heap the JVM can still allocate: its maximum minus what is in use (garbage included). */
-    private static long freeHeap() {
-        Runtime rt = Runtime.getRuntime();
-        return rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
-    }
 
     /** @return the heap that parsing a header of {@code headerLength} bytes may need at worst */
     private static long heapNeed(long headerLength) {

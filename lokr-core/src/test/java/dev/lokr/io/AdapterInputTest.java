@@ -169,8 +169,18 @@ class AdapterInputTest {
         AdapterFormatException e =
                 assertThrows(AdapterFormatException.class, () -> AdapterFile.read(file));
         assertTrue(
-                e.getMessage().contains("adapter_config.json") && e.getMessage().contains("UTF-8"),
+                e.getMessage().endsWith("adapter_config.json is not valid UTF-8 near byte 1"),
                 e.getMessage());
+    }
+
+    /** PEFT fails on a null r or alpha ({@code alpha / r}); it is refused, not read as the default 8. */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"{\"r\":null,\"alpha\":3}", "{\"r\":2,\"alpha\":null}"})
+    void aNullRankOrAlphaIsRefused(String config) throws Exception {
+        AdapterFormatException e =
+                assertThrows(AdapterFormatException.class, () -> AdapterFile.read(lowRankPeft(config)));
+        assertTrue(e.getMessage().endsWith((config.contains("\"r\":null") ? "r" : "alpha")
+                + " must be a number, got null"), e.getMessage());
     }
 
     @Test

@@ -408,4 +408,13 @@ class AtomicWriteTest {
         assertEquals(
                 "rw-rw----", PosixFilePermissions.toString(Files.getPosixFilePermissions(target)));
     }
+
+    @Test
+    void anEmptyPathAndAFolderAreRefusedByName() throws IOException {
+        IOException empty = assertThrows(IOException.class, () -> AtomicFiles.write(Path.of(""), new byte[1]));
+        assertEquals("the output path is empty; name a file to write", empty.getMessage());
+        IOException folder = assertThrows(IOException.class, () -> AtomicFiles.write(dir, new byte[1]));
+        assertEquals(dir + ": is a directory, cannot write a file there", folder.getMessage());
+        assertEquals(List.of(), IoTestSupport.tmpFiles(dir));
+    }
 }

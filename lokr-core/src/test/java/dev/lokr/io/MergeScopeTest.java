@@ -136,4 +136,26 @@ class MergeScopeTest {
                 f.getMessage());
         assertTrue(!out.toFile().exists(), "nothing written");
     }
+
+    /** A base tensor that cannot take a merged weight is refused by name before anything is written. */
+    @Test
+    void aTargetThatCannotTakeAMergedWeightIsRefusedByName() throws IOException {
+        Path adapter = adapter("lycoris_fc");
+        Path out = dir.resolve("merged.safetensors");
+        for (SafetensorsWriter.Tensor t : List.of(
+                SafetensorsWriter.Tensor.raw("fc.weight", DType.I64, new long[] {6, 4},
+                        java.nio.ByteBuffer.allocate(6 * 4 * 8)),
+                SafetensorsWriter.Tensor.of("fc.weight", Nd4j.create(DataType.FLOAT, 0, 4), DType.F32))) {
+            Path base = dir.resolve("base.safetensors");
+            SafetensorsWriter.write(base, null, List.of(t));
+            AdapterFormatException e = assertThrows(AdapterFormatException.class,
+                    () -> AdapterMerge.mergeFile(base, adapter, out, 1.0, null));
+            assertTrue(e.getMessage().contains("module 'lycoris_fc'") || e.getMessage().contains("lycoris_fc"),
+                    e.getMessage());
+            assertTrue(e.getMessage().contains("merges into base tensor 'fc.weight'")
+                    && e.getMessage().contains(base.toString())
+                    && e.getMessage().contains("cannot take a merged weight"), e.getMessage());
+            assertTrue(!java.nio.file.Files.exists(out), "nothing written");
+        }
+    }
 }

@@ -467,6 +467,25 @@ class LokrCliTest {
     }
 
     @Test
+    void mergingOverThePeftConfigIsRefusedAndKeepsIt(@TempDir Path tmp) throws Exception {
+        Path dir = parityRoot().resolve("peft_decompose_both");
+        Path peft = Files.createDirectory(tmp.resolve("peft"));
+        try (Stream<Path> files = Files.list(dir)) {
+            for (Path f : (Iterable<Path>) files::iterator) {
+                Files.copy(f, peft.resolve(f.getFileName().toString()));
+            }
+        }
+        Path adapter = peft.resolve("adapter_model.safetensors");
+        Path config = peft.resolve("adapter_config.json");
+        byte[] before = Files.readAllBytes(config);
+        Result r = run("merge", "--base", peft.resolve("base.safetensors").toString(),
+                "--adapter", adapter.toString(), "--out", config.toString());
+        assertEquals(1, r.code(), r.err());
+        assertTrue(r.err().contains("is the adapter's PEFT config") && r.err().strip().lines().count() == 1, r.err());
+        assertArrayEquals(before, Files.readAllBytes(config), "the config is untouched");
+    }
+
+    @Test
     void errorsThatEscapeTheCommandsAreOneLine() {
         String oom = LokrCli.describe(new OutOfMemoryError("Java heap space"));
         assertTrue(oom.contains("out of memory (Java heap space)") && oom.contains("-Xmx"), oom);
