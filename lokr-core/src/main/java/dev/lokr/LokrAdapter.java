@@ -254,103 +254,154 @@ public final class LokrAdapter {
         private Builder() {
         }
 
-        /** @param rank rank {@code r} of the low-rank factors, at least 1 @return this */
+        /**
+         * @param rank rank {@code r} of the low-rank factors, at least 1
+         * @return this
+         */
         public Builder rank(int rank) {
             this.rank = rank;
             return this;
         }
 
-        /** @param alpha scale numerator, finite and {@code >= 0}; 0 means {@code alpha = rank} @return this */
+        /**
+         * @param alpha scale numerator, finite and {@code >= 0}; 0 means {@code alpha = rank}
+         * @return this
+         */
         public Builder alpha(double alpha) {
             this.alpha = alpha + 0.0;   // -0.0 is 0.0 (alpha = rank), and equal to it
             return this;
         }
 
-        /** @param factor factorization limit, -1 or positive @return this */
+        /**
+         * @param factor factorization limit, -1 or positive
+         * @return this
+         */
         public Builder factor(int factor) {
             this.factor = factor;
             return this;
         }
 
-        /** @param on store {@code w1} low-rank too @return this */
+        /**
+         * @param on store {@code w1} low-rank too
+         * @return this
+         */
         public Builder decomposeBoth(boolean on) {
             this.decomposeBoth = on;
             return this;
         }
 
-        /** @param on use a Tucker core for conv kernels larger than 1x1 @return this */
+        /**
+         * @param on use a Tucker core for conv kernels larger than 1x1
+         * @return this
+         */
         public Builder tucker(boolean on) {
             this.tucker = on;
             return this;
         }
 
-        /** @param on learn a scalar output gain (initialised to 0) @return this */
+        /**
+         * @param on learn a scalar output gain (initialised to 0)
+         * @return this
+         */
         public Builder scalar(boolean on) {
             this.scalar = on;
             return this;
         }
 
-        /** @param on use DoRA weight decomposition @return this */
+        /**
+         * @param on use DoRA weight decomposition
+         * @return this
+         */
         public Builder dora(boolean on) {
             this.dora = on;
             return this;
         }
 
-        /** @param on with DoRA, normalise per input column instead of per output row @return this */
+        /**
+         * @param on with DoRA, normalise per input column instead of per output row
+         * @return this
+         */
         public Builder doraOnInput(boolean on) {
             this.doraOnInput = on;
             return this;
         }
 
-        /** @param on with DoRA, stop gradients through the norm @return this */
+        /**
+         * @param on with DoRA, stop gradients through the norm
+         * @return this
+         */
         public Builder detachNorm(boolean on) {
             this.detachNorm = on;
             return this;
         }
 
-        /** @param on scale by {@code alpha / sqrt(rank)} @return this */
+        /**
+         * @param on scale by {@code alpha / sqrt(rank)}
+         * @return this
+         */
         public Builder rsLora(boolean on) {
             this.rsLora = on;
             return this;
         }
 
-        /** @param on always store both factors full @return this */
+        /**
+         * @param on always store both factors full
+         * @return this
+         */
         public Builder fullMatrix(boolean on) {
             this.fullMatrix = on;
             return this;
         }
 
-        /** @param on swap the output split @return this */
+        /**
+         * @param on swap the output split
+         * @return this
+         */
         public Builder unbalancedFactorization(boolean on) {
             this.unbalancedFactorization = on;
             return this;
         }
 
-        /** @param p rank-dropout probability in [0, 1) @return this */
+        /**
+         * @param p rank-dropout probability in [0, 1)
+         * @return this
+         */
         public Builder rankDropout(double p) {
             this.rankDropout = p;
             return this;
         }
 
-        /** @param on divide the kept rank-dropout mask by its mean @return this */
+        /**
+         * @param on divide the kept rank-dropout mask by its mean
+         * @return this
+         */
         public Builder rankDropoutScale(boolean on) {
             this.rankDropoutScale = on;
             return this;
         }
 
-        /** @param p module-dropout probability in [0, 1) @return this */
+        /**
+         * @param p module-dropout probability in [0, 1)
+         * @return this
+         */
         public Builder moduleDropout(double p) {
             this.moduleDropout = p;
             return this;
         }
 
-        /** @param multiplier default strength at use time, finite @return this */
+        /**
+         * @param multiplier default strength at use time, finite
+         * @return this
+         */
         public Builder multiplier(double multiplier) {
             this.multiplier = multiplier + 0.0;   // -0.0 is 0.0
             return this;
         }
 
-        /** @param seed seed of the initialisation @return this */
+        /**
+         * @param seed seed of the initialisation
+         * @return this
+         */
         public Builder seed(long seed) {
             this.seed = seed;
             return this;

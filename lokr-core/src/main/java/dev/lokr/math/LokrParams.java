@@ -150,7 +150,10 @@ public final class LokrParams {
         return arr;
     }
 
-    /** @param p a parameter @return whether it is present */
+    /**
+     * @param p a parameter
+     * @return whether it is present
+     */
     public boolean has(LokrParam p) {
         return arrays.containsKey(p);
     }

@@ -60,8 +60,9 @@ import java.util.Objects;
  *
  * <p>The LoKR options are stored as plain fields with a getter and a setter each (DL4J serializes layer
  * configurations with Jackson); {@link #options()} rebuilds and validates the {@link LokrAdapter}. The
- * {@code multiplier} and {@code enabled} fields may be changed at any time (also at inference); the
- * runtime layer reads them on every forward pass. So may the dropouts; the seed too, but it only
+ * {@code multiplier} and {@code enabled} fields may be changed at any time (also at inference), from
+ * any thread; the runtime layer reads them on every forward pass, and a pass that starts after the
+ * change sees it (set them between passes: one running meanwhile may see either value). So may the dropouts; the seed too, but it only
  * affects adapters initialised later; the updater only before the network's first {@code fit}, when
  * DL4J builds its updater (after it, use {@code LokrNetwork.setLearningRate} for the rate).
  * The options that shape the adapter's tensors ({@code rank}, {@code alpha}, {@code factor},
@@ -107,12 +108,13 @@ public class LokrLayer extends Layer {
     private boolean rsLora;
     private boolean fullMatrix;
     private boolean unbalancedFactorization;
-    private double rankDropout;
-    private boolean rankDropoutScale;
-    private double moduleDropout;
-    private double multiplier = 1.0;
+    // read by every pass and changeable at any time, from any thread: volatile, so a change is seen by the next pass
+    private volatile double rankDropout;
+    private volatile boolean rankDropoutScale;
+    private volatile double moduleDropout;
+    private volatile double multiplier = 1.0;
     private long seed;
-    private boolean enabled = true;
+    private volatile boolean enabled = true;
     private Double scale;
     private LokrPlan plan;
     private IUpdater updater;

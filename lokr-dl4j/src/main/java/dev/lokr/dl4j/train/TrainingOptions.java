@@ -225,6 +225,7 @@ public final class TrainingOptions {
 
         /**
          * @param v recompute activations in the backward pass (default true)
+         * @return this
          */
         public Builder gradientCheckpointing(boolean v) {
             this.gradientCheckpointing = v;
@@ -234,6 +235,7 @@ public final class TrainingOptions {
         /**
          * @param v run the frozen encoder once, cache its outputs in memory and train only the rest of
          *          the network on them (default false); see {@link TrainingOptions#offloadEncoder()}
+         * @return this
          */
         public Builder offloadEncoder(boolean v) {
             this.offloadEncoder = v;
@@ -242,6 +244,7 @@ public final class TrainingOptions {
 
         /**
          * @param v stage batches on the device in the prefetch workers (default: CUDA backend)
+         * @return this
          */
         public Builder pinMemory(boolean v) {
             this.pinMemory = v;
@@ -250,6 +253,7 @@ public final class TrainingOptions {
 
         /**
          * @param v keep prefetch threads across epochs (default: not on Windows)
+         * @return this
          */
         public Builder persistentWorkers(boolean v) {
             this.persistentWorkers = v;
@@ -259,6 +263,7 @@ public final class TrainingOptions {
         /**
          * @param n prefetch worker threads, 0 to {@value TrainingOptions#MAX_WORKERS} (checked by {@link #build()});
          *     at most {@code queueSize} of them are started
+         * @return this
          */
         public Builder numWorkers(int n) {
             this.numWorkers = n;
@@ -267,6 +272,7 @@ public final class TrainingOptions {
 
         /**
          * @param n batches read ahead, {@code >= 1} (checked by {@link #build()})
+         * @return this
          */
         public Builder queueSize(int n) {
             this.queueSize = n;
