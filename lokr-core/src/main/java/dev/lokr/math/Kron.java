@@ -1,5 +1,6 @@
 package dev.lokr.math;
 
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
@@ -28,7 +29,82 @@ public final class Kron {
      *         types differ
      */
     public static INDArray kron(INDArray w1, INDArray w2) {
+        return kron(w1, w2, 1.0);
+    }
+
+    /**
+     * Builds {@code scale * kron(w1, w2)} in one pass over the output: row {@code i*b + j} is the blocks
+     * {@code (scale * w1[i, k]) * w2[j, ...]} for {@code k = 0..c-1}. Each value is one product of
+     * {@code scale * w1[i, k]} (rounded to the data type) and a {@code w2} value; with {@code scale} 1 that is
+     * exactly {@code w1[i, k] * w2[j, ...]}.
+     *
+     * @param w1    {@code [a, c]}, not modified
+     * @param w2    {@code [b, d, ...]}, the data type of {@code w1}, not modified
+     * @param scale the factor, finite
+     * @return a new 'c'-order {@code [a*b, c*d, ...]} array, same data type as {@code w1}
+     * @throws IllegalArgumentException as {@link #kron(INDArray, INDArray)}
+     */
+    public static INDArray kron(INDArray w1, INDArray w2, double scale) {
         checkFactors(w1, w2);
+        long a = w1.size(0);
+        long c = w1.size(1);
+        long b = w2.size(0);
+        long row = w2.length() / b;            // d * kernel: one w2 row
+        long[] shape = w2.shape().clone();
+        shape[0] = a * b;
+        shape[1] = c * w2.size(1);
+        DataType type = w1.dataType();
+        boolean host = type == DataType.FLOAT || type == DataType.DOUBLE;
+        if (!host || a * b * c * row > Integer.MAX_VALUE || a * b * c * row == 0) {
+            return outerThenArrange(w1, w2, shape).muli(scale);
+        }
+        INDArray out = Nd4j.createUninitialized(type, shape);
+        int cols = (int) (c * row);
+        int rowLength = (int) row;
+        if (type == DataType.FLOAT) {
+            float[] f1 = w1.dup('c').data().asFloat();
+            float[] f2 = w2.dup('c').data().asFloat();
+            float[] line = new float[cols];
+            java.nio.FloatBuffer dst = HostArrays.floats(out);
+            float sc = (float) scale;
+            for (int i = 0; i < a; i++) {
+                for (int j = 0; j < b; j++) {
+                    int from = j * rowLength;
+                    for (int k = 0; k < c; k++) {
+                        float v = scale == 1.0 ? f1[(int) (i * c + k)] : (float) (sc * f1[(int) (i * c + k)]);
+                        int at = k * rowLength;
+                        for (int l = 0; l < rowLength; l++) {
+                            line[at + l] = v * f2[from + l];
+                        }
+                    }
+                    dst.put((int) ((i * b + j) * cols), line);
+                }
+            }
+        } else {
+            double[] f1 = w1.dup('c').data().asDouble();
+            double[] f2 = w2.dup('c').data().asDouble();
+            double[] line = new double[cols];
+            java.nio.DoubleBuffer dst = HostArrays.doubles(out);
+            for (int i = 0; i < a; i++) {
+                for (int j = 0; j < b; j++) {
+                    int from = j * rowLength;
+                    for (int k = 0; k < c; k++) {
+                        double v = scale * f1[(int) (i * c + k)];
+                        int at = k * rowLength;
+                        for (int l = 0; l < rowLength; l++) {
+                            line[at + l] = v * f2[from + l];
+                        }
+                    }
+                    dst.put((int) ((i * b + j) * cols), line);
+                }
+            }
+        }
+        HostArrays.written(out);
+        return out;
+    }
+
+    /** ND4J's way, for data types Java does not read and sizes past an int: an outer product, then arranged. */
+    private static INDArray outerThenArrange(INDArray w1, INDArray w2, long[] shape) {
         long a = w1.size(0);
         long c = w1.size(1);
         long b = w2.size(0);
@@ -37,11 +113,7 @@ public final class Kron {
         // outer[(i,k),(j,l,K)] = w1[i,k] * w2[j,l,K]
         INDArray outer = Nd4j.createUninitialized(w1.dataType(), a * c, b * d * k);
         Nd4j.gemm(vectorCol(w1), vectorRow(w2), outer, false, false, 1.0, 0.0);
-        INDArray arranged = outer.reshape('c', a, c, b, d, k).permute(0, 2, 1, 3, 4).dup('c');
-        long[] shape = w2.shape().clone();
-        shape[0] = a * b;
-        shape[1] = c * d;
-        return arranged.reshape('c', shape);
+        return outer.reshape('c', a, c, b, d, k).permute(0, 2, 1, 3, 4).dup('c').reshape('c', shape);
     }
 
     /**
@@ -68,7 +140,8 @@ public final class Kron {
                     + "] for w1 " + Arrays.toString(w1.shape()) + " and w2 " + Arrays.toString(w2.shape())
                     + ", got " + Arrays.toString(g.shape()));
         }
-        INDArray m = g.dup('c').reshape('c', a, b, c, d, k).permute(0, 2, 1, 3, 4).dup('c').reshape('c', a * c, b * d * k);
+        // reshape copies g only when it cannot be a view
+        INDArray m = g.reshape('c', a, b, c, d, k).permute(0, 2, 1, 3, 4).dup('c').reshape('c', a * c, b * d * k);
         INDArray dW1 = Nd4j.createUninitialized(g.dataType(), a * c, 1);
         Nd4j.gemm(m, vectorRow(w2), dW1, false, true, 1.0, 0.0);
         INDArray dW2 = Nd4j.createUninitialized(g.dataType(), 1, b * d * k);

@@ -90,8 +90,7 @@ public final class LokrWeights {
      */
     public static INDArray deltaWeight(LokrParams params, double multiplier, INDArray rowMask) {
         LokrLayout layout = params.layout();
-        INDArray k = Kron.kron(Factors.w1(params), Factors.w2(params));
-        k.muli(coefficient(params, multiplier));
+        INDArray k = Kron.kron(Factors.w1(params), Factors.w2(params), coefficient(params, multiplier));
         if (rowMask != null) {
             checkMask(layout, rowMask);
             k.reshape('c', layout.outDim(), k.length() / layout.outDim()).muliColumnVector(rowMask.reshape(layout.outDim(), 1).castTo(k.dataType()));
@@ -119,7 +118,7 @@ public final class LokrWeights {
             return v;
         }
         DoraState st = dora(params, v, multiplier);
-        return scaleAxis(layout, v.dup('c'), vector(st.rho, params.dataType()));
+        return scaleAxis(layout, v, vector(st.rho, params.dataType()));   // v is this method's own 'c' array
     }
 
     /**
@@ -145,7 +144,10 @@ public final class LokrWeights {
         grads.zero();
         INDArray w1 = Factors.w1(params);
         INDArray w2 = Factors.w2(params);
-        INDArray gDelta = gradEff.castTo(params.dataType()).dup('c');
+        INDArray gDelta = gradEff.castTo(params.dataType());
+        if (layout.dora() || rowMask != null) {
+            gDelta = gDelta.dup('c');   // scaled in place below: never the caller's array
+        }
         if (layout.dora()) {
             INDArray v = deltaWeight(params, multiplier, rowMask).addi(base.castTo(params.dataType()).reshape(layout.weightShape()));
             DoraState st = dora(params, v, multiplier);
@@ -293,7 +295,7 @@ public final class LokrWeights {
 
     /** Sum of {@code x} over the dims that DoRA normalises: gives {@code [out]} or {@code [in]}. */
     static INDArray reduceAxis(LokrLayout layout, INDArray x) {
-        INDArray x3 = x.dup('c').reshape('c', layout.outDim(), layout.inDim(), layout.kernelSize());
+        INDArray x3 = x.reshape('c', layout.outDim(), layout.inDim(), layout.kernelSize());   // a copy only if it must
         return layout.doraAxis() == DoraAxis.OUTPUT ? x3.sum(1, 2) : x3.sum(0, 2);
     }
 
