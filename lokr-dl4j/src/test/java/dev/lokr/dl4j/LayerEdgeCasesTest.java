@@ -82,6 +82,38 @@ class LayerEdgeCasesTest {
         }
     }
 
+    /**
+     * A conv layer keeps the adapter's switch and strength of its forward for the backward of that step: a
+     * multiplier changed in between (from another thread, say) applies from the next step, not to half of this one.
+     */
+    @Test
+    void aConvStepUsesTheMultiplierOfItsForward() {
+        INDArray x = Fixtures.convInput(2, DataType.DOUBLE, 21);
+        INDArray[] changed = convStep(x, 1.0, 3.0);
+        INDArray[] steady = convStep(x, 1.0, 1.0);
+        INDArray[] tripled = convStep(x, 3.0, 3.0);
+        for (int k = 0; k < 2; k++) {
+            assertEquals(steady[k], changed[k], k == 0 ? "parameter gradients" : "input gradient");
+        }
+        assertTrue(Checks.maxAbsDiff(steady[0], tripled[0]) > 1e-6, "the multiplier must matter");
+    }
+
+    /** {gradient view, input gradient} of one conv training step, the multiplier set before and after the forward. */
+    private static INDArray[] convStep(INDArray x, double forward, double backward) {
+        LokrNetwork<MultiLayerNetwork> a = LokrNetworks.apply(LokrAdapter.builder().rank(2).build(),
+                Fixtures.convMln(DataType.DOUBLE, WorkspaceMode.NONE, new Sgd(0.1), 22), Targets.names("conv_0"));
+        Fixtures.randomizeAdapters(a, 23);
+        a.network().initGradientsView();
+        a.setMultiplier(forward);
+        Layer l = a.network().getLayer(0);
+        l.setInput(x, NO_WS);
+        INDArray y = l.activate(true, NO_WS);
+        INDArray eps = Fixtures.uniform(y.shape(), -1, 1, DataType.DOUBLE, 24);
+        a.setMultiplier(backward);
+        Pair<Gradient, INDArray> p = l.backpropGradient(eps, NO_WS);
+        return new INDArray[] {l.getGradientsViewArray().dup(), p.getSecond().dup()};
+    }
+
     /** {gradient view, input gradient} of one backward pass, copied. */
     private static INDArray[] backward(Layer l, INDArray x, INDArray mask, INDArray eps) {
         l.setInput(x, NO_WS);

@@ -15,6 +15,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.learning.config.Sgd;
 import org.nd4j.linalg.schedule.ExponentialSchedule;
 import org.nd4j.linalg.schedule.FixedSchedule;
@@ -124,5 +125,24 @@ class ReportAndCountersTest {
     private static int epochs(Model net) {
         return net instanceof MultiLayerNetwork ? ((MultiLayerNetwork) net).getEpochCount()
                 : ((ComputationGraph) net).getEpochCount();
+    }
+
+    /**
+     * DL4J's graph sets every layer's nIn from the input types it is asked about: the memory report asks on a
+     * copy, so a mistaken input type leaves the live network, and its adapters, as they were.
+     */
+    @Test
+    void aMemoryReportWithAnotherInputTypeLeavesTheNetworkAlone() {
+        LokrNetwork<ComputationGraph> a = LokrNetworks.apply(
+                LokrAdapter.builder().rank(2).build(),
+                Fixtures.denseGraph(DataType.FLOAT, WorkspaceMode.ENABLED,
+                        new Sgd(0.1), 5), Targets.all());
+        INDArray x = Fixtures.denseInput(3, DataType.FLOAT, 6);
+        INDArray before = a.network().outputSingle(x).dup();
+        dev.lokr.dl4j.train.MemoryReport.of(a.network(), 4,
+                org.deeplearning4j.nn.conf.inputs.InputType.feedForward(Fixtures.DENSE_IN + 1));
+        assertEquals(Fixtures.DENSE_IN,
+                ((org.deeplearning4j.nn.conf.layers.FeedForwardLayer) a.layerConf("dense_0").getBase()).getNIn());
+        assertEquals(before, a.network().outputSingle(x));
     }
 }

@@ -121,12 +121,17 @@ public abstract class BaseLokrLayerImpl extends AbstractLayer<LokrLayer> impleme
         return effectiveWeight(null);
     }
 
-    /** {@code W'} in DL4J layout for one rank-dropout mask (or none). */
+    /** {@code W'} in DL4J layout for one rank-dropout mask (or none), at the configuration's multiplier. */
     INDArray effectiveWeight(INDArray rowMask) {
+        return effectiveWeight(rowMask, layerConf().getMultiplier());
+    }
+
+    /** {@code W'} in DL4J layout for one rank-dropout mask (or none) and a multiplier. */
+    INDArray effectiveWeight(INDArray rowMask, double multiplier) {
         LokrLayer c = layerConf();
         INDArray w = baseWeight();
         INDArray eff = LokrWeights.effectiveWeight(adapter, LokrParamInitializer.pytorchWeight(c, w),
-                c.getMultiplier(), rowMask);
+                multiplier, rowMask);
         INDArray out = LokrParamInitializer.dl4jWeight(c, eff, w.shape()).dup('c');
         if (eff.closeable()) {
             eff.close();   // a weight-sized temporary (DoRA's; without DoRA it is a view, left to the collector)

@@ -40,6 +40,9 @@ public class LokrConvolutionLayerImpl extends BaseLokrLayerImpl {
     private INDArray innerGradients;
     private Map<String, INDArray> innerGradientViews;
     private INDArray stepWeight;
+    /** Whether the adapter was on, and its strength, when {@link #stepWeight} was built: the backward uses them. */
+    private boolean stepActive;
+    private double stepMultiplier;
     /** A 1-D convolution over NWC data, run by an NCW inner layer on permuted views. */
     private boolean channelsLast;
 
@@ -121,7 +124,10 @@ public class LokrConvolutionLayerImpl extends BaseLokrLayerImpl {
     private INDArray passWeight(boolean training) {
         if (training) {
             if (startStep() || stepWeight == null) {
-                stepWeight = adapterActive(true) ? detached(() -> effectiveWeight(stepMask())) : baseWeight();
+                // read once per step: a change from another thread cannot mix two values into one step
+                stepActive = adapterActive(true);
+                stepMultiplier = layerConf().getMultiplier();
+                stepWeight = stepActive ? detached(() -> effectiveWeight(stepMask(), stepMultiplier)) : baseWeight();
             }
             return stepWeight;
         }
@@ -156,10 +162,10 @@ public class LokrConvolutionLayerImpl extends BaseLokrLayerImpl {
             layer.setInput(swapLayout(input), workspaceMgr);
         }
         Pair<Gradient, INDArray> innerResult = layer.backpropGradient(swapLayout(epsilon), workspaceMgr);
-        if (adapterActive(true)) {
+        if (stepActive) {
             LokrLayer c = layerConf();
             INDArray gradEff = LokrParamInitializer.pytorchWeight(c, innerGradientViews.get(WEIGHT_KEY));
-            LokrWeights.backward(adapter(), LokrParamInitializer.pytorchWeight(c, baseWeight()), c.getMultiplier(),
+            LokrWeights.backward(adapter(), LokrParamInitializer.pytorchWeight(c, baseWeight()), stepMultiplier,
                     stepMask(), gradEff, adapterGrads());
         } else {
             adapterGrads().zero();

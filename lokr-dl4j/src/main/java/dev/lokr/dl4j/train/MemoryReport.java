@@ -217,7 +217,8 @@ public record MemoryReport(
         }
         try {
             long total = 0;
-            for (InputType t : conf.getLayerActivationTypes(input)) {
+            // on a copy: DL4J sets each layer's nIn from the types, which must not reach the live network
+            for (InputType t : conf.clone().getLayerActivationTypes(input)) {
                 total += t.arrayElementsPerExample();
             }
             return total;
@@ -254,7 +255,8 @@ public record MemoryReport(
         }
         try {
             long total = 0;
-            for (Map.Entry<String, InputType> e : conf.getLayerActivationTypes(types).entrySet()) {
+            // on a copy: DL4J sets each layer's nIn from the types, which must not reach the live network
+            for (Map.Entry<String, InputType> e : conf.clone().getLayerActivationTypes(types).entrySet()) {
                 if (!inputs.contains(e.getKey())) {
                     total += e.getValue().arrayElementsPerExample();
                 }
