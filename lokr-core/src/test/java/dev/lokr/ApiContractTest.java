@@ -208,6 +208,12 @@ class ApiContractTest {
         assertThrows(IllegalArgumentException.class, () -> LokrDense.forward(p, Nd4j.rand(DataType.FLOAT, 8, 8), null,
                 Nd4j.rand(DataType.FLOAT, 2, 8), 1e38, null, null));
         assertEquals(4.0 * 8e37, LokrWeights.coefficient(p, 8e37));
+        LokrLayout dora = LokrLayout.explicit(new long[] {8, 8}, 2, 4, 2, 4, 1, FactorMode.FULL, FactorMode.LOW_RANK,
+                1e39, false, DoraAxis.OUTPUT, false);
+        IllegalArgumentException doraWide = assertThrows(IllegalArgumentException.class,
+                () -> LokrWeights.coefficient(LokrParams.zeros(dora, DataType.FLOAT), 1.0));
+        assertEquals("the coefficient scale = 1.0E39 (DoRA leaves the multiplier out of it) is beyond FLOAT's range ("
+                + Float.MAX_VALUE + ") of the module's tensors", doraWide.getMessage());
         assertEquals(4.0 * 1e300, LokrWeights.coefficient(p.castTo(DataType.DOUBLE), 1e300));
         // a diverged learned scalar is a NaN to see in the score, not an exception in the middle of fit
         LokrParams withScalar = LokrParams.zeros(LokrAdapter.builder().rank(1).alpha(4).scalar(true).build()
@@ -277,5 +283,22 @@ class ApiContractTest {
         IllegalArgumentException rank = assertThrows(IllegalArgumentException.class,
                 () -> dev.lokr.math.Kron.kron(Nd4j.ones(DataType.FLOAT, 2, 2), Nd4j.ones(DataType.FLOAT, 4)));
         assertEquals("w2 must be [b, d, ...] (at least 2-D), got [4]", rank.getMessage());
+    }
+
+    @Test
+    void aFileScaleBeyondFloatIsRefusedWhenResolvedAsFloat(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("huge.safetensors");
+        java.util.List<dev.lokr.io.SafetensorsWriter.Tensor> ts = java.util.List.of(
+                dev.lokr.io.SafetensorsWriter.Tensor.of("lycoris_fc.lokr_w1", Nd4j.ones(DataType.FLOAT, 2, 2), DType.F32),
+                dev.lokr.io.SafetensorsWriter.Tensor.of("lycoris_fc.lokr_w2_a", Nd4j.ones(DataType.FLOAT, 3, 1), DType.F32),
+                dev.lokr.io.SafetensorsWriter.Tensor.of("lycoris_fc.lokr_w2_b", Nd4j.ones(DataType.FLOAT, 1, 2), DType.F32),
+                dev.lokr.io.SafetensorsWriter.Tensor.of("lycoris_fc.alpha", Nd4j.scalar(1e39), DType.F64));
+        dev.lokr.io.SafetensorsWriter.write(file, null, ts);
+        try (AdapterFile f = AdapterFile.read(file)) {
+            dev.lokr.io.AdapterFormatException e = assertThrows(dev.lokr.io.AdapterFormatException.class,
+                    () -> f.resolve("lycoris_fc", new long[] {6, 4}, DataType.FLOAT));
+            assertTrue(e.getMessage().contains("has scale 1.0E39, beyond FLOAT's range"), e.getMessage());
+            assertEquals(1e39, f.resolve("lycoris_fc", new long[] {6, 4}, DataType.DOUBLE).layout().scale());
+        }
     }
 }

@@ -552,7 +552,7 @@ public final class AdapterFile implements Closeable {
     }
 
     @SuppressWarnings("unchecked")
-    private Map<String, Map<String, Object>> readWrittenOptions() {
+    private Map<String, Map<String, Object>> readWrittenOptions() throws AdapterFormatException {
         String json = reader.metadata().get(META_MODULES);
         if (json == null) {
             return Map.of();
@@ -581,6 +581,12 @@ public final class AdapterFile implements Closeable {
                     META_MODULES,
                     Json.typeName(parsed));
         } catch (JsonException e) {
+            if (e.heapLimitExceeded()) {
+                // not to be ignored: the options it records (DoRA axis, detachNorm, rank) would be lost silently.
+                // Defensive: the metadata is inside the header, whose size check leaves enough heap for it
+                throw new AdapterFormatException(path, null, "metadata " + META_MODULES + " needs more heap to"
+                        + " parse than is free; give the JVM more (-Xmx) to read this file: " + e.getMessage());
+            }
             log.warn(
                     "{}: metadata {} is not valid JSON, ignored: {}",
                     path,
@@ -1206,8 +1212,8 @@ public final class AdapterFile implements Closeable {
      *     modified
      * @param type FLOAT or DOUBLE
      * @return new parameters with a {@link LokrLayout#explicit} layout
-     * @throws AdapterFormatException if a tensor does not fit the weight; the message names the
-     *     module and both shapes
+     * @throws AdapterFormatException if a tensor does not fit the weight (the message names the
+     *     module and both shapes), or the scale is beyond FLOAT's range for a FLOAT {@code type}
      * @throws IllegalArgumentException if there is no such module, the type is not FLOAT/DOUBLE, or a
      *     dimension of the target weight is not in [1, 2^31)
      * @throws IllegalStateException if this file was closed
@@ -1414,6 +1420,10 @@ public final class AdapterFile implements Closeable {
         }
         Map<String, Object> written = writtenOptions.get(module);
         boolean detach = written != null && Boolean.TRUE.equals(written.get("detachNorm"));
+        if (type == DataType.FLOAT && Math.abs(info.scale()) > Float.MAX_VALUE) {
+            throw bad(module, "has scale " + info.scale() + ", beyond FLOAT's range (" + Float.MAX_VALUE
+                    + "): it cannot be resolved as FLOAT");
+        }
         try {
             LokrLayout layout =
                     LokrLayout.explicit(

@@ -55,9 +55,11 @@ public final class LokrWeights {
                     + params.layout().scale() + " * " + multiplier + " = " + configured);
         }
         if (params.dataType() == DataType.FLOAT && Math.abs(configured) > Float.MAX_VALUE) {
-            throw new IllegalArgumentException("the coefficient scale * multiplier = " + params.layout().scale()
-                    + " * " + multiplier + " = " + configured + " is beyond FLOAT's range (" + Float.MAX_VALUE
-                    + ") of the module's tensors");
+            String what = params.layout().dora()
+                    ? "scale = " + configured + " (DoRA leaves the multiplier out of it)"
+                    : "scale * multiplier = " + params.layout().scale() + " * " + multiplier + " = " + configured;
+            throw new IllegalArgumentException("the coefficient " + what + " is beyond FLOAT's range ("
+                    + Float.MAX_VALUE + ") of the module's tensors");
         }
         // a learned scalar that diverged to NaN flows through, as in every other tensor: a NaN score, not a throw
         return configured * scalarValue(params);

@@ -10,9 +10,10 @@ import org.nd4j.linalg.learning.config.Sgd;
 import org.nd4j.linalg.schedule.FixedSchedule;
 
 /**
- * The rule for "this parameter does not train" of the memory report and encoder offload: the layer is
- * a {@link FrozenLayer} or {@link FrozenLayerWithBackprop}, or the parameter's updater is {@link NoOp} or
- * an {@link Sgd} with learning rate 0 ({@link #isFrozen}). {@code freezeOthers} freezes with
+ * The rules for "this parameter does not train". Encoder offload's ({@link #isFrozen}): the layer is a
+ * {@link FrozenLayer} or {@link FrozenLayerWithBackprop}, or the parameter's updater is {@link NoOp} or an
+ * {@link Sgd} with learning rate 0. The memory report's ({@link #staysFixed}): what DL4J's {@code fit} keeps
+ * fixed, which a {@code NoOp} updater alone does not (see below). {@code freezeOthers} freezes with
  * {@link #updater()}, which {@link #isFreezeOthersUpdater} tells apart; {@link LokrNetwork#setLearningRate}
  * and {@link LokrNetwork#report()} take only that updater and frozen wrappers as frozen, so a user's
  * {@code Sgd} at rate 0 is a rate to them.

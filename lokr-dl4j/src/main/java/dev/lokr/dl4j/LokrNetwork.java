@@ -348,6 +348,10 @@ public final class LokrNetwork<N extends Model> {
                         + given.get(p).amaxNumber() + "); adapter tensors must be finite in it");
             }
         }
+        if (adapter.dataType() == DataType.FLOAT && Math.abs(theirs.scale()) > Float.MAX_VALUE) {
+            throw new IllegalArgumentException("layer '" + layer + "': scale " + theirs.scale() + " is beyond the"
+                    + " range of the network's FLOAT (" + Float.MAX_VALUE + ")");
+        }
         if (ours.doraAxis() != theirs.doraAxis()) {
             throw new IllegalArgumentException("layer '" + layer + "': DoRA axis must be " + ours.doraAxis()
                     + ", got " + theirs.doraAxis());

@@ -140,9 +140,6 @@ class BuiltConfigurationTest {
         assertEquals(conf.layout().scale(), free.getPlan().getScale(), "the set plan was not copied");
         free.getPlan().setScale(6.0);
         assertEquals(conf.layout().scale(), free.getPlan().getScale(), "getPlan handed out the layer's own plan");
-        LokrLayer cloned = free.clone();
-        cloned.setPlan(null);
-        assertEquals(conf.layout().scale(), free.getPlan().getScale());
         MultiLayerNetwork rebuilt = new MultiLayerNetwork(copy);
         rebuilt.init();
         rebuilt.setParams(a.network().params());

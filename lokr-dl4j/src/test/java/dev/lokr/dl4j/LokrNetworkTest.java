@@ -305,6 +305,19 @@ class LokrNetworkTest {
         r2.loadAdapterParams(wide);   // within FLOAT's range
         assertEquals(3e38f, r2.adapterParams().get("dense_0").get(LokrParam.W1).getFloat(0));
         r2.network().setParams(before);
+        // a scale beyond FLOAT is refused before anything changes, not found at the next pass
+        Map<String, LokrParams> huge = new HashMap<>();
+        r2.adapterParams().forEach((k, v) -> {
+            dev.lokr.math.LokrLayout l = v.layout();
+            huge.put(k, LokrParams.of(dev.lokr.math.LokrLayout.explicit(l.weightShape(), l.a(), l.b(), l.c(), l.d(),
+                    l.rank(), l.w1Mode(), l.w2Mode(), 1e39, l.scalar(), l.doraAxis(), l.detachNorm()),
+                    v.castTo(DataType.DOUBLE).asMap()));
+        });
+        IllegalArgumentException scale = assertThrows(IllegalArgumentException.class, () -> r2.loadAdapterParams(huge));
+        assertTrue(scale.getMessage().endsWith("scale 1.0E39 is beyond the range of the network's FLOAT ("
+                + Float.MAX_VALUE + ")"), scale.getMessage());
+        Checks.assertBitIdentical(before, r2.network().params(), "the refused load changed nothing");
+        assertEquals(r2.layouts().get("dense_0").scale(), r2.layerConf("dense_0").layout().scale());
         Map<String, LokrParams> nullName = new HashMap<>(r2.adapterParams());
         nullName.put(null, nullName.get("out"));
         assertEquals("params has a null layer name",

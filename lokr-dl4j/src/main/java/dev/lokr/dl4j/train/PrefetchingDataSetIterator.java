@@ -10,7 +10,8 @@ import org.nd4j.linalg.dataset.api.iterator.DataSetIterator;
  * A {@link DataSetIterator} that reads a wrapped iterator ahead on background threads and returns
  * exactly the wrapped iterator's batches, in the wrapped iterator's order.
  *
- * <p>One reader thread pulls batches from the source; {@code numWorkers} worker threads apply this
+ * <p>One reader thread pulls batches from the source; {@code numWorkers} worker threads (at most
+ * {@code queueSize}) apply this
  * iterator's {@linkplain #setPreProcessor(DataSetPreProcessor) preprocessor} and, when {@code
  * pinMemory} is on and the backend is CUDA, move the batch arrays (features, labels, masks) to the
  * device; batches are handed out in source order. At most {@code queueSize} batches are in flight.
