@@ -29,7 +29,9 @@ import java.util.function.ToDoubleFunction;
  *       workspace, as DL4J runs a layer;</li>
  *   <li>{@link #materialized()}: the Python reference's default, building the effective weight every
  *       step: {@code W' = LokrWeights.effectiveWeight}, {@code y = x W'^T}, {@code dL/dW' = dy^T x},
- *       {@link LokrWeights#backward}, {@code dx = dy W'}; GEMMs into preallocated outputs.</li>
+ *       {@link LokrWeights#backward}, {@code dx = dy W'}; GEMMs into preallocated outputs;
+ *       {@link #materializedInWorkspace()} takes its other arrays from the workspace, as PyTorch's caching
+ *       allocator spares the reference most of its allocation.</li>
  * </ul>
  * The multiplier is 1, there is no bias, no rank dropout. Not thread-safe; {@link #close()} frees the
  * workspace of {@link #factoredInWorkspace()}.
@@ -139,8 +141,34 @@ public final class DenseStep implements AutoCloseable {
      * @return what {@code use} returns
      */
     public double factoredInWorkspace(ToDoubleFunction<StepResult> use) {
+        return inWorkspace(this::factored, use);
+    }
+
+    /**
+     * {@link #materialized()} with every array it allocates (the effective weight and the temporaries of its
+     * backward) taken from this object's workspace, as {@link #factoredInWorkspace(ToDoubleFunction)} does: the
+     * comparison then charges neither step for allocation. Its outputs are this object's buffers.
+     *
+     * @param use reads the step's result while its arrays are valid
+     * @return what {@code use} returns
+     */
+    public double materializedInWorkspace(ToDoubleFunction<StepResult> use) {
+        return inWorkspace(this::materialized, use);
+    }
+
+    /**
+     * The step the materialized benchmarks time: {@link #materializedInWorkspace(ToDoubleFunction)} reading one
+     * element of the output and of the input gradient.
+     *
+     * @return {@code y[0] + dx[0]}
+     */
+    public double materializedInWorkspace() {
+        return materializedInWorkspace(r -> r.y().getDouble(0) + r.dx().getDouble(0));
+    }
+
+    private double inWorkspace(java.util.function.Supplier<StepResult> step, ToDoubleFunction<StepResult> use) {
         try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().getAndActivateWorkspace(WORKSPACE, workspaceId)) {
-            return use.applyAsDouble(factored());
+            return use.applyAsDouble(step.get());
         }
     }
 

@@ -3,12 +3,14 @@ package dev.lokr.benchmarks;
 import org.nd4j.linalg.api.buffer.DataType;
 
 import java.util.Arrays;
+import java.util.Locale;
 
 /**
  * Paired ratios of one dense 4096x4096 training step (batch 256, rank 8, alpha 8, float32, DL4J's
  * 'f'-order {@code [nIn, nOut]} weight) to the frozen step: each round runs {@link DenseStep#frozen()}
- * and then a LoKR variant's {@link DenseStep#factoredInWorkspace()} back to back, so drifting machine
- * load mostly cancels. Prints the median, min and max ratio per variant.
+ * and a LoKR variant's {@link DenseStep#factoredInWorkspace()} back to back, so drifting machine load
+ * mostly cancels; odd rounds run the LoKR step first, so neither step always follows the other's GEMMs.
+ * Prints the median (of an even count, the mean of the middle two), min and max ratio per variant.
  *
  * <pre>{@code java -cp benchmarks.jar dev.lokr.benchmarks.PairedRatios [rounds]}</pre>
  */
@@ -38,8 +40,7 @@ public final class PairedRatios {
             throw new IllegalArgumentException("rounds must be at least 1, got " + rounds);
         }
         DenseInputs inputs = DenseInputs.random(SIZE, SIZE, BATCH, DataType.FLOAT, 'f', 42);
-        Variant[] variants = {Variant.PLAIN, Variant.DECOMPOSE_BOTH, Variant.SCALAR, Variant.DORA};
-        String[] names = {"lokrFactored", "lokrDecomposeBoth", "lokrScalar", "lokrDora"};
+        Variant[] variants = VARIANTS;
         DenseStep[] steps = new DenseStep[variants.length];
         for (int i = 0; i < variants.length; i++) {
             steps[i] = new DenseStep(variants[i].options(RANK, ALPHA, -1), inputs, false, 7);
@@ -55,12 +56,26 @@ public final class PairedRatios {
         }
         for (int r = 0; r < rounds; r++) {
             for (int i = 0; i < variants.length; i++) {
-                long t0 = System.nanoTime();
-                frozen.frozen();
-                long t1 = System.nanoTime();
-                steps[i].factoredInWorkspace();
-                long t2 = System.nanoTime();
-                ratio[i][r] = (double) (t2 - t1) / (t1 - t0);
+                long frozenNanos;
+                long lokrNanos;
+                if (r % 2 == 0) {
+                    long t0 = System.nanoTime();
+                    frozen.frozen();
+                    long t1 = System.nanoTime();
+                    steps[i].factoredInWorkspace();
+                    long t2 = System.nanoTime();
+                    frozenNanos = t1 - t0;
+                    lokrNanos = t2 - t1;
+                } else {
+                    long t0 = System.nanoTime();
+                    steps[i].factoredInWorkspace();
+                    long t1 = System.nanoTime();
+                    frozen.frozen();
+                    long t2 = System.nanoTime();
+                    lokrNanos = t1 - t0;
+                    frozenNanos = t2 - t1;
+                }
+                ratio[i][r] = (double) lokrNanos / frozenNanos;
             }
         }
         for (DenseStep step : steps) {
@@ -69,8 +84,22 @@ public final class PairedRatios {
         for (int i = 0; i < variants.length; i++) {
             double[] sorted = ratio[i].clone();
             Arrays.sort(sorted);
-            System.out.printf("%s / frozenBase: median %.2f (min %.2f, max %.2f)%n", names[i], sorted[rounds / 2],
-                    sorted[0], sorted[rounds - 1]);
+            System.out.printf(Locale.ROOT, "%s / frozenBase: median %.2f (min %.2f, max %.2f)%n",
+                    TrainStepBenchmark.methodOf(variants[i]), median(ratio[i]), sorted[0], sorted[rounds - 1]);
         }
+    }
+
+    /** The variants timed, each by its {@link TrainStepBenchmark} method's name. */
+    static final Variant[] VARIANTS = {Variant.PLAIN, Variant.DECOMPOSE_BOTH, Variant.SCALAR, Variant.DORA};
+
+    /**
+     * @param values at least one value, not modified
+     * @return the middle value, or of an even count the mean of the middle two
+     */
+    static double median(double[] values) {
+        double[] sorted = values.clone();
+        Arrays.sort(sorted);
+        int n = sorted.length;
+        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
     }
 }

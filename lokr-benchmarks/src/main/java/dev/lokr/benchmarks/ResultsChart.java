@@ -14,6 +14,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 
 /**
@@ -37,23 +38,28 @@ public final class ResultsChart {
             System.err.println("usage: ResultsChart OUT.png RESULTS.json [RESULTS.json ...]");
             System.exit(2);
         }
-        // setting -> method -> ms/op
-        Map<String, Map<String, Double>> scores = new LinkedHashMap<>();
+        List<Map<?, ?>> runs = new ArrayList<>();
         for (int i = 1; i < args.length; i++) {
             Object parsed = Json.parse(Files.readString(Path.of(args[i]), StandardCharsets.UTF_8));
             if (!(parsed instanceof List)) {
                 throw new IOException(args[i] + ": not a JMH JSON result list");
             }
             for (Object o : (List<?>) parsed) {
-                Map<?, ?> run = (Map<?, ?>) o;
-                String bench = String.valueOf(run.get("benchmark"));
-                String method = bench.substring(bench.lastIndexOf('.') + 1);
-                Map<?, ?> params = (Map<?, ?>) run.get("params");
-                String setting = params == null ? "" : params.get("dims") + " b" + params.get("batch");
-                Map<?, ?> primary = (Map<?, ?>) run.get("primaryMetric");
-                double score = ((Number) primary.get("score")).doubleValue();
-                scores.computeIfAbsent(setting, k -> new LinkedHashMap<>()).put(method, score);
+                runs.add((Map<?, ?>) o);
             }
+        }
+        // setting -> method -> ms/op
+        Map<String, Map<String, Double>> scores = new LinkedHashMap<>();
+        List<Map<?, ?>> params = new ArrayList<>();
+        runs.forEach(run -> params.add(run.get("params") == null ? Map.of() : (Map<?, ?>) run.get("params")));
+        for (int i = 0; i < runs.size(); i++) {
+            Map<?, ?> run = runs.get(i);
+            String bench = String.valueOf(run.get("benchmark"));
+            String method = bench.substring(bench.lastIndexOf('.') + 1);
+            String setting = params.get(i).isEmpty() ? "" : setting(params.get(i), params);
+            Map<?, ?> primary = (Map<?, ?>) run.get("primaryMetric");
+            double score = ((Number) primary.get("score")).doubleValue();
+            scores.computeIfAbsent(setting, k -> new LinkedHashMap<>()).put(method, score);
         }
         List<String> methods = new ArrayList<>();
         scores.values().forEach(m -> m.keySet().forEach(k -> {
@@ -84,9 +90,9 @@ public final class ResultsChart {
                     table.append(" |");
                     continue;
                 }
-                table.append(String.format(" %.1f ms", v));
+                table.append(String.format(Locale.ROOT, " %.1f ms", v));
                 if (base != null) {
-                    table.append(String.format(" (%.2fx)", v / base));
+                    table.append(String.format(Locale.ROOT, " (%.2fx)", v / base));
                     xs.add(m);
                     ys.add(v / base);
                 }
@@ -100,5 +106,29 @@ public final class ResultsChart {
         String png = args[0].endsWith(".png") ? args[0] : args[0] + ".png";
         AtomicFiles.write(Path.of(png), BitmapEncoder.getBitmapBytes(chart, BitmapEncoder.BitmapFormat.PNG));
         System.out.print(table);
+    }
+
+    /**
+     * The row a JMH run belongs to: {@code dims} and {@code batch}, then every other parameter whose value
+     * differs between the runs ({@code -p weightOrder=f,c}, several ranks), so that runs of different settings
+     * never share a row.
+     *
+     * @param params the run's JMH parameters
+     * @param all    the parameters of every run read
+     * @return e.g. {@code 4096x4096 b256}, or {@code 4096x4096 b256 weightOrder=c}
+     */
+    static String setting(Map<?, ?> params, List<Map<?, ?>> all) {
+        StringBuilder s = new StringBuilder(params.get("dims") + " b" + params.get("batch"));
+        java.util.TreeMap<String, String> others = new java.util.TreeMap<>();
+        params.forEach((k, v) -> others.put(String.valueOf(k), String.valueOf(v)));
+        others.remove("dims");
+        others.remove("batch");
+        others.forEach((k, v) -> {
+            boolean varies = all.stream().anyMatch(p -> !v.equals(String.valueOf(p.get(k))));
+            if (varies) {
+                s.append(' ').append(k).append('=').append(v);
+            }
+        });
+        return s.toString();
     }
 }

@@ -107,10 +107,15 @@ public class TrainStepBenchmark {
         return plain.factoredInWorkspace();
     }
 
-    /** @return the plain LoKR step building {@code W'} every step */
+    /**
+     * Runs the plain LoKR step building {@code W'} every step, its temporaries in a workspace as the
+     * factored steps' are.
+     *
+     * @return {@code y[0] + dx[0]} of the step
+     */
     @Benchmark
-    public StepResult lokrMaterialized() {
-        return plain.materialized();
+    public double lokrMaterialized() {
+        return plain.materializedInWorkspace();
     }
 
     /**
@@ -143,9 +148,32 @@ public class TrainStepBenchmark {
         return dora.factoredInWorkspace();
     }
 
-    /** @return the DoRA step building {@code W'} every step */
+    /**
+     * Runs the DoRA step building {@code W'} every step, its temporaries in a workspace.
+     *
+     * @return {@code y[0] + dx[0]} of the step
+     */
     @Benchmark
-    public StepResult lokrDoraMaterialized() {
-        return dora.materialized();
+    public double lokrDoraMaterialized() {
+        return dora.materializedInWorkspace();
+    }
+
+    /**
+     * @param v a variant
+     * @return the name of the factored benchmark method that times it
+     */
+    static String methodOf(Variant v) {
+        switch (v) {
+            case PLAIN:
+                return "lokrFactored";
+            case DECOMPOSE_BOTH:
+                return "lokrDecomposeBoth";
+            case SCALAR:
+                return "lokrScalar";
+            case DORA:
+                return "lokrDora";
+            default:
+                throw new IllegalArgumentException("no dense benchmark method for " + v);
+        }
     }
 }

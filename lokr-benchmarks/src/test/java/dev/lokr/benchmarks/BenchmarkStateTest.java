@@ -1,5 +1,6 @@
 package dev.lokr.benchmarks;
 
+import dev.lokr.math.FactorMode;
 import dev.lokr.math.LokrParam;
 import dev.lokr.math.LokrParams;
 import dev.lokr.math.LokrWeights;
@@ -13,6 +14,7 @@ import java.util.function.Supplier;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The JMH states wire the steps as documented: on a small size, each factored benchmark method gives
@@ -32,8 +34,20 @@ class BenchmarkStateTest {
         b.weightOrder = order;
         b.setup();
         DenseStep[] steps = b.factoredSteps();
-        assertAgree("order " + order + " plain", steps[0], b.lokrFactored(), b::lokrMaterialized);
-        assertAgree("order " + order + " dora", steps[3], b.lokrDora(), b::lokrDoraMaterialized);
+        // each state runs the variant its method is named for
+        assertTrue(!steps[0].layout().scalar() && !steps[0].layout().dora()
+                && steps[0].layout().w1Mode() != FactorMode.LOW_RANK, "plain: " + steps[0].layout());
+        assertEquals(FactorMode.LOW_RANK, steps[1].layout().w1Mode(), "decomposeBoth: " + steps[1].layout());
+        assertTrue(steps[2].layout().scalar() && !steps[2].layout().dora(), "scalar: " + steps[2].layout());
+        assertTrue(steps[3].layout().dora() && !steps[3].layout().scalar(), "dora: " + steps[3].layout());
+        assertAgree("order " + order + " plain", steps[0], b.lokrFactored(), steps[0]::materialized);
+        assertAgree("order " + order + " dora", steps[3], b.lokrDora(), steps[3]::materialized);
+        for (int i : new int[] {0, 3}) {
+            StepResult m = steps[i].materialized();
+            double expected = m.y().getDouble(0) + m.dx().getDouble(0);
+            double timed = i == 0 ? b.lokrMaterialized() : b.lokrDoraMaterialized();
+            assertEquals(expected, timed, 1e-9, "order " + order + ": the timed materialized method runs the step");
+        }
         StepResult frozen = b.frozenBase();
         assertArrayEquals(new long[] {5, 36}, frozen.y().shape(), "order " + order + " frozen y");
         assertArrayEquals(new long[] {5, 48}, frozen.dx().shape(), "order " + order + " frozen dx");
@@ -120,5 +134,25 @@ class BenchmarkStateTest {
             double expected = v.getRow(i).norm2Number().doubleValue();
             assertEquals(expected, norms[i], 1e-5 * expected, "simd " + simd + " row " + i);
         }
+    }
+
+    @Test
+    void pairedRatiosNameTheirMethodsAndTakeTheMedian() {
+        assertEquals(java.util.List.of("lokrFactored", "lokrDecomposeBoth", "lokrScalar", "lokrDora"),
+                java.util.Arrays.stream(PairedRatios.VARIANTS).map(TrainStepBenchmark::methodOf).toList());
+        assertEquals(2.0, PairedRatios.median(new double[] {3, 1, 2}));
+        assertEquals(2.5, PairedRatios.median(new double[] {4, 1, 3, 2}));
+        assertEquals(7.0, PairedRatios.median(new double[] {7}));
+    }
+
+    @Test
+    void chartRowsKeepSettingsThatDifferApart() {
+        java.util.Map<String, Object> f = java.util.Map.of("dims", "4096x4096", "batch", "256", "rank", "8",
+                "weightOrder", "f");
+        java.util.Map<String, Object> c = java.util.Map.of("dims", "4096x4096", "batch", "256", "rank", "8",
+                "weightOrder", "c");
+        assertEquals("4096x4096 b256", ResultsChart.setting(f, java.util.List.of(f, f)));
+        assertEquals("4096x4096 b256 weightOrder=c", ResultsChart.setting(c, java.util.List.of(f, c)));
+        assertEquals("4096x4096 b256 weightOrder=f", ResultsChart.setting(f, java.util.List.of(f, c)));
     }
 }
