@@ -265,12 +265,12 @@ class ApiContractTest {
     void nonFloatingPointWeightsAndMismatchedFactorsAreRefusedByName() {
         LokrLayout l = LokrAdapter.builder().rank(1).build().layoutFor(4, 4);
         LokrParams p = LokrParams.zeros(l, DataType.FLOAT);
-        INDArray ints = Nd4j.ones(DataType.INT, 4, 4);
+        INDArray ints = Nd4j.ones(DataType.INT32, 4, 4);
         IllegalArgumentException unmerge = assertThrows(IllegalArgumentException.class,
                 () -> LokrWeights.unmerge(p, ints, 1.0));
         assertEquals("the base weight must be of a floating-point type, got INT (its unmerged values would be "
                 + "truncated)", unmerge.getMessage());
-        assertEquals(Nd4j.ones(DataType.INT, 4, 4), ints, "nothing written");
+        assertEquals(Nd4j.ones(DataType.INT32, 4, 4), ints, "nothing written");
         LokrParams dora = LokrParams.zeros(LokrAdapter.builder().rank(1).dora(true).build().layoutFor(4, 4),
                 DataType.FLOAT);
         IllegalArgumentException init = assertThrows(IllegalArgumentException.class,

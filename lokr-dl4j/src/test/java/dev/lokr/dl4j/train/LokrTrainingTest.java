@@ -176,7 +176,7 @@ class LokrTrainingTest {
         List<DataSet> d = data(13);
         MultiLayerNetwork ref = net(13);
         for (int i = 0; i < 3; i++) {
-            ref.fit(d.get(i * 5).merge(d.subList(i * 5, i * 5 + 5)));
+            ref.fit(DataSet.merge(d.subList(i * 5, i * 5 + 5)));
         }
         MultiLayerNetwork net = net(13);
         net.setListeners(new org.deeplearning4j.optimize.api.BaseTrainingListener() {
@@ -289,8 +289,8 @@ class LokrTrainingTest {
         expected.removeIf("fwd"::equals);
         assertEquals(expected, checkpointed.events);
         MultiLayerNetwork fresh = net(15);
-        fresh.setInput(d.get(0).merge(d.subList(0, 5)).getFeatures());
-        fresh.setLabels(d.get(0).merge(d.subList(0, 5)).getLabels());
+        fresh.setInput(DataSet.merge(d.subList(0, 5)).getFeatures());
+        fresh.setLabels(DataSet.merge(d.subList(0, 5)).getLabels());
         fresh.computeGradientAndScore();
         double diff = fresh.gradient().gradient().sub(gradientSeen[0]).amaxNumber().doubleValue();
         assertTrue(diff < 1e-10, "onGradientCalculation sees the step's gradient: differs by " + diff);
