@@ -34,9 +34,9 @@ public final class Kron {
 
     /**
      * Builds {@code scale * kron(w1, w2)} in one pass over the output: row {@code i*b + j} is the blocks
-     * {@code (scale * w1[i, k]) * w2[j, ...]} for {@code k = 0..c-1}. Each value is one product of
-     * {@code scale * w1[i, k]} (rounded to the data type) and a {@code w2} value; with {@code scale} 1 that is
-     * exactly {@code w1[i, k] * w2[j, ...]}.
+     * {@code (w1[i, k] * w2[j, ...]) * scale} for {@code k = 0..c-1}, rounded as LyCORIS's
+     * {@code torch.kron(w1, w2) * scale} rounds them (the product first, then the scale, rounded to float for
+     * FLOAT factors), so no value overflows where the product times the scale does not.
      *
      * @param w1    {@code [a, c]}, not modified
      * @param w2    {@code [b, d, ...]}, the data type of {@code w1}, not modified
@@ -54,8 +54,7 @@ public final class Kron {
         shape[0] = a * b;
         shape[1] = c * w2.size(1);
         DataType type = w1.dataType();
-        boolean host = type == DataType.FLOAT || type == DataType.DOUBLE;
-        if (!host || a * b * c * row > Integer.MAX_VALUE || a * b * c * row == 0) {
+        if (!inOneHostBuffer(a * b * c * row, type)) {
             return outerThenArrange(w1, w2, shape).muli(scale);
         }
         INDArray out = Nd4j.createUninitialized(type, shape);
@@ -71,10 +70,16 @@ public final class Kron {
                 for (int j = 0; j < b; j++) {
                     int from = j * rowLength;
                     for (int k = 0; k < c; k++) {
-                        float v = scale == 1.0 ? f1[(int) (i * c + k)] : (float) (sc * f1[(int) (i * c + k)]);
+                        float v = f1[(int) (i * c + k)];
                         int at = k * rowLength;
-                        for (int l = 0; l < rowLength; l++) {
-                            line[at + l] = v * f2[from + l];
+                        if (scale == 1.0) {
+                            for (int l = 0; l < rowLength; l++) {
+                                line[at + l] = v * f2[from + l];
+                            }
+                        } else {
+                            for (int l = 0; l < rowLength; l++) {
+                                line[at + l] = (v * f2[from + l]) * sc;
+                            }
                         }
                     }
                     dst.put((int) ((i * b + j) * cols), line);
@@ -89,10 +94,10 @@ public final class Kron {
                 for (int j = 0; j < b; j++) {
                     int from = j * rowLength;
                     for (int k = 0; k < c; k++) {
-                        double v = scale * f1[(int) (i * c + k)];
+                        double v = f1[(int) (i * c + k)];
                         int at = k * rowLength;
                         for (int l = 0; l < rowLength; l++) {
-                            line[at + l] = v * f2[from + l];
+                            line[at + l] = (v * f2[from + l]) * scale;
                         }
                     }
                     dst.put((int) ((i * b + j) * cols), line);
@@ -101,6 +106,15 @@ public final class Kron {
         }
         HostArrays.written(out);
         return out;
+    }
+
+    /**
+     * Whether Java can write {@code elements} values of {@code type} through one NIO buffer: FLOAT or DOUBLE,
+     * at least one value, and at most {@link Integer#MAX_VALUE} bytes (a buffer's size is an int of bytes).
+     */
+    static boolean inOneHostBuffer(long elements, DataType type) {
+        boolean host = type == DataType.FLOAT || type == DataType.DOUBLE;
+        return host && elements > 0 && elements <= Integer.MAX_VALUE / type.width();
     }
 
     /** ND4J's way, for data types Java does not read and sizes past an int: an outer product, then arranged. */
