@@ -27,14 +27,14 @@ import java.util.function.ToDoubleFunction;
  *   <li>{@link #factored()}: {@link LokrDense#forward} and {@link LokrDense#backward}, never building
  *       {@code dW}; {@link #factoredInWorkspace()} is the same step with its arrays taken from an ND4J
  *       workspace, as DL4J runs a layer;</li>
- *   <li>{@link #materialized()}: the Python reference's default, building the effective weight every
- *       step: {@code W' = LokrWeights.effectiveWeight}, {@code y = x W'^T}, {@code dL/dW' = dy^T x},
- *       {@link LokrWeights#backward}, {@code dx = dy W'}; GEMMs into preallocated outputs;
+ *   <li>{@link #materialized()}: the Python references' default forward, building the effective weight
+ *       every step and adding {@code x (W' - W)^T} to the frozen output (LyCORIS's {@code base + delta}),
+ *       with the backward autograd gives it: five large GEMMs into preallocated outputs;
  *       {@link #materializedInWorkspace()} takes its other arrays from the workspace, as PyTorch's caching
  *       allocator spares the reference most of its allocation.</li>
  * </ul>
  * The multiplier is 1, there is no bias, no rank dropout. Not thread-safe; {@link #close()} frees the
- * workspace of {@link #factoredInWorkspace()}.
+ * workspace that {@link #factoredInWorkspace()} and {@link #materializedInWorkspace()} share.
  */
 public final class DenseStep implements AutoCloseable {
 
@@ -183,7 +183,7 @@ public final class DenseStep implements AutoCloseable {
     }
 
     /**
-     * @return the bytes the workspace of {@link #factoredInWorkspace()} holds on the calling thread (0 before
+     * @return the bytes the workspace of the in-workspace steps holds on the calling thread (0 before
      *         its first step has been learned)
      */
     public long workspaceBytes() {
@@ -191,7 +191,7 @@ public final class DenseStep implements AutoCloseable {
         return ws == null ? 0L : ws.getCurrentSize();
     }
 
-    /** Frees the workspace of {@link #factoredInWorkspace()} on the calling thread; the step stays usable. */
+    /** Frees the workspace of the in-workspace steps on the calling thread; the step stays usable. */
     @Override
     public void close() {
         MemoryWorkspace ws = existingWorkspace();
@@ -208,8 +208,11 @@ public final class DenseStep implements AutoCloseable {
     }
 
     /**
-     * The materialized LoKR step: builds {@code W' [out, in]}, then three large GEMMs
-     * ({@code y = x W'^T}, {@code dL/dW' = dy^T x}, {@code dx = dy W'}) and {@link LokrWeights#backward}.
+     * The materialized LoKR step, as LyCORIS's default forward (the pinned snapshot, also PEFT's) computes it:
+     * the frozen output {@code x W^T}, then {@code W' = LokrWeights.effectiveWeight} (DoRA included),
+     * {@code delta = W' - W} and {@code y += x delta^T}; the backward {@code dx = dy W + dy delta},
+     * {@code dL/d delta = dy^T x} (the gradient of {@code W'}) and {@link LokrWeights#backward}. Five large
+     * GEMMs, against the frozen step's two; the GEMMs write into preallocated outputs with {@code beta}.
      *
      * @return {@code y}, {@code dx} and the gradients (this object's buffers)
      * @throws IllegalStateException if this step was made without the materialized buffer
@@ -221,11 +224,13 @@ public final class DenseStep implements AutoCloseable {
         }
         INDArray x = inputs.x();
         INDArray dy = inputs.dy();
-        INDArray effective = LokrWeights.effectiveWeight(params, inputs.weight(), MULTIPLIER, null);
-        Nd4j.gemm(x, effective, y, false, true, 1.0, 0.0);
+        frozen();                                                          // y = x W^T, dx = dy W
+        INDArray delta = LokrWeights.effectiveWeight(params, inputs.weight(), MULTIPLIER, null);
+        delta.subi(inputs.weight());                                       // W' - W, as LyCORIS subtracts
+        Nd4j.gemm(x, delta, y, false, true, 1.0, 1.0);
+        Nd4j.gemm(dy, delta, dx, false, false, 1.0, 1.0);
         Nd4j.gemm(dy, x, gradEff, true, false, 1.0, 0.0);
         LokrWeights.backward(params, inputs.weight(), MULTIPLIER, null, gradEff, grads);
-        Nd4j.gemm(dy, effective, dx, false, false, 1.0, 0.0);
         return new StepResult(y, dx, grads);
     }
 }

@@ -20,9 +20,10 @@ import java.util.concurrent.TimeUnit;
 /**
  * One training step of one float32 dense layer (forward, then backward to the input and to every
  * trainable tensor), frozen base against the LoKR variants. See {@link DenseStep} for what each
- * way computes. The frozen step writes into preallocated outputs; the factored LoKR steps take their
- * arrays from an ND4J workspace, as DL4J runs a layer ({@link DenseStep#factoredInWorkspace()}); the
- * materialized steps, the Python references' way, allocate as they go.
+ * way computes. The frozen step writes into preallocated outputs; the LoKR steps take their arrays from
+ * an ND4J workspace, as DL4J runs a layer ({@link DenseStep#factoredInWorkspace()},
+ * {@link DenseStep#materializedInWorkspace()}); the materialized steps compute the Python references' default
+ * forward, {@code x W^T + x (W' - W)^T}, and its backward.
  *
  * <p>Targets: {@code lokrFactored / frozenBase <= 1.10}, {@code lokrDora / frozenBase <= 1.15},
  * {@code lokrMaterialized / lokrFactored >= 3}. Example:
