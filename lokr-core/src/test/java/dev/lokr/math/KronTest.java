@@ -71,4 +71,17 @@ class KronTest {
         assertFalse(Kron.inOneHostBuffer(0, DataType.FLOAT));
         assertFalse(Kron.inOneHostBuffer(4, DataType.HALF));
     }
+
+    /** ND4J's path, for types Java does not write (and outputs past an int of bytes), applies the scale too. */
+    @Test
+    void theFallbackAppliesTheScale() {
+        INDArray w1 = org.nd4j.linalg.factory.Nd4j.createFromArray(new float[][] {{1, 2}, {3, 4}})
+                .castTo(DataType.BFLOAT16);
+        INDArray w2 = org.nd4j.linalg.factory.Nd4j.createFromArray(new float[][] {{1, -1}, {0.5f, 2}})
+                .castTo(DataType.BFLOAT16);
+        INDArray k = Kron.kron(w1, w2, 0.5);
+        assertEquals(DataType.BFLOAT16, k.dataType());
+        assertEquals(Kron.kron(w1, w2).castTo(DataType.DOUBLE).mul(0.5), k.castTo(DataType.DOUBLE));
+        assertEquals(4.0, k.castTo(DataType.DOUBLE).getDouble(3, 3), 1e-3);   // w1[1, 1] * w2[1, 1] * 0.5
+    }
 }
