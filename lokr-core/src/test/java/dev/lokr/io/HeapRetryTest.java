@@ -4,11 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -43,16 +40,6 @@ class HeapRetryTest {
 
     @Test
     void aBudgetBrokenByGarbageIsMeasuredAgainAfterACollection() throws IOException, InterruptedException {
-        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        Process p = new ProcessBuilder(java, "-Xmx64m", "-XX:+UseSerialGC", "-cp",
-                System.getProperty("java.class.path"), HeapRetryTest.class.getName())
-                .redirectError(ProcessBuilder.Redirect.DISCARD).start();
-        try {
-            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
-            assertTrue(p.waitFor(120, TimeUnit.SECONDS), "the child ended");
-            assertEquals("parsed", out);
-        } finally {
-            p.destroyForcibly();
-        }
+        assertEquals("parsed", HostileHeapTest.inSmallHeap(HeapRetryTest.class));
     }
 }

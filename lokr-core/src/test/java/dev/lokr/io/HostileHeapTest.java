@@ -10,6 +10,7 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -92,10 +93,20 @@ class HostileHeapTest {
     }
 
     private String child(String what, Path file) throws IOException, InterruptedException {
-        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        Process p = new ProcessBuilder(java, "-Xmx64m", "-XX:+UseSerialGC", "-cp",
-                System.getProperty("java.class.path"), HostileHeapTest.class.getName(), what, file.toString())
-                .redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        return inSmallHeap(HostileHeapTest.class, what, file.toString());
+    }
+
+    /**
+     * Runs {@code main}'s {@code main(args)} in a child JVM with a 64 MiB heap (serial GC) and this class path.
+     *
+     * @return what it printed, trimmed
+     */
+    static String inSmallHeap(Class<?> main, String... args) throws IOException, InterruptedException {
+        String javaBin = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        List<String> command = new ArrayList<>(List.of(javaBin, "-Xmx64m", "-XX:+UseSerialGC", "-cp",
+                System.getProperty("java.class.path"), main.getName()));
+        command.addAll(List.of(args));
+        Process p = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.DISCARD).start();
         try {
             String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
             assertTrue(p.waitFor(120, TimeUnit.SECONDS), "the child ended");

@@ -3,11 +3,9 @@ package dev.lokr.io;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -52,18 +50,8 @@ class MetadataHeapTest {
 
     @Test
     void metadataBeyondTheHeapBudgetIsAFormatErrorNotIgnored() throws IOException, InterruptedException {
-        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        Process p = new ProcessBuilder(java, "-Xmx64m", "-XX:+UseSerialGC", "-cp",
-                System.getProperty("java.class.path"), MetadataHeapTest.class.getName(),
-                dir.resolve("meta.safetensors").toString())
-                .redirectError(ProcessBuilder.Redirect.DISCARD).start();
-        try {
-            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
-            assertTrue(p.waitFor(120, TimeUnit.SECONDS), "the child ended");
-            assertTrue(out.startsWith("AdapterFormatException: ") && out.contains("metadata lokr.modules needs more"
-                    + " heap to parse") && out.contains("-Xmx"), out);
-        } finally {
-            p.destroyForcibly();
-        }
+        String out = HostileHeapTest.inSmallHeap(MetadataHeapTest.class, dir.resolve("meta.safetensors").toString());
+        assertTrue(out.startsWith("AdapterFormatException: ") && out.contains("metadata lokr.modules needs more"
+                + " heap to parse") && out.contains("-Xmx"), out);
     }
 }
