@@ -100,16 +100,22 @@ class LayerEdgeCasesTest {
 
     /** {gradient view, input gradient} of one conv training step, the multiplier set before and after the forward. */
     private static INDArray[] convStep(INDArray x, double forward, double backward) {
+        return convStep(x, a -> a.setMultiplier(forward), a -> a.setMultiplier(backward));
+    }
+
+    /** {gradient view, input gradient} of one conv training step, with a change before and after the forward. */
+    static INDArray[] convStep(INDArray x, java.util.function.Consumer<LokrNetwork<MultiLayerNetwork>> beforeForward,
+                               java.util.function.Consumer<LokrNetwork<MultiLayerNetwork>> afterForward) {
         LokrNetwork<MultiLayerNetwork> a = LokrNetworks.apply(LokrAdapter.builder().rank(2).build(),
                 Fixtures.convMln(DataType.DOUBLE, WorkspaceMode.NONE, new Sgd(0.1), 22), Targets.names("conv_0"));
         Fixtures.randomizeAdapters(a, 23);
         a.network().initGradientsView();
-        a.setMultiplier(forward);
+        beforeForward.accept(a);
         Layer l = a.network().getLayer(0);
         l.setInput(x, NO_WS);
         INDArray y = l.activate(true, NO_WS);
         INDArray eps = Fixtures.uniform(y.shape(), -1, 1, DataType.DOUBLE, 24);
-        a.setMultiplier(backward);
+        afterForward.accept(a);
         Pair<Gradient, INDArray> p = l.backpropGradient(eps, NO_WS);
         return new INDArray[] {l.getGradientsViewArray().dup(), p.getSecond().dup()};
     }
