@@ -515,6 +515,9 @@ public final class AdapterFile implements Closeable {
                 // PEFT's own files prefix every key; a file known as PEFT by its name may not
                 module = module.substring(PEFT_PREFIX.length());
             }
+            if (module == null) {
+                requireKnownLokrSuffix(name);
+            }
             if (module == null || module.isEmpty()) {
                 otherTensors.add(name);
                 continue;
@@ -549,6 +552,29 @@ public final class AdapterFile implements Closeable {
                     otherTensors.size() == 1 ? "tensor is" : "tensors are",
                     Json.printable(otherTensors.get(0)));
         }
+    }
+
+    /**
+     * Refuses a tensor {@code <module>.lokr_<x>} whose suffix is none of {@link #SUFFIXES}: it is part of a LoKR
+     * module that lokr would read without it. LyCORIS's loaders list {@code lokr_t1}, the Tucker core of
+     * {@code w1} in its first LoKr code, beside which {@code lokr_w1_a} and {@code lokr_w1_b} are Tucker factors
+     * {@code [r, a]} and {@code [r, c]}, not {@code w1a @ w1b}.
+     */
+    private void requireKnownLokrSuffix(String name) throws AdapterFormatException {
+        int dot = name.lastIndexOf('.');
+        if (dot <= 0 || !name.startsWith("lokr_", dot + 1)) {
+            return;
+        }
+        String module = name.substring(0, dot);
+        if (format == Format.PEFT && module.startsWith(PEFT_PREFIX)) {
+            module = module.substring(PEFT_PREFIX.length());
+        }
+        String suffix = name.substring(dot + 1);
+        throw new AdapterFormatException(path, module, "has tensor " + Json.quote(name) + ", a LoKR tensor that lokr"
+                + " does not read (it reads " + String.join(", ", SUFFIXES) + ")"
+                + (suffix.equals("lokr_t1") ? ": lokr_t1 is the Tucker core of w1 in LyCORIS's first LoKr code,"
+                        + " beside which lokr_w1_a and lokr_w1_b are Tucker factors, not w1a @ w1b" : "")
+                + "; refused rather than merged without it");
     }
 
     @SuppressWarnings("unchecked")

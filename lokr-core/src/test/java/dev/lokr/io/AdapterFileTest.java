@@ -389,7 +389,25 @@ class AdapterFileTest {
                 Arguments.of(
                         "bad dora",
                         pieces("lokr_w1", s(6, 8), "lokr_w2", s(8, 12), "dora_scale", s(4, 12)),
-                        "dora_scale"));
+                        "dora_scale"),
+                // LyCORIS's loaders list lokr_t1: beside it lokr_w1_a / lokr_w1_b are Tucker factors, and these
+                // shapes would otherwise read as w1 = w1a @ w1b without a word
+                Arguments.of(
+                        "lokr_t1",
+                        pieces(
+                                "lokr_t1",
+                                s(4, 4, 3, 3),
+                                "lokr_w1_a",
+                                s(4, 4),
+                                "lokr_w1_b",
+                                s(4, 4),
+                                "lokr_w2",
+                                s(4, 4, 3, 3)),
+                        "'lycoris_proj.lokr_t1', a LoKR tensor that lokr does not read"),
+                Arguments.of(
+                        "unknown lokr tensor",
+                        pieces("lokr_w1", s(6, 8), "lokr_w2", s(8, 12), "lokr_w3", s(2, 2)),
+                        "'lycoris_proj.lokr_w3', a LoKR tensor that lokr does not read"));
     }
 
     @ParameterizedTest(name = "{0}")
