@@ -252,6 +252,8 @@ public final class AdapterFile implements Closeable {
 
     /** Compiled pattern keys, each compiled once. */
     private final Map<String, Pattern> compiledPatterns = new HashMap<>();
+    /** Pattern keys as PEFT 0.14 applied them ({@link #peft014Values}), each compiled once; null when Java cannot. */
+    private final Map<String, Pattern> compiled014 = new HashMap<>();
     private final Map<String, Map<String, Object>> writtenOptions;
 
     private AdapterFile(
@@ -273,7 +275,65 @@ public final class AdapterFile implements Closeable {
         }
         if (peftConfig != null && !peftConfig.containsKey("rank_dropout_scale")) {
             noteOldPeftScales();
+        } else if (peftConfig != null && !peftConfig.containsKey("peft_version")) {
+            notePeft014Patterns();
         }
+    }
+
+    /**
+     * A config with {@code rank_dropout_scale} but no {@code peft_version} was written by PEFT 0.14 to 0.17. PEFT
+     * 0.14 chose a module's {@code r} and {@code alpha} by one pattern key ({@link #peft014Values}); 0.15 and later
+     * match {@code rank_pattern} and {@code alpha_pattern} each on its own, as lokr does. Notes the modules whose
+     * scale {@code alpha / r} the two rules set apart, each with the multiplier that gives 0.14's delta. A module
+     * whose stored rank rules out 0.14's {@code r} is left out: PEFT 0.14 did not write it.
+     */
+    private void notePeft014Patterns() throws AdapterFormatException {
+        Map<Double, List<String>> byMultiplier = new TreeMap<>();
+        List<String> zeroScale = new ArrayList<>();
+        for (ModuleInfo info : infos.values()) {
+            double[] old = peft014Values(info.name());
+            boolean storedRank = info.w1Mode() != FactorMode.FULL || info.w2Mode() != FactorMode.FULL;
+            double oldScale = old[1] / old[0];
+            if (!(old[0] >= 1) || !Double.isFinite(oldScale) || (storedRank && old[0] != info.rank())
+                    || oldScale == info.scale()) {
+                continue;   // the same scale, or an r that PEFT 0.14 could not have trained this module with
+            }
+            double multiplier = oldScale / info.scale();
+            if (!Double.isFinite(multiplier)) {
+                zeroScale.add(info.name());
+            } else {
+                byMultiplier.computeIfAbsent(multiplier, k -> new ArrayList<>()).add(info.name());
+            }
+        }
+        if (byMultiplier.isEmpty() && zeroScale.isEmpty()) {
+            return;
+        }
+        StringBuilder text = new StringBuilder("adapter_config.json has rank_dropout_scale but no peft_version, as PEFT"
+                + " 0.14 to 0.17 write it. PEFT 0.14 took a module's r and alpha from one pattern key, the first key of"
+                + " rank_pattern and then of alpha_pattern that matches the module; 0.15 and later match each pattern"
+                + " on its own, and lokr, like current PEFT, does so. The two rules give ")
+                .append(count(byMultiplier.values().stream().mapToInt(List::size).sum() + zeroScale.size(), "module"))
+                .append(" different scales alpha / r; if the adapter was trained with PEFT 0.14:");
+        int shown = 0;
+        for (Map.Entry<Double, List<String>> e : byMultiplier.entrySet()) {
+            if (shown++ == MAX_NOTED_GROUPS) {
+                text.append(" And ").append(count(byMultiplier.size() - MAX_NOTED_GROUPS, "other multiplier"))
+                        .append(".");
+                break;
+            }
+            text.append(" Multiplier ").append(e.getKey()).append(" gives its delta for ")
+                    .append(count(e.getValue().size(), "module")).append(" (first: ")
+                    .append(Json.quote(e.getValue().get(0))).append(").");
+        }
+        if (!zeroScale.isEmpty()) {
+            text.append(" No multiplier gives it for ").append(count(zeroScale.size(), "module")).append(" (first: ")
+                    .append(Json.quote(zeroScale.get(0))).append("), whose current scale is 0.");
+        }
+        if (byMultiplier.size() + (zeroScale.isEmpty() ? 0 : 1) > 1 || byMultiplier.values().stream()
+                .mapToInt(List::size).sum() + zeroScale.size() < infos.size()) {
+            text.append(" Merge the modules that share a multiplier together (lokr merge --only-modules).");
+        }
+        note(text.toString());
     }
 
     /**
@@ -984,28 +1044,80 @@ public final class AdapterFile implements Closeable {
             for (Map.Entry<String, Object> e : ((Map<String, Object>) patterns).entrySet()) {
                 // PEFT's get_pattern_key: re.match(rf"(.*\.)?({key})$", module) with the first key
                 // that matches.
-                boolean matches;
-                CountedChars name = new CountedChars(module, patternReadsLeft);
-                try {
-                    matches = compiledPatterns.computeIfAbsent(e.getKey(), AdapterFile::peftPattern).matcher(name).matches();
-                } catch (CountedChars.Exhausted | StackOverflowError ex) {
-                    if (name.fileBudgetSpent()) {
-                        throw bad(module, "the rank_pattern and alpha_pattern keys need more than " + PATTERN_READ_BUDGET
-                                + " character reads in all to match this file's module names (patterns that "
-                                + "backtrack, or very many keys); simplify them");
-                    }
-                    throw bad(module, patternKey + " key '" + e.getKey() + "' takes too long to match this module's "
-                            + "name (a pattern that backtracks without end); simplify the pattern");
-                } finally {
-                    patternReadsLeft -= name.reads();
-                }
-                if (matches) {
+                Pattern pattern = compiledPatterns.computeIfAbsent(e.getKey(), AdapterFile::peftPattern);
+                if (patternMatches(module, patternKey, e.getKey(), pattern, true)) {
                     return ((Number) e.getValue()).doubleValue();
                 }
             }
         }
         Object v = peftConfig.get(key);
         return v == null ? fallback : ((Number) v).doubleValue();
+    }
+
+    /**
+     * Whether a pattern key matches a module's name, within the file's budget of character reads: the whole name
+     * ({@code whole}) or a prefix of it ({@code re.match} of a pattern that ends with {@code $}).
+     */
+    private boolean patternMatches(String module, String patternKey, String key, Pattern pattern, boolean whole)
+            throws AdapterFormatException {
+        CountedChars name = new CountedChars(module, patternReadsLeft);
+        try {
+            return whole ? pattern.matcher(name).matches() : pattern.matcher(name).lookingAt();
+        } catch (CountedChars.Exhausted | StackOverflowError ex) {
+            if (name.fileBudgetSpent()) {
+                throw bad(module, "the rank_pattern and alpha_pattern keys need more than " + PATTERN_READ_BUDGET
+                        + " character reads in all to match this file's module names (patterns that "
+                        + "backtrack, or very many keys); simplify them");
+            }
+            throw bad(module, patternKey + " key '" + key + "' takes too long to match this module's "
+                    + "name (a pattern that backtracks without end); simplify the pattern");
+        } finally {
+            patternReadsLeft -= name.reads();
+        }
+    }
+
+    /**
+     * A module's {@code r} and {@code alpha} as PEFT 0.14 and older chose them: the first key of {@code
+     * rank_pattern}, then of {@code alpha_pattern}, that {@code re.match(rf"(.*\.)?{key}$", module)} accepts
+     * gives both, each from its own pattern when that pattern has the key, else from {@code r} / {@code alpha}.
+     *
+     * @return {@code {r, alpha}}
+     */
+    @SuppressWarnings("unchecked")
+    private double[] peft014Values(String module) throws AdapterFormatException {
+        Map<String, Object> ranks = peftConfig.get("rank_pattern") instanceof Map
+                ? (Map<String, Object>) peftConfig.get("rank_pattern") : Map.of();
+        Map<String, Object> alphas = peftConfig.get("alpha_pattern") instanceof Map
+                ? (Map<String, Object>) peftConfig.get("alpha_pattern") : Map.of();
+        String chosen = null;
+        for (Map.Entry<String, Map<String, Object>> group : List.of(Map.entry("rank_pattern", ranks),
+                Map.entry("alpha_pattern", alphas))) {
+            for (String key : group.getValue().keySet()) {
+                if (!compiled014.containsKey(key)) {
+                    compiled014.put(key, peft014Pattern(key));
+                }
+                Pattern pattern = compiled014.get(key);
+                if (pattern != null && patternMatches(module, group.getKey(), key, pattern, false)) {
+                    chosen = key;
+                    break;
+                }
+            }
+            if (chosen != null) {
+                break;
+            }
+        }
+        Object r = chosen != null && ranks.containsKey(chosen) ? ranks.get(chosen) : peftConfig.get("r");
+        Object alpha = chosen != null && alphas.containsKey(chosen) ? alphas.get(chosen) : peftConfig.get("alpha");
+        return new double[] {r == null ? 8 : ((Number) r).doubleValue(), alpha == null ? 8 : ((Number) alpha).doubleValue()};
+    }
+
+    /** A pattern key as PEFT 0.14 and older applied it (with {@code re.match}), or null if Java cannot compile it. */
+    private static Pattern peft014Pattern(String key) {
+        try {
+            return Pattern.compile("(.*\\.)?" + key + "$", Pattern.UNIX_LINES);
+        } catch (PatternSyntaxException | StackOverflowError e) {
+            return null;   // PEFT 0.14 could not have applied it either, or lokr cannot tell: no note from this key
+        }
     }
 
     /** A {@code rank_pattern} / {@code alpha_pattern} key as PEFT applies it to a module name. */
@@ -1176,7 +1288,8 @@ public final class AdapterFile implements Closeable {
 
     /**
      * What a user of this file should know that does not stop it being read: that a PEFT config looks
-     * written by PEFT 0.13 or older, which trained without {@code alpha / r}, and that PEFT {@code Conv1d}
+     * written by PEFT 0.13 or older, which trained without {@code alpha / r}, that PEFT 0.14's pattern rule
+     * gives some modules of a config from PEFT 0.14 to 0.17 another scale, and that PEFT {@code Conv1d}
      * modules with a full {@code lokr_w2 [b, d, 1]} are read with {@code w1} and {@code w2} swapped. Each
      * note is also logged as a warning.
      *

@@ -305,6 +305,37 @@ class AdapterFileTest {
         }
     }
 
+    /**
+     * PEFT 0.14 (rank_dropout_scale, no peft_version) took r and alpha from one key, the first of rank_pattern's
+     * then alpha_pattern's keys that matches: for q_proj that is "q_proj", so r = 2 and alpha = 4 (alpha_pattern
+     * lacks the key), scale 2; 0.15 and later give alpha_pattern's 8, scale 4. lokr applies 4 and says so.
+     */
+    @Test
+    void aPeft014ConfigWhosePatternsPickAnotherAlphaGetsANote(@TempDir Path tmp) throws Exception {
+        String patterns = "\"rank_pattern\":{\"q_proj\":2},\"alpha_pattern\":{\"layers\\\\.0\\\\.q_proj\":8}";
+        Path file = peft(tmp, "{\"peft_type\":\"LOKR\",\"r\":4,\"alpha\":4,\"rank_dropout_scale\":false," + patterns
+                + "}");
+        try (AdapterFile f = AdapterFile.read(file)) {
+            assertEquals(4.0, f.moduleInfo("model.layers.0.q_proj").scale(), "current PEFT's rule");
+            assertEquals(1, f.notes().size(), f.notes().toString());
+            String note = f.notes().get(0);
+            assertTrue(note.contains("PEFT 0.14 took a module's r and alpha from one pattern key"), note);
+            assertTrue(note.contains("Multiplier 0.5 gives its delta for 1 module (first: 'model.layers.0.q_proj')."),
+                    note);
+            assertTrue(note.contains("--only-modules"), note);
+        }
+        Files.writeString(tmp.resolve("adapter_config.json"), "{\"peft_type\":\"LOKR\",\"r\":4,\"alpha\":4,"
+                + "\"rank_dropout_scale\":false,\"peft_version\":\"0.18.0\"," + patterns + "}");
+        try (AdapterFile f = AdapterFile.read(file)) {
+            assertEquals(List.of(), f.notes(), "written by PEFT 0.18 or later: one rule");
+        }
+        Files.writeString(tmp.resolve("adapter_config.json"), "{\"peft_type\":\"LOKR\",\"r\":4,\"alpha\":4,"
+                + "\"rank_dropout_scale\":false,\"rank_pattern\":{\"q_proj\":2},\"alpha_pattern\":{\"q_proj\":8}}");
+        try (AdapterFile f = AdapterFile.read(file)) {
+            assertEquals(List.of(), f.notes(), "both rules pick the key q_proj");
+        }
+    }
+
     @Test
     void peftWithoutConfigIsRefused(@TempDir Path tmp) throws Exception {
         Path file = peft(tmp, "{}");
