@@ -37,7 +37,7 @@ public final class PrefetchingDataSetIterator implements DataSetIterator, AutoCl
     private final transient DeviceStaging staging;
     private transient volatile DataSetPreProcessor preProcessor;
     /** The batch objects this iterator's preprocessor has run on, so a reused one is not preprocessed twice. */
-    private final transient WeakIdentitySet<DataSet> preprocessed = new WeakIdentitySet<>();
+    private final transient OncePerObject<DataSet> preprocessed = new OncePerObject<>();
 
     /**
      * Wraps {@code source} with the prefetch settings of {@code options} ({@code numWorkers},
@@ -74,8 +74,8 @@ public final class PrefetchingDataSetIterator implements DataSetIterator, AutoCl
 
     private DataSet process(DataSet ds) {
         DataSetPreProcessor p = preProcessor;
-        if (p != null && preprocessed.add(ds)) {
-            p.preProcess(ds);
+        if (p != null) {
+            preprocessed.run(ds, p::preProcess);
         }
         staging.stage(
                 ds.getFeatures(),
@@ -174,9 +174,10 @@ public final class PrefetchingDataSetIterator implements DataSetIterator, AutoCl
      * own preprocessor). Set it before iterating; batches already read ahead keep the previous one.
      * It runs once per batch object: a source that returns the same {@code DataSet} objects every
      * epoch (such as {@code ExistingDataSetIterator}) has each preprocessed in place in the first
-     * epoch only, as DL4J's own iterators do, instead of once more every epoch. A source that returns
-     * one object twice within an epoch is not supported with a preprocessor: another worker may still
-     * be preprocessing it when its second position is handed out.
+     * epoch only, as DL4J's own iterators do, instead of once more every epoch. A batch is handed out
+     * only once its preprocessing has ended: a worker that meets a batch object another worker is still
+     * preprocessing (after a {@code reset()} that cut the earlier epoch short, or an object the source
+     * returns twice within an epoch) waits for that worker.
      */
     @Override
     public void setPreProcessor(DataSetPreProcessor preProcessor) {

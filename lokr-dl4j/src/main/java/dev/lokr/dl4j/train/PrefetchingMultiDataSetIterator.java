@@ -20,7 +20,7 @@ public final class PrefetchingMultiDataSetIterator implements MultiDataSetIterat
     private final transient DeviceStaging staging;
     private transient volatile MultiDataSetPreProcessor preProcessor;
     /** The batch objects this iterator's preprocessor has run on, so a reused one is not preprocessed twice. */
-    private final transient WeakIdentitySet<MultiDataSet> preprocessed = new WeakIdentitySet<>();
+    private final transient OncePerObject<MultiDataSet> preprocessed = new OncePerObject<>();
 
     /**
      * Wraps {@code source} with the prefetch settings of {@code options}.
@@ -56,8 +56,8 @@ public final class PrefetchingMultiDataSetIterator implements MultiDataSetIterat
 
     private MultiDataSet process(MultiDataSet mds) {
         MultiDataSetPreProcessor p = preProcessor;
-        if (p != null && preprocessed.add(mds)) {
-            p.preProcess(mds);
+        if (p != null) {
+            preprocessed.run(mds, p::preProcess);
         }
         stageAll(mds.getFeatures());
         stageAll(mds.getLabels());
@@ -104,7 +104,8 @@ public final class PrefetchingMultiDataSetIterator implements MultiDataSetIterat
     /**
      * Sets the preprocessor that worker threads apply to each batch. Set it before iterating. It runs
      * once per batch object, as in {@link PrefetchingDataSetIterator#setPreProcessor}: a source that
-     * returns the same objects every epoch has each preprocessed in the first epoch only.
+     * returns the same objects every epoch has each preprocessed in the first epoch only, and a batch is
+     * handed out only once its preprocessing has ended.
      */
     @Override
     public void setPreProcessor(MultiDataSetPreProcessor preProcessor) {

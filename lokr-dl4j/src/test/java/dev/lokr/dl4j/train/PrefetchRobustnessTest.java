@@ -40,7 +40,8 @@ class PrefetchRobustnessTest {
         }
     }
 
-    private static PrefetchingDataSetIterator prefetch(SeededIterator src, int workers, boolean persistent) {
+    private static PrefetchingDataSetIterator prefetch(
+            org.nd4j.linalg.dataset.api.iterator.DataSetIterator src, int workers, boolean persistent) {
         return new PrefetchingDataSetIterator(src, workers, 2, persistent, new DeviceStaging(false, false, msg -> {
             throw new AssertionError("unexpected notice: " + msg);
         }));
@@ -177,6 +178,69 @@ class PrefetchRobustnessTest {
                 assertTrue(!it.hasNext());
             }
         });
+    }
+
+    /**
+     * A source that hands out the same batch objects every epoch ({@code ExistingDataSetIterator}), reset while a
+     * worker of the first epoch still preprocesses one of them: the new epoch hands that batch out only once its
+     * preprocessing has ended (before, the other worker skipped the object as done and it was handed out raw).
+     */
+    @Test
+    void aReusedBatchStillBeingPreprocessedAtResetIsHandedOutPreprocessed() {
+        List<DataSet> batches = reference(13, 3, 2, 3);
+        List<org.nd4j.linalg.api.ndarray.INDArray> want = new ArrayList<>();
+        for (DataSet d : batches) {
+            want.add(d.getFeatures().add(1));
+        }
+        java.util.concurrent.CountDownLatch inStage = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.atomic.AtomicReference<Thread> staleWorker = new java.util.concurrent.atomic.AtomicReference<>();
+        java.util.concurrent.atomic.AtomicBoolean handedOut = new java.util.concurrent.atomic.AtomicBoolean();
+        assertTimeoutPreemptively(NO_HANG, () -> {
+            try (PrefetchingDataSetIterator it = prefetch(
+                    new org.deeplearning4j.datasets.iterator.ExistingDataSetIterator(batches), 2, true)) {
+                it.setPreProcessor(ds -> {
+                    if (ds == batches.get(1) && staleWorker.compareAndSet(null, Thread.currentThread())) {
+                        inStage.countDown();
+                        awaitUninterruptibly(release);   // batch 1 of epoch 0 stays in its worker
+                    }
+                    ds.getFeatures().addi(1);
+                });
+                assertEquals(want.get(0), it.next().getFeatures());
+                inStage.await();
+                it.reset();
+                assertEquals(want.get(0), it.next().getFeatures(), "batch 0 of epoch 1");
+                // the stale worker goes on once the other worker waits for it or batch 1 was handed out
+                Thread releaser = new Thread(() -> {
+                    long end = System.nanoTime() + 10_000_000_000L;
+                    while (!handedOut.get() && !waitsOnAMonitor(it.threadNamePrefix(), staleWorker.get())
+                            && System.nanoTime() < end) {
+                        Thread.onSpinWait();
+                    }
+                    release.countDown();
+                }, "releaser");
+                releaser.start();
+                org.nd4j.linalg.api.ndarray.INDArray atHandOut = it.next().getFeatures().dup();
+                handedOut.set(true);
+                releaser.join();
+                assertEquals(want.get(1), atHandOut, "batch 1 of epoch 1, as handed out: preprocessed once");
+                assertEquals(want.get(2), it.next().getFeatures(), "batch 2 of epoch 1");
+                assertTrue(!it.hasNext());
+            } finally {
+                release.countDown();
+            }
+        });
+    }
+
+    /** Whether a thread named with {@code prefix}, other than {@code except}, waits in {@code Object.wait}. */
+    private static boolean waitsOnAMonitor(String prefix, Thread except) {
+        for (Thread t : liveThreads(prefix)) {
+            if (t != except && t.getState() == Thread.State.WAITING
+                    && java.util.concurrent.locks.LockSupport.getBlocker(t) == null) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private static void awaitUninterruptibly(java.util.concurrent.CountDownLatch latch) {
