@@ -6,7 +6,7 @@ import java.util.Objects;
 import java.util.function.Consumer;
 
 /**
- * Runs an action once per object, compared by identity, however many threads meet the object: the
+ * Runs an action to completion once per object, compared by identity, however many threads meet the object: the
  * prefetching iterators' preprocessor, which works in place. A thread that meets an object whose action
  * another thread is still running waits until it has ended, so the object is never used half-done: a
  * source such as {@code ExistingDataSetIterator} hands out the same batch objects again after a
@@ -21,8 +21,9 @@ final class OncePerObject<T> {
     private final Map<T, Thread> running = new IdentityHashMap<>();
 
     /**
-     * Runs {@code action} on {@code object} unless it already ran on this object, first waiting for the
-     * action running on it in another thread, if any.
+     * Runs {@code action} on {@code object} unless it already ran to completion on this object, first
+     * waiting for the action running on it in another thread, if any. An action that threw counts as not
+     * run: the next call runs it again.
      *
      * @param object the object
      * @param action what to do once per object
@@ -42,16 +43,21 @@ final class OncePerObject<T> {
                             e);
                 }
             }
-            if (!done.add(object)) {
+            if (done.contains(object)) {
                 return;
             }
             running.put(object, Thread.currentThread());
         }
+        boolean completed = false;
         try {
             action.accept(object);
+            completed = true;
         } finally {
             synchronized (this) {
                 running.remove(object);
+                if (completed) {
+                    done.add(object);   // an action that threw runs again when the object comes back
+                }
                 notifyAll();
             }
         }

@@ -174,7 +174,8 @@ public final class PrefetchingDataSetIterator implements DataSetIterator, AutoCl
      * own preprocessor). Set it before iterating; batches already read ahead keep the previous one.
      * It runs once per batch object: a source that returns the same {@code DataSet} objects every
      * epoch (such as {@code ExistingDataSetIterator}) has each preprocessed in place in the first
-     * epoch only, as DL4J's own iterators do, instead of once more every epoch. A batch is handed out
+     * epoch only, as DL4J's own iterators do, instead of once more every epoch; one whose preprocessor
+     * threw is preprocessed again when it comes back after {@code reset()}. A batch is handed out
      * only once its preprocessing has ended: a worker that meets a batch object another worker is still
      * preprocessing (after a {@code reset()} that cut the earlier epoch short, or an object the source
      * returns twice within an epoch) waits for that worker.

@@ -33,6 +33,16 @@ final class WeakIdentitySet<T> {
         return entries.add(new Entry<>(element, cleared));
     }
 
+    /**
+     * @param element the object
+     * @return whether this very object is in the set
+     */
+    synchronized boolean contains(T element) {
+        Objects.requireNonNull(element, "element");
+        dropCleared();
+        return entries.contains(new Entry<>(element, null));
+    }
+
     /** @return the number of entries held, cleared ones not yet dropped included (for tests) */
     synchronized int entries() {
         dropCleared();

@@ -232,6 +232,41 @@ class PrefetchRobustnessTest {
         });
     }
 
+    /**
+     * A reused batch object whose preprocessor threw, handed out again after the reset that follows the failure:
+     * it is preprocessed then (before, it counted as preprocessed and was handed out raw, silently).
+     */
+    @org.junit.jupiter.params.ParameterizedTest(name = "workers={0}")
+    @org.junit.jupiter.params.provider.ValueSource(ints = {0, 2})
+    void aReusedBatchWhosePreprocessorFailedIsPreprocessedWhenItComesBack(int workers) {
+        List<DataSet> batches = reference(14, 3, 2, 3);
+        List<org.nd4j.linalg.api.ndarray.INDArray> want = new ArrayList<>();
+        for (DataSet d : batches) {
+            want.add(d.getFeatures().add(1));
+        }
+        IllegalStateException boom = new IllegalStateException("batch 1, once");
+        java.util.concurrent.atomic.AtomicBoolean failed = new java.util.concurrent.atomic.AtomicBoolean();
+        assertTimeoutPreemptively(NO_HANG, () -> {
+            try (PrefetchingDataSetIterator it = prefetch(
+                    new org.deeplearning4j.datasets.iterator.ExistingDataSetIterator(batches), workers, true)) {
+                it.setPreProcessor(ds -> {
+                    if (ds == batches.get(1) && failed.compareAndSet(false, true)) {
+                        throw boom;
+                    }
+                    ds.getFeatures().addi(1);
+                });
+                assertEquals(want.get(0), it.next().getFeatures());
+                assertSame(boom, assertThrows(PrefetchException.class, it::next).getCause());
+                it.reset();
+                for (int i = 0; i < batches.size(); i++) {
+                    assertEquals(want.get(i), it.next().getFeatures(), "workers=" + workers + ": batch " + i
+                            + " after the reset, preprocessed once");
+                }
+                assertTrue(!it.hasNext());
+            }
+        });
+    }
+
     /** Whether a thread named with {@code prefix}, other than {@code except}, waits in {@code Object.wait}. */
     private static boolean waitsOnAMonitor(String prefix, Thread except) {
         for (Thread t : liveThreads(prefix)) {
