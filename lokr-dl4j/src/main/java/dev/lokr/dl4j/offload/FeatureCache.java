@@ -9,7 +9,7 @@ import java.nio.file.Path;
  * the order they were added, as new arrays (modifying a returned batch never changes the cache).
  *
  * <p>Two kinds: {@link #inMemory()} keeps detached copies on the heap/host, and {@link #mappedFile(Path)}
- * writes raw little-endian values to a file and reads them back through memory mapping, for data larger
+ * writes raw little-endian values to a file and reads them back from it (the OS caches what fits), for data larger
  * than memory. Only FLOAT and DOUBLE arrays are stored. A cache is not thread-safe. Close it when done:
  * closing frees the arrays or deletes the file, after which every method but {@code close} and
  * {@code sizeInBytes} (then 0) fails.
@@ -27,8 +27,9 @@ public interface FeatureCache extends AutoCloseable {
 
     /**
      * A cache backed by a new file: every array is appended to it as raw little-endian {@code float}s or
-     * {@code double}s in C order, with an in-memory index of offsets, types and shapes, and read back through
-     * a {@link java.nio.MappedByteBuffer}. The file is deleted by {@link #close()}.
+     * {@code double}s in C order, with an in-memory index of offsets, types and shapes, and read back with
+     * positional reads; no mapping of the file outlives a call, so once {@link #close()} has deleted the file
+     * its space is free.
      *
      * @param file the file to create; it must not exist and its folder must exist
      * @return an empty cache

@@ -9,7 +9,6 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
@@ -21,11 +20,12 @@ import java.util.Objects;
 
 /**
  * {@link FeatureCache#mappedFile(Path)}: arrays appended to one file as raw little-endian values in C order,
- * an index of (offset, type, shape) per array in memory, reads through one {@link MappedByteBuffer} per array.
+ * an index of (offset, type, shape) per array in memory, read back with positional reads (no mapping of the
+ * file outlives a call).
  */
 final class MappedFileFeatureCache implements FeatureCache {
 
-    /** Largest region one MappedByteBuffer (and one Java array) can hold. */
+    /** Largest array one batch part may take (one Java array holds it when read back). */
     static final long MAX_ARRAY_BYTES = Integer.MAX_VALUE - 8L;
     /** Bytes written per write call. */
     private static final int CHUNK = 1 << 20;
@@ -94,7 +94,7 @@ final class MappedFileFeatureCache implements FeatureCache {
                 if (b > MAX_ARRAY_BYTES) {
                     throw new IllegalArgumentException("the batch's " + InMemoryFeatureCache.partName(i) + " "
                             + java.util.Arrays.toString(parts[i].shape()) + " take " + b + " bytes, more than "
-                            + MAX_ARRAY_BYTES + ", the most one memory mapping can hold; use smaller batches");
+                            + MAX_ARRAY_BYTES + ", the most the file cache stores per array; use smaller batches");
                 }
                 total += b;
             }
@@ -175,6 +175,11 @@ final class MappedFileFeatureCache implements FeatureCache {
         }
     }
 
+    /**
+     * Reads one array back with positional reads of at most {@code CHUNK} bytes. No memory mapping: a mapping
+     * lives until the garbage collector frees its buffer, and kept the deleted file's space taken after
+     * {@link #close()} (on Windows, it made the delete fail).
+     */
     private INDArray read(Slot s) throws IOException {
         if (s == null) {
             return null;
@@ -182,16 +187,34 @@ final class MappedFileFeatureCache implements FeatureCache {
         if (s.length == 0) {
             return Nd4j.create(s.type, s.shape);
         }
-        MappedByteBuffer map = channel.map(FileChannel.MapMode.READ_ONLY, s.offset, s.bytes());
-        map.order(ByteOrder.LITTLE_ENDIAN);
-        if (s.type == DataType.DOUBLE) {
-            double[] v = new double[(int) s.length];
-            map.asDoubleBuffer().get(v);
-            return Nd4j.create(v, s.shape, 'c');
+        int n = (int) s.length;
+        int width = s.type.width();
+        double[] dv = s.type == DataType.DOUBLE ? new double[n] : null;
+        float[] fv = dv == null ? new float[n] : null;
+        ByteBuffer buf = ByteBuffer.allocate((int) Math.min(CHUNK, s.bytes())).order(ByteOrder.LITTLE_ENDIAN);
+        long pos = s.offset;
+        long stop = s.offset + s.bytes();
+        int at = 0;
+        while (pos < stop) {
+            buf.clear().limit((int) Math.min(buf.capacity(), stop - pos));
+            while (buf.hasRemaining()) {
+                if (channel.read(buf, pos + buf.position()) < 0) {
+                    throw new java.io.EOFException("the feature cache file " + file + " ends at byte "
+                            + (pos + buf.position()) + ", inside an array of " + s.bytes() + " bytes at byte "
+                            + s.offset);
+                }
+            }
+            buf.flip();
+            int count = buf.remaining() / width;   // CHUNK holds whole values of either width
+            if (dv != null) {
+                buf.asDoubleBuffer().get(dv, at, count);
+            } else {
+                buf.asFloatBuffer().get(fv, at, count);
+            }
+            at += count;
+            pos += buf.remaining();
         }
-        float[] v = new float[(int) s.length];
-        map.asFloatBuffer().get(v);
-        return Nd4j.create(v, s.shape, 'c');
+        return dv != null ? Nd4j.create(dv, s.shape, 'c') : Nd4j.create(fv, s.shape, 'c');
     }
 
     @Override

@@ -167,6 +167,42 @@ class FeatureCacheTest {
         cache.close();
     }
 
+    /**
+     * No mapping of the cache file outlives a read (Linux: the process's mappings in /proc/self/maps), so the
+     * file's space is free as soon as close() deletes it. Before, each read mapped the file and the mapping
+     * lived until a garbage collection: a deleted cache file larger than memory kept its disk space, and on
+     * Windows close() could not delete the file.
+     */
+    @Test
+    void noMappingOfTheFileOutlivesAReadOrClose() throws Exception {
+        Path maps = Path.of("/proc/self/maps");
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isReadable(maps), "needs /proc/self/maps (Linux)");
+        Path file = dir.resolve("unmapped.bin");
+        FeatureCache cache = FeatureCache.mappedFile(file);
+        String name = file.toRealPath().toString();
+        List<DataSet> in = batches(DataType.FLOAT, 21);
+        for (DataSet ds : in) {
+            cache.add(ds);
+        }
+        for (int i = 0; i < in.size(); i++) {
+            assertSame(in.get(i).getFeatures(), cache.get(i).getFeatures(), "batch " + i);
+        }
+        assertEquals(List.of(), mappingsOf(maps, name), "mappings of the cache file after reads");
+        cache.close();
+        assertFalse(Files.exists(file));
+        assertEquals(List.of(), mappingsOf(maps, name), "mappings of the deleted cache file after close()");
+    }
+
+    private static List<String> mappingsOf(Path maps, String name) throws java.io.IOException {
+        List<String> out = new ArrayList<>();
+        for (String line : Files.readAllLines(maps)) {
+            if (line.contains(name)) {
+                out.add(line);
+            }
+        }
+        return out;
+    }
+
     @Test
     void anExistingFileIsNeverOverwritten() throws Exception {
         Path file = dir.resolve("taken.bin");
