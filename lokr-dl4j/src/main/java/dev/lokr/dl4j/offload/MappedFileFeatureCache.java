@@ -17,6 +17,9 @@ import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * {@link FeatureCache#mappedFile(Path)}: arrays appended to one file as raw little-endian values in C order,
@@ -49,6 +52,10 @@ final class MappedFileFeatureCache implements FeatureCache {
         }
     }
 
+    /** The files of the caches not closed yet, which a shutdown hook deletes if the JVM ends first. */
+    private static final Set<Path> OPEN_FILES = ConcurrentHashMap.newKeySet();
+    private static final AtomicBoolean HOOK_ADDED = new AtomicBoolean();
+
     private final Path file;
     private final List<Slot[]> index = new ArrayList<>();
     private FileChannel channel;
@@ -71,7 +78,35 @@ final class MappedFileFeatureCache implements FeatureCache {
         } catch (IOException e) {
             throw new UncheckedIOException("cannot create the feature cache file " + this.file, e);
         }
-        this.file.toFile().deleteOnExit(); // a JVM that exits without close() still removes it
+        deleteAtExit(this.file); // a JVM that exits without close() still removes it
+    }
+
+    /**
+     * Registers an open cache's file for the shutdown hook, adding the hook on first use. Not
+     * {@code File.deleteOnExit}: its registration cannot be undone, so it deleted at exit whatever file had
+     * been created at the path of a cache closed long before, and it grew by one path per cache.
+     */
+    private static void deleteAtExit(Path file) {
+        if (HOOK_ADDED.compareAndSet(false, true)) {
+            try {
+                Runtime.getRuntime().addShutdownHook(
+                        new Thread(MappedFileFeatureCache::deleteOpenFiles, "lokr-feature-cache-cleanup"));
+            } catch (IllegalStateException | SecurityException e) {
+                // the JVM is already ending (or may not be given a hook): nothing to register with
+            }
+        }
+        OPEN_FILES.add(file);
+    }
+
+    /** Deletes the files of the caches still open (the JVM is ending). */
+    private static void deleteOpenFiles() {
+        for (Path f : OPEN_FILES) {
+            try {
+                Files.deleteIfExists(f);
+            } catch (IOException | RuntimeException e) {
+                // the JVM is ending: nothing more can be done about it
+            }
+        }
     }
 
     /** @return the backing file (deleted once closed) */
@@ -237,6 +272,7 @@ final class MappedFileFeatureCache implements FeatureCache {
         try {
             channel.close();
             Files.deleteIfExists(file);
+            OPEN_FILES.remove(file); // not before: a file that could not be deleted now is deleted at exit
         } catch (IOException e) {
             throw new UncheckedIOException("cannot delete the feature cache file " + file, e);
         } finally {
