@@ -29,7 +29,7 @@ public interface FeatureCache extends AutoCloseable {
      * A cache backed by a new file: every array is appended to it as raw little-endian {@code float}s or
      * {@code double}s in C order, with an in-memory index of offsets, types and shapes, and read back with
      * positional reads; no mapping of the file outlives a call, so once {@link #close()} has deleted the file
-     * its space is free.
+     * its space is free. An interrupt of the calling thread neither cuts a read or write short nor is lost.
      *
      * @param file the file to create; it must not exist and its folder must exist
      * @return an empty cache

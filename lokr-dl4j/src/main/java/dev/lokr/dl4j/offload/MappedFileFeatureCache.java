@@ -6,14 +6,13 @@ import org.nd4j.linalg.dataset.DataSet;
 import org.nd4j.linalg.factory.Nd4j;
 
 import java.io.IOException;
+import java.io.RandomAccessFile;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.channels.FileChannel;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
@@ -58,7 +57,11 @@ final class MappedFileFeatureCache implements FeatureCache {
 
     private final Path file;
     private final List<Slot[]> index = new ArrayList<>();
-    private FileChannel channel;
+    /**
+     * The open file, or null once closed. Not a {@code FileChannel}: an interrupt of a thread in a channel's
+     * read or write closes the channel for good, which broke the cache for every later call.
+     */
+    private RandomAccessFile raf;
     private long end;
 
     MappedFileFeatureCache(Path file) {
@@ -69,14 +72,24 @@ final class MappedFileFeatureCache implements FeatureCache {
                     + " does not exist; create it first");
         }
         try {
-            channel = FileChannel.open(this.file, StandardOpenOption.CREATE_NEW, StandardOpenOption.READ,
-                    StandardOpenOption.WRITE);
+            Files.createFile(this.file);
         } catch (FileAlreadyExistsException e) {
             throw new IllegalArgumentException("the feature cache file " + this.file
                     + " already exists; mappedFile creates a new file and refuses to overwrite one (a run that"
                     + " was killed before closing its cache leaves the file behind: delete it if nothing uses it)", e);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot create the feature cache file " + this.file, e);
+        }
+        try {
+            raf = new RandomAccessFile(this.file.toFile(), "rw");
+        } catch (IOException | RuntimeException e) {
+            try {
+                Files.deleteIfExists(this.file);
+            } catch (IOException suppressed) {
+                e.addSuppressed(suppressed);
+            }
+            throw new UncheckedIOException("cannot open the feature cache file " + this.file,
+                    e instanceof IOException io ? io : new IOException(e));
         }
         deleteAtExit(this.file); // a JVM that exits without close() still removes it
     }
@@ -178,15 +191,13 @@ final class MappedFileFeatureCache implements FeatureCache {
             checkLength(v.length, n);
             buf.asFloatBuffer().put(v, 0, (int) n);
         }
-        long pos = end;
-        while (buf.hasRemaining()) {
-            int lim = Math.min(buf.limit(), buf.position() + CHUNK);
-            ByteBuffer part = buf.duplicate();
-            part.limit(lim);
-            pos += channel.write(part, pos);
-            buf.position(part.position());
+        // in chunks: RandomAccessFile copies each write through a native buffer of the write's size
+        byte[] bytes = buf.array();
+        raf.seek(end);
+        for (int from = 0; from < bytes.length; from += CHUNK) {
+            raf.write(bytes, from, Math.min(CHUNK, bytes.length - from));
         }
-        end = pos;
+        end += bytes.length;
         return slot;
     }
 
@@ -226,28 +237,24 @@ final class MappedFileFeatureCache implements FeatureCache {
         int width = s.type.width();
         double[] dv = s.type == DataType.DOUBLE ? new double[n] : null;
         float[] fv = dv == null ? new float[n] : null;
-        ByteBuffer buf = ByteBuffer.allocate((int) Math.min(CHUNK, s.bytes())).order(ByteOrder.LITTLE_ENDIAN);
+        byte[] chunk = new byte[(int) Math.min(CHUNK, s.bytes())];
+        ByteBuffer buf = ByteBuffer.wrap(chunk).order(ByteOrder.LITTLE_ENDIAN);
         long pos = s.offset;
         long stop = s.offset + s.bytes();
         int at = 0;
+        raf.seek(pos);
         while (pos < stop) {
-            buf.clear().limit((int) Math.min(buf.capacity(), stop - pos));
-            while (buf.hasRemaining()) {
-                if (channel.read(buf, pos + buf.position()) < 0) {
-                    throw new java.io.EOFException("the feature cache file " + file + " ends at byte "
-                            + (pos + buf.position()) + ", inside an array of " + s.bytes() + " bytes at byte "
-                            + s.offset);
-                }
-            }
-            buf.flip();
-            int count = buf.remaining() / width;   // CHUNK holds whole values of either width
+            int len = (int) Math.min(chunk.length, stop - pos);
+            raf.readFully(chunk, 0, len);   // EOFException if the file ends early
+            buf.clear().limit(len);
+            int count = len / width;   // CHUNK holds whole values of either width
             if (dv != null) {
                 buf.asDoubleBuffer().get(dv, at, count);
             } else {
                 buf.asFloatBuffer().get(fv, at, count);
             }
             at += count;
-            pos += buf.remaining();
+            pos += len;
         }
         return dv != null ? Nd4j.create(dv, s.shape, 'c') : Nd4j.create(fv, s.shape, 'c');
     }
@@ -265,24 +272,24 @@ final class MappedFileFeatureCache implements FeatureCache {
 
     @Override
     public void close() {
-        if (channel == null) {
+        if (raf == null) {
             return;
         }
         index.clear();
         try {
-            channel.close();
+            raf.close();
             Files.deleteIfExists(file);
             OPEN_FILES.remove(file); // not before: a file that could not be deleted now is deleted at exit
         } catch (IOException e) {
             throw new UncheckedIOException("cannot delete the feature cache file " + file, e);
         } finally {
-            channel = null;
+            raf = null;
             end = 0;
         }
     }
 
     private void checkOpen() {
-        if (channel == null) {
+        if (raf == null) {
             throw new IllegalStateException("the feature cache file " + file + " is closed (and deleted)");
         }
     }

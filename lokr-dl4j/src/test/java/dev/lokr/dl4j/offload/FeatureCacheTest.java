@@ -193,6 +193,35 @@ class FeatureCacheTest {
         assertEquals(List.of(), mappingsOf(maps, name), "mappings of the deleted cache file after close()");
     }
 
+    /**
+     * A thread with its interrupt status set adds to and reads from a file cache as any other, keeps the status,
+     * and the cache goes on working. Before, the interrupt closed the cache's file channel (as NIO channels do):
+     * that call failed, and so did every later one, with a ClosedChannelException, until the cache was closed.
+     */
+    @Test
+    void anInterruptedThreadUsesTheFileCacheAndKeepsItsInterrupt() {
+        List<DataSet> in = batches(DataType.DOUBLE, 23);
+        try (FeatureCache cache = FeatureCache.mappedFile(dir.resolve("interrupted.bin"))) {
+            cache.add(in.get(0));
+            DataSet got;
+            try {
+                Thread.currentThread().interrupt();
+                cache.add(in.get(1));
+                got = cache.get(0);
+                assertTrue(Thread.currentThread().isInterrupted(), "the interrupt status is kept");
+            } finally {
+                Thread.interrupted();
+            }
+            assertSame(in.get(0).getFeatures(), got.getFeatures(), "batch 0, read while interrupted");
+            for (int i = 0; i < 2; i++) {
+                assertSame(in.get(i).getFeatures(), cache.get(i).getFeatures(), "batch " + i + " afterwards");
+                assertSame(in.get(i).getLabels(), cache.get(i).getLabels(), "batch " + i + " afterwards");
+            }
+            cache.add(in.get(2));
+            assertEquals(3, cache.size());
+        }
+    }
+
     private static List<String> mappingsOf(Path maps, String name) throws java.io.IOException {
         List<String> out = new ArrayList<>();
         for (String line : Files.readAllLines(maps)) {
