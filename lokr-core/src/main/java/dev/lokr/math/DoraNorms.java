@@ -16,12 +16,16 @@ import java.util.concurrent.ForkJoinPool;
  * pass in backward (none when the norm is detached).
  *
  * <p>With {@code dW[(p,q),(k,l)] = s * M[p,q] * w1[p,k] * w2[q,l]} ({@code M} the rank-dropout row
- * mask, 1 without dropout):
+ * mask, 1 without dropout), the pass sums the squares of {@code V = W + dW} as it reads {@code W}, each value
+ * formed on the fly from {@code W}'s and the factors' (no {@code dW} is stored). It does not expand
+ * {@code ||V||^2 = ||W||^2 + 2 <W, dW> + ||dW||^2}: where {@code dW} nearly cancels {@code W} that sum loses
+ * {@code (||W|| / ||V||)^2} relative digits (in float lanes, a norm 1000 times below {@code ||W||} came out 10%
+ * off). The gradient needs these sums of the pass:
  * <ul>
- *   <li>output axis, row {@code i = (p, q)}: {@code ||V_i||^2 = ||W_i||^2 + 2 s M_i sum_k A[p,q,k] w1[p,k]
- *       + s^2 M_i^2 ||w1[p]||^2 ||w2[q]||^2}, {@code A[p,q,k] = sum_l W[(p,q),(k,l)] w2[q,l]};</li>
- *   <li>input axis, column {@code j = (k, l)}: {@code ||V_j||^2 = ||W_j||^2 + 2 s sum_q C[q,k,l] w2[q,l]
- *       + s^2 sum_{p,q} M^2 w1[p,k]^2 w2[q,l]^2}, {@code C[q,k,l] = sum_p M[p,q] W[(p,q),(k,l)] w1[p,k]}.</li>
+ *   <li>output axis, row {@code i = (p, q)}: {@code <W_i, dW_i> = s M_i sum_k A[p,q,k] w1[p,k]},
+ *       {@code ||dW_i||^2 = s^2 M_i^2 ||w1[p]||^2 ||w2[q]||^2}, {@code A[p,q,k] = sum_l W[(p,q),(k,l)] w2[q,l]};</li>
+ *   <li>input axis, column {@code j = (k, l)}: {@code <W_j, dW_j> = s sum_q C[q,k,l] w2[q,l]},
+ *       {@code ||dW_j||^2 = s^2 sum_{p,q} M^2 w1[p,k]^2 w2[q,l]^2}, {@code C[q,k,l] = sum_p M[p,q] W[(p,q),(k,l)] w1[p,k]}.</li>
  * </ul>
  * Given {@code g_u = (dL/dn_u) / n_u}, the gradient through the norms is
  * {@code dw1[p,k] = s sum_q g M A + s^2 w1[p,k] sum_q g M^2 ||w2[q]||^2},
@@ -249,21 +253,21 @@ final class DoraNorms {
             public void row(int p, int q, double[] w, double[] scratch) {
                 int i = p * b + q;
                 norm[i] = outputRow(w, c, d, w1, p * c, w2, q * d, first, i * c, v == null ? scratch : v,
-                        v == null ? 0 : i * d);
+                        v == null ? 0 : i * d, s * maskAt(i));
             }
 
             @Override
             public void row(int p, int q, float[] w, double[] wide, double[] scratch) {
                 int i = p * b + q;
                 norm[i] = outputRow(w, c, d, w1, p * c, w2, q * d, first, i * c, v == null ? scratch : v,
-                        v == null ? 0 : i * d);
+                        v == null ? 0 : i * d, s * maskAt(i));
             }
 
             @Override
             public void row(int p, int q, ByteBuffer bytes, int from, float[] narrow, double[] scratch) {
                 int i = p * b + q;
                 norm[i] = VectorRows.outputRow(bytes, from, c, d, w1f, p * c, w2f, q * d, first, i * c,
-                        v == null ? scratch : v, v == null ? 0 : i * d, narrow);
+                        v == null ? scratch : v, v == null ? 0 : i * d, narrow, s * maskAt(i));
             }
         });
     }
@@ -275,18 +279,22 @@ final class DoraNorms {
         int d = layout.d();
         double[] acc = rowPass(weight, in + b * in, (p, q, w, a) -> {
             double mi = maskAt(p * b + q);
-            for (int j = 0; j < in; j++) {
-                a[j] += w[j] * w[j];
-            }
             if (mi == 0) {
+                for (int j = 0; j < in; j++) {
+                    a[j] += w[j] * w[j];
+                }
                 return;
             }
             for (int k = 0; k < c; k++) {
                 double coef = w1[p * c + k] * mi;
+                double e = s * coef;   // dW[(p,q),(k,l)] = e * w2[q,l]
                 int base = in + (q * c + k) * d;
                 int col = k * d;
                 for (int l = 0; l < d; l++) {
-                    a[base + l] += w[col + l] * coef;
+                    double m = w[col + l];
+                    double t = m + e * w2[q * d + l];
+                    a[col + l] += t * t;
+                    a[base + l] += m * coef;
                 }
             }
         });
@@ -294,7 +302,7 @@ final class DoraNorms {
         System.arraycopy(acc, in, first, 0, first.length);
     }
 
-    /** norm currently holds ||W||^2 per unit; adds the delta terms and takes the root. */
+    /** norm currently holds ||W + dW||^2 per unit; computes the sums the gradient needs and takes the root. */
     private void finish() {
         int a = layout.a();
         int b = layout.b();
@@ -339,7 +347,7 @@ final class DoraNorms {
             }
         }
         for (int u = 0; u < norm.length; u++) {
-            norm[u] = Math.sqrt(Math.max(0.0, norm[u] + 2 * s * inner[u] + s * s * kk[u]));
+            norm[u] = Math.sqrt(norm[u]);
         }
     }
 
@@ -347,12 +355,13 @@ final class DoraNorms {
      * One row {@code W_i} of the output-axis pass, {@code r} holding {@code c} blocks of {@code d}:
      * writes {@code A[k] = sum_l r[k,l] w2[w2o + l]} to {@code a[ao + k]} and
      * {@code V[l] = sum_k w1[w1o + k] r[k,l]} to {@code v[vo + l]} (both overwritten) and returns
-     * {@code ||W_i||^2}. One sweep over the row, four {@code k} blocks at a time, so that every value is
+     * {@code ||W_i + dW_i||^2 = sum_{k,l} (r[k,l] + rowScale w1[w1o + k] w2[w2o + l])^2} ({@code rowScale} the
+     * coefficient of {@code kron} in this row: {@code s} times its mask). One sweep over the row, four {@code k} blocks at a time, so that every value is
      * loaded once and the sums run as independent add chains (a loop of {@code d} is too short for the
      * JIT to vectorize). The float twin reads a FLOAT weight's row without widening it first.
      */
     static double outputRow(double[] r, int c, int d, double[] w1, int w1o, double[] w2, int w2o, double[] a, int ao,
-                            double[] v, int vo) {
+                            double[] v, int vo, double rowScale) {
         Arrays.fill(v, vo, vo + d, 0.0);
         double s0 = 0;
         double s1 = 0;
@@ -368,6 +377,10 @@ final class DoraNorms {
             double c1 = w1[w1o + k + 1];
             double c2 = w1[w1o + k + 2];
             double c3 = w1[w1o + k + 3];
+            double e0 = rowScale * c0;
+            double e1 = rowScale * c1;
+            double e2 = rowScale * c2;
+            double e3 = rowScale * c3;
             double a0 = 0;
             double a1 = 0;
             double a2 = 0;
@@ -382,10 +395,14 @@ final class DoraNorms {
                 a1 += m1 * z;
                 a2 += m2 * z;
                 a3 += m3 * z;
-                s0 += m0 * m0;
-                s1 += m1 * m1;
-                s2 += m2 * m2;
-                s3 += m3 * m3;
+                double t0 = m0 + e0 * z;
+                double t1 = m1 + e1 * z;
+                double t2 = m2 + e2 * z;
+                double t3 = m3 + e3 * z;
+                s0 += t0 * t0;
+                s1 += t1 * t1;
+                s2 += t2 * t2;
+                s3 += t3 * t3;
                 v[vo + l] += (c0 * m0 + c1 * m1) + (c2 * m2 + c3 * m3);
             }
             a[ao + k] = a0;
@@ -396,11 +413,14 @@ final class DoraNorms {
         for (; k < c; k++) {
             int o = k * d;
             double ck = w1[w1o + k];
+            double ek = rowScale * ck;
             double ak = 0;
             for (int l = 0; l < d; l++) {
                 double m = r[o + l];
-                ak += m * w2[w2o + l];
-                s0 += m * m;
+                double z = w2[w2o + l];
+                ak += m * z;
+                double t = m + ek * z;
+                s0 += t * t;
                 v[vo + l] += ck * m;
             }
             a[ao + k] = ak;
@@ -408,9 +428,9 @@ final class DoraNorms {
         return (s0 + s1) + (s2 + s3);
     }
 
-    /** {@link #outputRow(double[], int, int, double[], int, double[], int, double[], int, double[], int)} on a float row. */
+    /** {@link #outputRow(double[], int, int, double[], int, double[], int, double[], int, double[], int, double)} on a float row. */
     static double outputRow(float[] r, int c, int d, double[] w1, int w1o, double[] w2, int w2o, double[] a, int ao,
-                            double[] v, int vo) {
+                            double[] v, int vo, double rowScale) {
         Arrays.fill(v, vo, vo + d, 0.0);
         double s0 = 0;
         double s1 = 0;
@@ -426,6 +446,10 @@ final class DoraNorms {
             double c1 = w1[w1o + k + 1];
             double c2 = w1[w1o + k + 2];
             double c3 = w1[w1o + k + 3];
+            double e0 = rowScale * c0;
+            double e1 = rowScale * c1;
+            double e2 = rowScale * c2;
+            double e3 = rowScale * c3;
             double a0 = 0;
             double a1 = 0;
             double a2 = 0;
@@ -440,10 +464,14 @@ final class DoraNorms {
                 a1 += m1 * z;
                 a2 += m2 * z;
                 a3 += m3 * z;
-                s0 += m0 * m0;
-                s1 += m1 * m1;
-                s2 += m2 * m2;
-                s3 += m3 * m3;
+                double t0 = m0 + e0 * z;
+                double t1 = m1 + e1 * z;
+                double t2 = m2 + e2 * z;
+                double t3 = m3 + e3 * z;
+                s0 += t0 * t0;
+                s1 += t1 * t1;
+                s2 += t2 * t2;
+                s3 += t3 * t3;
                 v[vo + l] += (c0 * m0 + c1 * m1) + (c2 * m2 + c3 * m3);
             }
             a[ao + k] = a0;
@@ -454,11 +482,14 @@ final class DoraNorms {
         for (; k < c; k++) {
             int o = k * d;
             double ck = w1[w1o + k];
+            double ek = rowScale * ck;
             double ak = 0;
             for (int l = 0; l < d; l++) {
                 double m = r[o + l];
-                ak += m * w2[w2o + l];
-                s0 += m * m;
+                double z = w2[w2o + l];
+                ak += m * z;
+                double t = m + ek * z;
+                s0 += t * t;
                 v[vo + l] += ck * m;
             }
             a[ao + k] = ak;

@@ -14,10 +14,11 @@ import java.nio.ByteOrder;
  * ({@code --add-modules jdk.incubator.vector}); otherwise {@link DoraNorms} keeps its scalar loops.
  *
  * <p>Same results as {@link DoraNorms#outputRow(double[], int, int, double[], int, double[], int, double[],
- * int, double[], int)} on the row's values to float precision. The products and sums run in float lanes: each {@code A[k]}
- * sums {@code d} products, each {@code V[l]} sums {@code c}; the squared norm is summed in float over
- * groups of at most four blocks ({@code 4 d} values) and the groups in double, so its error grows with
- * {@code d}, not with the row length {@code c d}.
+ * int, double[], int, double)} on the row's values to float precision. The products and sums run in float lanes: each
+ * {@code A[k]} sums {@code d} products, each {@code V[l]} sums {@code c}; the squared norm of the adapted row
+ * {@code W_i + dW_i} is summed in float over groups of at most four blocks ({@code 4 d} values) and the groups in
+ * double, so its error grows with {@code d}, not with the row length {@code c d}, and is relative to that norm
+ * itself: each value {@code W + e_k w2[l]} is formed by one fused multiply-add, never by expanding the square.
  */
 final class VectorRows {
 
@@ -35,7 +36,8 @@ final class VectorRows {
     /**
      * One row {@code r} ({@code c} blocks of {@code d}) of a FLOAT weight, read in place: writes
      * {@code A[k] = sum_l r[k,l] w2[w2o + l]} to {@code a[ao + k]} and {@code V[l] = sum_k w1[w1o + k] r[k,l]}
-     * to {@code v[vo + l]} (both overwritten) and returns {@code ||r||^2}. Reading the lanes straight from the
+     * to {@code v[vo + l]} (both overwritten) and returns {@code sum_{k,l} (r[k,l] + e_k w2[w2o + l])^2}, the
+     * squared norm of the adapted row, with {@code e_k = rowScale * w1[w1o + k]} rounded to float. Reading the lanes straight from the
      * weight's buffer, rather than copying each row to the heap first, took the pass at 4096x4096 from about
      * 11 to about 7 ms on one core: it is then bound by reading {@code W}.
      *
@@ -43,9 +45,11 @@ final class VectorRows {
      * @param from  the byte offset of the row's first value in {@code bytes}; the row's {@code c * d} floats
      *              follow contiguously
      * @param vs    float scratch of at least {@code d}
+     * @param rowScale the coefficient of {@code kron(w1, w2)} in this row of {@code dW} ({@code s} times the row's
+     *                 rank-dropout mask)
      */
     static double outputRow(ByteBuffer bytes, int from, int c, int d, float[] w1, int w1o, float[] w2, int w2o,
-                            double[] a, int ao, double[] v, int vo, float[] vs) {
+                            double[] a, int ao, double[] v, int vo, float[] vs, double rowScale) {
         int lanes = F.length();
         int dv = d - d % lanes;
         java.util.Arrays.fill(vs, 0, d, 0f);
@@ -64,6 +68,14 @@ final class VectorRows {
             FloatVector b1 = FloatVector.broadcast(F, c1);
             FloatVector b2 = FloatVector.broadcast(F, c2);
             FloatVector b3 = FloatVector.broadcast(F, c3);
+            float e0 = (float) (rowScale * c0);
+            float e1 = (float) (rowScale * c1);
+            float e2 = (float) (rowScale * c2);
+            float e3 = (float) (rowScale * c3);
+            FloatVector d0 = FloatVector.broadcast(F, e0);
+            FloatVector d1 = FloatVector.broadcast(F, e1);
+            FloatVector d2 = FloatVector.broadcast(F, e2);
+            FloatVector d3 = FloatVector.broadcast(F, e3);
             FloatVector a0 = FloatVector.zero(F);
             FloatVector a1 = a0;
             FloatVector a2 = a0;
@@ -80,10 +92,14 @@ final class VectorRows {
                 a1 = m1.fma(z, a1);
                 a2 = m2.fma(z, a2);
                 a3 = m3.fma(z, a3);
-                q0 = m0.fma(m0, q0);
-                q1 = m1.fma(m1, q1);
-                q0 = m2.fma(m2, q0);
-                q1 = m3.fma(m3, q1);
+                FloatVector t0 = d0.fma(z, m0);   // W + dW, rounded once
+                FloatVector t1 = d1.fma(z, m1);
+                FloatVector t2 = d2.fma(z, m2);
+                FloatVector t3 = d3.fma(z, m3);
+                q0 = t0.fma(t0, q0);
+                q1 = t1.fma(t1, q1);
+                q0 = t2.fma(t2, q0);
+                q1 = t3.fma(t3, q1);
                 FloatVector acc = FloatVector.fromArray(F, vs, l);
                 acc = m0.fma(b0, acc);
                 acc = m1.fma(b1, acc);
@@ -106,7 +122,11 @@ final class VectorRows {
                 s1 += m1 * z;
                 s2 += m2 * z;
                 s3 += m3 * z;
-                sq += (m0 * m0 + m1 * m1) + (m2 * m2 + m3 * m3);
+                float t0 = Math.fma(e0, z, m0);
+                float t1 = Math.fma(e1, z, m1);
+                float t2 = Math.fma(e2, z, m2);
+                float t3 = Math.fma(e3, z, m3);
+                sq += (t0 * t0 + t1 * t1) + (t2 * t2 + t3 * t3);
                 vs[l] += (c0 * m0 + c1 * m1) + (c2 * m2 + c3 * m3);
             }
             a[ao + k] = s0;
@@ -119,20 +139,26 @@ final class VectorRows {
             int o = k * d;
             float ck = w1[w1o + k];
             FloatVector bk = FloatVector.broadcast(F, ck);
+            float ek = (float) (rowScale * ck);
+            FloatVector dk = FloatVector.broadcast(F, ek);
             FloatVector ak = FloatVector.zero(F);
             FloatVector qk = ak;
             for (int l = 0; l < dv; l += lanes) {
                 FloatVector m = FloatVector.fromByteBuffer(F, bytes, from + 4 * (o + l), NATIVE);
-                ak = m.fma(FloatVector.fromArray(F, w2, w2o + l), ak);
-                qk = m.fma(m, qk);
+                FloatVector z = FloatVector.fromArray(F, w2, w2o + l);
+                ak = m.fma(z, ak);
+                FloatVector t = dk.fma(z, m);
+                qk = t.fma(t, qk);
                 m.fma(bk, FloatVector.fromArray(F, vs, l)).intoArray(vs, l);
             }
             float sk = ak.reduceLanes(VectorOperators.ADD);
             float sq = qk.reduceLanes(VectorOperators.ADD);
             for (int l = dv; l < d; l++) {
                 float m = bytes.getFloat(from + 4 * (o + l));
-                sk += m * w2[w2o + l];
-                sq += m * m;
+                float z = w2[w2o + l];
+                sk += m * z;
+                float t = Math.fma(ek, z, m);
+                sq += t * t;
                 vs[l] += ck * m;
             }
             a[ao + k] = sk;

@@ -67,11 +67,13 @@ class DoraNormsTest {
         for (int j = 0; j < w2.length; j++) {
             w2[j] = (float) r.nextGaussian();
         }
+        double rowScale = r.nextInt(4) == 0 ? 0.0 : r.nextGaussian();   // s times the row's mask
         double[] a = new double[c];
         double[] aAbs = new double[c];
         double[] v = new double[d];
         double[] vAbs = new double[d];
         double sq = 0;
+        double sqAbs = 0;
         for (int k = 0; k < c; k++) {
             for (int l = 0; l < d; l++) {
                 double m = row[k * d + l];
@@ -79,7 +81,9 @@ class DoraNormsTest {
                 aAbs[k] += Math.abs(m * w2[rc.w2o() + l]);
                 v[l] += w1[rc.w1o() + k] * m;
                 vAbs[l] += Math.abs(w1[rc.w1o() + k] * m);
-                sq += m * m;
+                double delta = rowScale * w1[rc.w1o() + k] * w2[rc.w2o() + l];
+                sq += (m + delta) * (m + delta);
+                sqAbs += (Math.abs(m) + 2 * Math.abs(delta)) * (Math.abs(m) + 2 * Math.abs(delta));
             }
         }
         double[] aOut = sentinels(rc.ao() + c + 3);
@@ -93,9 +97,11 @@ class DoraNormsTest {
             bytes.putFloat(j * Float.BYTES, j >= at && j < at + row.length ? row[j - at] : Float.NaN);
         }
         double got = VectorRows.outputRow(bytes, at * Float.BYTES, c, d, w1, rc.w1o(), w2, rc.w2o(), aOut, rc.ao(),
-                vOut, rc.vo(), scratch);
-        String msg = rc + " lanes " + VectorRows.lanes();
-        assertEquals(sq, got, gamma(4 * d + VectorRows.lanes()) * sq + 1e-30, msg + " ||W_i||^2");
+                vOut, rc.vo(), scratch, rowScale);
+        String msg = rc + " lanes " + VectorRows.lanes() + " row scale " + rowScale;
+        // each W + dW rounded once (its coefficient once more) moves its square by at most 2u (|W| + 2|dW|)^2; the
+        // float sums of the squares add (n + 2) u of the sum
+        assertEquals(sq, got, gamma(4 * d + VectorRows.lanes() + 2) * sqAbs + 1e-30, msg + " ||W_i + dW_i||^2");
         checkSlots(a, aAbs, gamma(d), aOut, rc.ao(), msg + " A");
         checkSlots(v, vAbs, gamma(c), vOut, rc.vo(), msg + " V");
     }
@@ -133,26 +139,30 @@ class DoraNormsTest {
         }
         double[] w1 = gaussian(r, rc.w1o() + c + 2);
         double[] w2 = gaussian(r, rc.w2o() + d + 2);
+        double rowScale = r.nextInt(4) == 0 ? 0.0 : r.nextGaussian();   // s times the row's mask
         double[] a = new double[c];
         double[] v = new double[d];
         double sq = 0;
+        double sqAbs = 0;
         for (int k = 0; k < c; k++) {
             for (int l = 0; l < d; l++) {
                 double m = rowD[k * d + l];
                 a[k] += m * w2[rc.w2o() + l];
                 v[l] += w1[rc.w1o() + k] * m;
-                sq += m * m;
+                double delta = rowScale * w1[rc.w1o() + k] * w2[rc.w2o() + l];
+                sq += (m + delta) * (m + delta);
+                sqAbs += (Math.abs(m) + 2 * Math.abs(delta)) * (Math.abs(m) + 2 * Math.abs(delta));
             }
         }
-        String msg = rc.toString();
+        String msg = rc + " row scale " + rowScale;
         for (int twin = 0; twin < 2; twin++) {
             double[] aOut = sentinels(rc.ao() + c + 3);
             double[] vOut = sentinels(rc.vo() + d + 3);
             double got = twin == 0
-                    ? DoraNorms.outputRow(rowD, c, d, w1, rc.w1o(), w2, rc.w2o(), aOut, rc.ao(), vOut, rc.vo())
-                    : DoraNorms.outputRow(rowF, c, d, w1, rc.w1o(), w2, rc.w2o(), aOut, rc.ao(), vOut, rc.vo());
+                    ? DoraNorms.outputRow(rowD, c, d, w1, rc.w1o(), w2, rc.w2o(), aOut, rc.ao(), vOut, rc.vo(), rowScale)
+                    : DoraNorms.outputRow(rowF, c, d, w1, rc.w1o(), w2, rc.w2o(), aOut, rc.ao(), vOut, rc.vo(), rowScale);
             String which = msg + (twin == 0 ? " double row" : " float row");
-            assertEquals(sq, got, 1e-12 * (1 + sq), which);
+            assertEquals(sq, got, 1e-12 * (1 + sqAbs), which);
             checkSlots(a, aOut, rc.ao(), which + " A");
             checkSlots(v, vOut, rc.vo(), which + " V");
         }
@@ -216,6 +226,92 @@ class DoraNormsTest {
         assertNearNormsAndGradients(ref, ref.backward(weight, g), got, weight, g, msg);
         assertNear(ref.norms(), DoraNorms.compute(l, weight, w1, w2, mask, s, false, true).norms(),
                 msg + " norms without gradient");
+    }
+
+    /** A weight that an adapter nearly cancels: {@code W = -dW + residual * N(0, 1)}, so {@code ||W + dW|| << ||W||}. */
+    record CancellingCase(long seed, int out, int in, boolean inputAxis, boolean mask, DataType type, double residual) {
+    }
+
+    static List<CancellingCase> cancellingCases() {
+        Random r = new Random(20261130L);
+        int[][] shapes = {{64, 64}, {96, 48}, {256, 256}, {20, 300}, {1024, 64}};
+        List<CancellingCase> list = new ArrayList<>();
+        for (int[] shape : shapes) {
+            for (double residual : new double[] {1e-2, 1e-3, 1e-4}) {
+                for (DataType type : new DataType[] {DataType.FLOAT, DataType.DOUBLE}) {
+                    list.add(new CancellingCase(r.nextLong(), shape[0], shape[1], r.nextBoolean(), r.nextBoolean(), type,
+                            residual));
+                }
+            }
+        }
+        return list;
+    }
+
+    /**
+     * The norms of {@code V = W + dW} where {@code dW} nearly cancels {@code W} (row norms of {@code V} 100 to
+     * 10^4 times below those of {@code W}), against sums in double of the same values, by the SIMD pass and the
+     * scalar one. The bound is what forming {@code V} in the weight's type and summing its squares can cost:
+     * each value of {@code V} is off by at most {@code u (|W| + 2 |dW|)} (the coefficient {@code s M w1} and
+     * {@code V} itself rounded once each), which moves the norm by at most {@code u || |W| + 2 |dW| ||}, and the
+     * sum of {@code n} squares is off by at most {@code (n + 2) u} of itself, half that on its root ({@code n} at
+     * most {@code 4 d} plus the lanes in the SIMD kernel; {@code u = 2^-24} for FLOAT, {@code 2^-53} for
+     * DOUBLE); twice both is allowed. Expanding {@code ||W||^2 + 2 <W, dW> + ||dW||^2} instead loses
+     * {@code (||W|| / ||V||)^2} relative digits to cancellation.
+     */
+    @ParameterizedTest
+    @MethodSource("cancellingCases")
+    void normsWhereTheDeltaNearlyCancelsTheWeightKeepTheirPrecision(CancellingCase cc) {
+        LokrLayout l = LokrAdapter.builder().rank(1).fullMatrix(true).dora(true).doraOnInput(cc.inputAxis()).seed(1)
+                .build().layoutFor(cc.out(), cc.in());
+        Random r = new Random(cc.seed());
+        DataType type = cc.type();
+        INDArray w1 = LokrCases.random(r, type, l.a(), l.c());
+        INDArray w2 = LokrCases.random(r, type, l.b(), l.d());
+        INDArray mask = cc.mask() ? LokrCases.mask(r, l.outDim(), type) : null;
+        double s = 0.75;
+        double[] f1 = w1.castTo(DataType.DOUBLE).dup('c').data().asDouble();
+        double[] f2 = w2.castTo(DataType.DOUBLE).dup('c').data().asDouble();
+        double[] m = mask == null ? null : mask.castTo(DataType.DOUBLE).dup('c').data().asDouble();
+        int out = l.outDim();
+        int in = l.inDim();
+        double[] delta = new double[out * in];
+        double[] w = new double[out * in];
+        for (int i = 0; i < out; i++) {
+            int p = i / l.b();
+            int q = i % l.b();
+            for (int k = 0; k < l.c(); k++) {
+                for (int j = 0; j < l.d(); j++) {
+                    int at = i * in + k * l.d() + j;
+                    delta[at] = s * (m == null ? 1.0 : m[i]) * f1[p * l.c() + k] * f2[q * l.d() + j];
+                    w[at] = -delta[at] + cc.residual() * r.nextGaussian();
+                }
+            }
+        }
+        INDArray weight = Nd4j.create(w, new long[] {out, in}, DataType.DOUBLE).castTo(type);
+        w = weight.castTo(DataType.DOUBLE).dup('c').data().asDouble();   // the values as the weight holds them
+        int units = cc.inputAxis() ? in : out;
+        double[] sq = new double[units];
+        double[] absSq = new double[units];
+        for (int i = 0; i < out; i++) {
+            for (int j = 0; j < in; j++) {
+                int u = cc.inputAxis() ? j : i;
+                double v = w[i * in + j] + delta[i * in + j];
+                double a = Math.abs(w[i * in + j]) + 2 * Math.abs(delta[i * in + j]);
+                sq[u] += v * v;
+                absSq[u] += a * a;
+            }
+        }
+        double unit = type == DataType.FLOAT ? 0x1p-24 : 0x1p-53;
+        double sumBound = (4 * l.d() + 64 + 2) * unit;
+        for (boolean simd : new boolean[] {false, true}) {
+            double[] got = DoraNorms.compute(l, weight, w1, w2, mask, s, false, simd).norms();
+            for (int u = 0; u < units; u++) {
+                double want = Math.sqrt(sq[u]);
+                double bound = 2 * (unit * Math.sqrt(absSq[u]) + sumBound / 2 * want) + Double.MIN_NORMAL;
+                assertEquals(want, got[u], bound, cc + (simd ? " SIMD" : " scalar") + " lanes " + VectorRows.lanes()
+                        + ": norm " + u + " (||W + dW|| / ||W|| about " + cc.residual() + ")");
+            }
+        }
     }
 
     /**
