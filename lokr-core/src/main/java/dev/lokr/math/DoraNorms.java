@@ -40,7 +40,8 @@ import java.util.concurrent.ForkJoinPool;
  * <p>On the output axis, a FLOAT weight with contiguous rows and FLOAT factors goes through the SIMD row
  * kernel {@link VectorRows} when {@link SimdSupport#ENABLED}, which reads each row in place from the
  * weight's buffer; everything else through the scalar {@code outputRow} loops on a heap copy of each row,
- * which sum in double; the two agree to float precision. At 4096x4096 float32 on one AVX-512 core the SIMD
+ * which sum in double; the two agree to float precision. A row whose float squares overflow (values beyond
+ * about 1.8e19, where the norm is still finite) is summed again by the scalar loops. At 4096x4096 float32 on one AVX-512 core the SIMD
  * pass took about 7 ms, about what reading the 64 MB of {@code W} takes there ({@code DoraPassBenchmark}
  * times it on two).
  */
@@ -266,8 +267,18 @@ final class DoraNorms {
             @Override
             public void row(int p, int q, ByteBuffer bytes, int from, float[] narrow, double[] scratch) {
                 int i = p * b + q;
-                norm[i] = VectorRows.outputRow(bytes, from, c, d, w1f, p * c, w2f, q * d, first, i * c,
+                double sq = VectorRows.outputRow(bytes, from, c, d, w1f, p * c, w2f, q * d, first, i * c,
                         v == null ? scratch : v, v == null ? 0 : i * d, narrow, s * maskAt(i));
+                if (Double.isInfinite(sq)) {
+                    // float squares overflow beyond |W + dW| of about 1.8e19 where the norm is finite: this row
+                    // again through the double loops (they overwrite what the kernel wrote)
+                    float[] row = new float[c * d];
+                    bytes.duplicate().order(bytes.order()).position(from).slice().order(bytes.order())
+                            .asFloatBuffer().get(row);
+                    sq = outputRow(row, c, d, w1, p * c, w2, q * d, first, i * c, v == null ? scratch : v,
+                            v == null ? 0 : i * d, s * maskAt(i));
+                }
+                norm[i] = sq;
             }
         });
     }

@@ -315,6 +315,41 @@ class DoraNormsTest {
     }
 
     /**
+     * A FLOAT weight whose values are finite but whose squares are not ({@code |w| > 1.8e19}, squares beyond
+     * {@code Float.MAX_VALUE}): each pass gives the finite norm (about {@code 3e19 sqrt(in)}), within float
+     * precision of the double sum, not an infinity (which made the DoRA ratio and the row's output 0).
+     */
+    @Test
+    void rowsWhoseFloatSquaresOverflowGetFiniteNorms() {
+        LokrLayout l = LokrAdapter.builder().rank(1).fullMatrix(true).dora(true).seed(1).build().layoutFor(8, 64);
+        Random r = new Random(11);
+        INDArray weight = LokrCases.random(r, DataType.FLOAT, 8, 64);
+        weight.getRow(3).muli(3e19);
+        weight.getRow(5).muli(1e19);
+        INDArray w1 = LokrCases.random(r, DataType.FLOAT, l.a(), l.c());
+        INDArray w2 = LokrCases.random(r, DataType.FLOAT, l.b(), l.d());
+        double s = 0.75;
+        double[] w = weight.castTo(DataType.DOUBLE).dup('c').data().asDouble();
+        double[] f1 = w1.castTo(DataType.DOUBLE).dup('c').data().asDouble();
+        double[] f2 = w2.castTo(DataType.DOUBLE).dup('c').data().asDouble();
+        for (boolean simd : new boolean[] {false, true}) {
+            double[] got = DoraNorms.compute(l, weight, w1, w2, null, s, true, simd).norms();
+            for (int i = 0; i < 8; i++) {
+                double sq = 0;
+                for (int k = 0; k < l.c(); k++) {
+                    for (int j = 0; j < l.d(); j++) {
+                        double v = w[i * 64 + k * l.d() + j] + s * f1[(i / l.b()) * l.c() + k] * f2[(i % l.b()) * l.d() + j];
+                        sq += v * v;
+                    }
+                }
+                double want = Math.sqrt(sq);
+                assertEquals(want, got[i], 1e-5 * want, (simd ? "SIMD" : "scalar") + " lanes " + VectorRows.lanes()
+                        + ": norm of row " + i);
+            }
+        }
+    }
+
+    /**
      * The SIMD pass reads the weight's buffer in place: a weight that is a view at a non-zero offset (rows of
      * a larger array) and DL4J's dense weight (an {@code 'f'} {@code [nIn, nOut]} view at an offset into the
      * flattened parameters, transposed) give what the scalar pass gives on a compact copy.
