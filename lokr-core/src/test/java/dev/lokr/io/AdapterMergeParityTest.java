@@ -37,13 +37,14 @@ class AdapterMergeParityTest {
 
     /**
      * Checks {@code actual} against {@code expected}: same names, dtypes, shapes; tensors named in
-     * {@code adapted} within 1e-5 relative (of the tensor's largest value), the rest
-     * byte-identical.
+     * {@code adapted} within {@link ParityCases#tolerance} of each value (float32 precision of the
+     * magnitudes involved, from {@code base}), the rest byte-identical.
      */
-    static void assertMatches(Path expected, Path actual, List<String> adapted, String label)
+    static void assertMatches(Path base, Path expected, Path actual, List<String> adapted, String label)
             throws Exception {
         try (SafetensorsReader e = SafetensorsReader.open(expected);
-                SafetensorsReader a = SafetensorsReader.open(actual)) {
+                SafetensorsReader a = SafetensorsReader.open(actual);
+                SafetensorsReader b = SafetensorsReader.open(base)) {
             List<String> names = new ArrayList<>();
             e.tensors().forEach(t -> names.add(t.name()));
             List<String> got = new ArrayList<>();
@@ -56,13 +57,10 @@ class AdapterMergeParityTest {
                 if (adapted.contains(te.name())) {
                     double[] x = a.readDoubles(te.name());
                     double[] y = e.readDoubles(te.name());
-                    double max = 0;
-                    for (double v : y) {
-                        max = Math.max(max, Math.abs(v));
-                    }
+                    double[] w = b.readDoubles(te.name());
                     for (int i = 0; i < x.length; i++) {
-                        double tol = 1e-5 * Math.max(Math.abs(y[i]), 0.1 * max);
-                        if (Math.abs(x[i] - y[i]) > tol) {
+                        double tol = ParityCases.tolerance(w[i], y[i]);
+                        if (!(Math.abs(x[i] - y[i]) <= tol)) {
                             throw new AssertionError(
                                     label
                                             + ": "
@@ -72,7 +70,9 @@ class AdapterMergeParityTest {
                                             + "] = "
                                             + x[i]
                                             + ", expected "
-                                            + y[i]);
+                                            + y[i]
+                                            + " within "
+                                            + tol);
                         }
                     }
                 } else {
@@ -104,7 +104,7 @@ class AdapterMergeParityTest {
         assertEquals(merged.size(), lines.size(), label + ": one log line per module");
         List<String> adapted = new ArrayList<>();
         merged.forEach(m -> adapted.add(m.baseTensor()));
-        assertMatches(dir.resolve("expected.safetensors"), out, adapted, label);
+        assertMatches(dir.resolve("base.safetensors"), dir.resolve("expected.safetensors"), out, adapted, label);
         // The adapter really changes the weight (so the comparison above is not base == expected).
         try (SafetensorsReader b = SafetensorsReader.open(dir.resolve("base.safetensors"));
                 SafetensorsReader o = SafetensorsReader.open(out)) {

@@ -23,6 +23,27 @@ public final class ParityCases {
     }
 
     /**
+     * How far a correct merge may be from the reference's merged value {@code expected} of a weight whose base
+     * value is {@code base}: {@code 2^-19 (2 |base| + |expected|)}, 32 float32 roundings ({@code u = 2^-24}) of
+     * a bound on the magnitudes involved. The reference computed each merged value in float32: the factor
+     * products (a low-rank factor sums {@code r <= 4} products, the Tucker factor {@code r^2 = 16}), the
+     * Kronecker product, the scale, the sum with {@code W} and, with DoRA, the norm and the ratio: at most
+     * about 24 roundings, each at most {@code u} of a magnitude that {@code |W| + |dW| <= 2 |W| + |W'|} bounds
+     * (DoRA's ratio is within ten percent of 1 in these files). A correct merge in float64 adds at most one
+     * rounding, to F32. Seen at most: 16 roundings' worth (the Tucker case), under 12 elsewhere. A scale off
+     * by one part in 10^5 is about 170 roundings' worth on every case, and even one part in 5 * 10^5 fails.
+     * The cases are float32 (F32 files, PyTorch float32 arithmetic), so this is their precision; a relative
+     * bound of 1e-5 passed a scale 1e-5 off on half the cases.
+     *
+     * @param base     the base weight's value
+     * @param expected the reference's merged value
+     * @return the largest allowed absolute difference
+     */
+    public static double tolerance(double base, double expected) {
+        return 0x1p-19 * (2 * Math.abs(base) + Math.abs(expected));
+    }
+
+    /**
      * @return the folder holding one sub-folder per case
      * @throws IllegalStateException if the cases are not on the test class path or cannot be copied
      */
