@@ -123,4 +123,80 @@ class HostArraysTest {
         assertArrayEquals(expected, HostArrays.toDoubles(m), 0.0, type.toString());
         assertThrows(IllegalArgumentException.class, () -> HostArrays.write(new double[3], row));
     }
+
+    /** A [rows, cols] array of {@code type}: gaussian values times 10^k, k in [-3, 3], so magnitudes vary. */
+    private static INDArray varied(java.util.Random r, DataType type, int rows, int cols) {
+        double[] v = new double[rows * cols];
+        for (int i = 0; i < v.length; i++) {
+            v[i] = r.nextGaussian() * Math.pow(10, r.nextInt(7) - 3);
+        }
+        return Nd4j.create(v, new long[] {rows, cols}, DataType.DOUBLE).castTo(type);
+    }
+
+    /**
+     * The element-wise loops ({@code axpy}, {@code scaledCopy}, {@code addColumns}) compute each value in double
+     * from the array's values and round it once to the array's type; the sums ({@code dot}, {@code columnDot})
+     * accumulate exact float products, or rounded double ones, in double. Each against double arithmetic on the
+     * same values, within what that costs: one rounding of the result ({@code 2^-24} of it for FLOAT,
+     * {@code 2^-53} for DOUBLE) plus the double operations ({@code 2^-52} of the operands), and for a sum of
+     * {@code n} terms {@code (n + 1) 2^-53} of the sum of their magnitudes. These loops carry the FLOAT dense
+     * step's input gradient, magnitude gradient, bias and scaled factor gradients, which the float32-against-
+     * float64 property tests check only to 1e-3 of the largest value: a loop 2e-5 off passed the suite.
+     */
+    @ParameterizedTest
+    @EnumSource(value = DataType.class, names = {"FLOAT", "DOUBLE"})
+    void elementwiseLoopsRoundOnceAndSumsRunInDouble(DataType type) {
+        java.util.Random r = new java.util.Random(20261130L);
+        double unit = type == DataType.FLOAT ? 0x1p-24 : 0x1p-53;
+        int rows = 7;
+        int cols = 37;
+        double alpha = -1.3 * Math.PI;
+        INDArray x = varied(r, type, rows, cols);
+        INDArray y = varied(r, type, rows, cols);
+        INDArray v = varied(r, type, 1, cols).reshape(cols);
+        double[] xs = HostArrays.toDoubles(x);
+        double[] ys = HostArrays.toDoubles(y);
+        double[] vs = HostArrays.toDoubles(v);
+
+        INDArray axpy = y.dup('c');
+        HostArrays.axpy(alpha, x, axpy);
+        INDArray scaled = Nd4j.createUninitialized(type, rows, cols);
+        HostArrays.scaledCopy(alpha, x, scaled);
+        INDArray columns = y.dup('c');
+        HostArrays.addColumns(columns, v);
+        double[] gotAxpy = HostArrays.toDoubles(axpy);
+        double[] gotScaled = HostArrays.toDoubles(scaled);
+        double[] gotColumns = HostArrays.toDoubles(columns);
+        for (int i = 0; i < xs.length; i++) {
+            double want = ys[i] + alpha * xs[i];
+            assertEquals(want, gotAxpy[i], unit * Math.abs(want) + 0x1p-52 * (Math.abs(ys[i]) + Math.abs(alpha * xs[i])),
+                    type + " axpy [" + i + "]");
+            want = alpha * xs[i];
+            assertEquals(want, gotScaled[i], unit * Math.abs(want) + 0x1p-52 * Math.abs(want), type + " scaledCopy [" + i + "]");
+            want = ys[i] + vs[i % cols];
+            assertEquals(want, gotColumns[i], unit * Math.abs(want) + 0x1p-52 * (Math.abs(ys[i]) + Math.abs(vs[i % cols])),
+                    type + " addColumns [" + i + "]");
+        }
+
+        double dot = 0;
+        double dotAbs = 0;
+        double[] colDot = new double[cols];
+        double[] colAbs = new double[cols];
+        for (int i = 0; i < xs.length; i++) {
+            dot += xs[i] * ys[i];
+            dotAbs += Math.abs(xs[i] * ys[i]);
+            colDot[i % cols] += xs[i] * ys[i];
+            colAbs[i % cols] += Math.abs(xs[i] * ys[i]);
+        }
+        assertEquals(dot, HostArrays.dot(x, y), (xs.length + 1) * 0x1p-53 * dotAbs, type + " dot");
+        double[] gotCols = HostArrays.columnDot(x, y);
+        for (int j = 0; j < cols; j++) {
+            assertEquals(colDot[j], gotCols[j], (rows + 1) * 0x1p-53 * colAbs[j], type + " columnDot [" + j + "]");
+        }
+        // swapLast2 only moves values: [2, 7, 37] as [2, 37, 7]
+        INDArray three = varied(r, type, 2 * rows, cols);
+        INDArray swapped = HostArrays.swapLast2(three, 2, rows, cols);
+        INDArray expected = three.reshape('c', 2, rows, cols).permute(0, 2, 1).dup('c').reshape('c', 2 * cols, rows);
+        assertArrayEquals(HostArrays.toDoubles(expected), HostArrays.toDoubles(swapped), 0.0, type + " swapLast2");
+    }
 }
