@@ -254,6 +254,13 @@ public final class AdapterFile implements Closeable {
     private final Map<String, Pattern> compiledPatterns = new HashMap<>();
     /** Pattern keys as PEFT 0.14 applied them ({@link #peft014Values}), each compiled once; null when Java cannot. */
     private final Map<String, Pattern> compiled014 = new HashMap<>();
+    /**
+     * Character reads left for matching the keys as PEFT 0.14 did ({@link #peft014Values}), apart from
+     * {@link #patternReadsLeft}: that matching only serves a note, so it must neither spend the reads the modules'
+     * own patterns need nor refuse a file when it runs out (a key's 0.14 form can backtrack where its current form
+     * does not).
+     */
+    private long peft014ReadsLeft = PATTERN_READ_BUDGET;
     private final Map<String, Map<String, Object>> writtenOptions;
 
     private AdapterFile(
@@ -285,13 +292,23 @@ public final class AdapterFile implements Closeable {
      * 0.14 chose a module's {@code r} and {@code alpha} by one pattern key ({@link #peft014Values}); 0.15 and later
      * match {@code rank_pattern} and {@code alpha_pattern} each on its own, as lokr does. Notes the modules whose
      * scale {@code alpha / r} the two rules set apart, each with the multiplier that gives 0.14's delta. A module
-     * whose stored rank rules out 0.14's {@code r} is left out: PEFT 0.14 did not write it.
+     * whose stored rank rules out 0.14's {@code r} is left out: PEFT 0.14 did not write it. Matching the keys as
+     * 0.14 did has its own budget of reads and never refuses the file: when it runs out, the note says the rule
+     * was not checked.
      */
-    private void notePeft014Patterns() throws AdapterFormatException {
+    private void notePeft014Patterns() {
         Map<Double, List<String>> byMultiplier = new TreeMap<>();
         List<String> zeroScale = new ArrayList<>();
         for (ModuleInfo info : infos.values()) {
             double[] old = peft014Values(info.name());
+            if (old == null) {
+                note("adapter_config.json has rank_dropout_scale but no peft_version, as PEFT 0.14 to 0.17 write it."
+                        + " Whether PEFT 0.14's pattern rule (one key, the first of rank_pattern's and then"
+                        + " alpha_pattern's keys that matches, for both r and alpha) gives some module another scale"
+                        + " than the current rule, which lokr applies, was not checked: matching the keys as PEFT 0.14"
+                        + " applied them, (.*\\.)?KEY$, takes too long (a key that backtracks).");
+                return;
+            }
             boolean storedRank = info.w1Mode() != FactorMode.FULL || info.w2Mode() != FactorMode.FULL;
             double oldScale = old[1] / old[0];
             if (!(old[0] >= 1) || !Double.isFinite(oldScale) || (storedRank && old[0] != info.rank())
@@ -1045,7 +1062,7 @@ public final class AdapterFile implements Closeable {
                 // PEFT's get_pattern_key: re.match(rf"(.*\.)?({key})$", module) with the first key
                 // that matches.
                 Pattern pattern = compiledPatterns.computeIfAbsent(e.getKey(), AdapterFile::peftPattern);
-                if (patternMatches(module, patternKey, e.getKey(), pattern, true)) {
+                if (patternMatches(module, patternKey, e.getKey(), pattern)) {
                     return ((Number) e.getValue()).doubleValue();
                 }
             }
@@ -1054,15 +1071,12 @@ public final class AdapterFile implements Closeable {
         return v == null ? fallback : ((Number) v).doubleValue();
     }
 
-    /**
-     * Whether a pattern key matches a module's name, within the file's budget of character reads: the whole name
-     * ({@code whole}) or a prefix of it ({@code re.match} of a pattern that ends with {@code $}).
-     */
-    private boolean patternMatches(String module, String patternKey, String key, Pattern pattern, boolean whole)
+    /** Whether a pattern key matches a module's whole name, within the file's budget of character reads. */
+    private boolean patternMatches(String module, String patternKey, String key, Pattern pattern)
             throws AdapterFormatException {
         CountedChars name = new CountedChars(module, patternReadsLeft);
         try {
-            return whole ? pattern.matcher(name).matches() : pattern.matcher(name).lookingAt();
+            return pattern.matcher(name).matches();
         } catch (CountedChars.Exhausted | StackOverflowError ex) {
             if (name.fileBudgetSpent()) {
                 throw bad(module, "the rank_pattern and alpha_pattern keys need more than " + PATTERN_READ_BUDGET
@@ -1081,10 +1095,11 @@ public final class AdapterFile implements Closeable {
      * rank_pattern}, then of {@code alpha_pattern}, that {@code re.match(rf"(.*\.)?{key}$", module)} accepts
      * gives both, each from its own pattern when that pattern has the key, else from {@code r} / {@code alpha}.
      *
-     * @return {@code {r, alpha}}
+     * @return {@code {r, alpha}}, or null if a match ran out of reads ({@link #peft014ReadsLeft}, or one match's
+     *     bound)
      */
     @SuppressWarnings("unchecked")
-    private double[] peft014Values(String module) throws AdapterFormatException {
+    private double[] peft014Values(String module) {
         Map<String, Object> ranks = peftConfig.get("rank_pattern") instanceof Map
                 ? (Map<String, Object>) peftConfig.get("rank_pattern") : Map.of();
         Map<String, Object> alphas = peftConfig.get("alpha_pattern") instanceof Map
@@ -1097,7 +1112,20 @@ public final class AdapterFile implements Closeable {
                     compiled014.put(key, peft014Pattern(key));
                 }
                 Pattern pattern = compiled014.get(key);
-                if (pattern != null && patternMatches(module, group.getKey(), key, pattern, false)) {
+                if (pattern == null) {
+                    continue;
+                }
+                // re.match: a prefix of the name, the pattern ending with $
+                CountedChars name = new CountedChars(module, peft014ReadsLeft);
+                boolean matches;
+                try {
+                    matches = pattern.matcher(name).lookingAt();
+                } catch (CountedChars.Exhausted | StackOverflowError e) {
+                    return null;
+                } finally {
+                    peft014ReadsLeft -= name.reads();
+                }
+                if (matches) {
                     chosen = key;
                     break;
                 }

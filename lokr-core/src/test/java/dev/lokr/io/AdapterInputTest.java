@@ -131,6 +131,29 @@ class AdapterInputTest {
                 + AdapterFile.PATTERN_READ_BUDGET + " character reads in all"), e.getMessage());
     }
 
+    /**
+     * The note on PEFT 0.14's pattern rule (a config with rank_dropout_scale and no peft_version) matches each key
+     * as 0.14 wrote it, {@code (.*\.)?KEY$}, where a top-level alternative loses the {@code (.*\.)?} prefix: here
+     * {@code (.*a){12}b} then runs against the whole name and backtracks without end, while current PEFT's
+     * {@code (.*\.)?(KEY)$} matches {@code fc} at once (and so did PEFT 0.15 to 0.17, which wrote this config).
+     * A note is advice: it must never make a file that reads under current PEFT's rule unreadable. Nor may its
+     * matching spend the file's budget of reads, which the modules' own patterns need.
+     */
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aKeyThatBacktracksOnlyInPeft014sFormDoesNotMakeTheFileUnreadable() throws Exception {
+        String module = "a".repeat(40) + ".fc";
+        Path file = lowRankPeft("{\"r\":8,\"alpha\":8,\"rank_dropout_scale\":false,"
+                + "\"rank_pattern\":{\"(.*a){12}b|fc\":2}}", module);
+        try (AdapterFile f = AdapterFile.read(file)) {
+            assertEquals(2, f.moduleInfo(module).rank(), "current PEFT's rule: the key matches fc");
+            assertEquals(4.0, f.moduleInfo(module).scale());
+            assertEquals(1, f.notes().size(), f.notes().toString());
+            assertTrue(f.notes().get(0).contains("PEFT 0.14") && f.notes().get(0).contains("not checked"),
+                    f.notes().get(0));
+        }
+    }
+
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"\\\\Q", "(?x) # comment"})
     void aPatternThatOnlyFailsInsidePeftsWrapperIsRefusedAsAFormatError(String key) throws Exception {
