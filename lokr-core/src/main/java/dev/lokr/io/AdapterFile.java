@@ -291,8 +291,8 @@ public final class AdapterFile implements Closeable {
      * A config with {@code rank_dropout_scale} but no {@code peft_version} was written by PEFT 0.14 to 0.17. PEFT
      * 0.14 chose a module's {@code r} and {@code alpha} by one pattern key ({@link #peft014Values}); 0.15 and later
      * match {@code rank_pattern} and {@code alpha_pattern} each on its own, as lokr does. Notes the modules whose
-     * scale {@code alpha / r} the two rules set apart, each with the multiplier that gives 0.14's delta. A module
-     * whose stored rank rules out 0.14's {@code r} is left out: PEFT 0.14 did not write it. Matching the keys as
+     * scale {@code alpha / r} the two rules set apart, each with the multiplier that gives 0.14's delta. No note
+     * when a module's stored rank rules out 0.14's {@code r}: PEFT 0.14 did not write the file. Matching the keys as
      * 0.14 did has its own budget of reads and never refuses the file: when it runs out, the note says the rule
      * was not checked.
      */
@@ -310,9 +310,11 @@ public final class AdapterFile implements Closeable {
                 return;
             }
             boolean storedRank = info.w1Mode() != FactorMode.FULL || info.w2Mode() != FactorMode.FULL;
+            if (storedRank && old[0] != info.rank()) {
+                return;   // PEFT 0.14 would have stored this module's factors at another rank: it did not write the file
+            }
             double oldScale = old[1] / old[0];
-            if (!(old[0] >= 1) || !Double.isFinite(oldScale) || (storedRank && old[0] != info.rank())
-                    || oldScale == info.scale()) {
+            if (!(old[0] >= 1) || !Double.isFinite(oldScale) || oldScale == info.scale()) {
                 continue;   // the same scale, or an r that PEFT 0.14 could not have trained this module with
             }
             double multiplier = oldScale / info.scale();

@@ -336,6 +336,44 @@ class AdapterFileTest {
         }
     }
 
+    /**
+     * A file that PEFT 0.14 cannot have written gets no note about 0.14's rule. Under 0.14's form of the key
+     * {@code q|fc}, {@code (.*\.)?q|fc$}, the alternative {@code fc$} must match from the name's start, so 0.14
+     * gave {@code x.fc} r = 8, and it would have stored w2 at rank 8: its rank-2 factors (from 0.15's r = 2) show
+     * the file was written by PEFT 0.15 to 0.17. The note still told how to get "0.14's delta" of {@code x.v}
+     * (0.14: key v, alpha 8; 0.15: alpha_pattern's 1), for a training that never happened.
+     */
+    @Test
+    void noPeft014NoteWhenAStoredRankShowsPeft014DidNotWriteTheFile(@TempDir Path tmp) throws Exception {
+        List<SafetensorsWriter.Tensor> t = new ArrayList<>();
+        for (String m : List.of("x.fc", "x.v")) {
+            t.add(SafetensorsWriter.Tensor.of("base_model.model." + m + ".lokr_w1", Nd4j.ones(DataType.FLOAT, 2, 2),
+                    DType.F32));
+            t.add(SafetensorsWriter.Tensor.of("base_model.model." + m + ".lokr_w2_a", Nd4j.ones(DataType.FLOAT, 3, 2),
+                    DType.F32));
+            t.add(SafetensorsWriter.Tensor.of("base_model.model." + m + ".lokr_w2_b", Nd4j.ones(DataType.FLOAT, 2, 3),
+                    DType.F32));
+        }
+        Path file = tmp.resolve("adapter_model.safetensors");
+        SafetensorsWriter.write(file, null, t);
+        String config = "{\"peft_type\":\"LOKR\",\"r\":8,\"alpha\":8,\"rank_dropout_scale\":false,"
+                + "\"rank_pattern\":{\"q|fc\":2,\"v\":2},\"alpha_pattern\":{\"x\\\\.v\":1}}";
+        Files.writeString(tmp.resolve("adapter_config.json"), config);
+        try (AdapterFile f = AdapterFile.read(file)) {
+            assertEquals(4.0, f.moduleInfo("x.fc").scale(), "current PEFT's rule: r 2, alpha 8");
+            assertEquals(0.5, f.moduleInfo("x.v").scale(), "current PEFT's rule: r 2, alpha 1");
+            assertEquals(List.of(), f.notes(), "x.fc's rank 2 rules PEFT 0.14 (r = 8 there) out");
+        }
+        // the same config without x.fc's evidence: the note on x.v stays
+        Files.writeString(tmp.resolve("adapter_config.json"), config.replace("\"q|fc\":2,", ""));
+        SafetensorsWriter.write(file, null, t.subList(3, 6));
+        try (AdapterFile f = AdapterFile.read(file)) {
+            assertEquals(1, f.notes().size(), f.notes().toString());
+            assertTrue(f.notes().get(0).contains("Multiplier 8.0 gives its delta for 1 module (first: 'x.v')"),
+                    f.notes().get(0));
+        }
+    }
+
     @Test
     void peftWithoutConfigIsRefused(@TempDir Path tmp) throws Exception {
         Path file = peft(tmp, "{}");
