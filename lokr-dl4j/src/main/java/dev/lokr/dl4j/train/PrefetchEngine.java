@@ -11,6 +11,7 @@ import java.util.Objects;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Supplier;
 import java.util.function.UnaryOperator;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -106,6 +107,8 @@ final class PrefetchEngine<T> implements AutoCloseable {
     private boolean epochActive;
     private volatile boolean closed; // also read without the lock in synchronous mode
     private boolean readerBusy;
+    /** Calls of the consumer's thread into the source ({@link #callSource}) under way; the reader waits for them. */
+    private int callersInSource;
     private long readSeq;
     private long deliverSeq;
     private long endSeq = -1;
@@ -210,6 +213,43 @@ final class PrefetchEngine<T> implements AutoCloseable {
             return (T) r;
         } finally {
             lock.unlock();
+        }
+    }
+
+    /**
+     * Calls into the wrapped iterator from the consumer's thread (its {@code inputColumns()}, {@code totalOutcomes()},
+     * {@code batch()} and labels), never while the reader thread is inside it: DL4J's iterators are not thread-safe, and
+     * some read a batch to answer such a call ({@code RecordReaderDataSetIterator.inputColumns()} calls its own
+     * {@code next()} before the first batch). Waits until the reader leaves the source; the reader does not enter
+     * it again until the call returns.
+     *
+     * @param call the call into the source
+     * @param <R>  its result type
+     * @return what {@code call} returns
+     */
+    <R> R callSource(Supplier<R> call) {
+        if (numWorkers == 0) {
+            return call.get();
+        }
+        lock.lock();
+        try {
+            while (readerBusy) {
+                changed.awaitUninterruptibly();
+            }
+            callersInSource++;
+        } finally {
+            lock.unlock();
+        }
+        try {
+            return call.get();
+        } finally {
+            lock.lock();
+            try {
+                callersInSource--;
+                changed.signalAll();
+            } finally {
+                lock.unlock();
+            }
         }
     }
 
@@ -446,7 +486,8 @@ final class PrefetchEngine<T> implements AutoCloseable {
                         && !(epochActive
                                 && endSeq < 0
                                 && sourceFailure == null
-                                && readSeq - deliverSeq < queueSize)) {
+                                && readSeq - deliverSeq < queueSize
+                                && callersInSource == 0)) {
                     changed.awaitUninterruptibly();
                 }
                 if (stopped(myCohort)) {

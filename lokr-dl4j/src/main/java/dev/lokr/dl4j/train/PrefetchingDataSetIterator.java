@@ -117,13 +117,13 @@ public final class PrefetchingDataSetIterator implements DataSetIterator, AutoCl
     @Override
     public int inputColumns() {
         engine.checkOpen();
-        return source.inputColumns();
+        return engine.callSource(source::inputColumns);
     }
 
     @Override
     public int totalOutcomes() {
         engine.checkOpen();
-        return source.totalOutcomes();
+        return engine.callSource(source::totalOutcomes);
     }
 
     /**
@@ -166,7 +166,7 @@ public final class PrefetchingDataSetIterator implements DataSetIterator, AutoCl
     @Override
     public int batch() {
         engine.checkOpen();
-        return source.batch();
+        return engine.callSource(source::batch);
     }
 
     /**
@@ -195,7 +195,7 @@ public final class PrefetchingDataSetIterator implements DataSetIterator, AutoCl
     @Override
     public List<String> getLabels() {
         engine.checkOpen();
-        return source.getLabels();
+        return engine.callSource(source::getLabels);
     }
 
     /**
