@@ -16,8 +16,6 @@ import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Objects;
 import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -38,14 +36,6 @@ public final class AtomicFiles {
 
   /** The name prefix of the temporary file written beside the target. */
   static final String TEMP_PREFIX = ".lokr-";
-
-  /**
-   * Temporary files being written. If the JVM is stopped (Ctrl-C, SIGTERM) before one replaces its
-   * target, a shutdown hook deletes it; only a hard kill (SIGKILL, a crash) can leave one behind.
-   */
-  private static final Set<Path> PENDING = ConcurrentHashMap.newKeySet();
-
-  private static final AtomicBoolean HOOK_ADDED = new AtomicBoolean();
 
   private AtomicFiles() {}
 
@@ -94,7 +84,8 @@ public final class AtomicFiles {
     Path dir = absolute.getParent();
     // a short fixed prefix: the target's own name may already be as long as the file system allows
     Path tmp = Files.createTempFile(dir, TEMP_PREFIX, ".tmp");
-    track(tmp);
+    // if the JVM is stopped (Ctrl-C, SIGTERM) before it replaces the target, a shutdown hook deletes it
+    ExitDeletion.register(tmp);
     boolean moved = false;
     try {
       try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
@@ -120,30 +111,7 @@ public final class AtomicFiles {
       }
       throw t;
     } finally {
-      PENDING.remove(tmp);
-    }
-  }
-
-  /** Registers a temporary file for the shutdown hook, adding the hook on first use. */
-  private static void track(Path tmp) {
-    if (HOOK_ADDED.compareAndSet(false, true)) {
-      try {
-        Runtime.getRuntime().addShutdownHook(new Thread(AtomicFiles::deletePending, "lokr-temp-file-cleanup"));
-      } catch (IllegalStateException | SecurityException e) {
-        log.debug("no shutdown hook for temporary files: {}", e.toString());
-      }
-    }
-    PENDING.add(tmp);
-  }
-
-  /** Deletes the temporary files still being written (the JVM is ending). */
-  private static void deletePending() {
-    for (Path tmp : PENDING) {
-      try {
-        Files.deleteIfExists(tmp);
-      } catch (IOException | RuntimeException e) {
-        // the JVM is ending: nothing more can be done about it
-      }
+      ExitDeletion.unregister(tmp);
     }
   }
 

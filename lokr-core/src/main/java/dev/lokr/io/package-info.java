@@ -20,6 +20,8 @@
  *   <li>{@link dev.lokr.io.SafetensorsWriter}: writes a file atomically (temporary file, fsync,
  *       atomic rename), streaming tensors from ND4J arrays (converted to the file's dtype), raw
  *       bytes, or another open reader's tensors (copied unchanged, of any size).
+ *   <li>{@link dev.lokr.io.ExitDeletion}: files a shutdown hook deletes if the JVM ends while they are
+ *       registered (temporary files of atomic writes, the DL4J module's feature-cache files).
  *   <li>{@link dev.lokr.io.TensorInfo}: one tensor's header entry (name, dtype, shape, location).
  *   <li>{@link dev.lokr.io.DType}: the format's element types; bit-exact conversions to and from
  *       float/double for F32, F16, BF16 and F64, the others only carried byte for byte.

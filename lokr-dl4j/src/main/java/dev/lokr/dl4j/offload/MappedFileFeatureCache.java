@@ -1,5 +1,6 @@
 package dev.lokr.dl4j.offload;
 
+import dev.lokr.io.ExitDeletion;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.DataSet;
@@ -16,9 +17,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
-import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * {@link FeatureCache#mappedFile(Path)}: arrays appended to one file as raw little-endian values in C order,
@@ -50,10 +48,6 @@ final class MappedFileFeatureCache implements FeatureCache {
             return length * type.width();
         }
     }
-
-    /** The files of the caches not closed yet, which a shutdown hook deletes if the JVM ends first. */
-    private static final Set<Path> OPEN_FILES = ConcurrentHashMap.newKeySet();
-    private static final AtomicBoolean HOOK_ADDED = new AtomicBoolean();
 
     private final Path file;
     private final List<Slot[]> index = new ArrayList<>();
@@ -91,35 +85,9 @@ final class MappedFileFeatureCache implements FeatureCache {
             throw new UncheckedIOException("cannot open the feature cache file " + this.file,
                     e instanceof IOException io ? io : new IOException(e));
         }
-        deleteAtExit(this.file); // a JVM that exits without close() still removes it
-    }
-
-    /**
-     * Registers an open cache's file for the shutdown hook, adding the hook on first use. Not
-     * {@code File.deleteOnExit}: its registration cannot be undone, so it deleted at exit whatever file had
-     * been created at the path of a cache closed long before, and it grew by one path per cache.
-     */
-    private static void deleteAtExit(Path file) {
-        if (HOOK_ADDED.compareAndSet(false, true)) {
-            try {
-                Runtime.getRuntime().addShutdownHook(
-                        new Thread(MappedFileFeatureCache::deleteOpenFiles, "lokr-feature-cache-cleanup"));
-            } catch (IllegalStateException | SecurityException e) {
-                // the JVM is already ending (or may not be given a hook): nothing to register with
-            }
-        }
-        OPEN_FILES.add(file);
-    }
-
-    /** Deletes the files of the caches still open (the JVM is ending). */
-    private static void deleteOpenFiles() {
-        for (Path f : OPEN_FILES) {
-            try {
-                Files.deleteIfExists(f);
-            } catch (IOException | RuntimeException e) {
-                // the JVM is ending: nothing more can be done about it
-            }
-        }
+        // a JVM that ends without close() still removes it; not File.deleteOnExit, which cannot be withdrawn
+        // and so deleted whatever file was created later at the path of a cache closed long before
+        ExitDeletion.register(this.file);
     }
 
     /** @return the backing file (deleted once closed) */
@@ -279,7 +247,7 @@ final class MappedFileFeatureCache implements FeatureCache {
         try {
             raf.close();
             Files.deleteIfExists(file);
-            OPEN_FILES.remove(file); // not before: a file that could not be deleted now is deleted at exit
+            ExitDeletion.unregister(file); // not before: a file that could not be deleted now is deleted at exit
         } catch (IOException e) {
             throw new UncheckedIOException("cannot delete the feature cache file " + file, e);
         } finally {
