@@ -269,7 +269,8 @@ public final class LokrNetwork<N extends Model> {
      *
      * @param path an adapter file
      * @throws IllegalArgumentException if a layer has no module or several (such as SDXL's {@code lora_te1_x}
-     *                                  and {@code lora_te2_x} for layer {@code x}), a module's tensors do not match the layer's
+     *                                  and {@code lora_te2_x} for layer {@code x}), a module matches several
+     *                                  adapted layers (such as layers {@code a.b} and {@code a_b}), a module's tensors do not match the layer's
      *                                  layout (naming the layer, the tensor and both shapes), or a saved module
      *                                  does not fit its layer
      * @throws dev.lokr.io.AdapterFormatException if a module's tensors do not fit the layer's weight at all
@@ -281,6 +282,21 @@ public final class LokrNetwork<N extends Model> {
             Map<String, List<String>> byKey = new LinkedHashMap<>();
             for (String m : file.modules()) {
                 byKey.computeIfAbsent(LokrNetworks.moduleKey(file, m), k -> new ArrayList<>()).add(m);
+            }
+            Map<String, List<String>> layersByModule = new LinkedHashMap<>();
+            for (String layer : impls().keySet()) {
+                List<String> modules = byKey.get(layer.replace('.', '_'));
+                if (modules != null && modules.size() == 1) {
+                    layersByModule.computeIfAbsent(modules.get(0), k -> new ArrayList<>()).add(layer);
+                }
+            }
+            for (Map.Entry<String, List<String>> e : layersByModule.entrySet()) {
+                if (e.getValue().size() > 1) {
+                    throw new IllegalArgumentException("module " + Json.printable(e.getKey()) + " of " + path
+                            + " matches several layers " + e.getValue().stream().map(l -> "'" + l + "'").toList()
+                            + " (names compared with '.' as '_' and without the LyCORIS prefix); apply the file to"
+                            + " the base network with an explicit layer-to-module map instead");
+                }
             }
             Map<String, LokrParams> params = new LinkedHashMap<>();
             for (Map.Entry<String, BaseLokrLayerImpl> e : impls().entrySet()) {

@@ -7,6 +7,8 @@ import dev.lokr.io.SafetensorsWriter;
 import dev.lokr.io.TensorInfo;
 import org.deeplearning4j.nn.api.Model;
 import org.deeplearning4j.nn.conf.WorkspaceMode;
+import org.deeplearning4j.nn.conf.layers.DenseLayer;
+import org.deeplearning4j.nn.conf.layers.OutputLayer;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.deeplearning4j.util.ModelSerializer;
@@ -15,9 +17,11 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.nd4j.linalg.activations.Activation;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.learning.config.Adam;
+import org.nd4j.linalg.lossfunctions.LossFunctions;
 
 import java.io.File;
 import java.nio.file.Files;
@@ -179,6 +183,42 @@ class AdapterIoTest {
         assertTrue(e.getMessage().contains("[lora_te1_dense_0, lora_te2_dense_0]")
                 && e.getMessage().contains("all match layer 'dense_0'"), e.getMessage());
         assertEquals(before, dense.network().params(), "nothing changes when loading is refused");
+    }
+
+    /** Layers 'a.b' (8 -> 8) and 'a_b' (8 -> 8), both adapted, and a file with one module for a layer 'a_b'. */
+    @Test
+    void oneModuleForTwoLayersIsRefusedByApplyAndLoadAdapter() throws Exception {
+        ComputationGraph one = new ComputationGraph(Fixtures.base(DataType.FLOAT, WorkspaceMode.ENABLED,
+                new Adam(1e-2), 5).graphBuilder()
+                .addInputs("in")
+                .addLayer("a_b", new DenseLayer.Builder().nIn(8).nOut(8).activation(Activation.TANH).build(), "in")
+                .addLayer("out", new OutputLayer.Builder(LossFunctions.LossFunction.MSE).nIn(8).nOut(2)
+                        .activation(Activation.IDENTITY).build(), "a_b")
+                .setOutputs("out").build());
+        one.init();
+        Path file = dir.resolve("a_b.safetensors");
+        LokrNetworks.apply(LokrAdapter.builder().rank(2).build(), one, Targets.names("a_b")).saveAdapter(file);
+
+        ComputationGraph two = new ComputationGraph(Fixtures.base(DataType.FLOAT, WorkspaceMode.ENABLED,
+                new Adam(1e-2), 5).graphBuilder()
+                .addInputs("in")
+                .addLayer("a.b", new DenseLayer.Builder().nIn(8).nOut(8).activation(Activation.TANH).build(), "in")
+                .addLayer("a_b", new DenseLayer.Builder().nIn(8).nOut(8).activation(Activation.TANH).build(), "a.b")
+                .addLayer("out", new OutputLayer.Builder(LossFunctions.LossFunction.MSE).nIn(8).nOut(2)
+                        .activation(Activation.IDENTITY).build(), "a_b")
+                .setOutputs("out").build());
+        two.init();
+        try (AdapterFile f = AdapterFile.read(file)) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> LokrNetworks.apply(two, f));
+            assertTrue(e.getMessage().contains("matches several layers [a.b, a_b]"), e.getMessage());
+        }
+        LokrNetwork<ComputationGraph> adapted = LokrNetworks.apply(LokrAdapter.builder().rank(2).build(), two,
+                Targets.names("a\\.b", "a_b"));
+        INDArray before = adapted.network().params().dup();
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> adapted.loadAdapter(file));
+        assertTrue(e.getMessage().contains("lycoris_a_b") && e.getMessage().contains("matches several layers ['a.b', 'a_b']"),
+                e.getMessage());
+        assertEquals(before, adapted.network().params(), "nothing changes when loading is refused");
     }
 
     @ParameterizedTest(name = "{0}")
