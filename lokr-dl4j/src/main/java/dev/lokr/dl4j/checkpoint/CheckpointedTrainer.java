@@ -3,6 +3,7 @@ package dev.lokr.dl4j.checkpoint;
 import dev.lokr.dl4j.conf.LokrLayer;
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.api.Model;
+import org.deeplearning4j.nn.api.OptimizationAlgorithm;
 import org.deeplearning4j.nn.api.layers.IOutputLayer;
 import org.deeplearning4j.nn.conf.BackpropType;
 import org.deeplearning4j.nn.conf.InputPreProcessor;
@@ -60,8 +61,10 @@ import java.util.Objects;
  * activations go back to the allocator as soon as they are unreachable. Supported: {@code MultiLayerNetwork}s
  * ending in an output layer, and {@code ComputationGraph}s with one input and one output whose vertices form a
  * chain in topological order. Not supported (refused with a message): feature or label masks, truncated
- * BPTT ({@code BackpropType.TruncatedBPTT}), and a graph with a vertex that is not frozen below a frozen one
- * (DL4J's graph fails on it in its backward pass). The network holds each step's features and labels
+ * BPTT ({@code BackpropType.TruncatedBPTT}), an {@code optimizationAlgo} other than
+ * {@code STOCHASTIC_GRADIENT_DESCENT} (line search, conjugate gradient, LBFGS: DL4J's {@code fit} steps
+ * differently), and a graph with a vertex that is not frozen below a frozen one (DL4J's graph fails on it in its
+ * backward pass). The network holds each step's features and labels
  * ({@code setInput}, {@code setLabels}), as in DL4J's {@code fit}, for listeners that read them. LoKR rank and module dropout draw from {@code Nd4j.getRandom()}
  * like DL4J's dropout, so they are replayed too. Training listeners get DL4J's callbacks in DL4J's order
  * ({@code onBackwardPass}, {@code onGradientCalculation} with the network's gradient set, {@code iterationDone},
@@ -108,6 +111,7 @@ public final class CheckpointedTrainer {
                     + layers[layers.length - 1].getClass().getSimpleName());
         }
         requireStandardBackprop(net.getLayerWiseConfigurations().getBackpropType());
+        requireSgd(net.conf());
         List<Unit> units = new ArrayList<>();
         for (int i = 0; i < layers.length; i++) {
             units.add(new MlnUnit(net, i));
@@ -136,6 +140,7 @@ public final class CheckpointedTrainer {
                     + " got " + nIn + " inputs and " + nOut + " outputs");
         }
         requireStandardBackprop(net.getConfiguration().getBackpropType());
+        requireSgd(net.conf());
         GraphVertex[] vertices = net.getVertices();
         int[] order = net.topologicalSortOrder();
         List<Unit> units = new ArrayList<>();
@@ -193,6 +198,20 @@ public final class CheckpointedTrainer {
     private static void requireStandardBackprop(BackpropType type) {
         if (type != BackpropType.Standard) {
             throw new IllegalArgumentException("checkpointing supports backpropType Standard only, got " + type);
+        }
+    }
+
+    /**
+     * The step here is DL4J's {@code StochasticGradientDescent}; DL4J's {@code fit} trains a network configured
+     * with another algorithm (line search, conjugate gradient, LBFGS) by that algorithm, so such a network is
+     * refused rather than silently trained differently.
+     */
+    private static void requireSgd(org.deeplearning4j.nn.conf.NeuralNetConfiguration conf) {
+        OptimizationAlgorithm algo = conf == null ? null : conf.getOptimizationAlgo();
+        if (algo != null && algo != OptimizationAlgorithm.STOCHASTIC_GRADIENT_DESCENT) {
+            throw new IllegalArgumentException("checkpointing supports optimizationAlgo STOCHASTIC_GRADIENT_DESCENT"
+                    + " only, got " + algo + "; train this network with net.fit (in LokrTraining:"
+                    + " TrainingOptions gradientCheckpointing(false))");
         }
     }
 
