@@ -267,18 +267,16 @@ final class DoraNorms {
             @Override
             public void row(int p, int q, ByteBuffer bytes, int from, float[] narrow, double[] scratch) {
                 int i = p * b + q;
-                double sq = VectorRows.outputRow(bytes, from, c, d, w1f, p * c, w2f, q * d, first, i * c,
+                norm[i] = VectorRows.outputRow(bytes, from, c, d, w1f, p * c, w2f, q * d, first, i * c,
                         v == null ? scratch : v, v == null ? 0 : i * d, narrow, s * maskAt(i));
-                if (Double.isInfinite(sq)) {
+                if (Double.isInfinite(norm[i])) {
                     // float squares overflow beyond |W + dW| of about 1.8e19 where the norm is finite: this row
-                    // again through the double loops (they overwrite what the kernel wrote)
+                    // again through the double loops of the float row (they overwrite what the kernel wrote)
                     float[] row = new float[c * d];
                     bytes.duplicate().order(bytes.order()).position(from).slice().order(bytes.order())
                             .asFloatBuffer().get(row);
-                    sq = outputRow(row, c, d, w1, p * c, w2, q * d, first, i * c, v == null ? scratch : v,
-                            v == null ? 0 : i * d, s * maskAt(i));
+                    row(p, q, row, null, scratch);
                 }
-                norm[i] = sq;
             }
         });
     }

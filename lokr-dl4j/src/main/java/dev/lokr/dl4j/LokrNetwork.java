@@ -284,20 +284,6 @@ public final class LokrNetwork<N extends Model> {
                 byKey.computeIfAbsent(LokrNetworks.moduleKey(file, m), k -> new ArrayList<>()).add(m);
             }
             Map<String, List<String>> layersByModule = new LinkedHashMap<>();
-            for (String layer : impls().keySet()) {
-                List<String> modules = byKey.get(layer.replace('.', '_'));
-                if (modules != null && modules.size() == 1) {
-                    layersByModule.computeIfAbsent(modules.get(0), k -> new ArrayList<>()).add(layer);
-                }
-            }
-            for (Map.Entry<String, List<String>> e : layersByModule.entrySet()) {
-                if (e.getValue().size() > 1) {
-                    throw new IllegalArgumentException("module " + Json.printable(e.getKey()) + " of " + path
-                            + " matches several layers " + e.getValue().stream().map(l -> "'" + l + "'").toList()
-                            + " (names compared with '.' as '_' and without the LyCORIS prefix); apply the file to"
-                            + " the base network with an explicit layer-to-module map instead");
-                }
-            }
             Map<String, LokrParams> params = new LinkedHashMap<>();
             for (Map.Entry<String, BaseLokrLayerImpl> e : impls().entrySet()) {
                 List<String> modules = byKey.get(e.getKey().replace('.', '_'));
@@ -312,9 +298,18 @@ public final class LokrNetwork<N extends Model> {
                             + " explicit layer-to-module map instead");
                 }
                 String module = modules.get(0);
+                layersByModule.computeIfAbsent(module, k -> new ArrayList<>()).add(e.getKey());
                 LokrParams ours = e.getValue().adapter();
                 LokrParams given = file.resolve(module, ours.layout().weightShape(), ours.dataType());
                 params.put(e.getKey(), withScalar(given, ours.layout()));
+            }
+            for (Map.Entry<String, List<String>> e : layersByModule.entrySet()) {
+                if (e.getValue().size() > 1) {
+                    throw new IllegalArgumentException("module " + Json.printable(e.getKey()) + " of " + path
+                            + " matches several layers " + e.getValue().stream().map(l -> "'" + l + "'").toList()
+                            + " (names compared with '.' as '_' and without the LyCORIS prefix); apply the file to"
+                            + " the base network with an explicit layer-to-module map instead");
+                }
             }
             LokrNetworks.SavedPlan saved = LokrNetworks.planSavedModules(network, file, java.util.Set.of());
             loadAdapterParams(params);
